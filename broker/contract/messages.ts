@@ -1,0 +1,97 @@
+import { z } from 'zod';
+import { SignalClass } from '../../core/vocabulary.js';
+import { ID_PATTERN } from './topics.js';
+
+export { SignalClass };
+
+/**
+ * Message schemas of the contract, declared once; the TypeScript types are
+ * derived from them. Version 1: a breaking change gets a new topic root.
+ */
+const Id = z.string().regex(ID_PATTERN, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit');
+/** Milliseconds since the Unix epoch, as the device (or gateway) stamped it. */
+const EpochMs = z.number().int().nonnegative();
+
+export const Quality = z.enum(['good', 'bad', 'uncertain']);
+export type Quality = z.infer<typeof Quality>;
+
+export const Reading = z.object({
+  device: Id,
+  metric: z.string().min(1).max(64),
+  value: z.number().refine(Number.isFinite, 'must be a finite number'),
+  unit: z.string().max(16),
+  time: EpochMs,
+  quality: Quality,
+  profile: z.string().min(1).max(64),
+});
+export type Reading = z.infer<typeof Reading>;
+
+export const ReadingBatch = z.object({
+  v: z.literal(1),
+  gateway: Id,
+  site: Id,
+  /** Changes every time the gateway starts, so a restarted sequence is not taken for duplicates. */
+  boot: z.string().min(1).max(64),
+  /** Per-gateway, per-boot sequence number: gaps and duplicates show in cloud-sync's counters. */
+  seq: z.number().int().nonnegative(),
+  sentAt: EpochMs,
+  readings: z.array(Reading).min(1).max(10_000),
+});
+export type ReadingBatch = z.infer<typeof ReadingBatch>;
+
+export const AlarmState = z.enum(['active', 'cleared']);
+export type AlarmState = z.infer<typeof AlarmState>;
+
+export const AlarmEvent = z.object({
+  v: z.literal(1),
+  /** Stable id derived from what happened, so a resend is recognised anywhere down the line. */
+  eventId: z.string().regex(/^evt_[0-9a-f]{32}$/),
+  gateway: Id,
+  site: Id,
+  device: Id,
+  profile: z.string().min(1).max(64),
+  condition: z.string().min(1).max(64),
+  class: SignalClass,
+  state: AlarmState,
+  metric: z.string().min(1).max(64),
+  /** The value that raised or cleared the condition. */
+  value: z.number(),
+  unit: z.string().max(16),
+  time: EpochMs,
+  location: z.string().max(200).optional(),
+});
+export type AlarmEvent = z.infer<typeof AlarmEvent>;
+
+export const GatewayStatus = z.object({
+  v: z.literal(1),
+  gateway: Id,
+  site: Id,
+  state: z.enum(['online', 'offline']),
+  boot: z.string().min(1).max(64),
+  since: EpochMs,
+});
+export type GatewayStatus = z.infer<typeof GatewayStatus>;
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/**
+ * Parses a payload from the broker. Never throws: bad input from the network is
+ * an operational fault to count, not a bug.
+ */
+export function decodeMessage<S extends z.ZodType>(schema: S, payload: Buffer | string): DecodeResult<z.output<S>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  return {
+    ok: false,
+    error: result.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; '),
+  };
+}

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { loadConfigFile } from '../../core/config.js';
+import { createLogger, type LogLevel } from '../../core/logger.js';
+import { bindDevices } from '../../edge/gateway.js';
+import { loadProfiles, startStack, type Role } from '../compose.js';
+import { untilStopSignal } from '../signals.js';
+import { logOptions } from './options.js';
+
+const ROLES: { name: string; roles: Role[]; description: string }[] = [
+  { name: 'run', roles: ['broker', 'cloud-sync', 'gateway'], description: 'run broker, cloud-sync and gateway from a config file, in one process' },
+  { name: 'broker', roles: ['broker'], description: 'run only the hub broker' },
+  { name: 'gateway', roles: ['gateway'], description: 'run only the edge gateway (gateway.brokerUrl names the hub)' },
+  { name: 'cloud-sync', roles: ['cloud-sync'], description: 'run only cloud-sync (cloudSync.brokerUrl names the hub)' },
+];
+
+/** Each process role can run alone, or all together. */
+export function registerRoles(program: Command): void {
+  for (const r of ROLES) {
+    const cmd = program
+      .command(r.name)
+      .description(r.description)
+      .requiredOption('-c, --config <file>', 'config file (YAML)');
+    logOptions(cmd).action(async (o: { config: string; logLevel?: LogLevel; logFormat?: 'pretty' | 'json' }) => {
+      const config = loadConfigFile(o.config);
+      const logger = createLogger({ level: o.logLevel ?? config.log.level, format: o.logFormat ?? config.log.format });
+      const stack = await startStack(config, r.roles, logger);
+      await untilStopSignal(logger);
+      await stack.stop();
+    });
+  }
+}
+
+export function registerConfigCheck(program: Command): void {
+  program
+    .command('check-config')
+    .description('validate a config file and print every error with its line')
+    .argument('<file>', 'config file (YAML)')
+    .action((file: string) => {
+      const config = loadConfigFile(file);
+      // Devices must name profiles that exist: the gateway would refuse to start otherwise.
+      bindDevices(config.gateway, loadProfiles(config));
+      process.stdout.write(`${file}: ok (${config.gateway.devices.length} devices, ${config.cloudSync.fireDepartments.length} fire departments)\n`);
+    });
+}

@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander';
+import { isCosafeError } from '../core/errors.js';
+import { registerDemo } from './commands/demo.js';
+import { registerReadings } from './commands/readings.js';
+import { registerConfigCheck, registerRoles } from './commands/roles.js';
+
+const program = new Command('cosafe')
+  .description('cosafe: an edge sensor hub for community safety devices.\nSensors to InfluxDB, fire alarms to fire departments (signed webhooks).')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerDemo(program);
+registerRoles(program);
+registerConfigCheck(program);
+registerReadings(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // commander already printed the message (or the help/version text).
+    process.exit(err.exitCode);
+  }
+  if (isCosafeError(err)) {
+    process.stderr.write(`cosafe: ${err.describe()}\n`);
+    process.exit(err.code === 'COSAFE_ERR_CLI_USAGE' ? 2 : 1);
+  }
+  // Anything else is a bug: show everything.
+  process.stderr.write(`cosafe: unexpected error (a bug; please report it)\n${(err as Error).stack ?? String(err)}\n`);
+  process.exit(70);
+}

@@ -1,0 +1,84 @@
+import type { GatewayStatus } from '../broker/contract/index.js';
+import type { Clock } from '../core/clock.js';
+import { dataPath, type Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import { ContractConsumer } from './consumer.js';
+import { WebhookDispatcher } from './dispatch/webhook-dispatcher.js';
+import { startHttpApi } from './http-api.js';
+import { InfluxV1Store } from './influx/v1-store.js';
+import type { ReadingStore } from './reading-store.js';
+import { SqliteStore } from './sqlite-store.js';
+
+export interface CloudSyncDeps {
+  config: Config;
+  brokerUrl: string;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+}
+
+export interface CloudSync {
+  readonly httpUrl: string;
+  readonly store: ReadingStore;
+  stop(): Promise<void>;
+}
+
+/** Consumes the contract and fans out: readings to the store, alarms to fire departments. */
+export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
+  const { config, logger, metrics, clock } = d;
+  const store: ReadingStore = config.cloudSync.influx
+    ? new InfluxV1Store({ config: config.cloudSync.influx, logger: logger.child({ component: 'influx' }), metrics })
+    : new SqliteStore({ path: dataPath(config, 'readings.db'), retentionHours: config.cloudSync.store.retentionHours, logger, metrics, clock });
+  await store.start();
+
+  const dispatcher = new WebhookDispatcher({ departments: config.cloudSync.fireDepartments, logger: logger.child({ component: 'dispatch' }), metrics, clock });
+  if (config.cloudSync.fireDepartments.length === 0) logger.warn('no fire department configured: alarms are stored but sent to nobody');
+
+  const gateways = new Map<string, GatewayStatus>();
+  const consumer = new ContractConsumer({
+    brokerUrl: d.brokerUrl,
+    logger,
+    metrics,
+    handlers: {
+      onBatch: (batch) => store.writeBatch(batch),
+      onEvent: (event) => {
+        // Dispatch first: the fire department must not wait for our bookkeeping.
+        dispatcher.dispatch(event);
+        store.writeEvent(event);
+      },
+      onStatus: (status) => {
+        const key = `${status.site}/${status.gateway}`;
+        const before = gateways.get(key);
+        gateways.set(key, status);
+        if (before?.state !== status.state) {
+          const log = status.state === 'online' ? logger.info.bind(logger) : logger.warn.bind(logger);
+          log({ gateway: status.gateway, site: status.site }, `gateway ${status.state}`);
+        }
+      },
+    },
+  });
+  await consumer.start();
+
+  const http = await startHttpApi({
+    host: config.http.host,
+    port: config.http.port,
+    store,
+    metrics,
+    logger,
+    brokerConnected: () => consumer.connected,
+    gateways: () => [...gateways.values()],
+    pendingDeliveries: () => dispatcher.pendingCount(),
+  });
+
+  return {
+    httpUrl: http.url,
+    store,
+    async stop() {
+      await http.app.close();
+      await consumer.stop();
+      await dispatcher.stop();
+      await store.stop();
+    },
+  };
+}

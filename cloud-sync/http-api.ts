@@ -1,0 +1,74 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { GatewayStatus } from '../broker/contract/index.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import type { ReadingStore } from './reading-store.js';
+
+export interface HttpApiDeps {
+  host: string;
+  port: number;
+  store: ReadingStore;
+  metrics: Metrics;
+  logger: Logger;
+  brokerConnected: () => boolean;
+  gateways: () => GatewayStatus[];
+  pendingDeliveries: () => number;
+}
+
+const LatestQuery = z.object({ site: z.string().optional(), device: z.string().optional() }).strict();
+const HistoryQuery = z
+  .object({
+    site: z.string().optional(),
+    device: z.string().min(1),
+    metric: z.string().min(1),
+    since: z.coerce.number().int().nonnegative().optional(),
+    limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  })
+  .strict();
+
+/** The hub's HTTP API: health, readings as JSON, Prometheus metrics. */
+export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstance; url: string }> {
+  const app = Fastify({ logger: false });
+
+  app.get('/health', async (_req, reply) => {
+    const store = d.store.health();
+    const ok = d.brokerConnected() && store.ok;
+    return reply.code(ok ? 200 : 503).send({
+      status: ok ? 'ok' : 'degraded',
+      broker: { connected: d.brokerConnected() },
+      store,
+      gateways: d.gateways(),
+      dispatch: { pending: d.pendingDeliveries() },
+    });
+  });
+
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(d.metrics.render()));
+
+  app.get('/api/v1/readings/latest', async (req, reply) => {
+    const q = LatestQuery.safeParse(req.query);
+    if (!q.success) return reply.code(400).send(badRequest(q.error));
+    return { readings: await d.store.latest(q.data) };
+  });
+
+  app.get('/api/v1/readings/history', async (req, reply) => {
+    const q = HistoryQuery.safeParse(req.query);
+    if (!q.success) return reply.code(400).send(badRequest(q.error));
+    return { readings: await d.store.history(q.data) };
+  });
+
+  app.get('/api/v1/gateways', async () => ({ gateways: d.gateways() }));
+
+  app.setErrorHandler((err: Error, _req, reply) => {
+    d.logger.error({ err: err.message }, 'http api error');
+    void reply.code(500).send({ error: 'internal error', message: err.message });
+  });
+
+  const address = await app.listen({ host: d.host, port: d.port });
+  d.logger.info({ url: address }, 'hub HTTP API listening');
+  return { app, url: address };
+}
+
+function badRequest(error: z.ZodError) {
+  return { error: 'bad request', details: error.issues.map((i) => `${i.path.join('.') || '(query)'}: ${i.message}`) };
+}

@@ -1,0 +1,28 @@
+import type { AlarmEvent, ReadingBatch } from '../../broker/contract/index.js';
+
+/*
+ * InfluxDB line protocol. Tags stay bounded (site, device, metric, profile);
+ * values are fields. The timestamp is the device's reading time in ms, so a
+ * resent reading overwrites itself: writes are idempotent.
+ */
+
+// Tag keys/values: escape comma, equals sign and space.
+const escapeTag = (s: string) => (/[,= \\]/.test(s) ? s.replace(/[,= \\]/g, (c) => `\\${c}`) : s);
+// String field values: escape double quote and backslash.
+const escapeString = (s: string) => s.replace(/["\\]/g, (c) => `\\${c}`);
+
+export function readingLines(batch: ReadingBatch, out: string[]): void {
+  const siteTag = `reading,site=${escapeTag(batch.site)}`;
+  for (const r of batch.readings) {
+    out.push(
+      `${siteTag},device=${escapeTag(r.device)},metric=${escapeTag(r.metric)},profile=${escapeTag(r.profile)} value=${r.value},quality="${r.quality}",unit="${escapeString(r.unit)}" ${r.time}`,
+    );
+  }
+}
+
+export function eventLine(e: AlarmEvent): string {
+  return (
+    `event,site=${escapeTag(e.site)},device=${escapeTag(e.device)},class=${e.class},condition=${escapeTag(e.condition)}` +
+    ` state="${e.state}",value=${e.value},event_id="${e.eventId}",metric="${escapeString(e.metric)}" ${e.time}`
+  );
+}

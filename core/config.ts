@@ -1,0 +1,164 @@
+import { join, resolve, dirname } from 'node:path';
+import { z } from 'zod';
+import { CosafeError } from './errors.js';
+import { loadYamlFile, formatPath } from './yaml-file.js';
+
+/**
+ * The one config schema, with defaults and descriptions. Validated once at
+ * start-up with every error reported, then frozen.
+ */
+const Id = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-" (it becomes an MQTT topic level)');
+const Port = z.number().int().min(0).max(65535);
+const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
+
+export const DeviceConfig = z
+  .object({
+    id: Id.describe('Device id, unique within the site'),
+    profile: z.string().describe('Id of the device profile (see `cosafe profiles list`)'),
+    topic: z.string().min(1).optional().describe('MQTT topic the device publishes on; default: the contract uplink topic of the device'),
+    location: z.string().max(200).optional().describe('Where the device is, for the fire department ("2F kitchen")'),
+  })
+  .strict();
+export type DeviceConfig = z.infer<typeof DeviceConfig>;
+
+export const FireDepartmentConfig = z
+  .object({
+    id: Id,
+    url: HttpUrl.describe('Webhook endpoint that receives alarm events'),
+    secret: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: "whsec_" then base64')
+      .describe('Signing secret shared with the fire department'),
+    classes: z
+      .array(z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']))
+      .default(['fire', 'gas', 'co', 'waterflow'])
+      .describe('Which signal classes this department receives'),
+  })
+  .strict();
+export type FireDepartmentConfig = z.infer<typeof FireDepartmentConfig>;
+
+export const InfluxConfig = z
+  .object({
+    url: HttpUrl.describe('InfluxDB base URL, e.g. http://127.0.0.1:8086'),
+    database: z.string().min(1).default('cosafe'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    batchSize: z.number().int().min(1).max(50_000).default(5000).describe('Points per write request'),
+    flushIntervalMs: z.number().int().min(1).default(100).describe('Longest a point waits for its batch'),
+    maxInFlight: z.number().int().min(1).max(16).default(4).describe('Concurrent write requests'),
+    maxBufferedPoints: z.number().int().min(1000).default(1_000_000).describe('Points held in memory while InfluxDB is unreachable'),
+  })
+  .strict();
+export type InfluxConfig = z.infer<typeof InfluxConfig>;
+
+export const Config = z
+  .object({
+    dataDir: z.string().default('.cosafe').describe('Where state lives (relative to the config file)'),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        format: z.enum(['pretty', 'json']).optional(),
+      })
+      .strict()
+      .prefault({}),
+    broker: z
+      .object({
+        host: z.string().default('0.0.0.0'),
+        port: Port.default(1883).describe('MQTT over TCP; 0 picks a free port'),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: Port.default(8080).describe('Hub HTTP API (health, readings, metrics); 0 picks a free port'),
+      })
+      .strict()
+      .prefault({}),
+    gateway: z
+      .object({
+        id: Id.default('gw-1'),
+        site: Id.default('demo-site'),
+        brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        batch: z
+          .object({
+            maxReadings: z.number().int().min(1).max(10_000).default(500),
+            maxDelayMs: z.number().int().min(1).max(60_000).default(200),
+          })
+          .strict()
+          .prefault({}),
+        profileDir: z.string().optional().describe('Directory of extra profile files (*.yaml)'),
+        devices: z.array(DeviceConfig).default([]),
+      })
+      .strict()
+      .superRefine((g, ctx) => {
+        const seen = new Set<string>();
+        g.devices.forEach((d, i) => {
+          if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device "${d.id}" is listed twice` });
+          seen.add(d.id);
+        });
+      })
+      .prefault({}),
+    cloudSync: z
+      .object({
+        brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        influx: InfluxConfig.optional().describe('InfluxDB to write readings to; without it, the local SQLite store'),
+        store: z
+          .object({
+            retentionHours: z.number().positive().default(24).describe('How long the local store keeps readings'),
+          })
+          .strict()
+          .prefault({}),
+        fireDepartments: z.array(FireDepartmentConfig).default([]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;
+
+/** Loads and validates a config file; relative paths in it are relative to the file. */
+export function loadConfigFile(file: string): Config {
+  return finalize(readConfigFile(file), dirname(resolve(file)));
+}
+
+/**
+ * Validates a config file (errors with file and line) and returns it with its
+ * defaults applied but paths not yet resolved, for callers that lay command-line
+ * flags over it before `buildConfig`.
+ */
+export function readConfigFile(file: string): Config {
+  return loadYamlFile(file, Config, { read: 'COSAFE_ERR_CONFIG_READ', invalid: 'COSAFE_ERR_CONFIG_INVALID' });
+}
+
+/** Validates a config given as an object (flags, tests); relative paths are relative to `baseDir`. */
+export function buildConfig(input: ConfigInput, baseDir = process.cwd(), source = 'config'): Config {
+  const result = Config.safeParse(input);
+  if (!result.success) {
+    const details = result.error.issues.map((i) => `${source} ${formatPath(i.path as (string | number)[]) || '(root)'}: ${i.message}`);
+    throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${source} has ${details.length} error(s)`, { details });
+  }
+  return finalize(result.data, baseDir);
+}
+
+function finalize(config: Config, baseDir: string): Config {
+  config.dataDir = resolve(baseDir, config.dataDir);
+  if (config.gateway.profileDir) config.gateway.profileDir = resolve(baseDir, config.gateway.profileDir);
+  return deepFreeze(config);
+}
+
+export function dataPath(config: Config, name: string): string {
+  return join(config.dataDir, name);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,45 @@
+/**
+ * The one error catalog. Every error a user can see carries a stable code from
+ * here, so logs, docs (docs/errors.md) and alerting rules can key on it. A test
+ * keeps this table and the docs in sync.
+ */
+export const errorCatalog = {
+  COSAFE_ERR_CONFIG_READ: 'cannot read the config file',
+  COSAFE_ERR_CONFIG_INVALID: 'the config is invalid',
+  COSAFE_ERR_CLI_USAGE: 'the command line is invalid',
+  COSAFE_ERR_PROFILE_INVALID: 'a device profile is invalid',
+  COSAFE_ERR_PROFILE_UNKNOWN: 'a device names a profile that does not exist',
+  COSAFE_ERR_ADAPTER_UNKNOWN: 'a transport kind has no adapter',
+  COSAFE_ERR_PAYLOAD_INVALID: 'a device payload could not be decoded',
+  COSAFE_ERR_DEVICE_UNKNOWN: 'a message came from a device that is not configured',
+  COSAFE_ERR_CONTRACT_INVALID: 'a message on the broker does not match the contract',
+  COSAFE_ERR_INFLUX_WRITE: 'InfluxDB did not accept a write',
+  COSAFE_ERR_INFLUX_REJECTED: 'InfluxDB rejected points as invalid',
+  COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
+  COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',
+  COSAFE_ERR_STORE: 'the local reading store failed',
+} as const;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export class CosafeError extends Error {
+  readonly code: ErrorCode;
+  /** Every problem found, e.g. one line per invalid config field. */
+  readonly details: readonly string[];
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: readonly string[] } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CosafeError';
+    this.code = code;
+    this.details = options.details ?? [];
+  }
+
+  /** What a person reads: the message, then every detail on its own line. */
+  describe(): string {
+    return [`${this.code}: ${this.message}`, ...this.details.map((d) => `  ${d}`)].join('\n');
+  }
+}
+
+export function isCosafeError(err: unknown): err is CosafeError {
+  return err instanceof CosafeError;
+}

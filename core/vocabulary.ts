@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * The fixed vocabulary every part speaks: what is measured, in which unit, and
+ * which class of signal a condition raises. Profiles may only use these words, so
+ * a dashboard or a fire department never meets a metric it cannot interpret.
+ */
+export const metricUnits = {
+  temperature: 'Cel',
+  humidity: '%RH',
+  smoke: 'bool',
+  smoke_obscuration: '%/m',
+  carbon_monoxide: 'ppm',
+  combustible_gas: '%LEL',
+  water_pressure: 'bar',
+  water_flow: 'L/min',
+  tank_level: '%',
+  battery: '%',
+  door_open: 'bool',
+  tamper: 'bool',
+} as const;
+
+export type Metric = keyof typeof metricUnits;
+export const Metric = z.enum(Object.keys(metricUnits) as [Metric, ...Metric[]]);
+
+/** Signal classes, after NFPA 72's split of alarm, supervisory and trouble signals. */
+export const SignalClass = z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']);
+export type SignalClass = z.infer<typeof SignalClass>;

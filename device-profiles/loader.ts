@@ -1,0 +1,31 @@
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CosafeError } from '../core/errors.js';
+import { loadYamlFile } from '../core/yaml-file.js';
+import { Profile } from './schema.js';
+
+export const BUILTIN_PROFILE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
+
+/** Loads every `*.yaml` profile of a directory; all errors of all files at once. */
+export function loadProfileDir(dir: string): Map<string, Profile> {
+  const profiles = new Map<string, Profile>();
+  const details: string[] = [];
+  for (const name of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    const file = join(dir, name);
+    try {
+      const p = loadYamlFile(file, Profile, { read: 'COSAFE_ERR_PROFILE_INVALID', invalid: 'COSAFE_ERR_PROFILE_INVALID' });
+      if (profiles.has(p.id)) details.push(`${file}:1 id: profile "${p.id}" is defined twice`);
+      profiles.set(p.id, p);
+    } catch (err) {
+      if (err instanceof CosafeError) details.push(...(err.details.length ? err.details : [err.message]));
+      else throw err;
+    }
+  }
+  if (details.length) throw new CosafeError('COSAFE_ERR_PROFILE_INVALID', `invalid profiles in ${dir}`, { details });
+  return profiles;
+}
+
+export function loadBuiltinProfiles(): Map<string, Profile> {
+  return loadProfileDir(BUILTIN_PROFILE_DIR);
+}

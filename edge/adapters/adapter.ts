@@ -1,0 +1,35 @@
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/logger.js';
+import type { DecodedValue } from '../../device-profiles/codecs/json-payload.js';
+import type { DeviceBinding } from '../device-binding.js';
+
+export interface AdapterHealth {
+  kind: string;
+  connected: boolean;
+  /** Epoch ms of the last value from any device, or null before the first. */
+  lastValueAt: number | null;
+  errors: Record<string, number>;
+}
+
+/** Everything an adapter needs, in one object. */
+export interface AdapterContext {
+  logger: Logger;
+  clock: Clock;
+  devices: readonly DeviceBinding[];
+  /** The broker to read device topics from (MQTT adapter). */
+  brokerUrl: string;
+  /** The one callback: decoded values of one device. */
+  onValues(binding: DeviceBinding, values: DecodedValue[]): void;
+  /** A payload or frame that could not be decoded (counted and logged by the gateway). */
+  onDecodeError(binding: DeviceBinding, errors: string[]): void;
+}
+
+/** One interface for every transport. */
+export interface Adapter {
+  readonly kind: string;
+  start(signal: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+  health(): AdapterHealth;
+}
+
+export type AdapterFactory = (context: AdapterContext) => Adapter;

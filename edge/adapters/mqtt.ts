@@ -1,0 +1,67 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { decodeJsonPayload } from '../../device-profiles/codecs/json-payload.js';
+import type { Adapter, AdapterContext, AdapterHealth } from './adapter.js';
+import type { DeviceBinding } from '../device-binding.js';
+
+/**
+ * MQTT devices: subscribes to each device's own topic (on the hub's broker or a
+ * site broker) and decodes its JSON payload with the device's profile.
+ * mqtt.js reconnects by itself; subscriptions are renewed on every connect
+ * because a restarted broker has forgotten them.
+ */
+export function createMqttAdapter(ctx: AdapterContext): Adapter {
+  const byTopic = new Map<string, DeviceBinding>(ctx.devices.map((d) => [d.topic, d]));
+  const errors: Record<string, number> = {};
+  let lastValueAt: number | null = null;
+  let client: MqttClient | undefined;
+
+  const countError = (kind: string) => {
+    errors[kind] = (errors[kind] ?? 0) + 1;
+  };
+
+  return {
+    kind: 'mqtt',
+    async start() {
+      client = mqtt.connect(ctx.brokerUrl, {
+        clientId: `cosafe-edge-mqtt-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+        reconnectPeriod: 1000,
+        connectTimeout: 5000,
+        clean: true,
+      });
+      client.on('connect', () => {
+        ctx.logger.info({ broker: ctx.brokerUrl, devices: byTopic.size }, 'mqtt adapter connected');
+        client?.subscribe([...byTopic.keys()], { qos: 1 }, (err) => {
+          if (err) {
+            countError('subscribe');
+            ctx.logger.error({ err }, 'mqtt adapter could not subscribe to device topics');
+          }
+        });
+      });
+      client.on('error', (err) => {
+        countError('connection');
+        ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
+      });
+      client.on('message', (topic, payload) => {
+        const binding = byTopic.get(topic);
+        if (!binding) return;
+        const receivedAt = ctx.clock.now();
+        const { values, errors: decodeErrors } = decodeJsonPayload(binding.profile, payload, receivedAt);
+        if (decodeErrors.length) {
+          countError('decode');
+          ctx.onDecodeError(binding, decodeErrors);
+        }
+        if (values.length) {
+          lastValueAt = receivedAt;
+          ctx.onValues(binding, values);
+        }
+      });
+    },
+    async stop() {
+      await client?.endAsync();
+      client = undefined;
+    },
+    health(): AdapterHealth {
+      return { kind: 'mqtt', connected: client?.connected ?? false, lastValueAt, errors: { ...errors } };
+    },
+  };
+}

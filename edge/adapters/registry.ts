@@ -1,0 +1,16 @@
+import { CosafeError } from '../../core/errors.js';
+import type { AdapterFactory } from './adapter.js';
+import { createMqttAdapter } from './mqtt.js';
+
+/** Transports by the name a profile gives them. */
+export const adapterRegistry: Readonly<Record<string, AdapterFactory>> = {
+  mqtt: createMqttAdapter,
+};
+
+export function adapterFor(kind: string): AdapterFactory {
+  const factory = adapterRegistry[kind];
+  if (!factory) {
+    throw new CosafeError('COSAFE_ERR_ADAPTER_UNKNOWN', `no adapter for transport "${kind}"; known: ${Object.keys(adapterRegistry).join(', ')}`);
+  }
+  return factory;
+}

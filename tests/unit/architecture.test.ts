@@ -1,0 +1,62 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The folder rules of ARCHITECTURE.md, checked on every relative import:
+ * the flow goes one way, and the contract is the only thing edge and cloud-sync share.
+ */
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+const allowed: Record<string, string[]> = {
+  core: ['core'],
+  'device-profiles': ['device-profiles', 'core'],
+  'broker/contract': ['broker/contract', 'core'],
+  broker: ['broker', 'core'],
+  edge: ['edge', 'device-profiles', 'broker/contract', 'core'],
+  'cloud-sync': ['cloud-sync', 'broker/contract', 'core'],
+  dashboards: ['dashboards', 'broker/contract'],
+};
+
+function partOf(file: string): string | undefined {
+  const rel = relative(root, file);
+  if (rel.startsWith('broker/contract/')) return 'broker/contract';
+  return Object.keys(allowed).find((p) => rel.startsWith(`${p}/`));
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return sources(p);
+    return p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+describe('folder import rules', () => {
+  const files = Object.keys(allowed)
+    .filter((p) => !p.includes('/'))
+    .flatMap((p) => {
+      try {
+        return sources(join(root, p));
+      } catch {
+        return [];
+      }
+    });
+
+  it('finds the sources it checks', () => {
+    expect(files.length).toBeGreaterThan(20);
+  });
+
+  it('no part imports what ARCHITECTURE.md forbids', () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const from = partOf(file)!;
+      for (const m of readFileSync(file, 'utf8').matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
+        const target = partOf(resolve(dirname(file), m[1]!));
+        if (target === undefined || !allowed[from]!.includes(target)) violations.push(`${relative(root, file)} imports ${m[1]} (${target ?? 'outside the parts'})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+});

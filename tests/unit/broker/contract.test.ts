@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { AlarmEvent, ReadingBatch, decodeMessage, parseTopic, subscriptions, topics } from '../../../broker/contract/index.js';
+
+const batch = {
+  v: 1,
+  gateway: 'gw-1',
+  site: 'site-a',
+  boot: 'b1',
+  seq: 7,
+  sentAt: 1_764_190_000_000,
+  readings: [{ device: 'temp-1', metric: 'temperature', value: 21.5, unit: 'Cel', time: 1_764_190_000_000, quality: 'good', profile: 'mqtt-temperature-humidity' }],
+};
+
+const event = {
+  v: 1,
+  eventId: 'evt_0123456789abcdef0123456789abcdef',
+  gateway: 'gw-1',
+  site: 'site-a',
+  device: 'smoke-1',
+  profile: 'mqtt-smoke-detector',
+  condition: 'smoke',
+  class: 'fire',
+  state: 'active',
+  metric: 'smoke',
+  value: 1,
+  unit: 'bool',
+  time: 1_764_190_000_000,
+};
+
+describe('contract topics', () => {
+  it('puts the site in every device-side topic and reads it back', () => {
+    expect(topics.readings('site-a', 'gw-1')).toBe('cosafe/v1/sites/site-a/gateways/gw-1/readings');
+    expect(parseTopic(topics.readings('site-a', 'gw-1'))).toEqual({ kind: 'readings', site: 'site-a', gateway: 'gw-1' });
+    expect(parseTopic(topics.events('s', 'g'))).toEqual({ kind: 'events', site: 's', gateway: 'g' });
+    expect(parseTopic(topics.deviceUplink('s', 'd'))).toEqual({ kind: 'deviceUplink', site: 's', device: 'd' });
+  });
+
+  it('rejects topics outside the tree', () => {
+    expect(parseTopic('cosafe/v2/sites/s/gateways/g/readings')).toBeUndefined();
+    expect(parseTopic('cosafe/v1/sites/s/gateways/g/other')).toBeUndefined();
+    expect(parseTopic('cosafe/v1/sites/s/gateways/g/readings/extra')).toBeUndefined();
+    expect(parseTopic('')).toBeUndefined();
+  });
+
+  it('subscriptions match the topics they are for', () => {
+    const matches = (filter: string, topic: string) => new RegExp(`^${filter.replace(/\+/g, '[^/]+')}$`).test(topic);
+    expect(matches(subscriptions.allReadings, topics.readings('a', 'b'))).toBe(true);
+    expect(matches(subscriptions.allReadings, topics.events('a', 'b'))).toBe(false);
+    expect(matches(subscriptions.allEvents, topics.events('a', 'b'))).toBe(true);
+  });
+});
+
+describe('contract messages', () => {
+  it('accepts a valid reading batch and alarm event', () => {
+    expect(decodeMessage(ReadingBatch, JSON.stringify(batch))).toEqual({ ok: true, value: batch });
+    expect(decodeMessage(AlarmEvent, Buffer.from(JSON.stringify(event)))).toEqual({ ok: true, value: event });
+  });
+
+  it('says what is wrong with an invalid message, and never throws', () => {
+    const r = decodeMessage(ReadingBatch, JSON.stringify({ ...batch, seq: -1, readings: [] }));
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.error).toContain('seq');
+      expect(r.error).toContain('readings');
+    }
+    const notJson = decodeMessage(ReadingBatch, '{"v":1,');
+    expect(notJson.ok).toBe(false);
+    if (!notJson.ok) expect(notJson.error).toMatch(/^not JSON/);
+  });
+
+  it.each([
+    ['a topic-breaking site id', { ...batch, site: 'a/b' }],
+    ['a wildcard gateway id', { ...batch, gateway: '+' }],
+    ['a non-finite value', { ...batch, readings: [{ ...batch.readings[0], value: null }] }],
+    ['an unknown quality', { ...batch, readings: [{ ...batch.readings[0], quality: 'fine' }] }],
+    ['another version', { ...batch, v: 2 }],
+  ])('rejects a batch with %s', (_name, bad) => {
+    expect(decodeMessage(ReadingBatch, JSON.stringify(bad)).ok).toBe(false);
+  });
+
+  it.each([
+    ['an unknown class', { ...event, class: 'earthquake' }],
+    ['an unknown state', { ...event, state: 'maybe' }],
+    ['a malformed event id', { ...event, eventId: '123' }],
+    ['no device', { ...event, device: undefined }],
+  ])('rejects an event with %s', (_name, bad) => {
+    expect(decodeMessage(AlarmEvent, JSON.stringify(bad)).ok).toBe(false);
+  });
+});

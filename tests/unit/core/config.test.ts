@@ -1,0 +1,61 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { buildConfig, loadConfigFile } from '../../../core/config.js';
+import { CosafeError } from '../../../core/errors.js';
+
+function file(text: string): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'cosafe-config-')), 'cosafe.yaml');
+  writeFileSync(f, text);
+  return f;
+}
+
+function errorOf(fn: () => unknown): CosafeError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CosafeError) return err;
+    throw err;
+  }
+  throw new Error('expected an error');
+}
+
+describe('config', () => {
+  it('fills defaults and freezes the result', () => {
+    const c = buildConfig({}, '/srv/cosafe');
+    expect(c.broker.port).toBe(1883);
+    expect(c.dataDir).toBe('/srv/cosafe/.cosafe');
+    expect(c.cloudSync.influx).toBeUndefined();
+    expect(Object.isFrozen(c.gateway.batch)).toBe(true);
+  });
+
+  it('resolves paths relative to the config file', () => {
+    const f = file('dataDir: state\n');
+    expect(loadConfigFile(f).dataDir).toBe(join(f, '..', 'state'));
+  });
+
+  it('reports every error at once with file, line and field', () => {
+    const f = file(['broker:', '  port: 70000', 'gateway:', '  site: "bad/site"', 'cloudSync:', '  fireDepartments:', '    - id: fd', '      url: http://fd.example/alarms', '      secret: plain', 'typo: 1', ''].join('\n'));
+    const err = errorOf(() => loadConfigFile(f));
+    expect(err.code).toBe('COSAFE_ERR_CONFIG_INVALID');
+    expect(err.details).toEqual([
+      expect.stringMatching(new RegExp(`^${f}:2 broker.port: `)),
+      expect.stringMatching(new RegExp(`^${f}:4 gateway.site: must be 1-64 letters`)),
+      `${f}:9 cloudSync.fireDepartments[0].secret: must be a Standard Webhooks secret: "whsec_" then base64`,
+      expect.stringMatching(new RegExp(`^${f}:1 \\(root\\): Unrecognized key: "typo"`)),
+    ]);
+  });
+
+  it('says which file cannot be read', () => {
+    const err = errorOf(() => loadConfigFile('/nonexistent/cosafe.yaml'));
+    expect(err.code).toBe('COSAFE_ERR_CONFIG_READ');
+    expect(err.message).toContain('/nonexistent/cosafe.yaml');
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const f = file('broker:\n  port: [1883\n');
+    const err = errorOf(() => loadConfigFile(f));
+    expect(err.details[0]).toMatch(new RegExp(`^${f}:\\d+ `));
+  });
+});
