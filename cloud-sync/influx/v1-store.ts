@@ -66,7 +66,8 @@ export class InfluxV1Store implements ReadingStore {
     const where = [filter.site ? `site = ${quoteLiteral(filter.site)}` : '', filter.device ? `device = ${quoteLiteral(filter.device)}` : '']
       .filter(Boolean)
       .join(' AND ');
-    const rows = await this.select(`SELECT last(value) AS value, last(quality) AS quality, last(unit) AS unit FROM reading${where ? ` WHERE ${where}` : ''} GROUP BY site, device, metric`);
+    // Not last(): with several selectors InfluxQL 1.x reports time 0. LIMIT applies per series.
+    const rows = await this.select(`SELECT value, quality, unit FROM reading${where ? ` WHERE ${where}` : ''} GROUP BY site, device, metric ORDER BY time DESC LIMIT 1`);
     return rows.sort((a, b) => a.device.localeCompare(b.device) || a.metric.localeCompare(b.metric));
   }
 

@@ -59,3 +59,11 @@ describe('config', () => {
     expect(err.details[0]).toMatch(new RegExp(`^${f}:\\d+ `));
   });
 });
+
+describe('the example config', () => {
+  it('is valid, so a newcomer can start from it', () => {
+    const c = loadConfigFile(new URL('../../../examples/cosafe.yaml', import.meta.url).pathname);
+    expect(c.gateway.devices.map((d) => d.profile)).toEqual(['mqtt-smoke-detector', 'mqtt-temperature-humidity']);
+    expect(c.cloudSync.fireDepartments[0]?.classes).toContain('fire');
+  });
+});

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need on Debian/Ubuntu: the real servers the integration
+# and end-to-end tests start (InfluxDB 1.x, and the tools later tests use), then
+# the locked npm dependencies. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(influxdb)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  # The influxdb package may try to start its own service; the tests start their own server.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund

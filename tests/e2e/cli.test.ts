@@ -1,0 +1,68 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
+import { freePort, waitUntil } from '../helpers/processes.js';
+
+describe('cosafe command line', () => {
+  it('explains itself and each subcommand', async () => {
+    const top = await runCosafe(['--help']);
+    expect(top.code).toBe(0);
+    for (const cmd of ['demo', 'run', 'broker', 'gateway', 'cloud-sync', 'readings', 'check-config']) expect(top.stdout).toContain(cmd);
+    const demo = await runCosafe(['demo', '--help']);
+    expect(demo.code).toBe(0);
+    expect(demo.stdout).toContain('--influx-url');
+    expect(demo.stdout).toContain('--port');
+  });
+
+  it('rejects a wrong flag with a message, not a stack trace', async () => {
+    const r = await runCosafe(['demo', '--prot', '1884']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("unknown option '--prot'");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const bad = await runCosafe(['demo', '--port', 'eighty']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--port must be a whole number');
+  });
+
+  it('rejects an invalid config file naming the file, the line and the field', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cosafe-cli-')), 'site.yaml');
+    writeFileSync(file, ['gateway:', '  devices:', '    - id: smoke-1', '      profile: no-such-profile', 'cloudSync:', '  fireDepartments:', '    - id: fd', '      url: not a url', '      secret: whsec_AAAA', ''].join('\n'));
+    const r = await runCosafe(['run', '--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}:8 cloudSync.fireDepartments[0].url: must be an http:// or https:// URL`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    writeFileSync(file, ['gateway:', '  devices:', '    - id: smoke-1', '      profile: no-such-profile', ''].join('\n'));
+    const unknown = await runCosafe(['check-config', file]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('gateway.devices[0].profile: unknown profile "no-such-profile"');
+  });
+
+  it('runs the demo on the embedded default and reads the readings back', async () => {
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-demo-'));
+    const demo = startCosafe(['demo', '--port', String(port), '--http-port', String(httpPort), '--data-dir', dataDir, '--interval', '200', '--alarm-every', '2']);
+    const api = `http://127.0.0.1:${httpPort}`;
+    try {
+      await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT received alarm.fire.active'), 20_000, 100);
+      await waitUntil('readings of every demo device', async () => {
+        const r = await runCosafe(['readings', '--api', api, '--json']);
+        const devices = new Set((JSON.parse(r.stdout) as { device: string }[]).map((x) => x.device));
+        return devices.size === 4;
+      }, 15_000, 250);
+      const table = await runCosafe(['readings', '--api', api]);
+      expect(table.stdout).toMatch(/^time\s+site\s+device\s+metric\s+value\s+unit\s+quality$/m);
+      expect(table.stdout).toMatch(/demo-site\s+smoke-kitchen\s+smoke\s+[01]\s+bool\s+good/);
+      const history = await runCosafe(['readings', '--api', api, '--device', 'temp-kitchen', '--metric', 'temperature', '--since', '10m', '--json']);
+      expect((JSON.parse(history.stdout) as unknown[]).length).toBeGreaterThan(1);
+    } finally {
+      expect(await demo.stop('SIGINT')).toBe(0);
+    }
+    expect(demo.output()).toContain('demo stopped');
+    // Once the hub is gone the CLI says so, rather than printing an empty table.
+    const gone = await runCosafe(['readings', '--api', api]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain('COSAFE_ERR_HUB_UNREACHABLE');
+  });
+});

@@ -1,0 +1,21 @@
+import { execFile } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnLogged, type Spawned } from './processes.js';
+
+export const COSAFE_BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'bin', 'cosafe.js');
+
+/** Runs `cosafe ...` to completion, as a user would from a shell. */
+export function runCosafe(args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [COSAFE_BIN, ...args], { timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolvePromise({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts a long-running `cosafe ...` (demo, run) in the background. */
+export function startCosafe(args: string[]): Spawned {
+  return spawnLogged(process.execPath, [COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1' } });
+}

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ReadingBatch } from '../../broker/contract/index.js';
+import { InfluxV1Store } from '../../cloud-sync/influx/v1-store.js';
+import { InfluxConfig } from '../../core/config.js';
+import { silentLogger } from '../../core/logger.js';
+import { Metrics } from '../../core/metrics.js';
+import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
+import { waitUntil } from '../helpers/processes.js';
+
+let influx: InfluxServer;
+beforeAll(async () => {
+  influx = await startInfluxDB();
+});
+afterAll(async () => {
+  await influx?.stop();
+});
+
+const T0 = Date.UTC(2026, 10, 1);
+const T1990 = Date.UTC(1990, 0, 1);
+
+function batch(device: string, seq: number, count: number, from = 0, t0 = T0): ReadingBatch {
+  return {
+    v: 1,
+    gateway: 'gw-1',
+    site: 'site-a',
+    boot: 'b',
+    seq,
+    sentAt: T0,
+    readings: Array.from({ length: count }, (_, i) => ({
+      device,
+      metric: 'temperature',
+      value: 20 + ((from + i) % 10) / 10,
+      unit: 'Cel',
+      time: t0 + (from + i) * 1000,
+      quality: 'good' as const,
+      profile: 'mqtt-temperature-humidity',
+    })),
+  };
+}
+
+function store(database: string, metrics = new Metrics(), overrides: Partial<InfluxConfig> = {}) {
+  const config = InfluxConfig.parse({ url: influx.url, database, flushIntervalMs: 20, ...overrides });
+  return new InfluxV1Store({ config, logger: silentLogger, metrics });
+}
+
+async function count(db: string, device: string): Promise<number> {
+  const series = await influx.query(`SELECT count(value) FROM reading WHERE device = '${device}'`, db);
+  return (series[0]?.values[0]?.[1] as number | undefined) ?? 0;
+}
+
+describe('InfluxDB v1 store (real influxd)', () => {
+  it('writes readings that InfluxQL reads back, with the device time, and reads them back itself', async () => {
+    const s = store('t_basic');
+    await s.start();
+    s.writeBatch(batch('temp-1', 1, 3));
+    await s.flush();
+    const series = await influx.query(`SELECT value, quality, unit FROM reading WHERE device = 'temp-1'`, 't_basic');
+    expect(series[0]?.values).toEqual([
+      [T0, 20, 'good', 'Cel'],
+      [T0 + 1000, 20.1, 'good', 'Cel'],
+      [T0 + 2000, 20.2, 'good', 'Cel'],
+    ]);
+    const latest = await s.latest({});
+    expect(latest).toEqual([{ site: 'site-a', device: 'temp-1', metric: 'temperature', time: T0 + 2000, value: 20.2, quality: 'good', unit: 'Cel' }]);
+    const history = await s.history({ device: 'temp-1', metric: 'temperature', since: T0, limit: 2 });
+    expect(history.map((r) => r.value)).toEqual([20.2, 20.1]);
+    await s.stop();
+  });
+
+  it('writing the same batch twice stores each reading once (idempotent)', async () => {
+    const s = store('t_idem');
+    await s.start();
+    s.writeBatch(batch('temp-2', 1, 100));
+    s.writeBatch(batch('temp-2', 1, 100));
+    await s.flush();
+    expect(await count('t_idem', 'temp-2')).toBe(100);
+    await s.stop();
+  });
+
+  it('keeps readings while InfluxDB is down and writes every one of them when it is back', async () => {
+    const metrics = new Metrics();
+    const s = store('t_outage', metrics);
+    await s.start();
+    s.writeBatch(batch('temp-3', 1, 500, 0));
+    await s.flush();
+    await influx.pause();
+    for (let i = 1; i <= 10; i++) s.writeBatch(batch('temp-3', i + 1, 500, i * 500));
+    await waitUntil('a failed write to be noticed', () => s.health().ok === false, 10_000);
+    expect(s.health().buffered).toBeGreaterThan(0);
+    await influx.restart();
+    await waitUntil('every buffered reading to reach InfluxDB', async () => (await count('t_outage', 'temp-3')) === 5500, 30_000, 200);
+    expect(s.health()).toMatchObject({ ok: true, buffered: 0 });
+    expect(metrics.total('cosafe_influx_write_errors_total')).toBeGreaterThan(0);
+    expect(metrics.total('cosafe_influx_points_dropped_total')).toBe(0);
+    await s.stop();
+  });
+
+  it('sets aside points InfluxDB rejects as invalid without blocking the ones behind them', async () => {
+    const metrics = new Metrics();
+    // A string "value" makes later float writes to the same shard (a week of 1990) a
+    // field-type conflict, which InfluxDB rejects with HTTP 400; 2026 is another shard.
+    await fetch(`${influx.url}/query`, { method: 'POST', body: new URLSearchParams({ q: 'CREATE DATABASE t_reject' }) });
+    const res = await fetch(`${influx.url}/write?db=t_reject&precision=ms`, {
+      method: 'POST',
+      body: `reading,site=site-a,device=bad-1,metric=temperature,profile=p value="text" ${T1990}`,
+    });
+    expect(res.status).toBe(204);
+    const s = store('t_reject', metrics, { batchSize: 10 });
+    await s.start();
+    s.writeBatch(batch('bad-1', 1, 10, 1, T1990));
+    s.writeBatch(batch('good-1', 2, 10));
+    await s.flush();
+    expect(metrics.total('cosafe_influx_points_rejected_total')).toBe(10);
+    expect(await count('t_reject', 'good-1')).toBe(10);
+    await s.stop();
+  });
+});

@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AlarmEvent } from '../../broker/contract/index.js';
+import { WebhookDispatcher } from '../../cloud-sync/dispatch/webhook-dispatcher.js';
+import { systemClock } from '../../core/clock.js';
+import { silentLogger } from '../../core/logger.js';
+import { Metrics } from '../../core/metrics.js';
+import { waitUntil } from '../helpers/processes.js';
+import { FireDepartmentReceiver } from '../simulators/fire-department.js';
+
+const secret = `whsec_${randomBytes(24).toString('base64')}`;
+const event: AlarmEvent = {
+  v: 1,
+  eventId: 'evt_00000000000000000000000000000001',
+  gateway: 'gw-1',
+  site: 'site-a',
+  device: 'smoke-1',
+  profile: 'mqtt-smoke-detector',
+  condition: 'smoke',
+  class: 'fire',
+  state: 'active',
+  metric: 'smoke',
+  value: 1,
+  unit: 'bool',
+  time: Date.now(),
+};
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+
+function dispatcherFor(url: string, metrics = new Metrics(), classes?: AlarmEvent['class'][]) {
+  const d = new WebhookDispatcher({ departments: [{ id: 'fd-1', url, secret, classes: classes ?? ['fire'] }], logger: silentLogger, metrics, clock: systemClock });
+  cleanup.push(() => d.stop());
+  return d;
+}
+
+describe('fire-department webhooks (real HTTP)', () => {
+  it('delivers a signed alarm the department can verify', async () => {
+    const fd = await new FireDepartmentReceiver({ secret }).start();
+    cleanup.push(() => fd.stop());
+    dispatcherFor(fd.url).dispatch(event);
+    const got = await fd.waitFor((a) => a.body.data.eventId === event.eventId, 5000);
+    expect(got.headers['webhook-id']).toBe(event.eventId);
+    expect(got.body).toEqual({ type: 'alarm.fire.active', timestamp: new Date(event.time).toISOString(), data: event });
+  });
+
+  it('retries a failed delivery within seconds until the department accepts it', async () => {
+    const fd = await new FireDepartmentReceiver({ secret, failFirst: 3 }).start();
+    cleanup.push(() => fd.stop());
+    const metrics = new Metrics();
+    const started = Date.now();
+    dispatcherFor(fd.url, metrics).dispatch(event);
+    await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(fd.failed).toBe(3);
+    expect(metrics.total('cosafe_dispatch_failures_total')).toBe(3);
+    await waitUntil('the delivery to be counted', () => metrics.total('cosafe_dispatch_delivered_total') === 1);
+  });
+
+  it('keeps retrying while the department is unreachable, and delivers when it comes up', async () => {
+    const probe = await new FireDepartmentReceiver({ secret }).start();
+    const url = probe.url;
+    const port = Number(new URL(url).port);
+    await probe.stop();
+    const metrics = new Metrics();
+    dispatcherFor(url, metrics).dispatch(event);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(metrics.total('cosafe_dispatch_failures_total')).toBeGreaterThanOrEqual(2);
+    const fd = await new FireDepartmentReceiver({ secret, port }).start();
+    cleanup.push(() => fd.stop());
+    await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
+  });
+
+  it('sends a resent event only once, and only the classes a department asked for', async () => {
+    const fd = await new FireDepartmentReceiver({ secret }).start();
+    cleanup.push(() => fd.stop());
+    const metrics = new Metrics();
+    const d = dispatcherFor(fd.url, metrics);
+    d.dispatch(event);
+    d.dispatch(event);
+    d.dispatch({ ...event, eventId: 'evt_00000000000000000000000000000002', class: 'trouble' });
+    await fd.waitFor((a) => a.body.data.eventId === event.eventId);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fd.alarms.map((a) => a.body.data.eventId)).toEqual([event.eventId]);
+    expect(metrics.total('cosafe_dispatch_duplicates_total')).toBe(1);
+  });
+});
