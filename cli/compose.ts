@@ -70,7 +70,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
     if (roles.includes('gateway')) {
       const brokerUrl = brokerFor(config.gateway.brokerUrl, 'gateway');
       stack.brokerUrl = brokerUrl;
-      stack.gateway = new Gateway({ config: config.gateway, brokerUrl, profiles: loadProfiles(config), logger: logger.child({ part: 'gateway' }), clock, metrics });
+      stack.gateway = new Gateway({ config: config.gateway, brokerUrl, profiles: loadProfiles(config), stateDir: config.dataDir, logger: logger.child({ part: 'gateway' }), clock, metrics });
       await stack.gateway.start();
       stoppers.push(() => stack.gateway!.stop());
     }

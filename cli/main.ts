@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isCosafeError } from '../core/errors.js';
 import { registerDemo } from './commands/demo.js';
+import { registerProfiles } from './commands/profiles.js';
 import { registerReadings } from './commands/readings.js';
 import { registerConfigCheck, registerRoles } from './commands/roles.js';
 
@@ -14,6 +15,7 @@ registerDemo(program);
 registerRoles(program);
 registerConfigCheck(program);
 registerReadings(program);
+registerProfiles(program);
 
 try {
   await program.parseAsync(process.argv);

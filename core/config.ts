@@ -18,8 +18,12 @@ export const DeviceConfig = z
   .object({
     id: Id.describe('Device id, unique within the site'),
     profile: z.string().describe('Id of the device profile (see `cosafe profiles list`)'),
-    topic: z.string().min(1).optional().describe('MQTT topic the device publishes on; default: the contract uplink topic of the device'),
     location: z.string().max(200).optional().describe('Where the device is, for the fire department ("2F kitchen")'),
+    // Transport addresses: which one a device needs depends on its profile's transport.
+    topic: z.string().min(1).optional().describe('mqtt: topic the device publishes on; default: the contract uplink topic of the device'),
+    port: z.string().min(1).optional().describe('serial-lines, modbus-rtu: serial port path, e.g. /dev/ttyUSB0'),
+    unitId: z.number().int().min(1).max(247).optional().describe("modbus-rtu: unit (slave) id on the bus; default: the profile's"),
+    endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'must be an opc.tcp:// URL').optional().describe('opcua: server endpoint URL'),
   })
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;

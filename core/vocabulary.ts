@@ -18,6 +18,9 @@ export const metricUnits = {
   battery: '%',
   door_open: 'bool',
   tamper: 'bool',
+  pump_running: 'bool',
+  flow_switch: 'bool',
+  fault: 'bool',
 } as const;
 
 export type Metric = keyof typeof metricUnits;

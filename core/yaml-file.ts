@@ -46,6 +46,13 @@ export function formatPath(path: readonly (string | number)[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
 }
 
+/** The line of `path` in a YAML text (1 when the text does not parse), for reports about a valid file. */
+export function lineOfPath(text: string, path: (string | number)[]): number {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter });
+  return lineOf(doc, lineCounter, path);
+}
+
 /** The line of the deepest node of `path` that exists in the document. */
 function lineOf(doc: ReturnType<typeof parseDocument>, lc: LineCounter, path: (string | number)[]): number {
   for (let depth = path.length; depth >= 0; depth--) {

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CosafeError } from '../core/errors.js';
 import { loadYamlFile } from '../core/yaml-file.js';
-import { Profile } from './schema.js';
+import { Profile, type ProfileOf, type Transport } from './schema.js';
 
 export const BUILTIN_PROFILE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'builtin');
 
@@ -28,4 +28,12 @@ export function loadProfileDir(dir: string): Map<string, Profile> {
 
 export function loadBuiltinProfiles(): Map<string, Profile> {
   return loadProfileDir(BUILTIN_PROFILE_DIR);
+}
+
+/** A profile that must exist and speak `transport` (tests, tools). */
+export function requireProfile<T extends Transport>(profiles: ReadonlyMap<string, Profile>, id: string, transport: T): ProfileOf<T> {
+  const p = profiles.get(id);
+  if (!p) throw new CosafeError('COSAFE_ERR_PROFILE_UNKNOWN', `no profile "${id}"`);
+  if (p.transport !== transport) throw new CosafeError('COSAFE_ERR_PROFILE_INVALID', `profile "${id}" speaks ${p.transport}, not ${transport}`);
+  return p as ProfileOf<T>;
 }

@@ -3,82 +3,256 @@ import { Metric, SignalClass, metricUnits } from '../core/vocabulary.js';
 
 /**
  * The device profile: a device model described as data. One declaration; the
- * TypeScript types are derived from it.
+ * TypeScript types and the JSON Schema for editors (profile.schema.json) are
+ * derived from it.
  *
- * This first version covers MQTT devices with JSON payloads; the other
- * transports (serial lines, Modbus RTU, OPC-UA) add their read specs here.
+ * A profile names the device, its transport, its data points (what is measured,
+ * in which unit, its valid range, and how to read it on that transport), how
+ * often it must report (supervision), and the conditions that raise alarm,
+ * supervisory and trouble signals.
  */
+
+const Id = z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, 'must be lower-case kebab-case, 2-64 characters');
+
 const JsonPath = z
   .string()
   .regex(/^[A-Za-z_$][\w$-]*(\.[A-Za-z_$][\w$-]*|\[\d+\])*$/, 'must be a dotted path such as "data.temp" or "values[0]"');
 
-export const DataPoint = z
+/** A regular expression given as text; checked to compile, so a typo fails validation, not decoding. */
+const Pattern = z.string().superRefine((s, ctx) => {
+  try {
+    new RegExp(s, 'u');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(err as Error).message}` });
+  }
+});
+
+/* ---------------------------------------------------------------- reading */
+
+const PointBase = {
+  metric: Metric.describe('What is measured, from the fixed vocabulary'),
+  unit: z.string().describe('Unit of the decoded value; must be the unit of the metric'),
+  type: z.enum(['number', 'boolean']).default('number').describe('Booleans are published as 1 (true) and 0 (false)'),
+  range: z
+    .tuple([z.number(), z.number()])
+    .optional()
+    .describe('Valid range of the decoded value; a reading outside is kept with quality "bad" and counted'),
+  scale: z.number().default(1).describe('Numbers: decoded value = raw * scale + offset'),
+  offset: z.number().default(0),
+  invert: z.boolean().default(false).describe('Booleans: true reads as 0 (a normally-closed contact)'),
+};
+
+export const MqttRead = z.object({ json: JsonPath.describe("Where the value sits in the device's JSON payload") }).strict();
+
+export const ModbusRead = z
   .object({
-    metric: Metric,
-    unit: z.string(),
-    type: z.enum(['number', 'boolean']),
-    /** Valid range of the decoded value; a reading outside is kept with quality "bad". */
-    range: z.tuple([z.number(), z.number()]).optional(),
-    scale: z.number().default(1),
-    offset: z.number().default(0),
-    /** Where the value sits in the device's own JSON payload. */
-    json: JsonPath,
+    function: z.enum(['holding', 'input', 'coil', 'discrete']).describe('Register table: holding (FC 3), input (FC 4), coil (FC 1), discrete input (FC 2)'),
+    address: z.number().int().min(0).max(65_535).describe('0-based register or bit address (protocol address, not the 4xxxx label)'),
+    dataType: z.enum(['int16', 'uint16', 'int32', 'uint32', 'float32', 'bool']).default('uint16'),
+    /** Modbus has no standard for 32-bit values; vendors differ. */
+    wordOrder: z.enum(['big', 'little']).default('big').describe('For 32-bit types: big = high word first (AB CD), little = low word first (CD AB)'),
+    bit: z.number().int().min(0).max(15).optional().describe('For a flag packed in a register: the bit number (0 = least significant)'),
   })
-  .strict()
-  .superRefine((p, ctx) => {
-    if (p.unit !== metricUnits[p.metric]) {
-      ctx.addIssue({ code: 'custom', path: ['unit'], message: `metric "${p.metric}" is in "${metricUnits[p.metric]}", not "${p.unit}"` });
-    }
-    if (p.range && p.range[0] >= p.range[1]) {
-      ctx.addIssue({ code: 'custom', path: ['range'], message: 'the low end must be below the high end' });
-    }
-  });
-export type DataPoint = z.infer<typeof DataPoint>;
+  .strict();
+
+export const OpcuaRead = z
+  .object({
+    nodeId: z.string().regex(/^(ns=\d+;)?[isgb]=.+$/, 'must be an OPC-UA NodeId such as "ns=2;s=Pump.Pressure"'),
+    samplingIntervalMs: z.number().int().min(0).default(1000),
+    deadband: z
+      .object({ type: z.enum(['absolute', 'percent']), value: z.number().nonnegative() })
+      .strict()
+      .optional()
+      .describe('Report a change only beyond this deadband (OPC-UA Part 4 §7.22.2 DataChangeFilter)'),
+  })
+  .strict();
+
+export const SerialRead = z
+  .object({
+    line: Pattern.describe('Pattern with a named group "value" that captures the number'),
+  })
+  .strict();
+
+const point = <R extends z.ZodType>(read: R) =>
+  z
+    .object({ ...PointBase, read })
+    .strict()
+    .superRefine((p, ctx) => {
+      if (p.unit !== metricUnits[p.metric]) {
+        ctx.addIssue({ code: 'custom', path: ['unit'], message: `metric "${p.metric}" is in "${metricUnits[p.metric]}", not "${p.unit}"` });
+      }
+      if (p.range && p.range[0] >= p.range[1]) ctx.addIssue({ code: 'custom', path: ['range'], message: 'the low end must be below the high end' });
+      if (p.type === 'number' && !p.range) ctx.addIssue({ code: 'custom', path: ['range'], message: 'a numeric data point needs a valid range' });
+    });
+
+export const MqttPoint = point(MqttRead);
+export const ModbusPoint = point(ModbusRead);
+export const OpcuaPoint = point(OpcuaRead);
+export const SerialPoint = point(SerialRead);
+export type DataPoint = z.infer<typeof MqttPoint> | z.infer<typeof ModbusPoint> | z.infer<typeof OpcuaPoint> | z.infer<typeof SerialPoint>;
+
+/* ------------------------------------------------------------- conditions */
 
 const Threshold = z
   .object({
-    /** Raised when the value goes above this limit. */
-    above: z.number().optional(),
-    /** Raised when the value goes below this limit. */
-    below: z.number().optional(),
-    /** Hysteresis: the condition clears only once the value is this far back inside the limit. */
-    deadband: z.number().nonnegative().default(0),
+    above: z.number().optional().describe('Raised when the value goes above this limit'),
+    below: z.number().optional().describe('Raised when the value goes below this limit'),
+    deadband: z.number().nonnegative().default(0).describe('Hysteresis: clears only once the value is this far back inside the limit'),
   })
   .strict()
   .refine((t) => (t.above === undefined) !== (t.below === undefined), 'give exactly one of "above" or "below"');
 
-const Equals = z.object({ equals: z.union([z.boolean(), z.number()]) }).strict();
+const Equals = z.object({ equals: z.union([z.boolean(), z.number()]).describe('Raised while the value equals this') }).strict();
+
+const InStates = z.object({ in: z.array(z.number()).min(1).describe('Raised while the value is one of these states') }).strict();
+
+const RateOfRise = z
+  .object({
+    riseBy: z.number().positive().describe('Raised when the value rises by at least this much ...'),
+    withinS: z.number().positive().max(3600).describe('... within this many seconds (heat detectors: EN 54-5 class R)'),
+  })
+  .strict();
 
 export const Condition = z
   .object({
-    id: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/, 'must be lower-case kebab-case'),
+    id: Id.describe('Unique within the profile; part of the event key'),
     class: SignalClass,
-    metric: Metric,
-    when: z.union([Equals, Threshold]),
+    metric: Metric.describe('The data point it watches'),
+    when: z.union([Equals, InStates, RateOfRise, Threshold]),
+    onDelayS: z.number().nonnegative().default(0).describe('The condition must hold this long before it is raised (filters transients)'),
+    offDelayS: z.number().nonnegative().default(0).describe('The condition must be gone this long before it clears (no flapping)'),
   })
   .strict();
 export type Condition = z.infer<typeof Condition>;
+export type ConditionRule = Condition['when'];
 
-export const Profile = z
+/* ---------------------------------------------------- panel signal lines */
+
+/** What a matched panel line signals. `{name}` in `key` is replaced by the named group. */
+const Signal = z
   .object({
-    id: z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, 'must be lower-case kebab-case'),
-    vendor: z.string().min(1),
-    model: z.string().min(1),
-    description: z.string().min(1),
-    version: z.number().int().positive(),
-    transport: z.literal('mqtt'),
-    /** Where the device's own timestamp (epoch ms) sits in its payload; absent: the gateway's receive time. */
-    time: JsonPath.optional(),
-    points: z.array(DataPoint).min(1),
-    conditions: z.array(Condition).default([]),
+    key: z.string().min(1).max(64).describe('Identifies the signal, e.g. "fire-zone-{zone}"; its restore uses the same key'),
+    class: SignalClass,
+    state: z.enum(['active', 'cleared']),
   })
-  .strict()
-  .superRefine((p, ctx) => {
-    const metrics = new Set(p.points.map((d) => d.metric));
-    p.conditions.forEach((c, i) => {
-      if (!metrics.has(c.metric)) {
-        ctx.addIssue({ code: 'custom', path: ['conditions', i, 'metric'], message: `no data point has metric "${c.metric}"` });
-      }
-    });
+  .strict();
+
+export const LineRule = z.union([
+  z.object({ match: Pattern, signal: Signal }).strict(),
+  z
+    .object({
+      match: Pattern.describe('Pattern with named groups "qualifier", "code" (3 digits) and optionally "zone"'),
+      contactId: z.literal(true).describe('SIA DC-05 Contact ID: qualifier 1 = new event, 3 = restore, 6 = status'),
+    })
+    .strict(),
+  z.object({ match: Pattern, resetAll: z.literal(true).describe('A panel reset or "system normal": every active signal of the device clears') }).strict(),
+]);
+export type LineRule = z.infer<typeof LineRule>;
+
+/* --------------------------------------------------------------- profile */
+
+const Sample = z
+  .object({
+    description: z.string().optional(),
+    /** Per transport: a JSON payload (mqtt), a line (serial-lines), registers by table and address (modbus-rtu), values by node id (opcua). */
+    input: z.union([z.string(), z.record(z.string(), z.unknown())]),
+    expect: z
+      .object({
+        readings: z.array(z.object({ metric: Metric, value: z.number(), quality: z.enum(['good', 'bad']).default('good') }).strict()).default([]),
+        signals: z.array(z.object({ key: z.string(), class: SignalClass, state: z.enum(['active', 'cleared']) }).strict()).default([]),
+        errors: z.number().int().nonnegative().default(0).describe('How many decode errors the input gives'),
+      })
+      .strict(),
+  })
+  .strict();
+
+const Supervision = z
+  .object({
+    reportIntervalS: z.number().positive().describe('How often the device reports (or is polled)'),
+    silentAfterS: z.number().positive().optional().describe('Raise "communication lost" trouble after this long without a reading; default 3 x reportIntervalS'),
+  })
+  .strict();
+
+const ProfileBase = {
+  id: Id,
+  vendor: z.string().min(1),
+  model: z.string().min(1),
+  description: z.string().min(1),
+  version: z.number().int().positive().describe('Bump when the profile changes meaning'),
+  supervision: Supervision.optional(),
+  conditions: z.array(Condition).default([]),
+  samples: z.array(Sample).default([]).describe('Recorded device output with the expected result; a test decodes every one'),
+};
+
+export const MqttProfile = z
+  .object({
+    ...ProfileBase,
+    transport: z.literal('mqtt'),
+    time: JsonPath.optional().describe("Where the device's own timestamp (epoch ms) sits; absent: the gateway's receive time"),
+    points: z.array(MqttPoint).min(1),
+  })
+  .strict();
+
+export const ModbusProfile = z
+  .object({
+    ...ProfileBase,
+    transport: z.literal('modbus-rtu'),
+    modbus: z
+      .object({
+        unitId: z.number().int().min(1).max(247).optional().describe('Default unit (slave) id; the site config may set it per device'),
+        pollIntervalMs: z.number().int().min(100).default(1000),
+        timeoutMs: z.number().int().min(10).default(500),
+      })
+      .strict()
+      .prefault({}),
+    points: z.array(ModbusPoint).min(1),
+  })
+  .strict();
+
+export const OpcuaProfile = z
+  .object({
+    ...ProfileBase,
+    transport: z.literal('opcua'),
+    points: z.array(OpcuaPoint).min(1),
+  })
+  .strict();
+
+export const SerialProfile = z
+  .object({
+    ...ProfileBase,
+    transport: z.literal('serial-lines'),
+    serial: z
+      .object({
+        baudRate: z.number().int().positive().default(9600),
+        dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+        parity: z.enum(['none', 'even', 'odd']).default('none'),
+        stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+        maxLineLength: z.number().int().min(16).max(4096).default(256).describe('Longer lines are noise (a wrong baud rate, a stuck line)'),
+      })
+      .strict()
+      .prefault({}),
+    lines: z.array(LineRule).min(1).describe('Tried in order; the first that matches wins'),
+    ignore: z.array(Pattern).default([]).describe('Lines that carry nothing (headers, blank separators); not counted as unrecognized'),
+    points: z.array(SerialPoint).default([]),
+  })
+  .strict();
+
+const profileChecks = (p: { points: { metric: string }[]; conditions: Condition[] }, ctx: z.RefinementCtx) => {
+  const metrics = new Set<string>();
+  p.points.forEach((pt, i) => {
+    // The metric is a tag in the time series: two points with one metric would overwrite each other.
+    if (metrics.has(pt.metric)) ctx.addIssue({ code: 'custom', path: ['points', i, 'metric'], message: `metric "${pt.metric}" is used by two data points` });
+    metrics.add(pt.metric);
   });
+  const ids = new Set<string>();
+  p.conditions.forEach((c, i) => {
+    if (!metrics.has(c.metric)) ctx.addIssue({ code: 'custom', path: ['conditions', i, 'metric'], message: `no data point has metric "${c.metric}"` });
+    if (ids.has(c.id)) ctx.addIssue({ code: 'custom', path: ['conditions', i, 'id'], message: `condition "${c.id}" is defined twice` });
+    ids.add(c.id);
+  });
+};
+
+export const Profile = z.discriminatedUnion('transport', [MqttProfile, ModbusProfile, OpcuaProfile, SerialProfile]).superRefine(profileChecks);
 export type Profile = z.infer<typeof Profile>;
+export type Transport = Profile['transport'];
+export type ProfileOf<T extends Transport> = Extract<Profile, { transport: T }>;

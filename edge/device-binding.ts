@@ -1,10 +1,55 @@
-import type { DeviceConfig } from '../core/config.js';
+import { topics } from '../broker/contract/index.js';
+import type { Config, DeviceConfig } from '../core/config.js';
+import { CosafeError } from '../core/errors.js';
 import type { Profile } from '../device-profiles/schema.js';
 
 /** A configured device joined with its profile and its resolved transport address. */
 export interface DeviceBinding {
   device: DeviceConfig;
   profile: Profile;
-  /** MQTT topic the device publishes on. */
-  topic: string;
+  /** mqtt: the topic the device publishes on. */
+  topic?: string;
+  /** modbus-rtu: the unit id on the bus (device's, else the profile's). */
+  unitId?: number;
+}
+
+/**
+ * Joins each configured device with its profile and checks that it has the
+ * address its transport needs. Every problem is reported at once.
+ */
+export function bindDevices(config: Config['gateway'], profiles: ReadonlyMap<string, Profile>): DeviceBinding[] {
+  const problems: string[] = [];
+  const bindings: DeviceBinding[] = [];
+  config.devices.forEach((device, i) => {
+    const at = `gateway.devices[${i}]`;
+    const profile = profiles.get(device.profile);
+    if (!profile) {
+      problems.push(`${at}.profile: unknown profile "${device.profile}"; known: ${[...profiles.keys()].sort().join(', ')}`);
+      return;
+    }
+    const need = (field: 'port' | 'endpoint') => {
+      if (device[field] === undefined) problems.push(`${at}.${field}: required for a ${profile.transport} device (profile "${profile.id}")`);
+    };
+    switch (profile.transport) {
+      case 'mqtt':
+        bindings.push({ device, profile, topic: device.topic ?? topics.deviceUplink(config.site, device.id) });
+        return;
+      case 'modbus-rtu': {
+        need('port');
+        const unitId = device.unitId ?? profile.modbus.unitId;
+        if (unitId === undefined) problems.push(`${at}.unitId: required, the profile "${profile.id}" has no default unit id`);
+        bindings.push({ device, profile, ...(unitId !== undefined ? { unitId } : {}) });
+        return;
+      }
+      case 'serial-lines':
+        need('port');
+        bindings.push({ device, profile });
+        return;
+      case 'opcua':
+        need('endpoint');
+        bindings.push({ device, profile });
+    }
+  });
+  if (problems.length) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', 'the devices of the gateway config are not usable', { details: problems });
+  return bindings;
 }

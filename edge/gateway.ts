@@ -1,108 +1,194 @@
-import type { Reading } from '../broker/contract/index.js';
-import { topics } from '../broker/contract/index.js';
+import { join } from 'node:path';
+import type { AlarmEvent, Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
-import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DecodedValue } from '../device-profiles/codecs/json-payload.js';
+import type { DecodeOutcome } from '../device-profiles/codecs/index.js';
 import type { Profile } from '../device-profiles/schema.js';
 import type { Adapter } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
-import { AlarmEngine } from './alarm-engine.js';
-import type { DeviceBinding } from './device-binding.js';
+import { AlarmEngine, COMM_LOST, type EngineSnapshot } from './alarm-engine.js';
+import { bindDevices, type DeviceBinding } from './device-binding.js';
 import { Publisher } from './publisher.js';
+import { StateFile } from './state-file.js';
+
+export { bindDevices };
 
 export interface GatewayDeps {
   config: Config['gateway'];
   /** The hub broker (resolved by the composition root). */
   brokerUrl: string;
   profiles: ReadonlyMap<string, Profile>;
+  /** Where the gateway keeps state that must survive a restart. */
+  stateDir: string;
   logger: Logger;
   clock: Clock;
   metrics: Metrics;
 }
 
-/** Joins each configured device with its profile; every unknown profile is reported at once. */
-export function bindDevices(config: Config['gateway'], profiles: ReadonlyMap<string, Profile>): DeviceBinding[] {
-  const problems: string[] = [];
-  const bindings: DeviceBinding[] = [];
-  config.devices.forEach((device, i) => {
-    const profile = profiles.get(device.profile);
-    if (!profile) {
-      problems.push(`gateway.devices[${i}].profile: unknown profile "${device.profile}"; known: ${[...profiles.keys()].sort().join(', ')}`);
-      return;
-    }
-    bindings.push({ device, profile, topic: device.topic ?? topics.deviceUplink(config.site, device.id) });
-  });
-  if (problems.length) throw new CosafeError('COSAFE_ERR_PROFILE_UNKNOWN', 'devices name profiles that do not exist', { details: problems });
-  return bindings;
-}
+const SUPERVISION_TICK_MS = 1000;
 
 /**
- * The edge gateway: adapters read devices, the profile decodes, the alarm engine
- * decides, the publisher sends readings and events to the hub.
+ * The edge gateway: adapters read devices, profiles decode, the alarm engine
+ * decides, the publisher sends readings and events to the hub. Devices that stop
+ * reporting are raised as trouble. Devices and profiles can be replaced while it
+ * runs (`reload`).
  */
 export class Gateway {
-  private readonly adapters: Adapter[] = [];
+  private adapters: Adapter[] = [];
+  private bindings: DeviceBinding[] = [];
   private readonly publisher: Publisher;
   private readonly alarms: AlarmEngine;
-  private readonly abort = new AbortController();
+  private readonly stateFile: StateFile<EngineSnapshot>;
+  private abort = new AbortController();
+  private readonly lastSeen = new Map<string, number>();
+  private supervisionTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
     this.publisher = new Publisher({ brokerUrl: deps.brokerUrl, site: config.site, gateway: config.id, batch: config.batch, logger: deps.logger, clock: deps.clock, metrics: deps.metrics });
-    this.alarms = new AlarmEngine({ site: config.site, gateway: config.id });
-    const bindings = bindDevices(config, deps.profiles);
-    const byTransport = new Map<string, DeviceBinding[]>();
-    for (const b of bindings) byTransport.set(b.profile.transport, [...(byTransport.get(b.profile.transport) ?? []), b]);
-    for (const [kind, devices] of byTransport) {
-      this.adapters.push(
-        adapterFor(kind)({
-          logger: deps.logger.child({ adapter: kind }),
-          clock: deps.clock,
-          devices,
-          brokerUrl: deps.brokerUrl,
-          onValues: (binding, values) => this.onValues(binding, values),
-          onDecodeError: (binding, errors) => {
-            deps.metrics.inc('cosafe_edge_decode_errors_total', 'Device payloads that could not be fully decoded', { device: binding.device.id });
-            deps.logger.warn({ device: binding.device.id, profile: binding.profile.id, errors }, 'device payload not decoded');
-          },
-        }),
-      );
-    }
+    this.stateFile = new StateFile(join(deps.stateDir, `gateway-${config.id}-conditions.json`));
+    // Condition state survives a restart: an alarm active before it is not raised
+    // again as new, and its clear is still reported when it comes.
+    const snapshot = this.readSnapshot();
+    this.alarms = new AlarmEngine({ site: config.site, gateway: config.id, ...(snapshot ? { snapshot } : {}) });
+    this.bindings = bindDevices(config, deps.profiles);
   }
 
   async start(): Promise<void> {
     await this.publisher.start();
-    for (const a of this.adapters) await a.start(this.abort.signal);
+    await this.startAdapters();
+    this.supervisionTimer = setInterval(() => this.supervise(), SUPERVISION_TICK_MS);
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
-    for (const a of this.adapters) await a.stop();
+    clearInterval(this.supervisionTimer);
+    await this.stopAdapters();
     await this.publisher.stop();
+  }
+
+  /**
+   * Replaces devices and profiles without a restart. Validation happens before
+   * anything stops: an invalid change throws with all its errors and the running
+   * set stays in force.
+   */
+  async reload(config: Config['gateway'], profiles: ReadonlyMap<string, Profile>): Promise<void> {
+    const bindings = bindDevices(config, profiles);
+    for (const b of bindings) adapterFor(b.profile.transport);
+    await this.stopAdapters();
+    this.bindings = bindings;
+    await this.startAdapters();
+    this.deps.logger.info({ devices: bindings.length }, 'gateway reloaded devices and profiles');
   }
 
   health() {
     return { adapters: this.adapters.map((a) => a.health()), activeConditions: this.alarms.activeConditions() };
   }
 
-  private onValues(binding: DeviceBinding, values: DecodedValue[]): void {
-    const { metrics } = this.deps;
+  private async startAdapters(): Promise<void> {
+    const { deps } = this;
+    const byTransport = new Map<string, DeviceBinding[]>();
+    for (const b of this.bindings) byTransport.set(b.profile.transport, [...(byTransport.get(b.profile.transport) ?? []), b]);
+    this.abort = new AbortController();
+    const now = deps.clock.now();
+    // A device gets a full silence period after (re)start before it counts as lost.
+    for (const b of this.bindings) if (!this.lastSeen.has(b.device.id)) this.lastSeen.set(b.device.id, now);
+    this.adapters = [...byTransport].map(([kind, devices]) =>
+      adapterFor(kind)({
+        logger: deps.logger.child({ adapter: kind }),
+        clock: deps.clock,
+        devices,
+        brokerUrl: deps.brokerUrl,
+        onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
+      }),
+    );
+    for (const a of this.adapters) await a.start(this.abort.signal);
+  }
+
+  private async stopAdapters(): Promise<void> {
+    this.abort.abort();
+    for (const a of this.adapters) await a.stop();
+    this.adapters = [];
+  }
+
+  private onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void {
+    const { metrics, logger } = this.deps;
+    const device = binding.device.id;
+    if (outcome.errors.length) {
+      metrics.inc('cosafe_edge_decode_errors_total', 'Device inputs that could not be fully decoded', { device });
+      logger.warn({ code: 'COSAFE_ERR_PAYLOAD_INVALID', device, profile: binding.profile.id, errors: outcome.errors }, 'device input not decoded');
+    }
+    // Any input, even one that does not decode, proves the link: silence is what supervision is about.
+    const now = this.deps.clock.now();
+    this.lastSeen.set(device, now);
+    const events: AlarmEvent[] = [];
+    if (this.alarms.isActive(device, COMM_LOST)) {
+      events.push(...this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'cleared', time: now, text: 'device reports again' }));
+    }
     const readings: Reading[] = [];
-    for (const v of values) {
+    for (const v of outcome.values) {
       if (v.quality === 'bad') {
-        metrics.inc('cosafe_edge_bad_readings_total', 'Readings outside their valid range (kept with quality "bad")', { device: binding.device.id, metric: v.metric });
+        metrics.inc('cosafe_edge_bad_readings_total', 'Readings outside their valid range (kept with quality "bad")', { device, metric: v.metric });
       }
-      readings.push({ device: binding.device.id, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
-      for (const event of this.alarms.evaluate(binding, v)) {
-        metrics.inc('cosafe_edge_events_total', 'Alarm events raised or cleared at the edge', { class: event.class, state: event.state });
-        this.deps.logger.warn({ device: event.device, condition: event.condition, class: event.class, state: event.state, value: event.value }, 'alarm event');
-        this.publisher.publishEvent(event);
+      readings.push({ device, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
+      events.push(...this.alarms.evaluate(binding, v));
+    }
+    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.signals[0]?.time ?? now));
+    for (const s of outcome.signals) events.push(...this.alarms.signal(binding, s));
+    this.emit(events);
+    if (readings.length) {
+      metrics.inc('cosafe_edge_readings_total', 'Readings decoded at the edge', {}, readings.length);
+      this.publisher.addReadings(readings);
+    }
+  }
+
+  /** Raises "communication lost" for every device silent longer than its profile allows. */
+  private supervise(): void {
+    const now = this.deps.clock.now();
+    const events: AlarmEvent[] = [];
+    for (const b of this.bindings) {
+      const sup = b.profile.supervision;
+      if (!sup) continue;
+      const silentMs = (sup.silentAfterS ?? sup.reportIntervalS * 3) * 1000;
+      const last = this.lastSeen.get(b.device.id) ?? now;
+      if (now - last > silentMs && !this.alarms.isActive(b.device.id, COMM_LOST)) {
+        events.push(...this.alarms.signal(b, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text: `no reading for ${Math.round((now - last) / 1000)} s` }));
       }
     }
-    metrics.inc('cosafe_edge_readings_total', 'Readings decoded at the edge', {}, readings.length);
-    this.publisher.addReadings(readings);
+    this.emit(events);
+  }
+
+  private emit(events: AlarmEvent[]): void {
+    if (events.length === 0) return;
+    for (const event of events) {
+      this.deps.metrics.inc('cosafe_edge_events_total', 'Alarm, supervisory and trouble events raised or cleared at the edge', { class: event.class, state: event.state });
+      if (event.chattering) this.deps.metrics.inc('cosafe_edge_chattering_total', 'Activations of conditions that chatter (3+ within 60 s)', { device: event.device, condition: event.condition });
+      this.deps.logger.warn(
+        { device: event.device, condition: event.condition, class: event.class, state: event.state, value: event.value, chattering: event.chattering },
+        `${event.class} ${event.state === 'active' ? 'raised' : 'cleared'}`,
+      );
+      this.publisher.publishEvent(event);
+    }
+    this.saveSnapshot();
+  }
+
+  private readSnapshot(): EngineSnapshot | undefined {
+    try {
+      return this.stateFile.read();
+    } catch (err) {
+      // A damaged state file must not keep the gateway from protecting the site.
+      this.deps.logger.error({ err: (err as Error).message }, 'condition state unreadable; starting with every condition normal');
+      return undefined;
+    }
+  }
+
+  private saveSnapshot(): void {
+    try {
+      this.stateFile.write(this.alarms.snapshot());
+    } catch (err) {
+      this.deps.metrics.inc('cosafe_edge_state_write_errors_total', 'Condition state could not be saved');
+      this.deps.logger.error({ err: (err as Error).message }, 'could not save condition state');
+    }
   }
 }

@@ -53,11 +53,15 @@ export const AlarmEvent = z.object({
   condition: z.string().min(1).max(64),
   class: SignalClass,
   state: AlarmState,
-  metric: z.string().min(1).max(64),
-  /** The value that raised or cleared the condition. */
-  value: z.number(),
-  unit: z.string().max(16),
+  /** For conditions on readings: the reading that raised or cleared it. */
+  metric: z.string().min(1).max(64).optional(),
+  value: z.number().optional(),
+  unit: z.string().max(16).optional(),
+  /** For signals a device reports itself (a panel's event line): its own words. */
+  text: z.string().max(200).optional(),
   time: EpochMs,
+  /** ISA-18.2: activated 3 or more times within 60 s. Still an alarm; also a maintenance problem. */
+  chattering: z.boolean().optional(),
   location: z.string().max(200).optional(),
 });
 export type AlarmEvent = z.infer<typeof AlarmEvent>;

@@ -3,6 +3,7 @@ import { loadConfigFile } from '../../core/config.js';
 import { createLogger, type LogLevel } from '../../core/logger.js';
 import { bindDevices } from '../../edge/gateway.js';
 import { loadProfiles, startStack, type Role } from '../compose.js';
+import { reloadOnChange } from '../config-reload.js';
 import { untilStopSignal } from '../signals.js';
 import { logOptions } from './options.js';
 
@@ -24,7 +25,9 @@ export function registerRoles(program: Command): void {
       const config = loadConfigFile(o.config);
       const logger = createLogger({ level: o.logLevel ?? config.log.level, format: o.logFormat ?? config.log.format });
       const stack = await startStack(config, r.roles, logger);
+      const stopReloading = stack.gateway ? reloadOnChange({ configFile: o.config, running: config, gateway: stack.gateway, logger }) : () => {};
       await untilStopSignal(logger);
+      stopReloading();
       await stack.stop();
     });
   }

@@ -21,8 +21,10 @@ export function readingLines(batch: ReadingBatch, out: string[]): void {
 }
 
 export function eventLine(e: AlarmEvent): string {
-  return (
-    `event,site=${escapeTag(e.site)},device=${escapeTag(e.device)},class=${e.class},condition=${escapeTag(e.condition)}` +
-    ` state="${e.state}",value=${e.value},event_id="${e.eventId}",metric="${escapeString(e.metric)}" ${e.time}`
-  );
+  const fields = [`state="${e.state}"`, `event_id="${e.eventId}"`];
+  if (e.value !== undefined) fields.push(`value=${e.value}`);
+  if (e.metric !== undefined) fields.push(`metric="${escapeString(e.metric)}"`);
+  if (e.text !== undefined) fields.push(`text="${escapeString(e.text)}"`);
+  if (e.chattering) fields.push('chattering=true');
+  return `event,site=${escapeTag(e.site)},device=${escapeTag(e.device)},class=${e.class},condition=${escapeTag(e.condition)} ${fields.join(',')} ${e.time}`;
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
-import type { DecodedValue } from '../../device-profiles/codecs/json-payload.js';
+import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
 import type { DeviceBinding } from '../device-binding.js';
 
 export interface AdapterHealth {
@@ -18,10 +18,8 @@ export interface AdapterContext {
   devices: readonly DeviceBinding[];
   /** The broker to read device topics from (MQTT adapter). */
   brokerUrl: string;
-  /** The one callback: decoded values of one device. */
-  onValues(binding: DeviceBinding, values: DecodedValue[]): void;
-  /** A payload or frame that could not be decoded (counted and logged by the gateway). */
-  onDecodeError(binding: DeviceBinding, errors: string[]): void;
+  /** The one callback: what was decoded from one device's input (values, signals, errors). */
+  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
 }
 
 /** One interface for every transport. */

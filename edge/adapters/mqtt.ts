@@ -10,7 +10,7 @@ import type { DeviceBinding } from '../device-binding.js';
  * because a restarted broker has forgotten them.
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
-  const byTopic = new Map<string, DeviceBinding>(ctx.devices.map((d) => [d.topic, d]));
+  const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
   const errors: Record<string, number> = {};
   let lastValueAt: number | null = null;
   let client: MqttClient | undefined;
@@ -45,15 +45,11 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         const binding = byTopic.get(topic);
         if (!binding) return;
         const receivedAt = ctx.clock.now();
-        const { values, errors: decodeErrors } = decodeJsonPayload(binding.profile, payload, receivedAt);
-        if (decodeErrors.length) {
-          countError('decode');
-          ctx.onDecodeError(binding, decodeErrors);
-        }
-        if (values.length) {
-          lastValueAt = receivedAt;
-          ctx.onValues(binding, values);
-        }
+        if (binding.profile.transport !== 'mqtt') return;
+        const outcome = decodeJsonPayload(binding.profile, payload, receivedAt);
+        if (outcome.errors.length) countError('decode');
+        if (outcome.values.length) lastValueAt = receivedAt;
+        ctx.onDecoded(binding, outcome);
       });
     },
     async stop() {

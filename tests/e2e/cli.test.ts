@@ -39,6 +39,27 @@ describe('cosafe command line', () => {
     expect(unknown.stderr).toContain('gateway.devices[0].profile: unknown profile "no-such-profile"');
   });
 
+  it('validates profiles, printing every error as file:line path: message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cosafe-cli-profiles-'));
+    writeFileSync(
+      join(dir, 'co.yaml'),
+      ['id: my-co', 'vendor: V', 'model: M', 'description: D', 'version: 1', 'transport: modbus-rtu', 'points:', '  - metric: carbon_monoxide', '    unit: ppm', '    read: { function: holding, address: 70000 }', ''].join('\n'),
+    );
+    const r = await runCosafe(['profiles', 'validate', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${join(dir, 'co.yaml')}:8 points[0].range: a numeric data point needs a valid range`);
+    expect(r.stderr).toContain(`${join(dir, 'co.yaml')}:10 points[0].read.address: `);
+    const ok = await runCosafe(['profiles', 'validate', 'device-profiles/builtin']);
+    expect(ok.stdout).toMatch(/^\d+ profiles valid$/m);
+    const list = await runCosafe(['profiles', 'list']);
+    expect(list.stdout).toMatch(/^serial-contact-id-panel\s+serial-lines\s+/m);
+    const show = await runCosafe(['profiles', 'show', 'modbus-combustible-gas-detector']);
+    expect(show.stdout).toContain('class: gas');
+    const unknown = await runCosafe(['profiles', 'show', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no profile "nope"; known: ');
+  });
+
   it('runs the demo on the embedded default and reads the readings back', async () => {
     const [port, httpPort] = [await freePort(), await freePort()];
     const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-demo-'));

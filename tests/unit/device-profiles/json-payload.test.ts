@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeJsonPayload, readPath } from '../../../device-profiles/codecs/json-payload.js';
-import { loadBuiltinProfiles } from '../../../device-profiles/loader.js';
+import { loadBuiltinProfiles, requireProfile } from '../../../device-profiles/loader.js';
 
 const profiles = loadBuiltinProfiles();
-const th = profiles.get('mqtt-temperature-humidity')!;
-const smoke = profiles.get('mqtt-smoke-detector')!;
+const th = requireProfile(profiles, 'mqtt-temperature-humidity', 'mqtt');
+const smoke = requireProfile(profiles, 'mqtt-smoke-detector', 'mqtt');
 
 describe('JSON payload decoding', () => {
   it('turns a device payload into readings with the device time', () => {
@@ -30,6 +30,7 @@ describe('JSON payload decoding', () => {
   it('names the field and the reason for a wrong type, and keeps the other fields', () => {
     const out = decodeJsonPayload(th, '{"temp": "hot", "hum": 50}', 1);
     expect(out.errors).toEqual(['temp: expected a number, got "hot"']);
+    expect(out.signals).toEqual([]);
     expect(out.values.map((v) => v.metric)).toEqual(['humidity']);
   });
 
