@@ -9,6 +9,17 @@ export interface AdapterHealth {
   /** Epoch ms of the last value from any device, or null before the first. */
   lastValueAt: number | null;
   errors: Record<string, number>;
+  /** Per port, endpoint or unit: its link state and backoff, so a person sees which one is in trouble. */
+  ports?: PortHealth[];
+}
+
+export interface PortHealth {
+  port: string;
+  device?: string;
+  state: string;
+  backoffMs?: number;
+  lastValueAt: number | null;
+  errors: Record<string, number>;
 }
 
 /** Everything an adapter needs, in one object. */

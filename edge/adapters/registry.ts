@@ -1,10 +1,12 @@
 import { CosafeError } from '../../core/errors.js';
 import type { AdapterFactory } from './adapter.js';
 import { createMqttAdapter } from './mqtt.js';
+import { createSerialLinesAdapter } from './serial-lines.js';
 
 /** Transports by the name a profile gives them. */
 export const adapterRegistry: Readonly<Record<string, AdapterFactory>> = {
   mqtt: createMqttAdapter,
+  'serial-lines': createSerialLinesAdapter,
 };
 
 export function adapterFor(kind: string): AdapterFactory {

@@ -1,0 +1,45 @@
+import { systemClock } from '../../core/clock.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
+import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
+import type { Adapter, AdapterContext } from '../../edge/adapters/adapter.js';
+import type { DeviceBinding } from '../../edge/device-binding.js';
+
+export interface Received {
+  device: string;
+  outcome: DecodeOutcome;
+  at: number;
+}
+
+/** Runs one adapter over real transports and records what it delivers, as the gateway would receive it. */
+export class AdapterHarness {
+  readonly received: Received[] = [];
+  readonly adapter: Adapter;
+  private readonly abort = new AbortController();
+
+  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; logger?: Logger } = {}) {
+    this.adapter = factory({
+      logger: options.logger ?? silentLogger,
+      clock: systemClock,
+      devices,
+      brokerUrl: options.brokerUrl ?? '',
+      onDecoded: (binding, outcome) => this.received.push({ device: binding.device.id, outcome, at: Date.now() }),
+    });
+  }
+
+  start(): Promise<void> {
+    return this.adapter.start(this.abort.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.adapter.stop();
+  }
+
+  signals(device?: string) {
+    return this.received.filter((r) => !device || r.device === device).flatMap((r) => r.outcome.signals);
+  }
+
+  values(device?: string) {
+    return this.received.filter((r) => !device || r.device === device).flatMap((r) => r.outcome.values);
+  }
+}
