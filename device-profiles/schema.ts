@@ -201,7 +201,18 @@ export const ModbusProfile = z
       .object({
         unitId: z.number().int().min(1).max(247).optional().describe('Default unit (slave) id; the site config may set it per device'),
         pollIntervalMs: z.number().int().min(100).default(1000),
-        timeoutMs: z.number().int().min(10).default(500),
+        timeoutMs: z.number().int().min(10).default(500).describe('How long to wait for this unit to answer'),
+        frameGapMs: z.number().min(0).max(1000).optional().describe('Silence between frames on the bus; default 3.5 character times, at least 5 ms'),
+      })
+      .strict()
+      .prefault({}),
+    // Modbus over Serial Line §2.5.1: the default framing is even parity.
+    serial: z
+      .object({
+        baudRate: z.number().int().positive().default(9600),
+        dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+        parity: z.enum(['none', 'even', 'odd']).default('even'),
+        stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
       })
       .strict()
       .prefault({}),

@@ -1,11 +1,13 @@
 import { CosafeError } from '../../core/errors.js';
 import type { AdapterFactory } from './adapter.js';
+import { createModbusRtuAdapter } from './modbus-rtu.js';
 import { createMqttAdapter } from './mqtt.js';
 import { createSerialLinesAdapter } from './serial-lines.js';
 
 /** Transports by the name a profile gives them. */
 export const adapterRegistry: Readonly<Record<string, AdapterFactory>> = {
   mqtt: createMqttAdapter,
+  'modbus-rtu': createModbusRtuAdapter,
   'serial-lines': createSerialLinesAdapter,
 };
 
