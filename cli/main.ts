@@ -3,6 +3,7 @@ import { isCosafeError } from '../core/errors.js';
 import { registerDemo } from './commands/demo.js';
 import { registerProfiles } from './commands/profiles.js';
 import { registerReadings } from './commands/readings.js';
+import { registerStatus } from './commands/status.js';
 import { registerConfigCheck, registerRoles } from './commands/roles.js';
 
 const program = new Command('cosafe')
@@ -16,6 +17,7 @@ registerRoles(program);
 registerConfigCheck(program);
 registerReadings(program);
 registerProfiles(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { AlarmEvent, Reading } from '../broker/contract/index.js';
+import type { AlarmEvent, GatewayHealth, Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -28,6 +28,7 @@ export interface GatewayDeps {
 }
 
 const SUPERVISION_TICK_MS = 1000;
+const HEALTH_EVERY_MS = 5000;
 
 /**
  * The edge gateway: adapters read devices, profiles decode, the alarm engine
@@ -43,7 +44,12 @@ export class Gateway {
   private readonly stateFile: StateFile<EngineSnapshot>;
   private abort = new AbortController();
   private readonly lastSeen = new Map<string, number>();
+  /** When each device last sent anything (unlike lastSeen, not seeded at start). */
+  private readonly heard = new Map<string, number>();
   private supervisionTimer: NodeJS.Timeout | undefined;
+  private healthTimer: NodeJS.Timeout | undefined;
+  /** What the last published health said about states (not counters), to publish changes at once. */
+  private healthShape = '';
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
@@ -60,10 +66,13 @@ export class Gateway {
     await this.publisher.start();
     await this.startAdapters();
     this.supervisionTimer = setInterval(() => this.supervise(), SUPERVISION_TICK_MS);
+    this.healthTimer = setInterval(() => this.publishHealth(), HEALTH_EVERY_MS);
+    this.publishHealth();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.supervisionTimer);
+    clearInterval(this.healthTimer);
     await this.stopAdapters();
     await this.publisher.stop();
   }
@@ -82,8 +91,25 @@ export class Gateway {
     this.deps.logger.info({ devices: bindings.length }, 'gateway reloaded devices and profiles');
   }
 
-  health() {
-    return { adapters: this.adapters.map((a) => a.health()), activeConditions: this.alarms.activeConditions() };
+  health(): GatewayHealth {
+    return {
+      at: this.deps.clock.now(),
+      adapters: this.adapters.map((a) => a.health()),
+      devices: this.bindings.map((b) => ({
+        id: b.device.id,
+        profile: b.profile.id,
+        transport: b.profile.transport,
+        lastSeen: this.heard.get(b.device.id) ?? null,
+        commLost: this.alarms.isActive(b.device.id, COMM_LOST),
+      })),
+      activeConditions: this.alarms.activeConditions(),
+    };
+  }
+
+  private publishHealth(): void {
+    const health = this.health();
+    this.healthShape = healthShape(health);
+    this.publisher.publishStatus(health);
   }
 
   private async startAdapters(): Promise<void> {
@@ -122,6 +148,7 @@ export class Gateway {
     // Any input, even one that does not decode, proves the link: silence is what supervision is about.
     const now = this.deps.clock.now();
     this.lastSeen.set(device, now);
+    this.heard.set(device, now);
     const events: AlarmEvent[] = [];
     if (this.alarms.isActive(device, COMM_LOST)) {
       events.push(...this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'cleared', time: now, text: 'device reports again' }));
@@ -157,6 +184,8 @@ export class Gateway {
       }
     }
     this.emit(events);
+    // A port lost, a unit backed off, a device gone silent: shown at once, not at the next refresh.
+    if (healthShape(this.health()) !== this.healthShape) this.publishHealth();
   }
 
   private emit(events: AlarmEvent[]): void {
@@ -191,4 +220,9 @@ export class Gateway {
       this.deps.logger.error({ err: (err as Error).message }, 'could not save condition state');
     }
   }
+}
+
+/** The states in a health report, without counters and times. */
+function healthShape(h: GatewayHealth): string {
+  return JSON.stringify([h.adapters.map((a) => [a.kind, a.connected, a.ports?.map((p) => p.state)]), h.devices.map((d) => d.commLost), h.activeConditions]);
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { topics, type AlarmEvent, type GatewayStatus, type Reading, type ReadingBatch } from '../broker/contract/index.js';
+import { topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading, type ReadingBatch } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
@@ -26,6 +26,8 @@ export class Publisher {
   private pending: Reading[] = [];
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
+  private onlineSince = 0;
+  private health: GatewayHealth | undefined;
 
   constructor(private readonly o: PublisherOptions) {}
 
@@ -40,8 +42,8 @@ export class Publisher {
     });
     this.client.on('connect', () => {
       this.o.logger.info({ broker: this.o.brokerUrl, gateway: this.o.gateway }, 'gateway connected to hub');
-      const online: GatewayStatus = { ...offline, state: 'online', since: this.o.clock.now() };
-      this.client?.publish(statusTopic, JSON.stringify(online), { qos: 1, retain: true });
+      this.onlineSince = this.o.clock.now();
+      this.publishStatus();
     });
     this.client.on('offline', () => this.o.logger.warn({ broker: this.o.brokerUrl }, 'gateway lost the hub; publishing is queued until it is back'));
     this.client.on('error', (err) => this.o.logger.warn({ err: err.message }, 'gateway connection error'));
@@ -51,6 +53,14 @@ export class Publisher {
     for (const r of readings) this.pending.push(r);
     if (this.pending.length >= this.o.batch.maxReadings) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.o.batch.maxDelayMs);
+  }
+
+  /** The retained status carries the gateway's health, so the hub shows it without asking. */
+  publishStatus(health?: GatewayHealth): void {
+    if (health) this.health = health;
+    if (!this.client?.connected) return;
+    const status: GatewayStatus = { v: 1, gateway: this.o.gateway, site: this.o.site, state: 'online', boot: this.boot, since: this.onlineSince, ...(this.health ? { health: this.health } : {}) };
+    this.client.publish(topics.status(this.o.site, this.o.gateway), JSON.stringify(status), { qos: 1, retain: true });
   }
 
   /** Alarm events do not wait for a batch: they are the reason this system exists. */

@@ -66,6 +66,27 @@ export const AlarmEvent = z.object({
 });
 export type AlarmEvent = z.infer<typeof AlarmEvent>;
 
+const Counts = z.record(z.string(), z.number());
+
+/** What a building owner needs to see that the devices work: per transport, per port or unit, per device. */
+export const GatewayHealth = z.object({
+  at: EpochMs,
+  adapters: z.array(
+    z.object({
+      kind: z.string(),
+      connected: z.boolean(),
+      lastValueAt: EpochMs.nullable(),
+      errors: Counts,
+      ports: z
+        .array(z.object({ port: z.string(), device: z.string().optional(), state: z.string(), backoffMs: z.number().optional(), lastValueAt: EpochMs.nullable(), errors: Counts }))
+        .optional(),
+    }),
+  ),
+  devices: z.array(z.object({ id: Id, profile: z.string(), transport: z.string(), lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
+  activeConditions: z.array(z.string()),
+});
+export type GatewayHealth = z.infer<typeof GatewayHealth>;
+
 export const GatewayStatus = z.object({
   v: z.literal(1),
   gateway: Id,
@@ -73,6 +94,8 @@ export const GatewayStatus = z.object({
   state: z.enum(['online', 'offline']),
   boot: z.string().min(1).max(64),
   since: EpochMs,
+  /** Refreshed every few seconds while online; absent from the last will. */
+  health: GatewayHealth.optional(),
 });
 export type GatewayStatus = z.infer<typeof GatewayStatus>;
 

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { topics } from '../../broker/contract/index.js';
 import { buildConfig, readConfigFile, type ConfigInput } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { FireDepartmentReceiver } from '../../tests/simulators/fire-department.js';
-import { SensorSimulator, type SimulatedDevice } from '../../tests/simulators/mqtt-sensors.js';
+import { createDemoSite } from '../../tests/simulators/demo-site.js';
 import { startStack } from '../compose.js';
 import { untilStopSignal } from '../signals.js';
 import { intOption, logOptions } from './options.js';
@@ -27,13 +26,6 @@ interface DemoOptions {
   logFormat?: 'pretty' | 'json';
 }
 
-const DEMO_DEVICES = [
-  { id: 'temp-lobby', profile: 'mqtt-temperature-humidity', location: 'ground floor lobby', kind: 'temperature-humidity' },
-  { id: 'temp-kitchen', profile: 'mqtt-temperature-humidity', location: '1F kitchen', kind: 'temperature-humidity' },
-  { id: 'temp-storage', profile: 'mqtt-temperature-humidity', location: 'basement storage', kind: 'temperature-humidity' },
-  { id: 'smoke-kitchen', profile: 'mqtt-smoke-detector', location: '1F kitchen', kind: 'smoke-detector' },
-] as const;
-
 export function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -52,7 +44,9 @@ export function registerDemo(program: Command): void {
     .addHelpText(
       'after',
       `
-Sensors publish their own JSON on ${topics.deviceUplink('<site>', '<device>')}; the gateway decodes them
+Simulated devices speak their real protocols: MQTT sensors publish their own JSON, a fire alarm
+panel prints events on a serial line, three Modbus RTU units share an RS-485 bus (both over socat
+pseudo-terminals, if socat is installed). The gateway decodes them
 with their profiles, raises alarms at the edge, and sends batches to the broker; cloud-sync stores the
 readings and sends fire alarms as signed webhooks. Press Ctrl-C to stop.
 
@@ -90,31 +84,36 @@ async function runDemo(o: DemoOptions): Promise<void> {
     o.webhookSecret = secret;
   }
 
+  const site = base.gateway?.site ?? 'demo-site';
+  const demoSite = await createDemoSite({ site, intervalMs: o.interval, alarmEveryMs: o.alarmEvery * 1000, logger });
   const input: ConfigInput = {
     ...base,
     ...(o.dataDir ? { dataDir: o.dataDir } : {}),
     broker: { ...base.broker, port: o.port },
     http: { ...base.http, port: o.httpPort },
-    gateway: { ...base.gateway, devices: base.gateway?.devices?.length ? base.gateway.devices : DEMO_DEVICES.map(({ kind: _k, ...d }) => d) },
+    gateway: { ...base.gateway, site, devices: base.gateway?.devices?.length ? base.gateway.devices : demoSite.devices },
     cloudSync: {
       ...base.cloudSync,
       ...(o.influxUrl ? { influx: { ...base.cloudSync?.influx, url: o.influxUrl, ...(o.influxDb ? { database: o.influxDb } : {}) } } : {}),
       ...(o.webhookUrl ? { fireDepartments: [{ id: 'fire-department', url: o.webhookUrl, secret: o.webhookSecret! }] } : {}),
     },
   };
-  const config = buildConfig(input, baseDir, o.config ?? 'command line');
-  const stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger);
-
-  const simulated: SimulatedDevice[] = config.gateway.devices.flatMap((d) => {
-    const demo = DEMO_DEVICES.find((x) => x.profile === d.profile);
-    return demo ? [{ topic: d.topic ?? topics.deviceUplink(config.gateway.site, d.id), kind: demo.kind }] : [];
-  });
-  const sensors = new SensorSimulator({ brokerUrl: stack.broker!.url, devices: simulated, intervalMs: o.interval, alarmEveryMs: o.alarmEvery * 1000, alarmForMs: Math.min(8000, (o.alarmEvery * 1000) / 2) });
-  await sensors.start();
-  logger.info(
-    { devices: simulated.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
-    `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}" (Ctrl-C to stop)`,
-  );
+  let stack;
+  try {
+    const config = buildConfig(input, baseDir, o.config ?? 'command line');
+    stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger);
+    await demoSite.start(stack.broker!.url);
+    logger.info(
+      { devices: config.gateway.devices.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
+      `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}" and "cosafe status --api ${stack.cloudSync!.httpUrl}" (Ctrl-C to stop)`,
+    );
+  } catch (err) {
+    await demoSite.stop();
+    await stack?.stop();
+    await demoSite.close();
+    await receiver?.stop();
+    throw err;
+  }
 
   const { metrics } = stack;
   let last = { edge: 0, stored: 0, t: Date.now() };
@@ -138,8 +137,9 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const stopAfter = o.duration ? new Promise<string>((r) => setTimeout(() => r('duration'), o.duration! * 1000).unref()) : new Promise<string>(() => {});
   await Promise.race([untilStopSignal(logger), stopAfter]);
   clearInterval(report);
-  await sensors.stop();
+  await demoSite.stop();
   await stack.stop();
+  await demoSite.close();
   await receiver?.stop();
   logger.info({ readings: metrics.total('cosafe_edge_readings_total'), alarmsDelivered: metrics.total('cosafe_dispatch_delivered_total') }, 'demo stopped');
 }

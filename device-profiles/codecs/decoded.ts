@@ -44,7 +44,8 @@ export function finishValue(point: DataPoint, raw: number | boolean, time: numbe
     const on = typeof raw === 'boolean' ? raw : raw !== 0;
     value = on !== point.invert ? 1 : 0;
   } else {
-    value = Number(raw) * point.scale + point.offset;
+    // 12 significant digits: 7 * 0.1 is 0.7, not 0.7000000000000001.
+    value = Number((Number(raw) * point.scale + point.offset).toPrecision(12));
   }
   if (point.range && (value < point.range[0] || value > point.range[1])) {
     return { metric: point.metric, unit: point.unit, value, time, quality: 'bad', note: `outside ${point.range[0]}..${point.range[1]}` };

@@ -35,8 +35,13 @@ export function createModbusRtuAdapter(ctx: AdapterContext): Adapter {
 
   const sleep = (ms: number, signal: AbortSignal) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+      const done = () => {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
 
   async function poll(p: UnitPoller): Promise<void> {
@@ -76,8 +81,13 @@ export function createModbusRtuAdapter(ctx: AdapterContext): Adapter {
     p.nextPollAt = ctx.clock.now() + Math.max(interval, p.backoffMs);
   }
 
-  async function runBus(units: UnitPoller[], signal: AbortSignal): Promise<void> {
+  async function runBus(bus: ModbusBus, units: UnitPoller[], signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      // A closed port is the link's problem (it reopens and counts); polling it would only add noise.
+      if (!bus.link.isOpen) {
+        await sleep(100, signal);
+        continue;
+      }
       const now = ctx.clock.now();
       const due = units.filter((u) => u.nextPollAt <= now).sort((a, b) => a.nextPollAt - b.nextPollAt)[0];
       if (!due) {
@@ -105,7 +115,7 @@ export function createModbusRtuAdapter(ctx: AdapterContext): Adapter {
         }
         pollers.push({ binding, profile, unit: binding.unitId, bus, blocks: registerBlocks(profile), nextPollAt: 0, failures: 0, backoffMs: 0, lastValueAt: null, errors: {} });
       }
-      for (const bus of buses.values()) loops.push(runBus(pollers.filter((p) => p.bus === bus), stopping.signal));
+      for (const bus of buses.values()) loops.push(runBus(bus, pollers.filter((p) => p.bus === bus), stopping.signal));
     },
     async stop() {
       stopping?.abort();

@@ -67,11 +67,18 @@ describe('cosafe command line', () => {
     const api = `http://127.0.0.1:${httpPort}`;
     try {
       await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT received alarm.fire.active'), 20_000, 100);
+      // MQTT sensors, the fire panel on its serial line and the three Modbus units on their bus.
+      const expected = ['temp-lobby', 'temp-kitchen', 'temp-storage', 'smoke-kitchen', 'gas-boiler', 'co-garage', 'riser-pressure'];
       await waitUntil('readings of every demo device', async () => {
         const r = await runCosafe(['readings', '--api', api, '--json']);
         const devices = new Set((JSON.parse(r.stdout) as { device: string }[]).map((x) => x.device));
-        return devices.size === 4;
+        return expected.every((d) => devices.has(d));
       }, 15_000, 250);
+      await waitUntil('the panel alarm', () => demo.output().includes('"device":"fire-panel","state":"active"'), 10_000, 100);
+      const status = await runCosafe(['status', '--api', api]);
+      expect(status.stdout).toMatch(/^gateway gw-1 \(site demo-site\): ONLINE/m);
+      expect(status.stdout).toMatch(/^\s+modbus-rtu\s+connected/m);
+      expect(status.stdout).toMatch(/^\s+riser-pressure\s+modbus-sprinkler-pressure-transmitter\s+\d+ s ago\s+ok$/m);
       const table = await runCosafe(['readings', '--api', api]);
       expect(table.stdout).toMatch(/^time\s+site\s+device\s+metric\s+value\s+unit\s+quality$/m);
       expect(table.stdout).toMatch(/demo-site\s+smoke-kitchen\s+smoke\s+[01]\s+bool\s+good/);

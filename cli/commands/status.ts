@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import type { GatewayStatus } from '../../broker/contract/index.js';
+import { CosafeError } from '../../core/errors.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show every gateway: online or not, each transport, port and unit, each device and what is active')
+    .option('--api <url>', 'hub HTTP API', 'http://127.0.0.1:8080')
+    .option('--json', 'print JSON')
+    .action(async (o: { api: string; json?: boolean }) => {
+      const base = o.api.replace(/\/$/, '');
+      let gateways: GatewayStatus[];
+      try {
+        const res = await fetch(`${base}/api/v1/gateways`, { signal: AbortSignal.timeout(10_000) });
+        gateways = ((await res.json()) as { gateways: GatewayStatus[] }).gateways;
+      } catch (err) {
+        throw new CosafeError('COSAFE_ERR_HUB_UNREACHABLE', `cannot reach the hub at ${base}: ${(err as Error).message}. Is "cosafe demo" (or cloud-sync) running? Use --api to point elsewhere.`, { cause: err });
+      }
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(gateways, null, 2)}\n`);
+        return;
+      }
+      if (gateways.length === 0) {
+        process.stdout.write('no gateway has reported yet\n');
+        return;
+      }
+      process.stdout.write(gateways.map((g) => renderGateway(g, Date.now())).join('\n'));
+    });
+}
+
+export function renderGateway(g: GatewayStatus, now: number): string {
+  const out: string[] = [];
+  const h = g.health;
+  out.push(`gateway ${g.gateway} (site ${g.site}): ${g.state.toUpperCase()} since ${new Date(g.since).toISOString()}${h ? `, health ${ago(h.at, now)}` : ''}`);
+  if (!h) return `${out.join('\n')}\n`;
+  const rows: string[][] = [['transport / port', 'device', 'state', 'last value', 'errors']];
+  for (const a of h.adapters) {
+    rows.push([a.kind, '', a.connected ? 'connected' : 'NOT CONNECTED', ago(a.lastValueAt, now), counts(a.errors)]);
+    for (const p of a.ports ?? []) {
+      rows.push([`  ${p.port}`, p.device ?? '', p.state + (p.backoffMs ? ` (retry ${Math.round(p.backoffMs / 1000)} s)` : ''), ago(p.lastValueAt, now), counts(p.errors)]);
+    }
+  }
+  out.push(table(rows));
+  const devices = [['device', 'profile', 'last heard', 'supervision']];
+  for (const d of h.devices) devices.push([d.id, d.profile, ago(d.lastSeen, now), d.commLost ? 'COMMUNICATION LOST' : 'ok']);
+  out.push(table(devices));
+  out.push(h.activeConditions.length ? `active: ${h.activeConditions.join(', ')}` : 'active: none');
+  return `${out.join('\n')}\n`;
+}
+
+function ago(t: number | null, now: number): string {
+  if (t === null) return 'never';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
+}
+
+function counts(c: Record<string, number>): string {
+  const parts = Object.entries(c)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k}=${v}`);
+  return parts.length ? parts.join(' ') : '-';
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => `  ${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}`).join('\n');
+}
