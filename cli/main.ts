@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isCosafeError } from '../core/errors.js';
+import { registerCredentials } from './commands/credentials.js';
 import { registerDemo } from './commands/demo.js';
 import { registerReadings } from './commands/readings.js';
 import { registerConfigCheck, registerRoles } from './commands/roles.js';
@@ -14,6 +15,7 @@ registerDemo(program);
 registerRoles(program);
 registerConfigCheck(program);
 registerReadings(program);
+registerCredentials(program);
 
 try {
   await program.parseAsync(process.argv);
