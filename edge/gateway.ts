@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DecodedValue } from '../device-profiles/codecs/json-payload.js';
 import type { Profile } from '../device-profiles/schema.js';
@@ -17,6 +18,8 @@ export interface GatewayDeps {
   config: Config['gateway'];
   /** The hub broker (resolved by the composition root). */
   brokerUrl: string;
+  /** The gateway's login to the hub broker (resolved by the composition root). */
+  brokerAuth?: MqttClientAuth;
   profiles: ReadonlyMap<string, Profile>;
   logger: Logger;
   clock: Clock;
@@ -51,7 +54,7 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
-    this.publisher = new Publisher({ brokerUrl: deps.brokerUrl, site: config.site, gateway: config.id, batch: config.batch, logger: deps.logger, clock: deps.clock, metrics: deps.metrics });
+    this.publisher = new Publisher({ brokerUrl: deps.brokerUrl, ...(deps.brokerAuth ? { auth: deps.brokerAuth } : {}), site: config.site, gateway: config.id, batch: config.batch, logger: deps.logger, clock: deps.clock, metrics: deps.metrics });
     this.alarms = new AlarmEngine({ site: config.site, gateway: config.id });
     const bindings = bindDevices(config, deps.profiles);
     const byTransport = new Map<string, DeviceBinding[]>();
@@ -63,6 +66,7 @@ export class Gateway {
           clock: deps.clock,
           devices,
           brokerUrl: deps.brokerUrl,
+          ...(deps.brokerAuth ? { brokerAuth: deps.brokerAuth } : {}),
           onValues: (binding, values) => this.onValues(binding, values),
           onDecodeError: (binding, errors) => {
             deps.metrics.inc('cosafe_edge_decode_errors_total', 'Device payloads that could not be fully decoded', { device: binding.device.id });

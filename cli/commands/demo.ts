@@ -93,7 +93,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const input: ConfigInput = {
     ...base,
     ...(o.dataDir ? { dataDir: o.dataDir } : {}),
-    broker: { ...base.broker, port: o.port },
+    // --port is the MQTT TCP port, whatever the config file says.
+    broker: { ...base.broker, port: o.port, listeners: { ...base.broker?.listeners, tcp: { ...base.broker?.listeners?.tcp, port: o.port } } },
     http: { ...base.http, port: o.httpPort },
     gateway: { ...base.gateway, devices: base.gateway?.devices?.length ? base.gateway.devices : DEMO_DEVICES.map(({ kind: _k, ...d }) => d) },
     cloudSync: {
@@ -105,9 +106,18 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const config = buildConfig(input, baseDir, o.config ?? 'command line');
   const stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger);
 
+  // Each simulated sensor logs in as its own device, with an internal identity of this process: it may
+  // publish on its own uplink topic and nowhere else, as a real device with its credential would.
+  const { site } = config.gateway;
   const simulated: SimulatedDevice[] = config.gateway.devices.flatMap((d) => {
     const demo = DEMO_DEVICES.find((x) => x.profile === d.profile);
-    return demo ? [{ topic: d.topic ?? topics.deviceUplink(config.gateway.site, d.id), kind: demo.kind }] : [];
+    if (!demo) return [];
+    if (d.topic && d.topic !== topics.deviceUplink(site, d.id)) {
+      logger.warn({ device: d.id, topic: d.topic }, 'not simulated: a device may publish only on its contract uplink topic');
+      return [];
+    }
+    const credentials = stack.issueInternal!({ role: 'device', id: `@device:${site}:${d.id}`, site, device: d.id });
+    return [{ topic: topics.deviceUplink(site, d.id), kind: demo.kind, credentials }];
   });
   const sensors = new SensorSimulator({ brokerUrl: stack.broker!.url, devices: simulated, intervalMs: o.interval, alarmEveryMs: o.alarmEvery * 1000, alarmForMs: Math.min(8000, (o.alarmEvery * 1000) / 2) });
   await sensors.start();

@@ -1,5 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
+import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
 import type { DecodedValue } from '../../device-profiles/codecs/json-payload.js';
 import type { DeviceBinding } from '../device-binding.js';
 
@@ -18,6 +19,8 @@ export interface AdapterContext {
   devices: readonly DeviceBinding[];
   /** The broker to read device topics from (MQTT adapter). */
   brokerUrl: string;
+  /** The gateway's login to that broker (MQTT adapter). */
+  brokerAuth?: MqttClientAuth;
   /** The one callback: decoded values of one device. */
   onValues(binding: DeviceBinding, values: DecodedValue[]): void;
   /** A payload or frame that could not be decoded (counted and logged by the gateway). */
