@@ -77,7 +77,11 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   const recheck = () => {
     for (const session of sessions.all()) {
       const verdict = authenticator.recheck(session);
-      if (verdict === 'ok') continue;
+      if (verdict === 'ok') {
+        // A device added with its own topic: its gateway may read it from now on (it subscribes on its next connect).
+        session.deviceTopics = authenticator.deviceTopicsFor(session.identity);
+        continue;
+      }
       events.sessionEnded(session, verdict);
       sessions.remove(session);
       session.client.close();

@@ -41,7 +41,7 @@ function computeGrants(identity: Identity): Grants {
       };
     }
     case 'device':
-      return { publish: [topics.deviceUplink(identity.site, identity.device)], subscribe: [] };
+      return { publish: [topics.deviceUplink(identity.site, identity.device), ...(identity.topic ? [identity.topic] : [])], subscribe: [] };
     case 'service':
       // cloud-sync: reads what every gateway sends, and fans out to fire departments, agencies and residents.
       return {
@@ -66,14 +66,20 @@ export function mayPublish(identity: Identity, topic: string): boolean {
   return grantsOf(identity).publish.some((g) => topicMatches(g, topic));
 }
 
-/** Whether `identity` may subscribe to `filter`: only if the filter cannot reach beyond one of its grants. */
-export function maySubscribe(identity: Identity, filter: string): boolean {
+/**
+ * Whether `identity` may subscribe to `filter`: only if the filter cannot reach
+ * beyond one of its grants. `siteDeviceTopics`: for a gateway, the foreign
+ * topics (see ForeignTopic) of its own site's devices, which it may read too.
+ */
+export function maySubscribe(identity: Identity, filter: string, siteDeviceTopics: readonly string[] = []): boolean {
   if (!isValidTopicFilter(filter)) return false;
+  if (identity.role === 'gateway' && siteDeviceTopics.includes(filter)) return true;
   return grantsOf(identity).subscribe.some((g) => filterWithin(filter, g));
 }
 
 /** Whether a message on `topic` may be delivered to `identity` (checked again on every delivery, defence in depth). */
-export function mayReceive(identity: Identity, topic: string): boolean {
+export function mayReceive(identity: Identity, topic: string, siteDeviceTopics: readonly string[] = []): boolean {
   if (topic.startsWith(`${SYS_ROOT}/`) && identity.role !== 'admin') return false;
+  if (identity.role === 'gateway' && siteDeviceTopics.includes(topic)) return true;
   return grantsOf(identity).subscribe.some((g) => topicMatches(g, topic));
 }

@@ -56,6 +56,11 @@ export class Authenticator {
     return fail(4, !known ? 'unknown-identity' : known.revokedAt !== null ? 'revoked' : 'wrong-secret');
   }
 
+  /** For a gateway: the foreign topics of its site's devices, which it may read. */
+  deviceTopicsFor(identity: Identity): string[] {
+    return identity.role === 'gateway' && this.d.store ? this.d.store.siteDeviceTopics(identity.site) : [];
+  }
+
   /** Whether a live session still stands after the store changed. */
   recheck(session: Session): 'ok' | 'revoked' | 'rotated' {
     if (session.method !== 'secret' && session.method !== 'certificate') return 'ok';

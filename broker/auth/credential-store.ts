@@ -27,6 +27,7 @@ interface Row {
   gateway: string | null;
   device: string | null;
   district: string | null;
+  topic: string | null;
   secret_hash: string;
   generation: number;
   created_at: number;
@@ -71,6 +72,9 @@ export class CredentialStore {
         );
         CREATE INDEX IF NOT EXISTS credential_site ON credential (site);
       `);
+      // Added after the first release of the table: a device's own topic outside the contract.
+      const columns = (db.prepare('PRAGMA table_info(credential)').all() as { name: string }[]).map((c) => c.name);
+      if (!columns.includes('topic')) db.exec('ALTER TABLE credential ADD COLUMN topic TEXT');
       return new CredentialStore(db, path, clock);
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot open the credential store ${path}: ${(err as Error).message}`, { cause: err });
@@ -89,14 +93,19 @@ export class CredentialStore {
         throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `site "${identity.site}" is already in district "${other}"; a site has one district (revoke its gateway credentials first to move it)`);
       }
     }
+    if (identity.role === 'device' && identity.topic) {
+      const owner = this.db.prepare("SELECT id FROM credential WHERE topic = ? AND revoked_at IS NULL").get(identity.topic) as { id: string } | undefined;
+      // One owner per topic: otherwise another site's gateway could read this one's device.
+      if (owner) throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `topic "${identity.topic}" already belongs to "${owner.id}"`);
+    }
     const secret = newSecret();
     const hash = await hashSecret(secret);
     const now = this.clock.now();
-    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string };
+    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
     try {
       this.db
-        .prepare('INSERT INTO credential (id, role, site, gateway, device, district, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)')
-        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, hash, now);
+        .prepare('INSERT INTO credential (id, role, site, gateway, device, district, topic, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
+        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, hash, now);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `identity "${identity.id}" already exists`, { cause: err });
@@ -140,6 +149,12 @@ export class CredentialStore {
       .prepare("SELECT district FROM credential WHERE role = 'gateway' AND site = ? AND district IS NOT NULL AND revoked_at IS NULL LIMIT 1")
       .get(site) as { district: string } | undefined;
     return row?.district;
+  }
+
+  /** The foreign topics (see ForeignTopic) of a site's active device credentials, which its gateway may read. */
+  siteDeviceTopics(site: string): string[] {
+    const rows = this.db.prepare("SELECT topic FROM credential WHERE role = 'device' AND site = ? AND topic IS NOT NULL AND revoked_at IS NULL").all(site) as { topic: string }[];
+    return rows.map((r) => r.topic);
   }
 
   /**
@@ -207,7 +222,7 @@ export class CredentialStore {
 }
 
 function toCredential(row: Row): StoredCredential {
-  const scope = Object.fromEntries(Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district }).filter(([, v]) => v !== null));
+  const scope = Object.fromEntries(Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic }).filter(([, v]) => v !== null));
   return {
     identity: Object.freeze(Identity.parse({ id: row.id, role: row.role, ...scope })),
     generation: row.generation,

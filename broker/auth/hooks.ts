@@ -72,6 +72,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
       generation: outcome.generation,
       info,
       throttle: new PublishThrottle({ rate: limits.publishesPerSecond, burst: limits.publishBurst, maxHeld: limits.maxHeldPublishes, clock: d.clock }),
+      deviceTopics: d.authenticator.deviceTopicsFor(identity),
     };
     sessions.add(session);
     client.conn.once('close', () => sessions.remove(session));
@@ -124,7 +125,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
 
     authorizeSubscribe(client, subscription, done) {
       const session = sessions.get(client);
-      if (!session || !maySubscribe(session.identity, subscription.topic)) {
+      if (!session || !maySubscribe(session.identity, subscription.topic, session.deviceTopics)) {
         events.denied(session?.identity, 'subscribe', subscription.topic, client.id);
         // A null subscription is answered with the failure return code 0x80 [MQTT-3.9.3].
         return done(null, null);
@@ -134,7 +135,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
 
     authorizeForward(client, packet) {
       const session = sessions.get(client);
-      if (!session || !mayReceive(session.identity, packet.topic)) {
+      if (!session || !mayReceive(session.identity, packet.topic, session.deviceTopics)) {
         events.denied(session?.identity, 'forward', packet.topic, client.id);
         return null;
       }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BrokerRole, CredentialRole } from '../../core/vocabulary.js';
-import { ID_PATTERN } from '../contract/topics.js';
+import { ID_PATTERN, TOPIC_ROOT } from '../contract/topics.js';
+import { isValidTopicName } from './topic-filter.js';
 
 export { BrokerRole, CredentialRole };
 
@@ -20,9 +21,20 @@ export const IdentityId = z.string().regex(ID_PATTERN, 'must be 1-64 letters, di
 
 const AnyId = z.string().min(1).max(128);
 
+/**
+ * A device that already publishes on a topic of its own (a zigbee2mqtt bridge,
+ * a vendor's firmware): that one exact topic, outside the contract tree. Its
+ * site's gateway may then read it too.
+ */
+export const ForeignTopic = z
+  .string()
+  .max(512)
+  .refine(isValidTopicName, 'must be a topic name, without "+" or "#"')
+  .refine((t) => !t.startsWith('$') && !t.startsWith(`${TOPIC_ROOT}/`) && t !== TOPIC_ROOT, `must be outside "${TOPIC_ROOT}/" and "$": inside the contract, the device's uplink topic is the one`);
+
 export const Identity = z.discriminatedUnion('role', [
   z.object({ role: z.literal('gateway'), id: AnyId, site: Level, gateway: Level, district: Level.optional() }).strict(),
-  z.object({ role: z.literal('device'), id: AnyId, site: Level, device: Level }).strict(),
+  z.object({ role: z.literal('device'), id: AnyId, site: Level, device: Level, topic: ForeignTopic.optional() }).strict(),
   z.object({ role: z.literal('service'), id: AnyId }).strict(),
   z.object({ role: z.literal('fire-department'), id: AnyId, district: Level }).strict(),
   z.object({ role: z.literal('agency'), id: AnyId, district: Level.optional() }).strict(),
@@ -37,7 +49,7 @@ export const ANONYMOUS_RESIDENT: Identity = Object.freeze({ role: 'resident', id
 /** What each role must (and may) carry, for errors and --help. */
 export const roleScope: Readonly<Record<CredentialRole, { required: readonly string[]; optional: readonly string[] }>> = {
   gateway: { required: ['site', 'gateway'], optional: ['district'] },
-  device: { required: ['site', 'device'], optional: [] },
+  device: { required: ['site', 'device'], optional: ['topic'] },
   service: { required: [], optional: [] },
   'fire-department': { required: ['district'], optional: [] },
   agency: { required: [], optional: ['district'] },

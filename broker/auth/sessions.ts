@@ -16,6 +16,8 @@ export interface Session {
   readonly generation: number;
   readonly info: ConnectionInfo;
   readonly throttle: PublishThrottle;
+  /** A gateway's: the foreign topics of its site's devices (refreshed when the store changes). */
+  deviceTopics: readonly string[];
 }
 
 /**

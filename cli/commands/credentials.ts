@@ -18,9 +18,10 @@ interface AddOptions extends StoreOptions {
   gateway?: string;
   device?: string;
   district?: string;
+  topic?: string;
 }
 
-const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district'] as const;
+const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic'] as const;
 
 /**
  * `cosafe credentials`: issue, list, rotate and revoke the credentials the
@@ -59,6 +60,7 @@ Examples:
       .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)')
       .option('--device <id>', 'device: its device id (as in gateway.devices)')
       .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district")
+      .option('--topic <topic>', "device: a topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it")
       .addHelpText(
         'after',
         `
@@ -188,8 +190,10 @@ function publicView(c: StoredCredential) {
 }
 
 function scopeText(i: Identity): string {
-  const s = i as { site?: string; gateway?: string; device?: string; district?: string };
-  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`].filter(Boolean).join(' ') || '-';
+  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
+  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`]
+    .filter(Boolean)
+    .join(' ') || '-';
 }
 
 const iso = (t: number) => new Date(t).toISOString();

@@ -98,6 +98,20 @@ describe('authorization', () => {
     expect(seen.filter((m) => m.payload === 'posing')).toEqual([]);
   });
 
+  it("lets a bridged device publish on its own topic, read by its own site's gateway only", async () => {
+    const bridged = await t.credential({ role: 'device', id: 'bakery-12.store', site: 'bakery-12', device: 'store', topic: 'zigbee2mqtt/store-sensor' });
+    const other = await t.credential({ role: 'gateway', id: 'other-site.gw-1', site: 'other-site', gateway: 'gw-1' });
+    const gw = await t.connect({ ...gateway, clientId: 'gw-bridge-test' });
+    const got = new Promise<string>((resolve) => gw.once('message', (_t, p) => resolve(p.toString())));
+    await gw.subscribeAsync('zigbee2mqtt/store-sensor', { qos: 1 });
+    const stranger = await t.connect({ ...other, clientId: 'other-gw' });
+    const err = (await stranger.subscribeAsync('zigbee2mqtt/store-sensor').catch((e: unknown) => e)) as { packet?: { granted: number[] } };
+    expect(err.packet?.granted).toEqual([128]);
+    const r = await mosquittoPub(['-p', port, ...login(bridged), '-t', 'zigbee2mqtt/store-sensor', '-q', '1', '-m', '{"temperature":4.5}']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await got).toBe('{"temperature":4.5}');
+  });
+
   it('answers a subscription beyond the role with the failure return code', async () => {
     const r = await mosquittoSub(['-p', port, ...login(gateway), '-t', subscriptions.allReadings, '-W', '3']);
     expect(r.stderr).toMatch(/denied/i);

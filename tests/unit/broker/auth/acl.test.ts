@@ -139,6 +139,22 @@ describe('ACL: delivery', () => {
   });
 });
 
+describe("ACL: a device's own topic outside the contract", () => {
+  const bridged: Identity = { role: 'device', id: 's1.store', site: 's1', device: 'store', topic: 'zigbee2mqtt/store-sensor' };
+
+  it('lets the device publish there, and its site gateway read exactly that topic', () => {
+    expect(mayPublish(bridged, 'zigbee2mqtt/store-sensor')).toBe(true);
+    expect(mayPublish(bridged, 'zigbee2mqtt/other-sensor')).toBe(false);
+    expect(mayPublish(bridged, topics.deviceUplink('s1', 'store'))).toBe(true);
+    const siteTopics = ['zigbee2mqtt/store-sensor'];
+    expect(maySubscribe(gateway, 'zigbee2mqtt/store-sensor', siteTopics)).toBe(true);
+    expect(mayReceive(gateway, 'zigbee2mqtt/store-sensor', siteTopics)).toBe(true);
+    expect(maySubscribe(gateway, 'zigbee2mqtt/#', siteTopics)).toBe(false);
+    expect(maySubscribe(gateway, 'zigbee2mqtt/store-sensor')).toBe(false); // not of its site
+    expect(maySubscribe(service, 'zigbee2mqtt/store-sensor', siteTopics)).toBe(false); // gateways only
+  });
+});
+
 describe('ACL: grants', () => {
   const everyone = [gateway, device, service, fireDepartment, agency, districtAgency, resident, admin];
 

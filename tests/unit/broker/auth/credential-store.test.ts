@@ -89,6 +89,18 @@ describe('credential store', () => {
     expect(s.siteDistrict('s')).toBe('north');
   });
 
+  it("keeps a device's own topic outside the contract, with one owner", async () => {
+    const s = store();
+    await s.add({ role: 'device', id: 's.store', site: 's', device: 'store', topic: 'zigbee2mqtt/store-sensor' });
+    expect(s.siteDeviceTopics('s')).toEqual(['zigbee2mqtt/store-sensor']);
+    expect(s.siteDeviceTopics('other')).toEqual([]);
+    expect(await codeOf(s.add({ role: 'device', id: 'x.d', site: 'x', device: 'd', topic: 'zigbee2mqtt/store-sensor' }))).toBe('COSAFE_ERR_CREDENTIALS_CONFLICT');
+    expect(await codeOf(s.add({ role: 'device', id: 'x.e', site: 'x', device: 'e', topic: 'cosafe/v1/sites/s/gateways/g/readings' }))).toBe('COSAFE_ERR_CLI_USAGE');
+    expect(await codeOf(s.add({ role: 'device', id: 'x.f', site: 'x', device: 'f', topic: 'zigbee2mqtt/+' }))).toBe('COSAFE_ERR_CLI_USAGE');
+    s.revoke('s.store');
+    expect(s.siteDeviceTopics('s')).toEqual([]);
+  });
+
   it('refuses identities that are not valid, with every reason', async () => {
     const s = store();
     const err = await s.add({ role: 'gateway', id: 'a/b', site: 'x+', gateway: 'g' }).catch((e: CosafeError) => e);
