@@ -92,8 +92,10 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   const listeners: Listener[] = [];
   const stop = async () => {
     watcher?.stop();
-    for (const l of listeners.splice(0)) await l.close();
+    // Stop accepting and end every connection, including half-open ones, then the broker itself.
+    const closing = listeners.splice(0).map((l) => l.close());
     connections.destroyAll();
+    await Promise.all(closing);
     if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
     for (const s of sessions.all()) sessions.remove(s);
     store?.close();

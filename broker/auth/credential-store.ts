@@ -44,6 +44,9 @@ interface Row {
  * when), and their ids are never reused.
  */
 export class CredentialStore {
+  // The broker looks credentials up on every login and every store change: statements are prepared once.
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(
     private readonly db: Database.Database,
     readonly path: string,
@@ -94,7 +97,7 @@ export class CredentialStore {
       }
     }
     if (identity.role === 'device' && identity.topic) {
-      const owner = this.db.prepare("SELECT id FROM credential WHERE topic = ? AND revoked_at IS NULL").get(identity.topic) as { id: string } | undefined;
+      const owner = this.sql("SELECT id FROM credential WHERE topic = ? AND revoked_at IS NULL").get(identity.topic) as { id: string } | undefined;
       // One owner per topic: otherwise another site's gateway could read this one's device.
       if (owner) throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `topic "${identity.topic}" already belongs to "${owner.id}"`);
     }
@@ -103,8 +106,7 @@ export class CredentialStore {
     const now = this.clock.now();
     const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
     try {
-      this.db
-        .prepare('INSERT INTO credential (id, role, site, gateway, device, district, topic, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
+      this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
         .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, hash, now);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
@@ -120,8 +122,7 @@ export class CredentialStore {
     this.active(id);
     const secret = newSecret();
     const hash = await hashSecret(secret);
-    const changed = this.db
-      .prepare('UPDATE credential SET secret_hash = ?, generation = generation + 1, rotated_at = ? WHERE id = ? AND revoked_at IS NULL')
+    const changed = this.sql('UPDATE credential SET secret_hash = ?, generation = generation + 1, rotated_at = ? WHERE id = ? AND revoked_at IS NULL')
       .run(hash, this.clock.now(), id).changes;
     if (changed !== 1) throw this.unknown(id);
     return { credential: this.find(id)!, secret };
@@ -130,7 +131,7 @@ export class CredentialStore {
   /** Ends a credential for good; the hub disconnects its sessions within a second. */
   revoke(id: string): StoredCredential {
     this.active(id);
-    this.db.prepare('UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.clock.now(), id);
+    this.sql('UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.clock.now(), id);
     return this.find(id)!;
   }
 
@@ -140,20 +141,19 @@ export class CredentialStore {
   }
 
   list(): StoredCredential[] {
-    return (this.db.prepare('SELECT * FROM credential ORDER BY role, site, id').all() as Row[]).map(toCredential);
+    return (this.sql('SELECT * FROM credential ORDER BY role, site, id').all() as Row[]).map(toCredential);
   }
 
   /** The district of a site, as recorded on its gateway credentials. */
   siteDistrict(site: string): string | undefined {
-    const row = this.db
-      .prepare("SELECT district FROM credential WHERE role = 'gateway' AND site = ? AND district IS NOT NULL AND revoked_at IS NULL LIMIT 1")
+    const row = this.sql("SELECT district FROM credential WHERE role = 'gateway' AND site = ? AND district IS NOT NULL AND revoked_at IS NULL LIMIT 1")
       .get(site) as { district: string } | undefined;
     return row?.district;
   }
 
   /** The foreign topics (see ForeignTopic) of a site's active device credentials, which its gateway may read. */
   siteDeviceTopics(site: string): string[] {
-    const rows = this.db.prepare("SELECT topic FROM credential WHERE role = 'device' AND site = ? AND topic IS NOT NULL AND revoked_at IS NULL").all(site) as { topic: string }[];
+    const rows = this.sql("SELECT topic FROM credential WHERE role = 'device' AND site = ? AND topic IS NOT NULL AND revoked_at IS NULL").all(site) as { topic: string }[];
     return rows.map((r) => r.topic);
   }
 
@@ -183,6 +183,15 @@ export class CredentialStore {
     if (this.db.open) this.db.close();
   }
 
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
   private validate(input: Identity): Identity {
     const parsed = Identity.safeParse(input);
     const id = IdentityId.safeParse(input.id);
@@ -203,7 +212,7 @@ export class CredentialStore {
 
   private row(id: string): Row | undefined {
     try {
-      return this.db.prepare('SELECT * FROM credential WHERE id = ?').get(id) as Row | undefined;
+      return this.sql('SELECT * FROM credential WHERE id = ?').get(id) as Row | undefined;
     } catch (err) {
       throw this.storeError('read', err);
     }

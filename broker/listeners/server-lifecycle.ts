@@ -1,4 +1,4 @@
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 
 /** Listens, or rejects with the listen error (EADDRINUSE, EACCES) for the caller to explain. */
 export function listen(server: Server, port: number, host: string): Promise<void> {
@@ -11,7 +11,22 @@ export function listen(server: Server, port: number, host: string): Promise<void
   });
 }
 
-/** Stops accepting; the broker closes the connections it owns itself. */
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
+/**
+ * Every socket the server accepts, from the first byte: so that closing ends
+ * them all, including those still in a TLS handshake or that never sent
+ * CONNECT (server.close() alone would wait for each of them).
+ */
+export function ownSockets(server: Server): { close(): Promise<void> } {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return {
+    close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      return closed;
+    },
+  };
 }

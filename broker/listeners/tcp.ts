@@ -1,7 +1,7 @@
 import { createServer, type AddressInfo } from 'node:net';
 import type { BrokerRole } from '../../core/vocabulary.js';
 import { connectHost, normalizeAddress, type ConnectionGate, type Listener } from './connection-info.js';
-import { listen, closeServer } from './server-lifecycle.js';
+import { listen, ownSockets } from './server-lifecycle.js';
 
 export interface TcpListenerOptions {
   host: string;
@@ -22,7 +22,8 @@ export async function startTcpListener(o: TcpListenerOptions): Promise<Listener>
     socket.setNoDelay(true);
     o.gate.attach(socket, { listener: 'tcp', address, admits });
   });
+  const owned = ownSockets(server);
   await listen(server, o.port, o.host);
   const port = (server.address() as AddressInfo).port;
-  return { name: 'tcp', port, url: `mqtt://${connectHost(o.host)}:${port}`, close: () => closeServer(server) };
+  return { name: 'tcp', port, url: `mqtt://${connectHost(o.host)}:${port}`, close: () => owned.close() };
 }

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createServer, type TLSSocket } from 'node:tls';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { CosafeError } from '../../core/errors.js';
 import type { BrokerRole } from '../../core/vocabulary.js';
 import { connectHost, normalizeAddress, type ConnectionGate, type ConnectionInfo, type Listener } from './connection-info.js';
-import { closeServer, listen } from './server-lifecycle.js';
+import { listen, ownSockets } from './server-lifecycle.js';
 
 export interface TlsListenerOptions {
   host: string;
@@ -28,7 +28,7 @@ export interface TlsListenerOptions {
 export async function startTlsListener(o: TlsListenerOptions): Promise<Listener> {
   const admits = new Set(o.roles);
   const files = { cert: readPem(o.cert, 'cert'), key: readPem(o.key, 'key'), ...(o.ca ? { ca: readPem(o.ca, 'ca') } : {}) };
-  let server;
+  let server: Server;
   try {
     server = createServer({ ...files, requestCert: o.requestClientCert, rejectUnauthorized: false, handshakeTimeout: o.handshakeTimeoutMs }, (socket) => {
       o.gate.attach(socket, { listener: 'tls', address: normalizeAddress(socket.remoteAddress), admits, ...certificateOf(socket, o.requestClientCert) });
@@ -41,9 +41,10 @@ export async function startTlsListener(o: TlsListenerOptions): Promise<Listener>
     if (!o.gate.admit(normalizeAddress(socket.remoteAddress), 'tls')) socket.destroy();
   });
   server.on('tlsClientError', (_err, socket) => socket.destroy());
+  const owned = ownSockets(server);
   await listen(server, o.port, o.host);
   const port = (server.address() as AddressInfo).port;
-  return { name: 'tls', port, url: `mqtts://${connectHost(o.host)}:${port}`, close: () => closeServer(server) };
+  return { name: 'tls', port, url: `mqtts://${connectHost(o.host)}:${port}`, close: () => owned.close() };
 }
 
 function certificateOf(socket: TLSSocket, requested: boolean): Pick<ConnectionInfo, 'certificate'> {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { BrokerRole } from '../../core/vocabulary.js';
 import { connectHost, normalizeAddress, type ConnectionGate, type Listener } from './connection-info.js';
-import { closeServer, listen } from './server-lifecycle.js';
+import { listen, ownSockets } from './server-lifecycle.js';
 
 export interface WsListenerOptions {
   host: string;
@@ -36,6 +36,7 @@ export async function startWsListener(o: WsListenerOptions): Promise<Listener> {
     stream.on('error', () => {}); // reported through the broker's connection
     o.gate.attach(stream, { listener: 'ws', address: normalizeAddress(req.socket.remoteAddress), admits });
   });
+  const owned = ownSockets(server);
   await listen(server, o.port, o.host);
   const port = (server.address() as AddressInfo).port;
   return {
@@ -44,9 +45,9 @@ export async function startWsListener(o: WsListenerOptions): Promise<Listener> {
     url: `ws://${connectHost(o.host)}:${port}${o.path}`,
     async close() {
       for (const ws of sockets) ws.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await closeServer(server);
+      const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      await owned.close();
+      await wssClosed;
     },
   };
 }

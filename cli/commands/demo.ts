@@ -56,6 +56,11 @@ Sensors publish their own JSON on ${topics.deviceUplink('<site>', '<device>')}; 
 with their profiles, raises alarms at the edge, and sends batches to the broker; cloud-sync stores the
 readings and sends fire alarms as signed webhooks. Press Ctrl-C to stop.
 
+The broker admits only clients it knows (each simulated sensor logs in as its own device).
+To watch it while the demo runs, issue yourself an admin credential in the same data directory:
+  cosafe credentials add --role admin --id me            (prints the secret once)
+  mosquitto_sub -u me -P <secret> -t 'cosafe/#' -v
+
 Examples:
   cosafe demo
   cosafe demo --port 1884 --influx-url http://127.0.0.1:8086

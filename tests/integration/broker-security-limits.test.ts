@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { topics } from '../../broker/contract/index.js';
 import type { ConfigInput } from '../../core/config.js';
@@ -111,5 +112,23 @@ describe('broker limits', () => {
     expect(limitHits(t, 'queue')).toBe(1);
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 1 });
+  });
+});
+
+describe('stopping the broker', () => {
+  it('ends every connection at once: logged in, WebSocket, and ones that never sent CONNECT', async () => {
+    t = await startTestBroker({ listeners: { ws: { enabled: true, port: 0 } } });
+    const a = await t.credential({ role: 'device', id: 's1.a', site: 's1', device: 'a' });
+    const client = await t.connect({ ...a, clientId: 'a-1' });
+    await t.connect({ clientId: 'resident' }, t.broker.listeners.ws!.url);
+    const silent = connect(t.broker.port, '127.0.0.1');
+    silent.on('error', () => {});
+    await new Promise((r) => silent.once('connect', r));
+    const silentClosed = new Promise((r) => silent.once('close', r));
+    const t0 = Date.now();
+    await t.broker.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await silentClosed;
+    expect(client.connected).toBe(false);
   });
 });
