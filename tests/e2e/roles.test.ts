@@ -4,14 +4,18 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
+import type { Identity } from '../../broker/auth/identity.js';
 import { topics } from '../../broker/contract/index.js';
 import { runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 /**
  * The roles in their own processes, as on separate machines: the operator
- * issues credentials on the hub, and each part logs in with the ones in its
- * config. Without credentials a part does not start, and says why.
+ * issues credentials on the hub (here straight into its store; hub.test.ts and
+ * the integration tests go through `cosafe credentials`), and each part logs in
+ * with the ones in its config. Without credentials a part does not start, and
+ * says why.
  */
 describe('broker, gateway and cloud-sync in their own processes', () => {
   it('log in with the credentials in their configs', async () => {
@@ -24,34 +28,22 @@ describe('broker, gateway and cloud-sync in their own processes', () => {
       return f;
     };
     const hubConfig = file('hub.yaml', { dataDir: join(dir, 'hub'), broker: { host: '127.0.0.1', port: mqttPort } });
-    const issue = async (...args: string[]) => {
-      const r = await runCosafe(['credentials', 'add', ...args, '--config', hubConfig, '--json']);
-      expect(r.code, r.stderr).toBe(0);
-      const { username, secret } = JSON.parse(r.stdout) as { username: string; secret: string };
-      return { username, password: secret };
-    };
-    const [gateway, service, admin] = await Promise.all([
-      issue('--role', 'gateway', '--site', 'site-a', '--gateway', 'gw-1', '--district', 'north'),
-      issue('--role', 'service', '--id', 'cloud-sync'),
-      issue('--role', 'admin', '--id', 'ops'),
-    ]);
+    const store = CredentialStore.open(credentialStorePath(join(dir, 'hub')));
+    const issue = async (identity: Identity) => ({ username: identity.id, password: (await store.add(identity)).secret });
+    const gateway = await issue({ role: 'gateway', id: 'site-a.gw-1', site: 'site-a', gateway: 'gw-1', district: 'north' });
+    const service = await issue({ role: 'service', id: 'cloud-sync' });
+    const admin = await issue({ role: 'admin', id: 'ops' });
+    store.close();
     const noCredentials = file('lost.yaml', { dataDir: join(dir, 'lost'), gateway: { id: 'gw-1', site: 'site-a', brokerUrl } });
     const gatewayConfig = file('gw.yaml', { dataDir: join(dir, 'gw'), gateway: { id: 'gw-1', site: 'site-a', brokerUrl, credentials: gateway } });
     const syncConfig = file('sync.yaml', { dataDir: join(dir, 'sync'), http: { port: httpPort }, cloudSync: { brokerUrl, credentials: service } });
 
-    const hub = startCosafe(['broker', '--config', hubConfig]);
-    const parts = [hub];
+    // All at once, as machines come up: the gateway and cloud-sync retry until the broker is there.
+    const parts = [startCosafe(['broker', '--config', hubConfig]), startCosafe(['gateway', '--config', gatewayConfig]), startCosafe(['cloud-sync', '--config', syncConfig])];
     try {
       const refused = await runCosafe(['gateway', '--config', noCredentials]);
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('COSAFE_ERR_CONFIG_INVALID: gateway.credentials is required');
-
-      await waitUntil('the broker', async () => {
-        const c = await mqtt.connectAsync(brokerUrl, { ...admin, reconnectPeriod: 0 }, false);
-        await c.endAsync();
-        return true;
-      }, 20_000, 200);
-      parts.push(startCosafe(['gateway', '--config', gatewayConfig]), startCosafe(['cloud-sync', '--config', syncConfig]));
       await waitUntil(
         'cloud-sync to see the gateway online',
         async () => {
