@@ -113,6 +113,15 @@ describe('broker limits', () => {
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 1 });
   });
+
+  it('in-flight messages: QoS 2 publishes whose PUBREL never comes are capped', async () => {
+    const { t, a } = await brokerWith({ maxInflightInbound: 3 });
+    const qos2 = (messageId: number) => packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 2, messageId, dup: false, retain: false });
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-half-open', a), qos2(1), qos2(2), qos2(3), qos2(4)]), 3000)).toBe('closed');
+    await waitUntil('the in-flight limit to be counted', () => limitHits(t, 'inflight') === 1);
+    const polite = await t.connect({ ...a, clientId: 'a-polite' });
+    await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 2 });
+  });
 });
 
 describe('stopping the broker', () => {
