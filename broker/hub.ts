@@ -1,65 +1,167 @@
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
+import { Authenticator } from './auth/authenticator.js';
+import { CredentialStore } from './auth/credential-store.js';
+import { EphemeralIdentities } from './auth/ephemeral-identities.js';
+import { createAuthHooks, isReported } from './auth/hooks.js';
+import { RevocationWatcher } from './auth/revocation-watcher.js';
+import { Sessions } from './auth/sessions.js';
+import { Connections } from './connections.js';
+import { AddressGuard } from './limits/address-guard.js';
+import { PacketTooLargeError } from './limits/frame-guard.js';
+import type { Listener, ListenerName } from './listeners/connection-info.js';
+import { startTcpListener } from './listeners/tcp.js';
+import { startTlsListener } from './listeners/tls.js';
+import { startWsListener } from './listeners/ws.js';
+import { SecurityEvents, type LimitName } from './security-events.js';
 
 export interface HubBrokerOptions {
-  host: string;
-  port: number;
+  config: Config['broker'];
+  /** The credential store file (`<dataDir>/credentials.db`); without one, only internal identities and residents get in. */
+  credentialsPath?: string;
+  /** Internal identities of this process (see EphemeralIdentities); a fresh set by default. */
+  ephemeral?: EphemeralIdentities;
   logger: Logger;
   metrics: Metrics;
+  clock?: Clock;
 }
 
 export interface HubBroker {
-  /** The port actually bound (useful with port 0). */
+  /** The TCP port actually bound (useful with port 0); 0 when the TCP listener is off. */
   readonly port: number;
+  /** The TCP URL the parts in this process connect to; '' when the TCP listener is off. */
   readonly url: string;
+  /** Every listener that runs, with its port and URL. */
+  readonly listeners: Readonly<Partial<Record<ListenerName, { port: number; url: string }>>>;
+  /** Where the composition root issues internal identities for the parts it runs next to the broker. */
+  readonly ephemeral: EphemeralIdentities;
   connectedClients(): number;
+  /** Re-reads the credential store now (the broker also does so every `revocationCheckMs`). */
+  checkCredentials(): void;
   close(): Promise<void>;
 }
 
+/** Aedes' own limit errors, to count them as limits rather than as protocol errors. */
+const AEDES_LIMITS: [RegExp, LimitName][] = [
+  [/^Client queue limit reached/, 'queue'],
+  [/^maxInflightInbound exceeded/, 'inflight'],
+  [/too many levels/, 'topic-levels'],
+];
+
 /**
- * The hub's Aedes broker on a TCP listener: the only way into and out of the hub.
- * Authentication and per-role authorization come with the broker-security work.
+ * The hub's Aedes broker: the only way into and out of the hub. Every listener
+ * (TCP, TLS, WebSocket) admits the roles its config names; every client
+ * authenticates (except anonymous residents where admitted) and is held to the
+ * ACL of its role and to the limits, so one client's misbehaviour costs nobody
+ * else anything.
  */
 export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
-  const aedes = await Aedes.createBroker({
-    // A frozen subscriber must not stall delivery to everyone else.
-    drainTimeout: 30_000,
-    // Enough concurrent deliveries for batching gateways and a fan-out consumer.
-    concurrency: 1000,
-    heartbeatInterval: 60_000,
-  });
-  aedes.on('clientError', (client, err) => {
-    o.metrics.inc('cosafe_broker_client_errors_total', 'Client connections ended by a protocol or socket error');
-    o.logger.warn({ client: client?.id, err: err.message }, 'broker client error');
-  });
-  aedes.on('connectionError', (client, err) => {
-    o.metrics.inc('cosafe_broker_client_errors_total', 'Client connections ended by a protocol or socket error');
-    o.logger.warn({ client: client?.id, err: err.message }, 'broker connection error');
-  });
-  aedes.on('client', (client) => o.logger.debug({ client: client.id }, 'client connected'));
-  aedes.on('clientDisconnect', (client) => o.logger.debug({ client: client.id }, 'client disconnected'));
+  const { config, logger, metrics } = o;
+  const { limits } = config;
+  const clock = o.clock ?? systemClock;
+  const ephemeral = o.ephemeral ?? new EphemeralIdentities();
+  const events = new SecurityEvents(metrics, logger, clock);
+  const sessions = new Sessions();
+  const addressGuard = new AddressGuard({ attempts: limits.connectAttemptsPerMinute, authFailures: limits.authFailuresPerMinute, windowMs: 60_000, clock });
+  const store = o.credentialsPath ? CredentialStore.open(o.credentialsPath, clock) : undefined;
+  const authenticator = new Authenticator({ store, ephemeral });
 
-  const server: Server = createServer(aedes.handle);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
+  let aedes: Aedes | undefined;
+  const connections = new Connections({ limits, addressGuard, events, metrics, handle: (stream: Duplex) => aedes?.handle(stream) });
+  const hooks = createAuthHooks({ authenticator, sessions, infoOf: (c) => connections.infoOf(c), limits, addressGuard, events, clock });
+
+  const recheck = () => {
+    for (const session of sessions.all()) {
+      const verdict = authenticator.recheck(session);
+      if (verdict === 'ok') {
+        // A device added with its own topic: its gateway may read it from now on (it subscribes on its next connect).
+        session.deviceTopics = authenticator.deviceTopicsFor(session.identity);
+        continue;
+      }
+      events.sessionEnded(session, verdict);
+      sessions.remove(session);
+      session.client.close();
+    }
+  };
+  const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: recheck }) : undefined;
+
+  const listeners: Listener[] = [];
+  const stop = async () => {
+    watcher?.stop();
+    // Stop accepting and end every connection, including half-open ones, then the broker itself.
+    const closing = listeners.splice(0).map((l) => l.close());
+    connections.destroyAll();
+    await Promise.all(closing);
+    if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
+    for (const s of sessions.all()) sessions.remove(s);
+    store?.close();
+  };
+
+  try {
+    aedes = await Aedes.createBroker({
+      ...hooks,
+      // A frozen subscriber must not stall delivery to everyone else.
+      drainTimeout: 30_000,
+      // Enough concurrent deliveries for batching gateways and a fan-out consumer.
+      concurrency: 1000,
+      heartbeatInterval: 60_000,
+      connectTimeout: limits.connectTimeoutMs,
+      queueLimit: limits.queueLimit,
+      maxInflightInbound: limits.maxInflightInbound,
+      maxTopicLevels: limits.maxTopicLevels,
     });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const connectHost = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
-  o.logger.info({ host: o.host, port }, 'broker listening (MQTT over TCP)');
+    const onError = (client: { id?: string | null; conn?: object } | null, err: Error) => {
+      // Refusals, denials and oversized packets were counted and logged where they happened.
+      if (isReported(err) || err instanceof PacketTooLargeError) return;
+      const address = (client?.conn && connections.infoOf(client.conn)?.address) ?? 'unknown';
+      const limit = AEDES_LIMITS.find(([re]) => re.test(err.message))?.[1];
+      if (limit) events.limit(limit, address, { client: client?.id, address, err: err.message });
+      else events.clientError(address, { client: client?.id, address, err: err.message });
+    };
+    aedes.on('clientError', onError);
+    aedes.on('connectionError', onError);
+    aedes.on('client', (client) => logger.debug({ client: client.id, identity: sessions.get(client)?.identity.id }, 'client connected'));
+    aedes.on('clientDisconnect', (client) => logger.debug({ client: client.id }, 'client disconnected'));
+
+    const { tcp, tls, ws } = config.listeners;
+    if (tcp.enabled) listeners.push(await startTcpListener({ host: tcp.host, port: tcp.port, roles: tcp.roles, gate: connections }));
+    if (tls.enabled) {
+      listeners.push(
+        await startTlsListener({
+          host: tls.host,
+          port: tls.port,
+          roles: tls.roles,
+          cert: tls.cert!,
+          key: tls.key!,
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          requestClientCert: tls.requestClientCert,
+          handshakeTimeoutMs: limits.connectTimeoutMs,
+          gate: connections,
+        }),
+      );
+    }
+    if (ws.enabled) listeners.push(await startWsListener({ host: ws.host, port: ws.port, path: ws.path, roles: ws.roles, maxPacketBytes: limits.maxPacketBytes, gate: connections }));
+    watcher?.start();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  const byName = Object.fromEntries(listeners.map((l) => [l.name, { port: l.port, url: l.url }])) as HubBroker['listeners'];
+  for (const l of listeners) logger.info({ listener: l.name, url: l.url, roles: config.listeners[l.name].roles }, `broker listening (${l.name})`);
+  if (!store) logger.warn('no credential store: only internal identities (and residents, where admitted) can log in');
 
   return {
-    port,
-    url: `mqtt://${connectHost}:${port}`,
-    connectedClients: () => aedes.connectedClients,
-    async close() {
-      await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    port: byName.tcp?.port ?? 0,
+    url: byName.tcp?.url ?? '',
+    listeners: byName,
+    ephemeral,
+    connectedClients: () => aedes!.connectedClients,
+    checkCredentials: () => watcher?.check(),
+    close: stop,
   };
 }

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { credentialStorePath } from '../broker/auth/credential-store.js';
+import type { Identity } from '../broker/auth/identity.js';
 import { startHubBroker, type HubBroker } from '../broker/hub.js';
 import { startCloudSync, type CloudSync } from '../cloud-sync/cloud-sync.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -5,6 +8,7 @@ import type { Config } from '../core/config.js';
 import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
+import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
 import type { Profile } from '../device-profiles/schema.js';
 import { Gateway } from '../edge/gateway.js';
@@ -18,6 +22,11 @@ export interface Stack {
   metrics: Metrics;
   /** The broker URL the parts use. */
   brokerUrl: string;
+  /**
+   * Issues an internal identity on the embedded broker (for the demo's
+   * simulated sensors); undefined when the broker runs elsewhere.
+   */
+  issueInternal?: (identity: Identity) => { username: string; password: string };
   stop(): Promise<void>;
 }
 
@@ -41,25 +50,54 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
   };
   try {
     if (roles.includes('broker')) {
-      stack.broker = await startHubBroker({ host: config.broker.host, port: config.broker.port, logger: logger.child({ part: 'broker' }), metrics }).catch(
-        (err: NodeJS.ErrnoException) => {
-          if (err.code === 'EADDRINUSE') {
-            throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `broker port ${config.broker.port} is already in use; choose another with --port (or broker.port)`, { cause: err });
-          }
-          throw err;
-        },
-      );
-      stoppers.push(() => stack.broker!.close());
+      stack.broker = await startHubBroker({
+        config: config.broker,
+        credentialsPath: credentialStorePath(config.dataDir),
+        logger: logger.child({ part: 'broker' }),
+        metrics,
+        clock,
+      }).catch((err: NodeJS.ErrnoException & { port?: number }) => {
+        if (err.code === 'EADDRINUSE') {
+          throw new CosafeError(
+            'COSAFE_ERR_CONFIG_INVALID',
+            `broker port ${err.port ?? ''} is already in use; choose another with --port (broker.port) or broker.listeners.tls.port / broker.listeners.ws.port`,
+            { cause: err },
+          );
+        }
+        throw err;
+      });
+      const broker = stack.broker;
+      stack.issueInternal = (identity) => broker.ephemeral.issue(identity);
+      stoppers.push(() => broker.close());
     }
     const brokerFor = (url: string | undefined, part: string) => {
-      const resolved = url ?? stack.broker?.url;
-      if (!resolved) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${part}.brokerUrl is required when the broker role does not run in this process`);
-      return resolved;
+      if (url) return url;
+      if (!stack.broker) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${part}.brokerUrl is required when the broker role does not run in this process`);
+      // The parts next to the broker connect over loopback TCP.
+      if (!stack.broker.url) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${part} connects to the embedded broker over TCP, but broker.listeners.tcp is off: turn it on (host 127.0.0.1 keeps it local) or set ${part}.brokerUrl`);
+      return stack.broker.url;
+    };
+    /**
+     * A part's login: its configured credentials or client certificate, or,
+     * when it connects to the broker of this process, an internal identity
+     * issued here and now (so the embedded default needs no setup).
+     */
+    const authFor = (part: 'gateway' | 'cloudSync', internal: Identity): MqttClientAuth => {
+      const c = config[part];
+      const tls = readClientTls(c.tls, part);
+      if (c.credentials) return { ...tls, username: c.credentials.username, password: c.credentials.password };
+      if (stack.broker && !c.brokerUrl) return { ...tls, ...stack.broker.ephemeral.issue(internal) };
+      if (tls.cert) return tls;
+      throw new CosafeError(
+        'COSAFE_ERR_CONFIG_INVALID',
+        `${part}.credentials is required when ${part} connects to a broker outside this process (create them on the hub: cosafe credentials add --role ${part === 'gateway' ? 'gateway --site <site> --gateway <id>' : 'service --id cloud-sync'})`,
+      );
     };
     if (roles.includes('cloud-sync')) {
       const brokerUrl = brokerFor(config.cloudSync.brokerUrl, 'cloudSync');
+      const brokerAuth = authFor('cloudSync', { role: 'service', id: '@cloud-sync' });
       stack.brokerUrl = brokerUrl;
-      stack.cloudSync = await startCloudSync({ config, brokerUrl, logger: logger.child({ part: 'cloud-sync' }), metrics, clock }).catch((err: NodeJS.ErrnoException) => {
+      stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') {
           throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `HTTP port ${config.http.port} is already in use; choose another with --http-port (or http.port)`, { cause: err });
         }
@@ -69,8 +107,10 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
     }
     if (roles.includes('gateway')) {
       const brokerUrl = brokerFor(config.gateway.brokerUrl, 'gateway');
+      const { site, id } = config.gateway;
+      const brokerAuth = authFor('gateway', { role: 'gateway', id: `@gateway:${site}:${id}`, site, gateway: id });
       stack.brokerUrl = brokerUrl;
-      stack.gateway = new Gateway({ config: config.gateway, brokerUrl, profiles: loadProfiles(config), stateDir: config.dataDir, logger: logger.child({ part: 'gateway' }), clock, metrics });
+      stack.gateway = new Gateway({ config: config.gateway, brokerUrl, brokerAuth, profiles: loadProfiles(config), stateDir: config.dataDir, logger: logger.child({ part: 'gateway' }), clock, metrics });
       await stack.gateway.start();
       stoppers.push(() => stack.gateway!.stop());
     }
@@ -80,4 +120,18 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
     await stack.stop();
     throw err;
   }
+}
+
+function readClientTls(tls: Config['gateway']['tls'], part: string): MqttClientAuth {
+  const out: MqttClientAuth = {};
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const file = tls?.[key];
+    if (!file) continue;
+    try {
+      out[key] = readFileSync(file);
+    } catch (err) {
+      throw new CosafeError('COSAFE_ERR_TLS_FILES', `cannot read ${part}.tls.${key} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return out;
 }

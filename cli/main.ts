@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isCosafeError } from '../core/errors.js';
+import { registerCredentials } from './commands/credentials.js';
 import { registerDemo } from './commands/demo.js';
 import { registerProfiles } from './commands/profiles.js';
 import { registerReadings } from './commands/readings.js';
@@ -18,6 +19,7 @@ registerConfigCheck(program);
 registerReadings(program);
 registerProfiles(program);
 registerStatus(program);
+registerCredentials(program);
 
 try {
   await program.parseAsync(process.argv);

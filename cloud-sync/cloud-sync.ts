@@ -2,6 +2,7 @@ import type { GatewayStatus } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import { dataPath, type Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
 import { WebhookDispatcher } from './dispatch/webhook-dispatcher.js';
@@ -13,6 +14,8 @@ import { SqliteStore } from './sqlite-store.js';
 export interface CloudSyncDeps {
   config: Config;
   brokerUrl: string;
+  /** cloud-sync's login to the hub broker (resolved by the composition root). */
+  brokerAuth?: MqttClientAuth;
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
@@ -38,6 +41,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const gateways = new Map<string, GatewayStatus>();
   const consumer = new ContractConsumer({
     brokerUrl: d.brokerUrl,
+    ...(d.brokerAuth ? { auth: d.brokerAuth } : {}),
     logger,
     metrics,
     handlers: {

@@ -8,6 +8,7 @@ import {
   subscriptions,
 } from '../broker/contract/index.js';
 import type { Logger } from '../core/logger.js';
+import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 
 export interface ConsumerHandlers {
@@ -18,6 +19,8 @@ export interface ConsumerHandlers {
 
 export interface ConsumerDeps {
   brokerUrl: string;
+  /** cloud-sync's login to the hub broker (a service identity). */
+  auth?: MqttClientAuth;
   logger: Logger;
   metrics: Metrics;
   handlers: ConsumerHandlers;
@@ -43,6 +46,7 @@ export class ContractConsumer {
     // A persistent session (clean: false) with a fixed id: QoS 1 messages that
     // arrive while cloud-sync reconnects are kept for it by the broker.
     this.client = mqtt.connect(this.d.brokerUrl, {
+      ...mqttAuthOptions(this.d.auth),
       clientId: `cosafe-cloud-sync-${process.env.COSAFE_INSTANCE ?? 'main'}`,
       clean: false,
       reconnectPeriod: 1000,
@@ -51,12 +55,18 @@ export class ContractConsumer {
     this.client.on('connect', (connack) => {
       logger.info({ broker: this.d.brokerUrl, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');
       if (!connack.sessionPresent) {
-        this.client?.subscribe([subscriptions.allReadings, subscriptions.allEvents, subscriptions.allStatus], { qos: 1 }, (err) => {
-          if (err) logger.error({ err }, 'cloud-sync could not subscribe');
+        this.client?.subscribe([subscriptions.allReadings, subscriptions.allEvents, subscriptions.allStatus], { qos: 1 }, (err, granted) => {
+          // The broker answers 0x80 for a topic these credentials may not read [MQTT-3.9.3].
+          const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+          if (err || refused.length) logger.error({ err: err?.message, refused }, 'cloud-sync could not subscribe (are cloudSync.credentials those of a service?)');
         });
       }
     });
-    this.client.on('error', (err) => logger.warn({ err: err.message }, 'cloud-sync broker connection error'));
+    this.client.on('error', (err) => {
+      const hint = refusalHint(err, 'cloudSync.credentials');
+      if (hint) logger.error({ err: err.message, hint }, 'the hub refused cloud-sync');
+      else logger.warn({ err: err.message }, 'cloud-sync broker connection error');
+    });
     this.client.on('message', (topic, payload) => {
       const parsed = parseTopic(topic);
       if (!parsed || parsed.kind === 'deviceUplink') return;

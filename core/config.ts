@@ -1,6 +1,7 @@
 import { join, resolve, dirname } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
+import { BrokerRole, CredentialRole } from './vocabulary.js';
 import { loadYamlFile, formatPath } from './yaml-file.js';
 
 /**
@@ -58,6 +59,111 @@ export const InfluxConfig = z
   .strict();
 export type InfluxConfig = z.infer<typeof InfluxConfig>;
 
+/** How a gateway or cloud-sync in its own process logs in to the hub broker. */
+export const MqttCredentialsConfig = z
+  .object({
+    username: z.string().min(1).describe('Identity id, as printed by `cosafe credentials add`'),
+    password: z.string().min(1).describe('The secret printed once by `cosafe credentials add` (or `rotate`)'),
+  })
+  .strict();
+export type MqttCredentialsConfig = z.infer<typeof MqttCredentialsConfig>;
+
+/** TLS files of a client of the hub broker (an mqtts:// brokerUrl). */
+export const MqttClientTlsConfig = z
+  .object({
+    ca: z.string().optional().describe('PEM file of the CA that signed the broker certificate (default: the system CAs)'),
+    cert: z.string().optional().describe('PEM client certificate: its subject CN is the identity id (instead of a password)'),
+    key: z.string().optional().describe('PEM private key of the client certificate'),
+  })
+  .strict()
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together' });
+export type MqttClientTlsConfig = z.infer<typeof MqttClientTlsConfig>;
+
+const AUTHENTICATED_ROLES = CredentialRole.options;
+
+const roles = (fallback: readonly BrokerRole[], what: string) =>
+  z
+    .array(BrokerRole)
+    .min(1)
+    .default([...fallback])
+    .describe(`Roles admitted on the ${what} listener (${BrokerRole.options.join(', ')})`);
+
+export const BrokerListenersConfig = z
+  .object({
+    tcp: z
+      .object({
+        enabled: z.boolean().default(true).describe('MQTT over TCP. Plain text: keep it on loopback or a trusted network, or turn it off and use TLS'),
+        host: z.string().optional().describe('Default: broker.host'),
+        port: Port.optional().describe('Default: broker.port; 0 picks a free port'),
+        roles: roles(AUTHENTICATED_ROLES, 'TCP'),
+      })
+      .strict()
+      .prefault({}),
+    tls: z
+      .object({
+        enabled: z.boolean().default(false).describe('MQTT over TLS'),
+        host: z.string().optional().describe('Default: broker.host'),
+        port: Port.default(8883).describe('0 picks a free port'),
+        cert: z.string().optional().describe('PEM file of the server certificate (chain)'),
+        key: z.string().optional().describe('PEM file of the server private key'),
+        ca: z.string().optional().describe('PEM file of the CA(s) that sign client certificates'),
+        requestClientCert: z
+          .boolean()
+          .default(false)
+          .describe('Ask clients for a certificate signed by `ca`; a verified certificate logs in as the identity named by its subject CN, without a password'),
+        roles: roles(AUTHENTICATED_ROLES, 'TLS'),
+      })
+      .strict()
+      .superRefine((t, ctx) => {
+        if (!t.enabled) return;
+        if (!t.cert) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'is required when the TLS listener is enabled' });
+        if (!t.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is required when the TLS listener is enabled' });
+        if (t.requestClientCert && !t.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: 'is required with requestClientCert (the CA that signs client certificates)' });
+      })
+      .prefault({}),
+    ws: z
+      .object({
+        enabled: z.boolean().default(false).describe('MQTT over WebSocket, for browsers (residents\' alert pages)'),
+        host: z.string().optional().describe('Default: broker.host'),
+        port: Port.default(9001).describe('0 picks a free port'),
+        path: z.string().startsWith('/').default('/mqtt').describe('HTTP path of the WebSocket endpoint'),
+        roles: roles(['resident'], 'WebSocket'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((l, ctx) => {
+    // Residents are anonymous: admitting them means admitting anyone, which only the WebSocket listener does.
+    for (const name of ['tcp', 'tls'] as const) {
+      const i = l[name].roles.indexOf('resident');
+      if (i >= 0) ctx.addIssue({ code: 'custom', path: [name, 'roles', i], message: 'resident (anonymous) is admitted on the WebSocket listener only' });
+    }
+  });
+
+export const BrokerLimitsConfig = z
+  .object({
+    maxPacketBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(268_435_455)
+      .default(1_048_576)
+      .describe('Largest MQTT packet accepted; a bigger one ends the connection. A gateway batch (batch.maxReadings) takes up to ~350 bytes a reading'),
+    maxInflightInbound: z.number().int().min(1).max(65_535).default(100).describe('QoS 2 messages one client may hold unacknowledged (Aedes maxInflightInbound)'),
+    queueLimit: z.number().int().min(1).max(10_000).default(42).describe('Packets a client may send before its CONNECT is accepted (Aedes queueLimit)'),
+    publishesPerSecond: z.number().positive().default(100).describe('Publish rate per client; faster publishes are held back, not dropped'),
+    publishBurst: z.number().int().min(1).default(500).describe('Publishes a client may send at once before the rate applies'),
+    maxHeldPublishes: z.number().int().min(1).default(1000).describe('Publishes held back for one client before it is disconnected'),
+    maxConnections: z.number().int().min(1).default(10_000).describe('Open connections, all listeners together'),
+    maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted)'),
+    connectAttemptsPerMinute: z.number().int().min(1).default(300).describe('New connections per remote address per minute'),
+    authFailuresPerMinute: z.number().int().min(1).default(10).describe('Failed logins per remote address per minute; then the address is refused for the rest of the minute'),
+    connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Time a new connection has to send CONNECT'),
+    maxTopicLevels: z.number().int().min(8).max(100).default(32).describe('Levels in a topic (Aedes maxTopicLevels)'),
+  })
+  .strict();
+
 export const Config = z
   .object({
     dataDir: z.string().default('.cosafe').describe('Where state lives (relative to the config file)'),
@@ -70,10 +176,27 @@ export const Config = z
       .prefault({}),
     broker: z
       .object({
-        host: z.string().default('0.0.0.0'),
-        port: Port.default(1883).describe('MQTT over TCP; 0 picks a free port'),
+        host: z.string().default('0.0.0.0').describe('Address every listener binds to unless it names its own'),
+        port: Port.default(1883).describe('MQTT over TCP (same as listeners.tcp.port); 0 picks a free port'),
+        listeners: BrokerListenersConfig.prefault({}),
+        limits: BrokerLimitsConfig.prefault({}),
+        revocationCheckMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(60_000)
+          .default(1000)
+          .describe('How often the broker looks for revoked or rotated credentials (and disconnects their sessions)'),
       })
       .strict()
+      .transform((b) => ({
+        ...b,
+        listeners: {
+          tcp: { ...b.listeners.tcp, host: b.listeners.tcp.host ?? b.host, port: b.listeners.tcp.port ?? b.port },
+          tls: { ...b.listeners.tls, host: b.listeners.tls.host ?? b.host },
+          ws: { ...b.listeners.ws, host: b.listeners.ws.host ?? b.host },
+        },
+      }))
       .prefault({}),
     http: z
       .object({
@@ -87,6 +210,8 @@ export const Config = z
         id: Id.default('gw-1'),
         site: Id.default('demo-site'),
         brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        credentials: MqttCredentialsConfig.optional().describe('Login to the hub broker (a gateway credential); default with the embedded broker: an internal one'),
+        tls: MqttClientTlsConfig.optional().describe('TLS files for an mqtts:// brokerUrl'),
         batch: z
           .object({
             maxReadings: z.number().int().min(1).max(10_000).default(500),
@@ -109,6 +234,8 @@ export const Config = z
     cloudSync: z
       .object({
         brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        credentials: MqttCredentialsConfig.optional().describe('Login to the hub broker (a service credential); default with the embedded broker: an internal one'),
+        tls: MqttClientTlsConfig.optional().describe('TLS files for an mqtts:// brokerUrl'),
         influx: InfluxConfig.optional().describe('InfluxDB to write readings to; without it, the local SQLite store'),
         store: z
           .object({
@@ -152,6 +279,11 @@ export function buildConfig(input: ConfigInput, baseDir = process.cwd(), source 
 function finalize(config: Config, baseDir: string): Config {
   config.dataDir = resolve(baseDir, config.dataDir);
   if (config.gateway.profileDir) config.gateway.profileDir = resolve(baseDir, config.gateway.profileDir);
+  // Certificate and key files, like every path in the file, are relative to it.
+  for (const files of [config.broker.listeners.tls, config.gateway.tls, config.cloudSync.tls]) {
+    if (!files) continue;
+    for (const key of ['cert', 'key', 'ca'] as const) if (files[key]) files[key] = resolve(baseDir, files[key]);
+  }
   return deepFreeze(config);
 }
 

@@ -18,6 +18,13 @@ export const errorCatalog = {
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',
   COSAFE_ERR_STORE: 'the local reading store failed',
+  COSAFE_ERR_AUTH_REJECTED: 'the broker refused a client at connect',
+  COSAFE_ERR_ACL_DENIED: 'the broker denied a publish or a subscription',
+  COSAFE_ERR_BROKER_LIMIT: 'a client hit a broker limit',
+  COSAFE_ERR_TLS_FILES: 'a TLS certificate, key or CA file cannot be used',
+  COSAFE_ERR_CREDENTIALS_STORE: 'the credential store cannot be opened, read or written',
+  COSAFE_ERR_CREDENTIALS_CONFLICT: 'a credential contradicts one already issued',
+  COSAFE_ERR_CREDENTIALS_UNKNOWN: 'no active credential has this id',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

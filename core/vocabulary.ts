@@ -29,3 +29,15 @@ export const Metric = z.enum(Object.keys(metricUnits) as [Metric, ...Metric[]]);
 /** Signal classes, after NFPA 72's split of alarm, supervisory and trouble signals. */
 export const SignalClass = z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']);
 export type SignalClass = z.infer<typeof SignalClass>;
+
+/**
+ * Who may connect to the broker, and so what they may publish and read (the ACL
+ * in broker/auth/acl.ts). `resident` is the anonymous public, admitted only on the
+ * WebSocket listener; every other role needs a credential.
+ */
+export const BrokerRole = z.enum(['gateway', 'device', 'service', 'fire-department', 'agency', 'admin', 'resident']);
+export type BrokerRole = z.infer<typeof BrokerRole>;
+
+/** Roles a credential can be issued for (everyone but the anonymous resident). */
+export const CredentialRole = BrokerRole.exclude(['resident']);
+export type CredentialRole = z.infer<typeof CredentialRole>;

@@ -3,6 +3,7 @@ import type { AlarmEvent, GatewayHealth, Reading } from '../broker/contract/inde
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import type { DecodeOutcome } from '../device-profiles/codecs/index.js';
 import type { Profile } from '../device-profiles/schema.js';
@@ -19,6 +20,8 @@ export interface GatewayDeps {
   config: Config['gateway'];
   /** The hub broker (resolved by the composition root). */
   brokerUrl: string;
+  /** The gateway's login to the hub broker (resolved by the composition root). */
+  brokerAuth?: MqttClientAuth;
   profiles: ReadonlyMap<string, Profile>;
   /** Where the gateway keeps state that must survive a restart. */
   stateDir: string;
@@ -53,7 +56,7 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
-    this.publisher = new Publisher({ brokerUrl: deps.brokerUrl, site: config.site, gateway: config.id, batch: config.batch, logger: deps.logger, clock: deps.clock, metrics: deps.metrics });
+    this.publisher = new Publisher({ brokerUrl: deps.brokerUrl, ...(deps.brokerAuth ? { auth: deps.brokerAuth } : {}), site: config.site, gateway: config.id, batch: config.batch, logger: deps.logger, clock: deps.clock, metrics: deps.metrics });
     this.stateFile = new StateFile(join(deps.stateDir, `gateway-${config.id}-conditions.json`));
     // Condition state survives a restart: an alarm active before it is not raised
     // again as new, and its clear is still reported when it comes.
@@ -126,6 +129,7 @@ export class Gateway {
         clock: deps.clock,
         devices,
         brokerUrl: deps.brokerUrl,
+        ...(deps.brokerAuth ? { brokerAuth: deps.brokerAuth } : {}),
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
       }),
     );

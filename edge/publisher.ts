@@ -3,10 +3,13 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading, type ReadingBatch } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 
 export interface PublisherOptions {
   brokerUrl: string;
+  /** The gateway's login to the hub broker. */
+  auth?: MqttClientAuth;
   site: string;
   gateway: string;
   batch: { maxReadings: number; maxDelayMs: number };
@@ -35,6 +38,7 @@ export class Publisher {
     const statusTopic = topics.status(this.o.site, this.o.gateway);
     const offline: GatewayStatus = { v: 1, gateway: this.o.gateway, site: this.o.site, state: 'offline', boot: this.boot, since: this.o.clock.now() };
     this.client = mqtt.connect(this.o.brokerUrl, {
+      ...mqttAuthOptions(this.o.auth),
       clientId: `cosafe-gw-${this.o.site}-${this.o.gateway}`,
       reconnectPeriod: 1000,
       connectTimeout: 5000,
@@ -46,7 +50,11 @@ export class Publisher {
       this.publishStatus();
     });
     this.client.on('offline', () => this.o.logger.warn({ broker: this.o.brokerUrl }, 'gateway lost the hub; publishing is queued until it is back'));
-    this.client.on('error', (err) => this.o.logger.warn({ err: err.message }, 'gateway connection error'));
+    this.client.on('error', (err) => {
+      const hint = refusalHint(err, 'gateway.credentials');
+      if (hint) this.o.logger.error({ err: err.message, hint }, 'the hub refused the gateway');
+      else this.o.logger.warn({ err: err.message }, 'gateway connection error');
+    });
   }
 
   addReadings(readings: Reading[]): void {

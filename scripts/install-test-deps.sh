@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the tests need on Debian/Ubuntu: the real servers the integration
-# and end-to-end tests start (InfluxDB 1.x, and the tools later tests use), then
-# the locked npm dependencies. Safe to run again.
+# and end-to-end tests start (InfluxDB 1.x), the MQTT clients nobody here wrote
+# (mosquitto_pub, mosquitto_sub), openssl (the TLS tests make their own CA and
+# certificates), then the locked npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(influxdb socat)
+packages=(influxdb socat mosquitto-clients openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -50,6 +50,11 @@ pseudo-terminals, if socat is installed). The gateway decodes them
 with their profiles, raises alarms at the edge, and sends batches to the broker; cloud-sync stores the
 readings and sends fire alarms as signed webhooks. Press Ctrl-C to stop.
 
+The broker admits only clients it knows (each simulated sensor logs in as its own device).
+To watch it while the demo runs, issue yourself an admin credential in the same data directory:
+  cosafe credentials add --role admin --id me            (prints the secret once)
+  mosquitto_sub -u me -P <secret> -t 'cosafe/#' -v
+
 Examples:
   cosafe demo
   cosafe demo --port 1884 --influx-url http://127.0.0.1:8086
@@ -89,7 +94,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const input: ConfigInput = {
     ...base,
     ...(o.dataDir ? { dataDir: o.dataDir } : {}),
-    broker: { ...base.broker, port: o.port },
+    // --port is the MQTT TCP port, whatever the config file says.
+    broker: { ...base.broker, port: o.port, listeners: { ...base.broker?.listeners, tcp: { ...base.broker?.listeners?.tcp, port: o.port } } },
     http: { ...base.http, port: o.httpPort },
     gateway: { ...base.gateway, site, devices: base.gateway?.devices?.length ? base.gateway.devices : demoSite.devices },
     cloudSync: {
@@ -102,7 +108,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
   try {
     const config = buildConfig(input, baseDir, o.config ?? 'command line');
     stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger);
-    await demoSite.start(stack.broker!.url);
+    // Each simulated sensor logs in as its own device with an internal identity of this process: it may
+    // publish on its own uplink topic and nowhere else, as a real device with its credential would.
+    const { site: siteId } = config.gateway;
+    const issue = stack.issueInternal!;
+    await demoSite.start(stack.broker!.url, (device) => issue({ role: 'device', id: `@device:${siteId}:${device}`, site: siteId, device }));
     logger.info(
       { devices: config.gateway.devices.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
       `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}" and "cosafe status --api ${stack.cloudSync!.httpUrl}" (Ctrl-C to stop)`,

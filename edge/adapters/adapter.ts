@@ -1,5 +1,6 @@
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
+import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
 import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
 import type { DeviceBinding } from '../device-binding.js';
 
@@ -29,6 +30,8 @@ export interface AdapterContext {
   devices: readonly DeviceBinding[];
   /** The broker to read device topics from (MQTT adapter). */
   brokerUrl: string;
+  /** The gateway's login to that broker (MQTT adapter). */
+  brokerAuth?: MqttClientAuth;
   /** The one callback: what was decoded from one device's input (values, signals, errors). */
   onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
 }

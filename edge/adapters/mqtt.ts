@@ -1,4 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import { mqttAuthOptions, refusalHint } from '../../core/mqtt-client-auth.js';
 import { decodeJsonPayload } from '../../device-profiles/codecs/json-payload.js';
 import type { Adapter, AdapterContext, AdapterHealth } from './adapter.js';
 import type { DeviceBinding } from '../device-binding.js';
@@ -23,6 +24,7 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
     kind: 'mqtt',
     async start() {
       client = mqtt.connect(ctx.brokerUrl, {
+        ...mqttAuthOptions(ctx.brokerAuth),
         clientId: `cosafe-edge-mqtt-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
         reconnectPeriod: 1000,
         connectTimeout: 5000,
@@ -30,16 +32,20 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
       });
       client.on('connect', () => {
         ctx.logger.info({ broker: ctx.brokerUrl, devices: byTopic.size }, 'mqtt adapter connected');
-        client?.subscribe([...byTopic.keys()], { qos: 1 }, (err) => {
-          if (err) {
+        client?.subscribe([...byTopic.keys()], { qos: 1 }, (err, granted) => {
+          // The broker answers 0x80 for a topic the gateway's credentials may not read [MQTT-3.9.3].
+          const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+          if (err || refused.length) {
             countError('subscribe');
-            ctx.logger.error({ err }, 'mqtt adapter could not subscribe to device topics');
+            ctx.logger.error({ err: err?.message, refused }, 'mqtt adapter could not subscribe to device topics');
           }
         });
       });
       client.on('error', (err) => {
         countError('connection');
-        ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
+        const hint = refusalHint(err, 'gateway.credentials');
+        if (hint) ctx.logger.error({ err: err.message, hint }, 'the hub refused the mqtt adapter');
+        else ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
       });
       client.on('message', (topic, payload) => {
         const binding = byTopic.get(topic);

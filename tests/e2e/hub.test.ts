@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { startCosafe } from '../helpers/cosafe-cli.js';
+import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
@@ -24,6 +24,8 @@ let influx: InfluxServer;
 let fd: FireDepartmentReceiver;
 let hub: Spawned;
 let sensor: MqttClient;
+let smoke: MqttClient;
+let stray: MqttClient;
 let api: string;
 
 beforeAll(async () => {
@@ -54,15 +56,26 @@ beforeAll(async () => {
     }),
   );
   api = `http://127.0.0.1:${httpPort}`;
+  // Each device logs in with its own credential; the broker admits nobody anonymous on TCP.
+  const [temp1, smoke1, gateway] = await Promise.all([
+    addCredential(configFile, '--role', 'device', '--site', SITE, '--device', 'temp-1'),
+    addCredential(configFile, '--role', 'device', '--site', SITE, '--device', 'smoke-1'),
+    addCredential(configFile, '--role', 'gateway', '--site', SITE, '--gateway', 'gw-e2e'),
+  ]);
   hub = startCosafe(['run', '--config', configFile]);
   await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 20_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}\n--- cosafe output ---\n${hub.output()}`);
   });
-  sensor = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'e2e-sensor' });
+  sensor = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'e2e-sensor', ...temp1 });
+  smoke = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'e2e-smoke', ...smoke1 });
+  // A stray publisher with the site's gateway credential (say, a gateway of another version).
+  stray = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'e2e-stray-gateway', ...gateway });
 });
 
 afterAll(async () => {
   await sensor?.endAsync();
+  await smoke?.endAsync();
+  await stray?.endAsync();
   const code = await hub?.stop('SIGTERM');
   await fd?.stop();
   await influx?.stop();
@@ -94,7 +107,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
 
   it('sends a smoke alarm to the fire department, signed, and retried after a failure', async () => {
     const ts = Date.now();
-    await sensor.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: true, obscuration: 9.5, battery: 88, ts }), { qos: 1 });
+    await smoke.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: true, obscuration: 9.5, battery: 88, ts }), { qos: 1 });
     const alarm = await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active', 10_000);
     expect(fd.failed).toBe(1); // the first attempt got a 503 and was retried
     expect(alarm.body.type).toBe('alarm.fire.active');
@@ -102,7 +115,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
     expect(alarm.headers['webhook-id']).toBe(alarm.body.data.eventId);
     expect(fd.rejected).toBe(0);
 
-    await sensor.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: false, ts: ts + 5000 }), { qos: 1 });
+    await smoke.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: false, ts: ts + 5000 }), { qos: 1 });
     const cleared = await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'cleared', 10_000);
     expect(cleared.body.data.eventId).not.toBe(alarm.body.data.eventId);
   });
@@ -110,7 +123,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
   it('survives garbage from a device, counts it, and keeps the other data flowing', async () => {
     await sensor.publishAsync(topics.deviceUplink(SITE, 'temp-1'), '{"temp": 21, "hum": oops', { qos: 1 });
     await sensor.publishAsync(topics.deviceUplink(SITE, 'temp-1'), Buffer.from([0xff, 0x00, 0x13]), { qos: 1 });
-    await sensor.publishAsync(topics.readings(SITE, 'gw-e2e'), '{"v":1,"not":"a batch"}', { qos: 1 });
+    await stray.publishAsync(topics.readings(SITE, 'gw-e2e'), '{"v":1,"not":"a batch"}', { qos: 1 });
     const ts = Date.now();
     await sensor.publishAsync(topics.deviceUplink(SITE, 'temp-1'), JSON.stringify({ temp: 23.5, ts }), { qos: 1 });
     await waitUntil(

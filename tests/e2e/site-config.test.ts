@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { startCosafe } from '../helpers/cosafe-cli.js';
+import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
 
@@ -22,7 +22,9 @@ const profileDir = join(dir, 'profiles');
 
 let fd: FireDepartmentReceiver;
 let hub: Spawned;
-let sensor: MqttClient | undefined;
+/** One MQTT connection per device, each with its own credential, as real devices have. */
+const logins = new Map<string, { username: string; password: string }>();
+const sensors = new Map<string, MqttClient>();
 let mqttPort: number;
 let api: string;
 
@@ -61,10 +63,21 @@ async function startHub() {
   await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 20_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}\n${hub.output()}`);
   });
-  sensor = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `site-sensor-${Date.now()}` });
 }
 
-const publish = (device: string, payload: object) => sensor!.publishAsync(topics.deviceUplink(SITE, device), JSON.stringify(payload), { qos: 1 });
+async function publish(device: string, payload: object) {
+  let client = sensors.get(device);
+  if (!client) {
+    client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `site-${device}-${Date.now()}`, ...logins.get(device)! });
+    sensors.set(device, client);
+  }
+  await client.publishAsync(topics.deviceUplink(SITE, device), JSON.stringify(payload), { qos: 1 });
+}
+
+async function disconnectSensors() {
+  for (const c of sensors.values()) await c.endAsync(true);
+  sensors.clear();
+}
 const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`)).json()) as { readings: { metric: string; value: number }[] }).readings;
 
 beforeAll(async () => {
@@ -74,11 +87,12 @@ beforeAll(async () => {
   mkdirSync(profileDir);
   writeFileSync(join(profileDir, 'quick-sensor.yaml'), stringify(quickSensor));
   writeConfig(baseDevices);
+  for (const device of ['smoke-1', 'quiet-1', 'temp-new']) logins.set(device, await addCredential(configFile, '--role', 'device', '--site', SITE, '--device', device));
   await startHub();
 });
 
 afterAll(async () => {
-  await sensor?.endAsync(true);
+  await disconnectSensors();
   await hub?.stop('SIGTERM');
   await fd?.stop();
 });
@@ -114,7 +128,7 @@ describe('site config and profiles while cosafe runs', () => {
     const ts = Date.now();
     await publish('smoke-1', { smoke: true, ts });
     await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active', 10_000);
-    await sensor!.endAsync(true);
+    await disconnectSensors();
     await hub.stop('SIGKILL');
     await startHub();
     await publish('smoke-1', { smoke: true, ts: ts + 1000 });

@@ -19,3 +19,11 @@ export function runCosafe(args: string[], timeoutMs = 30_000): Promise<{ code: n
 export function startCosafe(args: string[]): Spawned {
   return spawnLogged(process.execPath, [COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1' } });
 }
+
+/** Issues a credential with the CLI, as the hub's operator would, and returns the MQTT login. */
+export async function addCredential(configFile: string, ...args: string[]): Promise<{ username: string; password: string }> {
+  const r = await runCosafe(['credentials', 'add', ...args, '--config', configFile, '--json']);
+  if (r.code !== 0) throw new Error(`cosafe credentials add failed: ${r.stderr}`);
+  const { username, secret } = JSON.parse(r.stdout) as { username: string; secret: string };
+  return { username, password: secret };
+}

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { topics } from '../../broker/contract/index.js';
 import type { DeviceConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import { FirePanelSimulator } from './fire-panel.js';
@@ -18,8 +19,8 @@ export interface DemoSiteOptions {
 
 export interface DemoSite {
   devices: DeviceConfig[];
-  /** Starts the MQTT sensors and the panel's event cycle (once the broker runs). */
-  start(brokerUrl: string): Promise<void>;
+  /** Starts the MQTT sensors and the panel's event cycle (once the broker runs); each sensor logs in with `credentialsFor(device)`. */
+  start(brokerUrl: string, credentialsFor?: (device: string) => { username: string; password: string }): Promise<void>;
   /** Stops every simulated device. */
   stop(): Promise<void>;
   /** Removes the serial lines; after the gateway has stopped, so it does not see them vanish. */
@@ -42,11 +43,15 @@ const MQTT_DEVICES = [
 export async function createDemoSite(o: DemoSiteOptions): Promise<DemoSite> {
   const devices: DeviceConfig[] = MQTT_DEVICES.map(({ kind: _k, ...d }) => d);
   const stops: (() => Promise<void>)[] = [];
-  const starts: ((brokerUrl: string) => Promise<void>)[] = [];
+  const starts: ((brokerUrl: string, credentialsFor?: (device: string) => { username: string; password: string }) => Promise<void>)[] = [];
   const lines: PtyPair[] = [];
 
-  starts.push(async (brokerUrl) => {
-    const simulated: SimulatedDevice[] = MQTT_DEVICES.map((d) => ({ topic: `cosafe/v1/sites/${o.site}/devices/${d.id}/up`, kind: d.kind }));
+  starts.push(async (brokerUrl, credentialsFor) => {
+    const simulated: SimulatedDevice[] = MQTT_DEVICES.map((d) => ({
+      topic: topics.deviceUplink(o.site, d.id),
+      kind: d.kind,
+      ...(credentialsFor ? { credentials: credentialsFor(d.id) } : {}),
+    }));
     const sensors = new SensorSimulator({ brokerUrl, devices: simulated, intervalMs: o.intervalMs, alarmEveryMs: o.alarmEveryMs, alarmForMs: Math.min(8000, o.alarmEveryMs / 2) });
     await sensors.start();
     stops.push(() => sensors.stop());
@@ -91,8 +96,8 @@ export async function createDemoSite(o: DemoSiteOptions): Promise<DemoSite> {
 
   return {
     devices,
-    async start(brokerUrl) {
-      for (const s of starts) await s(brokerUrl);
+    async start(brokerUrl, credentialsFor) {
+      for (const s of starts) await s(brokerUrl, credentialsFor);
     },
     async stop() {
       for (const s of stops.splice(0)) await s().catch(() => {});

@@ -8,6 +8,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 export interface SimulatedDevice {
   topic: string;
   kind: 'temperature-humidity' | 'smoke-detector';
+  /** The device's own login (a device identity may publish only on its own topic). */
+  credentials?: { username: string; password: string };
 }
 
 export interface SensorSimulatorOptions {
@@ -22,21 +24,30 @@ export interface SensorSimulatorOptions {
 
 export class SensorSimulator {
   sent = 0;
-  private client: MqttClient | undefined;
+  /** One connection per device, as real devices have. */
+  private clients: MqttClient[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
 
   constructor(private readonly o: SensorSimulatorOptions) {}
 
   async start(): Promise<void> {
-    this.client = await mqtt.connectAsync(this.o.brokerUrl, { clientId: `cosafe-sim-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectPeriod: 1000 });
+    this.clients = await Promise.all(
+      this.o.devices.map((d) =>
+        mqtt.connectAsync(this.o.brokerUrl, {
+          clientId: `cosafe-sim-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+          reconnectPeriod: 1000,
+          ...(d.credentials ?? {}),
+        }),
+      ),
+    );
     this.timer = setInterval(() => this.tick(), this.o.intervalMs);
     this.tick();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.client?.endAsync();
+    await Promise.all(this.clients.splice(0).map((c) => c.endAsync()));
   }
 
   private tick(): void {
@@ -49,7 +60,7 @@ export class SensorSimulator {
         d.kind === 'temperature-humidity'
           ? { temp: round(21 + i + Math.sin(t / 60 + i) * 1.5 + noise(0.1)), hum: round(40 + Math.cos(t / 90 + i) * 5 + noise(0.5)), bat: 96, ts: now }
           : { smoke: inAlarm, obscuration: round(inAlarm ? 8 + noise(1) : 0.3 + noise(0.05)), battery: 100, ts: now };
-      this.client?.publish(d.topic, JSON.stringify(payload), { qos: 1 });
+      this.clients[i]?.publish(d.topic, JSON.stringify(payload), { qos: 1 });
       this.sent++;
     });
   }

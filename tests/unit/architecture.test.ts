@@ -13,7 +13,8 @@ const allowed: Record<string, string[]> = {
   core: ['core'],
   'device-profiles': ['device-profiles', 'core'],
   'broker/contract': ['broker/contract', 'core'],
-  broker: ['broker', 'core'],
+  // The ACL grants its rights in terms of the contract's topic builders (the one place topics are spelled).
+  broker: ['broker', 'broker/contract', 'core'],
   edge: ['edge', 'device-profiles', 'broker/contract', 'core'],
   'cloud-sync': ['cloud-sync', 'broker/contract', 'core'],
   dashboards: ['dashboards', 'broker/contract'],

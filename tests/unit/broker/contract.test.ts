@@ -35,6 +35,17 @@ describe('contract topics', () => {
     expect(parseTopic(topics.deviceUplink('s', 'd'))).toEqual({ kind: 'deviceUplink', site: 's', device: 'd' });
   });
 
+  it('puts the district in every dispatch topic, and keeps residents under public/', () => {
+    expect(topics.gatewayCommand('s', 'g', 'reboot')).toBe('cosafe/v1/sites/s/gateways/g/commands/reboot');
+    expect(topics.dispatchAlarm('north', 's')).toBe('cosafe/v1/dispatch/north/alarms/s');
+    expect(topics.dispatchAck('north', 'evt_1')).toBe('cosafe/v1/dispatch/north/acks/evt_1');
+    expect(topics.agencyFeed('north', 'events')).toBe('cosafe/v1/agency/north/events');
+    expect(topics.publicAlerts('871fb4662ffffff')).toBe('cosafe/v1/public/871fb4662ffffff/alerts');
+    expect(subscriptions.district('north')).toBe('cosafe/v1/dispatch/north/#');
+    // None of the new topics is read back as a gateway or device topic.
+    expect(parseTopic(topics.gatewayCommand('s', 'g', 'x'))).toBeUndefined();
+  });
+
   it('rejects topics outside the tree', () => {
     expect(parseTopic('cosafe/v2/sites/s/gateways/g/readings')).toBeUndefined();
     expect(parseTopic('cosafe/v1/sites/s/gateways/g/other')).toBeUndefined();

@@ -47,6 +47,33 @@ describe('config', () => {
     ]);
   });
 
+  it('runs a TCP listener on broker.port by default, and nothing else', () => {
+    const c = buildConfig({ broker: { host: '127.0.0.1', port: 1884 } });
+    expect(c.broker.listeners.tcp).toMatchObject({ enabled: true, host: '127.0.0.1', port: 1884 });
+    expect(c.broker.listeners.tcp.roles).not.toContain('resident');
+    expect(c.broker.listeners.tls.enabled).toBe(false);
+    expect(c.broker.listeners.ws).toMatchObject({ enabled: false, port: 9001, path: '/mqtt', roles: ['resident'] });
+    expect(buildConfig({ broker: { port: 1884, listeners: { tcp: { port: 1885 } } } }).broker.listeners.tcp.port).toBe(1885);
+  });
+
+  it('admits anonymous residents on the WebSocket listener only, and wants TLS files', () => {
+    const err = errorOf(() =>
+      buildConfig({ broker: { listeners: { tcp: { roles: ['gateway', 'resident'] }, tls: { enabled: true, requestClientCert: true } } } }, '/srv', 'x.yaml'),
+    );
+    expect(err.details).toEqual([
+      'x.yaml broker.listeners.tls.cert: is required when the TLS listener is enabled',
+      'x.yaml broker.listeners.tls.key: is required when the TLS listener is enabled',
+      'x.yaml broker.listeners.tls.ca: is required with requestClientCert (the CA that signs client certificates)',
+      'x.yaml broker.listeners.tcp.roles[1]: resident (anonymous) is admitted on the WebSocket listener only',
+    ]);
+  });
+
+  it('resolves certificate files relative to the config file', () => {
+    const c = buildConfig({ broker: { listeners: { tls: { enabled: true, cert: 'tls/hub.crt', key: 'tls/hub.key' } } }, gateway: { tls: { ca: 'ca.pem' } } }, '/srv/cosafe');
+    expect(c.broker.listeners.tls.cert).toBe('/srv/cosafe/tls/hub.crt');
+    expect(c.gateway.tls?.ca).toBe('/srv/cosafe/ca.pem');
+  });
+
   it('says which file cannot be read', () => {
     const err = errorOf(() => loadConfigFile('/nonexistent/cosafe.yaml'));
     expect(err.code).toBe('COSAFE_ERR_CONFIG_READ');

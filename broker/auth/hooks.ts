@@ -1,0 +1,145 @@
+import type { AedesOptions, Client } from 'aedes';
+import type { Clock } from '../../core/clock.js';
+import type { Config } from '../../core/config.js';
+import type { AddressGuard } from '../limits/address-guard.js';
+import { PublishThrottle } from '../limits/publish-throttle.js';
+import type { ConnectionInfo } from '../listeners/connection-info.js';
+import type { RefusalReason, SecurityEvents } from '../security-events.js';
+import { mayPublish, mayReceive, maySubscribe } from './acl.js';
+import type { Authenticator } from './authenticator.js';
+import type { Session, Sessions } from './sessions.js';
+
+export interface AuthHooksDeps {
+  authenticator: Authenticator;
+  sessions: Sessions;
+  infoOf(conn: object): ConnectionInfo | undefined;
+  limits: Config['broker']['limits'];
+  addressGuard: AddressGuard;
+  events: SecurityEvents;
+  clock: Clock;
+}
+
+type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
+
+/** An error already counted and logged here: the broker's generic client-error handler skips it. */
+export class ReportedError extends Error {
+  readonly reported = true;
+  constructor(
+    message: string,
+    readonly returnCode?: 2 | 3 | 4 | 5,
+  ) {
+    super(message);
+  }
+}
+
+export function isReported(err: unknown): boolean {
+  return err instanceof ReportedError;
+}
+
+/**
+ * The Aedes hooks, filled with the cosafe policy, deny by default: no session
+ * without an identity the listener admits, no publish or subscription the ACL
+ * does not grant, no delivery the ACL would not grant either.
+ */
+export function createAuthHooks(d: AuthHooksDeps): Hooks {
+  const { sessions, events, limits } = d;
+
+  const refuse = (info: ConnectionInfo, reason: RefusalReason, returnCode: 2 | 3 | 4 | 5, username: string | undefined) => {
+    if (returnCode === 4 || returnCode === 5) d.addressGuard.authFailed(info.address);
+    events.refused(info, reason, username);
+    return new ReportedError(`connection refused: ${reason}`, returnCode);
+  };
+
+  const admitSession = (client: Client, info: ConnectionInfo, outcome: { identity: Session['identity']; method: Session['method']; generation: number }, username: string | undefined) => {
+    const { identity } = outcome;
+    if (!info.admits.has(identity.role)) return refuse(info, 'role-not-admitted', 5, username);
+    // The will is published on the client's behalf later: it must be a topic the client may publish to now.
+    if (info.willTopic !== undefined && !mayPublish(identity, info.willTopic)) {
+      events.denied(identity, 'publish', info.willTopic, client.id);
+      return refuse(info, 'will-denied', 5, username);
+    }
+    const owner = sessions.ownerOf(client.id);
+    if (owner !== undefined && owner !== identity.id) return refuse(info, 'client-id-taken', 2, username);
+    if (identity.role !== 'resident' && sessions.countFor(identity.id, client.id) >= limits.maxConnectionsPerIdentity) {
+      events.limit('connections-per-identity', identity.id, { identity: identity.id, address: info.address, max: limits.maxConnectionsPerIdentity });
+      return new ReportedError('too many connections for this identity', 3);
+    }
+    const session: Session = {
+      client,
+      clientId: client.id,
+      identity,
+      method: outcome.method,
+      generation: outcome.generation,
+      info,
+      throttle: new PublishThrottle({ rate: limits.publishesPerSecond, burst: limits.publishBurst, maxHeld: limits.maxHeldPublishes, clock: d.clock }),
+      deviceTopics: d.authenticator.deviceTopicsFor(identity),
+    };
+    sessions.add(session);
+    client.conn.once('close', () => sessions.remove(session));
+    return undefined;
+  };
+
+  return {
+    preConnect(client, packet, done) {
+      const info = d.infoOf(client.conn);
+      if (!info) return done(new ReportedError('connection not attached by a cosafe listener'), false);
+      if (packet.will) info.willTopic = packet.will.topic;
+      done(null, true);
+    },
+
+    authenticate(client, username, password, done) {
+      const info = d.infoOf(client.conn);
+      if (!info) return done(new ReportedError('connection not attached by a cosafe listener', 5) as never, false);
+      d.authenticator.identify(info, username, password).then(
+        (outcome) => {
+          // The client may have gone while scrypt ran; Aedes drops the answer then.
+          if (client.closed) return done(null, false);
+          const err = outcome.ok ? admitSession(client, info, outcome, username) : refuse(info, outcome.reason, outcome.returnCode, username);
+          if (err) done(err as never, false);
+          else done(null, true);
+        },
+        (err: Error) => done(Object.assign(err, { returnCode: 3 }) as never, false),
+      );
+    },
+
+    authorizePublish(client, packet, done) {
+      // Aedes passes no client only for the will of a client of another broker node, checked at its CONNECT.
+      if (!client) return done(null);
+      const session = sessions.get(client);
+      if (!session || !mayPublish(session.identity, packet.topic)) {
+        events.denied(session?.identity, 'publish', packet.topic, client.id);
+        // [MQTT-3.3.5-2]: MQTT 3.1.1 cannot tell the client; closing the connection is the answer.
+        return done(new ReportedError(`publish to ${packet.topic} denied`));
+      }
+      // The will, published as the client goes: not subject to the client's rate.
+      if (client.closed) return done(null);
+      const verdict = session.throttle.admit(() => done(null));
+      if (verdict === 'now') return done(null);
+      if (verdict === 'held') {
+        events.limit('publish-rate', session.identity.id, { identity: session.identity.id, client: client.id, perSecond: limits.publishesPerSecond, held: session.throttle.heldCount });
+        return;
+      }
+      events.limit('held-publishes', session.identity.id, { identity: session.identity.id, client: client.id, max: limits.maxHeldPublishes });
+      done(new ReportedError('too many publishes held back'));
+    },
+
+    authorizeSubscribe(client, subscription, done) {
+      const session = sessions.get(client);
+      if (!session || !maySubscribe(session.identity, subscription.topic, session.deviceTopics)) {
+        events.denied(session?.identity, 'subscribe', subscription.topic, client.id);
+        // A null subscription is answered with the failure return code 0x80 [MQTT-3.9.3].
+        return done(null, null);
+      }
+      done(null, subscription);
+    },
+
+    authorizeForward(client, packet) {
+      const session = sessions.get(client);
+      if (!session || !mayReceive(session.identity, packet.topic, session.deviceTopics)) {
+        events.denied(session?.identity, 'forward', packet.topic, client.id);
+        return null;
+      }
+      return packet;
+    },
+  };
+}

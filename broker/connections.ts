@@ -1,0 +1,80 @@
+import type { Duplex } from 'node:stream';
+import type { Metrics } from '../core/metrics.js';
+import type { Config } from '../core/config.js';
+import { AddressGuard } from './limits/address-guard.js';
+import { GuardedConnection } from './limits/frame-guard.js';
+import type { ConnectionGate, ConnectionInfo, ListenerName } from './listeners/connection-info.js';
+import type { SecurityEvents } from './security-events.js';
+
+export interface ConnectionsDeps {
+  limits: Config['broker']['limits'];
+  addressGuard: AddressGuard;
+  events: SecurityEvents;
+  metrics: Metrics;
+  /** Hands an admitted, guarded stream to Aedes. */
+  handle(stream: Duplex): void;
+}
+
+/**
+ * The door every listener's connections come through: the per-address and
+ * total limits are checked first, then the stream gets its packet-size guard
+ * and is handed to Aedes. Owns every open connection, so that stopping the
+ * broker also ends the ones that never sent CONNECT.
+ */
+export class Connections implements ConnectionGate {
+  private readonly open = new Set<Duplex>();
+  private readonly infos = new WeakMap<object, ConnectionInfo>();
+  private readonly perListener: Record<ListenerName, number> = { tcp: 0, tls: 0, ws: 0 };
+  private closing = false;
+
+  constructor(private readonly d: ConnectionsDeps) {}
+
+  admit(address: string | undefined, listener: ListenerName): boolean {
+    if (this.closing) return false;
+    const from = address ?? 'unknown';
+    if (this.open.size >= this.d.limits.maxConnections) {
+      this.d.events.limit('connections', 'all', { listener, address: from, max: this.d.limits.maxConnections });
+      return false;
+    }
+    const verdict = this.d.addressGuard.admit(from);
+    if (verdict !== 'ok') {
+      const max = verdict === 'auth-failures' ? this.d.limits.authFailuresPerMinute : this.d.limits.connectAttemptsPerMinute;
+      this.d.events.limit(verdict, from, { listener, address: from, perMinute: max });
+      return false;
+    }
+    return true;
+  }
+
+  attach(raw: Duplex, info: ConnectionInfo): void {
+    if (this.closing) {
+      raw.destroy();
+      return;
+    }
+    const stream = new GuardedConnection(raw, this.d.limits.maxPacketBytes, (err) =>
+      this.d.events.limit('packet-size', info.address, { listener: info.listener, address: info.address, bytes: err.bytes, max: err.limit }),
+    );
+    this.infos.set(stream, info);
+    this.open.add(raw);
+    this.count(info.listener, +1);
+    raw.once('close', () => {
+      this.open.delete(raw);
+      this.count(info.listener, -1);
+    });
+    this.d.handle(stream);
+  }
+
+  /** What is known about the connection Aedes reads from (`client.conn`). */
+  infoOf(conn: object): ConnectionInfo | undefined {
+    return this.infos.get(conn);
+  }
+
+  destroyAll(): void {
+    this.closing = true;
+    for (const raw of this.open) raw.destroy();
+  }
+
+  private count(listener: ListenerName, by: number): void {
+    this.perListener[listener] += by;
+    this.d.metrics.set('cosafe_broker_connections', 'Open connections, by listener', { listener }, this.perListener[listener]);
+  }
+}

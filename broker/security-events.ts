@@ -1,0 +1,79 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import { ID_PATTERN } from './contract/topics.js';
+import type { AuthFailureReason } from './auth/authenticator.js';
+import type { Identity } from './auth/identity.js';
+import type { Session } from './auth/sessions.js';
+import type { ConnectionInfo } from './listeners/connection-info.js';
+import { ThrottledLog } from './throttled-log.js';
+
+export type LimitName =
+  | 'packet-size'
+  | 'publish-rate'
+  | 'held-publishes'
+  | 'connections'
+  | 'connections-per-identity'
+  | 'connect-attempts'
+  | 'auth-failures'
+  | 'inflight'
+  | 'queue'
+  | 'topic-levels';
+
+export type RefusalReason = AuthFailureReason | 'role-not-admitted' | 'will-denied' | 'client-id-taken';
+
+/**
+ * Every refusal, denial and limit hit of the broker: always counted (at
+ * /metrics), logged with its error code, but at most once per 10 s per
+ * address or identity so that a flood cannot flood the log too.
+ */
+export class SecurityEvents {
+  private readonly log: ThrottledLog;
+
+  constructor(
+    private readonly metrics: Metrics,
+    private readonly logger: Logger,
+    clock: Clock,
+  ) {
+    this.log = new ThrottledLog(logger, clock);
+  }
+
+  refused(info: ConnectionInfo, reason: RefusalReason, username: string | undefined): void {
+    this.metrics.inc('cosafe_broker_auth_failures_total', 'Clients refused at CONNECT, by reason', { reason, listener: info.listener });
+    this.log.warn(
+      `auth:${info.address}:${reason}`,
+      // A username that is not an id may be a secret pasted into the wrong field: it is not logged.
+      { code: 'COSAFE_ERR_AUTH_REJECTED', reason, listener: info.listener, address: info.address, username: loggable(username) },
+      'client refused at connect',
+    );
+  }
+
+  denied(identity: Identity | undefined, action: 'publish' | 'subscribe' | 'forward', topic: string, clientId: string | undefined): void {
+    this.metrics.inc('cosafe_broker_denied_total', 'Publishes, subscriptions and deliveries denied by the ACL', { action, role: identity?.role ?? 'none' });
+    this.log.warn(
+      `acl:${identity?.id ?? clientId}:${action}`,
+      { code: 'COSAFE_ERR_ACL_DENIED', action, topic: topic.slice(0, 200), identity: identity?.id, role: identity?.role, client: clientId },
+      action === 'publish' ? 'publish denied; the client is disconnected [MQTT-3.3.5-2]' : `${action} denied`,
+    );
+  }
+
+  limit(limit: LimitName, key: string, fields: Record<string, unknown>): void {
+    this.metrics.inc('cosafe_broker_limit_hits_total', 'Times a client hit a broker limit, by limit', { limit });
+    this.log.warn(`limit:${limit}:${key}`, { code: 'COSAFE_ERR_BROKER_LIMIT', limit, ...fields }, `broker limit hit: ${limit}`);
+  }
+
+  sessionEnded(session: Session, reason: 'revoked' | 'rotated'): void {
+    this.metrics.inc('cosafe_broker_sessions_ended_total', 'Sessions the broker ended because their credential was revoked or rotated', { reason });
+    this.logger.warn({ identity: session.identity.id, client: session.clientId, reason }, `credential ${reason}: session ended`);
+  }
+
+  clientError(key: string, fields: Record<string, unknown>): void {
+    this.metrics.inc('cosafe_broker_client_errors_total', 'Client connections ended by a protocol or socket error');
+    this.log.warn(`error:${key}`, fields, 'broker client error');
+  }
+}
+
+function loggable(username: string | undefined): string | undefined {
+  if (username === undefined || username === '') return undefined;
+  return ID_PATTERN.test(username) || (username.startsWith('@') && username.length <= 128) ? username : '(not an id)';
+}

@@ -1,0 +1,209 @@
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { CredentialStore, credentialStorePath, type StoredCredential } from '../../broker/auth/credential-store.js';
+import { CredentialRole, describeIdentity, roleScope, type Identity } from '../../broker/auth/identity.js';
+import { loadConfigFile } from '../../core/config.js';
+import { CosafeError } from '../../core/errors.js';
+
+interface StoreOptions {
+  config?: string;
+  dataDir?: string;
+  json?: boolean;
+}
+
+interface AddOptions extends StoreOptions {
+  role: CredentialRole;
+  id?: string;
+  site?: string;
+  gateway?: string;
+  device?: string;
+  district?: string;
+  topic?: string;
+}
+
+const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic'] as const;
+
+/**
+ * `cosafe credentials`: issue, list, rotate and revoke the credentials the
+ * broker accepts. Works on the store file in the data directory, so it needs
+ * no running hub; a running hub notices revocations and rotations within a
+ * second (broker.revocationCheckMs) and ends the sessions they concern.
+ */
+export function registerCredentials(program: Command): void {
+  const cmd = program
+    .command('credentials')
+    .description('issue, list, rotate and revoke the credentials of gateways, devices, services, fire departments, agencies and admins')
+    .addHelpText(
+      'after',
+      `
+The store is <dataDir>/credentials.db (dataDir from --config, or --data-dir, default .cosafe).
+Secrets are stored only as scrypt hashes: a secret is printed once, by "add" or "rotate".
+The username an MQTT client logs in with is the identity id.
+
+Examples:
+  cosafe credentials add --role gateway --site bakery-12 --gateway gw-1 --district north -c cosafe.yaml
+  cosafe credentials add --role device --site bakery-12 --device smoke-oven -c cosafe.yaml
+  cosafe credentials add --role fire-department --district north --id fd-north-station-3 -c cosafe.yaml
+  cosafe credentials list -c cosafe.yaml
+  cosafe credentials rotate bakery-12.gw-1 -c cosafe.yaml
+  cosafe credentials revoke bakery-12.smoke-oven -c cosafe.yaml
+`,
+    );
+
+  storeOptions(
+    cmd
+      .command('add')
+      .description('issue a credential and print its secret (once)')
+      .addOption(new Option('--role <role>', 'what the identity is').choices(CredentialRole.options).makeOptionMandatory())
+      .option('--id <id>', 'identity id, the MQTT username (default for gateway and device: <site>.<gateway|device>)')
+      .option('--site <site>', 'gateway, device: the site it belongs to')
+      .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)')
+      .option('--device <id>', 'device: its device id (as in gateway.devices)')
+      .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district")
+      .option('--topic <topic>', "device: a topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it")
+      .addHelpText(
+        'after',
+        `
+Scope by role (required, [optional]):
+${Object.entries(roleScope)
+  .map(([role, s]) => `  ${role.padEnd(16)} ${[...s.required.map((f) => `--${f}`), ...s.optional.map((f) => `[--${f}]`)].join(' ') || '(none)'}`)
+  .join('\n')}
+`,
+      ),
+  ).action(async (o: AddOptions) => {
+    const identity = identityFrom(o);
+    const store = openStore(o);
+    try {
+      const { credential, secret } = await store.add(identity);
+      if (o.json) {
+        out(JSON.stringify({ ...publicView(credential), username: credential.identity.id, secret }, null, 2));
+        return;
+      }
+      out(
+        [
+          `created ${describeIdentity(credential.identity)} as "${credential.identity.id}" in ${store.path}`,
+          `  username: ${credential.identity.id}`,
+          `  secret:   ${secret}`,
+          'The secret is shown only now and is not stored: give it to the client (e.g. gateway.credentials in its config).',
+          `Lost it? "cosafe credentials rotate ${credential.identity.id}" makes a new one.`,
+        ].join('\n'),
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  storeOptions(
+    cmd
+      .command('list')
+      .description('list credentials: id, role, scope and state (never secrets or hashes)')
+      .addOption(new Option('--role <role>', 'only this role').choices(CredentialRole.options))
+      .option('--site <site>', 'only this site')
+      .option('--all', 'include revoked credentials'),
+  ).action((o: StoreOptions & { role?: string; site?: string; all?: boolean }) => {
+    const store = openStore(o);
+    try {
+      const rows = store
+        .list()
+        .filter((c) => (o.all || c.revokedAt === null) && (!o.role || c.identity.role === o.role) && (!o.site || (c.identity as { site?: string }).site === o.site));
+      if (o.json) return out(JSON.stringify(rows.map(publicView), null, 2));
+      if (rows.length === 0) return out(`no credentials in ${store.path}${o.all ? '' : ' (--all also shows revoked ones)'}`);
+      out(
+        table(
+          ['id', 'role', 'scope', 'state', 'created', 'rotated'],
+          rows.map((c) => [c.identity.id, c.identity.role, scopeText(c.identity), c.revokedAt ? `revoked ${iso(c.revokedAt)}` : 'active', iso(c.createdAt), c.rotatedAt ? iso(c.rotatedAt) : '-']),
+        ),
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  storeOptions(
+    cmd
+      .command('rotate')
+      .description('replace the secret of an identity: the old one stops working and its sessions are ended')
+      .argument('<id>', 'identity id'),
+  ).action(async (id: string, o: StoreOptions) => {
+    const store = openStore(o);
+    try {
+      const { credential, secret } = await store.rotate(id);
+      if (o.json) return out(JSON.stringify({ ...publicView(credential), username: id, secret }, null, 2));
+      out([`rotated "${id}": the old secret no longer works`, `  username: ${id}`, `  secret:   ${secret}`, 'The secret is shown only now.'].join('\n'));
+    } finally {
+      store.close();
+    }
+  });
+
+  storeOptions(
+    cmd
+      .command('revoke')
+      .description('revoke an identity for good: a running hub disconnects it within a second')
+      .argument('<id>', 'identity id'),
+  ).action((id: string, o: StoreOptions) => {
+    const store = openStore(o);
+    try {
+      const credential = store.revoke(id);
+      if (o.json) return out(JSON.stringify(publicView(credential), null, 2));
+      out(`revoked "${id}" (${describeIdentity(credential.identity)}); a running hub ends its sessions within a second`);
+    } finally {
+      store.close();
+    }
+  });
+}
+
+function storeOptions(cmd: Command): Command {
+  return cmd
+    .option('-c, --config <file>', 'config file: the store is in its dataDir')
+    .option('--data-dir <dir>', 'data directory of the hub (default .cosafe)')
+    .option('--json', 'print JSON');
+}
+
+function openStore(o: StoreOptions): CredentialStore {
+  if (o.config && o.dataDir) throw new CosafeError('COSAFE_ERR_CLI_USAGE', '--config and --data-dir both name the data directory: give one');
+  const dataDir = o.config ? loadConfigFile(o.config).dataDir : resolve(o.dataDir ?? '.cosafe');
+  return CredentialStore.open(credentialStorePath(dataDir));
+}
+
+/** The identity the flags describe; every missing or misplaced flag is reported at once. */
+function identityFrom(o: AddOptions): Identity {
+  const scope = roleScope[o.role];
+  const problems: string[] = [];
+  for (const f of scope.required) if (!o[f as (typeof SCOPE_FLAGS)[number]]) problems.push(`--${f} is required for role ${o.role}`);
+  for (const f of SCOPE_FLAGS) if (o[f] && !scope.required.includes(f) && !scope.optional.includes(f)) problems.push(`--${f} does not apply to role ${o.role}`);
+  const derived = o.role === 'gateway' && o.site && o.gateway ? `${o.site}.${o.gateway}` : o.role === 'device' && o.site && o.device ? `${o.site}.${o.device}` : undefined;
+  const id = o.id ?? derived;
+  if (!id) problems.push(`--id is required for role ${o.role}`);
+  if (problems.length) throw new CosafeError('COSAFE_ERR_CLI_USAGE', 'cannot issue this credential', { details: problems });
+  const fields = Object.fromEntries(SCOPE_FLAGS.filter((f) => o[f] !== undefined).map((f) => [f, o[f]]));
+  return { role: o.role, id, ...fields } as Identity;
+}
+
+function publicView(c: StoredCredential) {
+  return {
+    ...c.identity,
+    state: c.revokedAt ? 'revoked' : 'active',
+    createdAt: iso(c.createdAt),
+    rotatedAt: c.rotatedAt ? iso(c.rotatedAt) : null,
+    revokedAt: c.revokedAt ? iso(c.revokedAt) : null,
+  };
+}
+
+function scopeText(i: Identity): string {
+  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
+  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`]
+    .filter(Boolean)
+    .join(' ') || '-';
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+function out(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}

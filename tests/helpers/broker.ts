@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
+import type { Identity } from '../../broker/auth/identity.js';
+import { startHubBroker, type HubBroker } from '../../broker/hub.js';
+import { buildConfig, type ConfigInput } from '../../core/config.js';
+import { Metrics } from '../../core/metrics.js';
+
+export interface TestBroker {
+  broker: HubBroker;
+  metrics: Metrics;
+  dataDir: string;
+  /** A second connection to the credential store file, as the CLI would open it. */
+  store: CredentialStore;
+  /** Log lines (JSON) at warn and above. */
+  logs: () => { code?: string; msg: string; [k: string]: unknown }[];
+  /** Issues a credential and returns the MQTT login. */
+  credential(identity: Identity): Promise<{ username: string; password: string }>;
+  /** mqtt.js over the TCP listener (or `url`), ended by close(). */
+  connect(options?: IClientOptions, url?: string): Promise<MqttClient>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real hub broker in this process, on 127.0.0.1 and free ports, with its
+ * credential store in a temporary data directory.
+ */
+export async function startTestBroker(broker: NonNullable<ConfigInput['broker']> = {}): Promise<TestBroker> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-broker-'));
+  const config = buildConfig({ dataDir, broker: { host: '127.0.0.1', port: 0, ...broker } });
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+  const metrics = new Metrics();
+  const hub = await startHubBroker({ config: config.broker, credentialsPath: credentialStorePath(dataDir), logger, metrics });
+  const store = CredentialStore.open(credentialStorePath(dataDir));
+  const clients: MqttClient[] = [];
+  return {
+    broker: hub,
+    metrics,
+    dataDir,
+    store,
+    logs: () => lines.map((l) => JSON.parse(l) as { msg: string }),
+    async credential(identity) {
+      const { secret } = await store.add(identity);
+      return { username: identity.id, password: secret };
+    },
+    async connect(options = {}, url = hub.url) {
+      const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options }, false);
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
+      await hub.close();
+      store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves with the error when mqtt.js cannot connect (a refused CONNECT, a closed socket). */
+export async function connectError(url: string, options: IClientOptions): Promise<Error & { code?: number }> {
+  try {
+    const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options }, false);
+    await c.endAsync(true);
+  } catch (err) {
+    return err as Error & { code?: number };
+  }
+  throw new Error('expected the connection to be refused');
+}

@@ -1,0 +1,143 @@
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { topics } from '../../broker/contract/index.js';
+import type { ConfigInput } from '../../core/config.js';
+import { connectError, startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { login, mosquittoPub } from '../helpers/mosquitto.js';
+import { waitUntil } from '../helpers/processes.js';
+import { connectPacket, packet, sendRaw } from '../helpers/raw-mqtt.js';
+
+/**
+ * Each limit, hit by one client while another keeps being served: the limit
+ * is counted and logged, and nobody else notices.
+ */
+let t: TestBroker | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+async function brokerWith(limits: NonNullable<NonNullable<ConfigInput['broker']>['limits']>) {
+  t = await startTestBroker({ limits });
+  const [a, b] = await Promise.all([
+    t.credential({ role: 'device', id: 's1.a', site: 's1', device: 'a' }),
+    t.credential({ role: 'device', id: 's1.b', site: 's1', device: 'b' }),
+  ]);
+  return { t, a, b };
+}
+
+const limitHits = (b: TestBroker, limit: string) => b.metrics.get('cosafe_broker_limit_hits_total', { limit });
+const logged = (b: TestBroker, limit: string) => b.logs().some((l) => l.code === 'COSAFE_ERR_BROKER_LIMIT' && l.limit === limit);
+
+describe('broker limits', () => {
+  it('connections per identity: one more is refused with "server unavailable", others are not', async () => {
+    const { t, a, b } = await brokerWith({ maxConnectionsPerIdentity: 2 });
+    await t.connect({ ...a, clientId: 'a-1' });
+    await t.connect({ ...a, clientId: 'a-2' });
+    expect((await connectError(t.broker.url, { ...a, clientId: 'a-3' })).code).toBe(3);
+    await t.connect({ ...b, clientId: 'b-1' });
+    // Reconnecting with a client id already in use takes that session over; it is not one more [MQTT-3.1.4-2].
+    await t.connect({ ...a, clientId: 'a-2' });
+    expect(limitHits(t, 'connections-per-identity')).toBe(1);
+    expect(logged(t, 'connections-per-identity')).toBe(true);
+  });
+
+  it('connections in total: the next socket is closed at once, and a freed slot is usable again', async () => {
+    const { t, a, b } = await brokerWith({ maxConnections: 2 });
+    const first = await t.connect({ ...a, clientId: 'a-1' });
+    await t.connect({ ...b, clientId: 'b-1' });
+    await expect(connectError(t.broker.url, { ...a, clientId: 'a-2' })).resolves.toBeInstanceOf(Error);
+    expect(limitHits(t, 'connections')).toBe(1);
+    await first.endAsync();
+    await waitUntil('the slot to be free', () => t.metrics.get('cosafe_broker_connections', { listener: 'tcp' }) === 1);
+    await t.connect({ ...a, clientId: 'a-3' });
+  });
+
+  it('failed logins per address (brute force): the address is refused, a connected client keeps working', async () => {
+    const { t, a, b } = await brokerWith({ authFailuresPerMinute: 3 });
+    const connected = await t.connect({ ...a, clientId: 'a-1' });
+    const port = String(t.broker.port);
+    for (let i = 0; i < 3; i++) {
+      const r = await mosquittoPub(['-p', port, '-u', b.username, '-P', `guess-${i}`, '-t', 'x', '-m', 'x']);
+      expect(r.stderr).toContain('bad user name or password');
+    }
+    // Now even the right secret gets no answer from this address.
+    const right = await mosquittoPub(['-p', port, ...login(b), '-t', topics.deviceUplink('s1', 'b'), '-m', 'x'], 5000);
+    expect(right.code).not.toBe(0);
+    expect(right.stderr).not.toContain('bad user name or password');
+    expect(limitHits(t, 'auth-failures')).toBe(1);
+    expect(logged(t, 'auth-failures')).toBe(true);
+    await connected.publishAsync(topics.deviceUplink('s1', 'a'), 'still here', { qos: 1 });
+    expect(connected.connected).toBe(true);
+  });
+
+  it('connection attempts per address', async () => {
+    const { t, a } = await brokerWith({ connectAttemptsPerMinute: 3 });
+    for (let i = 0; i < 3; i++) await (await t.connect({ ...a, clientId: `a-${i}` })).endAsync();
+    await expect(connectError(t.broker.url, { ...a, clientId: 'a-4' })).resolves.toBeInstanceOf(Error);
+    expect(limitHits(t, 'connect-attempts')).toBe(1);
+  });
+
+  it('publish rate: publishes over the rate are held back, not lost', async () => {
+    const { t, a, b } = await brokerWith({ publishesPerSecond: 40, publishBurst: 5 });
+    const gateway = await t.credential({ role: 'gateway', id: 's1.gw', site: 's1', gateway: 'gw' });
+    const sub = await t.connect({ ...gateway, clientId: 'gw' });
+    const got: string[] = [];
+    sub.on('message', (_t, p) => got.push(p.toString()));
+    await sub.subscribeAsync(topics.deviceUplink('s1', 'a'), { qos: 1 });
+    const fast = await t.connect({ ...a, clientId: 'a-1' });
+    const other = await t.connect({ ...b, clientId: 'b-1' });
+    const t0 = Date.now();
+    await Promise.all([...Array(45).keys()].map((i) => fast.publishAsync(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 })));
+    const took = Date.now() - t0;
+    // Meanwhile another client is not slowed down by it.
+    const t1 = Date.now();
+    await other.publishAsync(topics.deviceUplink('s1', 'b'), 'x', { qos: 1 });
+    expect(Date.now() - t1).toBeLessThan(500);
+    expect(took).toBeGreaterThanOrEqual(800); // 40 over the burst at 40/s
+    await waitUntil('every message', () => got.length === 45);
+    expect(got).toEqual([...Array(45).keys()].map(String));
+    expect(fast.connected).toBe(true);
+    expect(limitHits(t, 'publish-rate')).toBeGreaterThan(0);
+  });
+
+  it('held publishes and packets before CONNACK: a client that piles them up is disconnected', async () => {
+    const { t, a } = await brokerWith({ publishesPerSecond: 1, publishBurst: 1, maxHeldPublishes: 5, queueLimit: 30 });
+    const publish = packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 0, dup: false, retain: false });
+    // One read: CONNECT and 20 publishes, more than 1 allowed now plus 5 held.
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-pile', a), ...Array(20).fill(publish)]), 3000)).toBe('closed');
+    expect(limitHits(t, 'held-publishes')).toBe(1);
+    // More packets before the CONNACK than Aedes' queueLimit.
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-queue', a), ...Array(40).fill(publish)]), 3000)).toBe('closed');
+    expect(limitHits(t, 'queue')).toBe(1);
+    const polite = await t.connect({ ...a, clientId: 'a-polite' });
+    await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 1 });
+  });
+
+  it('in-flight messages: QoS 2 publishes whose PUBREL never comes are capped', async () => {
+    const { t, a } = await brokerWith({ maxInflightInbound: 3 });
+    const qos2 = (messageId: number) => packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 2, messageId, dup: false, retain: false });
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-half-open', a), qos2(1), qos2(2), qos2(3), qos2(4)]), 3000)).toBe('closed');
+    await waitUntil('the in-flight limit to be counted', () => limitHits(t, 'inflight') === 1);
+    const polite = await t.connect({ ...a, clientId: 'a-polite' });
+    await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 2 });
+  });
+});
+
+describe('stopping the broker', () => {
+  it('ends every connection at once: logged in, WebSocket, and ones that never sent CONNECT', async () => {
+    t = await startTestBroker({ listeners: { ws: { enabled: true, port: 0 } } });
+    const a = await t.credential({ role: 'device', id: 's1.a', site: 's1', device: 'a' });
+    const client = await t.connect({ ...a, clientId: 'a-1' });
+    await t.connect({ clientId: 'resident' }, t.broker.listeners.ws!.url);
+    const silent = connect(t.broker.port, '127.0.0.1');
+    silent.on('error', () => {});
+    await new Promise((r) => silent.once('connect', r));
+    const silentClosed = new Promise((r) => silent.once('close', r));
+    const t0 = Date.now();
+    await t.broker.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await silentClosed;
+    expect(client.connected).toBe(false);
+  });
+});

@@ -1,0 +1,122 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CredentialStore } from '../../../../broker/auth/credential-store.js';
+import { hashSecret, verifySecret } from '../../../../broker/auth/secret-hash.js';
+import { CosafeError } from '../../../../core/errors.js';
+
+const open: CredentialStore[] = [];
+function store(path = join(mkdtempSync(join(tmpdir(), 'cosafe-creds-')), 'credentials.db')): CredentialStore {
+  const s = CredentialStore.open(path);
+  open.push(s);
+  return s;
+}
+afterEach(() => {
+  for (const s of open.splice(0)) s.close();
+});
+
+async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    if (err instanceof CosafeError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('secret hashing', () => {
+  it('verifies the secret, rejects another, and salts every hash', async () => {
+    const [a, b] = [await hashSecret('s3cret'), await hashSecret('s3cret')];
+    expect(a).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(a).not.toBe(b);
+    expect(await verifySecret('s3cret', a)).toBe(true);
+    expect(await verifySecret('s3cret!', a)).toBe(false);
+    expect(await verifySecret('s3cret', 'not a hash')).toBe(false);
+  });
+});
+
+describe('credential store', () => {
+  it('issues a credential whose secret is never stored, and verifies it', async () => {
+    const s = store();
+    const { credential, secret } = await s.add({ role: 'gateway', id: 'bakery-12.gw-1', site: 'bakery-12', gateway: 'gw-1', district: 'north' });
+    expect(credential.identity).toEqual({ role: 'gateway', id: 'bakery-12.gw-1', site: 'bakery-12', gateway: 'gw-1', district: 'north' });
+    expect(secret).toMatch(/^cosafe_[A-Za-z0-9_-]{43}$/);
+    expect((await s.verify('bakery-12.gw-1', secret))?.identity.id).toBe('bakery-12.gw-1');
+    expect(await s.verify('bakery-12.gw-1', `${secret}x`)).toBeUndefined();
+    expect(await s.verify('nobody', secret)).toBeUndefined();
+    // Not in the file, in any form but its hash.
+    expect(readFileSync(s.path).includes(Buffer.from(secret))).toBe(false);
+    // Only its owner may read the file.
+    expect(statSync(s.path).mode & 0o077).toBe(0);
+  });
+
+  it('survives a restart', async () => {
+    const first = store();
+    const { secret } = await first.add({ role: 'service', id: 'cloud-sync' });
+    first.close();
+    const again = store(first.path);
+    expect((await again.verify('cloud-sync', secret))?.identity.role).toBe('service');
+  });
+
+  it('rotation: the old secret stops working, the generation goes up', async () => {
+    const s = store();
+    const { secret: old } = await s.add({ role: 'device', id: 's.d', site: 's', device: 'd' });
+    const { secret, credential } = await s.rotate('s.d');
+    expect(credential.generation).toBe(2);
+    expect(await s.verify('s.d', old)).toBeUndefined();
+    expect((await s.verify('s.d', secret))?.generation).toBe(2);
+  });
+
+  it('revocation: the secret stops working, the row stays, the id is not reused', async () => {
+    const s = store();
+    const { secret } = await s.add({ role: 'admin', id: 'ops' });
+    expect(s.revoke('ops').revokedAt).not.toBeNull();
+    expect(await s.verify('ops', secret)).toBeUndefined();
+    expect(s.list().map((c) => c.identity.id)).toEqual(['ops']);
+    expect(await codeOf(s.add({ role: 'admin', id: 'ops' }))).toBe('COSAFE_ERR_CREDENTIALS_CONFLICT');
+    expect(await codeOf(() => s.revoke('ops'))).toBe('COSAFE_ERR_CREDENTIALS_UNKNOWN');
+    expect(await codeOf(s.rotate('ops'))).toBe('COSAFE_ERR_CREDENTIALS_UNKNOWN');
+    expect(await codeOf(s.rotate('nobody'))).toBe('COSAFE_ERR_CREDENTIALS_UNKNOWN');
+  });
+
+  it('keeps one district per site', async () => {
+    const s = store();
+    await s.add({ role: 'gateway', id: 's.g1', site: 's', gateway: 'g1', district: 'north' });
+    expect(await codeOf(s.add({ role: 'gateway', id: 's.g2', site: 's', gateway: 'g2', district: 'south' }))).toBe('COSAFE_ERR_CREDENTIALS_CONFLICT');
+    await s.add({ role: 'gateway', id: 's.g3', site: 's', gateway: 'g3', district: 'north' });
+    expect(s.siteDistrict('s')).toBe('north');
+  });
+
+  it("keeps a device's own topic outside the contract, with one owner", async () => {
+    const s = store();
+    await s.add({ role: 'device', id: 's.store', site: 's', device: 'store', topic: 'zigbee2mqtt/store-sensor' });
+    expect(s.siteDeviceTopics('s')).toEqual(['zigbee2mqtt/store-sensor']);
+    expect(s.siteDeviceTopics('other')).toEqual([]);
+    expect(await codeOf(s.add({ role: 'device', id: 'x.d', site: 'x', device: 'd', topic: 'zigbee2mqtt/store-sensor' }))).toBe('COSAFE_ERR_CREDENTIALS_CONFLICT');
+    expect(await codeOf(s.add({ role: 'device', id: 'x.e', site: 'x', device: 'e', topic: 'cosafe/v1/sites/s/gateways/g/readings' }))).toBe('COSAFE_ERR_CLI_USAGE');
+    expect(await codeOf(s.add({ role: 'device', id: 'x.f', site: 'x', device: 'f', topic: 'zigbee2mqtt/+' }))).toBe('COSAFE_ERR_CLI_USAGE');
+    s.revoke('s.store');
+    expect(s.siteDeviceTopics('s')).toEqual([]);
+  });
+
+  it('refuses identities that are not valid, with every reason', async () => {
+    const s = store();
+    const err = await s.add({ role: 'gateway', id: 'a/b', site: 'x+', gateway: 'g' }).catch((e: CosafeError) => e);
+    expect(err).toBeInstanceOf(CosafeError);
+    expect((err as CosafeError).code).toBe('COSAFE_ERR_CLI_USAGE');
+    expect((err as CosafeError).details.join('\n')).toMatch(/site: must be/);
+    expect((err as CosafeError).details.join('\n')).toMatch(/id: must be/);
+    expect(await codeOf(s.add({ role: 'resident', id: 'anonymous' }))).toBe('COSAFE_ERR_CLI_USAGE');
+  });
+
+  it("tells another process's changes by data_version", async () => {
+    const hub = store();
+    const cli = store(hub.path);
+    const before = hub.dataVersion();
+    expect(hub.dataVersion()).toBe(before);
+    await cli.add({ role: 'admin', id: 'ops' });
+    expect(hub.dataVersion()).not.toBe(before);
+  });
+});

@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { AddressGuard } from '../../../../broker/limits/address-guard.js';
+import { PublishThrottle } from '../../../../broker/limits/publish-throttle.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('publish throttle', () => {
+  it('lets a burst through, then holds publishes back at the rate, in order', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const clock = { now: () => Date.now() };
+    const throttle = new PublishThrottle({ rate: 10, burst: 3, maxHeld: 5, clock });
+    const released: number[] = [];
+    const verdicts = [1, 2, 3, 4, 5, 6].map((n) => throttle.admit(() => released.push(n)));
+    expect(verdicts).toEqual(['now', 'now', 'now', 'held', 'held', 'held']);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(released).toEqual([4]);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(released).toEqual([4, 5, 6]);
+    throttle.stop();
+  });
+
+  it('overflows past the most it may hold', () => {
+    vi.useFakeTimers({ now: 0 });
+    const throttle = new PublishThrottle({ rate: 1, burst: 1, maxHeld: 2, clock: { now: () => Date.now() } });
+    expect([0, 1, 2, 3].map(() => throttle.admit(() => {}))).toEqual(['now', 'held', 'held', 'overflow']);
+    throttle.stop();
+    expect(throttle.heldCount).toBe(0);
+  });
+});
+
+describe('address guard', () => {
+  it('limits attempts per address over a sliding window', () => {
+    let now = 0;
+    const guard = new AddressGuard({ attempts: 3, authFailures: 2, windowMs: 60_000, clock: { now: () => now } });
+    expect([1, 2, 3, 4].map(() => guard.admit('10.0.0.1'))).toEqual(['ok', 'ok', 'ok', 'connect-attempts']);
+    expect(guard.admit('10.0.0.2')).toBe('ok'); // another address is not affected
+    now = 60_001;
+    expect(guard.admit('10.0.0.1')).toBe('ok');
+  });
+
+  it('refuses an address after too many failed logins, until the window has passed', () => {
+    let now = 0;
+    const guard = new AddressGuard({ attempts: 100, authFailures: 2, windowMs: 60_000, clock: { now: () => now } });
+    guard.authFailed('10.0.0.1');
+    expect(guard.admit('10.0.0.1')).toBe('ok');
+    guard.authFailed('10.0.0.1');
+    expect(guard.admit('10.0.0.1')).toBe('auth-failures');
+    now = 30_000;
+    expect(guard.admit('10.0.0.1')).toBe('auth-failures');
+    now = 61_000;
+    expect(guard.admit('10.0.0.1')).toBe('ok');
+  });
+
+  it('forgets addresses whose window is over', () => {
+    let now = 0;
+    const guard = new AddressGuard({ attempts: 10, authFailures: 10, windowMs: 1000, clock: { now: () => now } });
+    for (let i = 0; i < 100; i++) guard.admit(`10.0.0.${i}`);
+    expect(guard.trackedAddresses).toBe(100);
+    now = 5000;
+    guard.admit('10.0.1.1');
+    expect(guard.trackedAddresses).toBe(1);
+  });
+});
