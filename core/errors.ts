@@ -18,6 +18,12 @@ export const errorCatalog = {
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',
   COSAFE_ERR_STORE: 'the local reading store failed',
+  COSAFE_ERR_OPCUA_CONNECT: 'an OPC-UA server cannot be reached, or the connection to it broke',
+  COSAFE_ERR_OPCUA_SECURITY: 'an OPC-UA server and the gateway do not agree on security (certificate trust, security mode or policy)',
+  COSAFE_ERR_OPCUA_SESSION: 'an OPC-UA server refused the session (user name, password) or lost it',
+  COSAFE_ERR_OPCUA_SUBSCRIPTION: 'an OPC-UA subscription could not be created, ended, or went silent',
+  COSAFE_ERR_OPCUA_NODE: 'a node id of a device profile cannot be monitored on its OPC-UA server',
+  COSAFE_ERR_OPCUA_BAD_STATUS: 'an OPC-UA server reports a bad status for a value',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

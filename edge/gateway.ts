@@ -100,6 +100,7 @@ export class Gateway {
         clock: deps.clock,
         devices,
         brokerUrl: deps.brokerUrl,
+        stateDir: deps.stateDir,
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
       }),
     );

@@ -3,12 +3,30 @@ import type { Logger } from '../../core/logger.js';
 import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
 import type { DeviceBinding } from '../device-binding.js';
 
+/** One connection of an adapter (an OPC-UA endpoint, a serial port), for status pages. */
+export interface AdapterEndpointHealth {
+  /** Where the adapter connects: an opc.tcp:// URL, a serial port path. */
+  address: string;
+  /** The adapter's own state names, e.g. connecting, connected, reconnecting, backoff. */
+  state: string;
+  /** Epoch ms of the last state change. */
+  since: number;
+  /** Ids of the devices read over this connection. */
+  devices: string[];
+  /** What went wrong last, for a person to act on. */
+  lastError?: string;
+  /** When retrying: the delay before the next attempt. */
+  retryInMs?: number;
+}
+
 export interface AdapterHealth {
   kind: string;
   connected: boolean;
   /** Epoch ms of the last value from any device, or null before the first. */
   lastValueAt: number | null;
   errors: Record<string, number>;
+  /** Per connection, for adapters that keep more than one. */
+  endpoints?: AdapterEndpointHealth[];
 }
 
 /** Everything an adapter needs, in one object. */
@@ -18,6 +36,8 @@ export interface AdapterContext {
   devices: readonly DeviceBinding[];
   /** The broker to read device topics from (MQTT adapter). */
   brokerUrl: string;
+  /** Where the adapter may keep state that survives a restart (the OPC-UA client's certificate store); the gateway's data dir. */
+  stateDir?: string;
   /** The one callback: what was decoded from one device's input (values, signals, errors). */
   onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
 }

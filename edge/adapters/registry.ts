@@ -1,10 +1,12 @@
 import { CosafeError } from '../../core/errors.js';
 import type { AdapterFactory } from './adapter.js';
 import { createMqttAdapter } from './mqtt.js';
+import { createOpcuaAdapter } from './opcua.js';
 
 /** Transports by the name a profile gives them. */
 export const adapterRegistry: Readonly<Record<string, AdapterFactory>> = {
   mqtt: createMqttAdapter,
+  opcua: createOpcuaAdapter,
 };
 
 export function adapterFor(kind: string): AdapterFactory {
