@@ -32,7 +32,8 @@ export interface OpcuaEndpointOptions {
   connection: OpcuaConnectionConfig;
   devices: readonly DeviceBinding[];
   lib: OpcuaLib;
-  certificateManager: OPCUACertificateManager;
+  /** A certificate store read afresh from `pkiDir`, one per connection built. */
+  openCertificateStore(): Promise<OPCUACertificateManager>;
   pkiDir: string;
   logger: Logger;
   clock: Clock;
@@ -68,6 +69,7 @@ export class OpcuaEndpoint {
   private stopped = false;
   private loop: Promise<void> | undefined;
   private client: OPCUAClient | undefined;
+  private certificateStore: OPCUACertificateManager | undefined;
   /** Each connection built gets a number; events of an older one are ignored. */
   private generation = 0;
   private broken: ((reason: string) => void) | undefined;
@@ -168,6 +170,10 @@ export class OpcuaEndpoint {
     const publishingInterval = clamp(this.points.fastestSamplingMs, 100, 1000);
     const maxKeepAliveCount = Math.max(1, Math.ceil(timing.keepAliveMs / publishingInterval));
     const applicationUri = c.certificateFile ? await inPhase('connect', applicationUriOf(c.certificateFile)) : undefined;
+    // A fresh store each time: a certificate the operator just moved to trusted/
+    // counts at the next attempt, with no file watcher to race against.
+    const certificateStore = await inPhase('connect', this.o.openCertificateStore());
+    this.certificateStore = certificateStore;
     const client = lib.OPCUAClient.create({
       applicationName: 'cosafe-gateway',
       // Part 6 §6.2.2: the ApplicationUri must be the URI in the certificate, or the server refuses it.
@@ -177,7 +183,7 @@ export class OpcuaEndpoint {
       endpointMustExist: false,
       securityMode: lib.MessageSecurityMode[c.securityMode],
       securityPolicy: lib.SecurityPolicy[policyOf(c)],
-      clientCertificateManager: this.o.certificateManager,
+      clientCertificateManager: certificateStore,
       ...(c.certificateFile && c.privateKeyFile ? { certificateFile: c.certificateFile, privateKeyFile: c.privateKeyFile } : {}),
       // maxRetry bounds only the first connect, so that its error reaches the log
       // and our own backoff; once connected, node-opcua retries a lost connection
@@ -241,6 +247,19 @@ export class OpcuaEndpoint {
       if (delay !== this.lastLoggedDelay) this.log.info({ retryInMs: delay }, `OPC-UA server not reachable; reconnecting with backoff ${formatSeconds(delay)}`);
       this.lastLoggedDelay = delay;
     });
+    client.on('reconnection_attempt_has_failed', (err: Error) => {
+      if (!mine()) return;
+      this.lastLibraryActivityAt = this.o.clock.now();
+      // The backoff lines already say the server is unreachable; anything else
+      // (a new server certificate after a reinstall) needs the operator, so it is said once.
+      const failure = describeOpcuaFailure('connect', err, { endpoint: this.o.url, pkiDir: this.o.pkiDir });
+      this.lastError = failure.message;
+      if (failure.code === 'COSAFE_ERR_OPCUA_CONNECT') return;
+      // node-opcua would retry with the trust list it read at the start; a
+      // rebuild reads the operator's decision from disk at every attempt.
+      this.report(failure, backoffDelay(0, this.o.timing));
+      this.breakWith(gen, failure.message);
+    });
     client.on('after_reconnection', (err?: Error | null) => {
       if (!mine()) return;
       this.lastLibraryActivityAt = this.o.clock.now();
@@ -252,6 +271,8 @@ export class OpcuaEndpoint {
       this.reconnects++;
       this.channelBackAt = undefined;
       this.lastLoggedDelay = undefined;
+      this.lastFailure = undefined;
+      this.lastError = undefined;
       this.lastLifeSignAt = this.o.clock.now();
       this.setState('connected');
       this.log.info({ reconnects: this.reconnects }, 'OPC-UA connection re-established; subscription active');
@@ -325,9 +346,12 @@ export class OpcuaEndpoint {
 
   private fail(err: PhaseError, attempt: number): void {
     const failure: OpcuaFailure = describeOpcuaFailure(err.phase, err.original, { endpoint: this.o.url, pkiDir: this.o.pkiDir });
+    this.report(failure, backoffDelay(attempt, this.o.timing));
+  }
+
+  private report(failure: OpcuaFailure, delay: number): void {
     this.o.countError(failure.kind);
     this.lastError = failure.message;
-    const delay = backoffDelay(attempt, this.o.timing);
     const key = `${failure.code} ${failure.message}`;
     // The same failure again is not news: one line when it first happens, then
     // one when the retry delay grows, then silence until something changes.
@@ -349,14 +373,18 @@ export class OpcuaEndpoint {
     this.generation++;
     this.channelBackAt = undefined;
     const client = this.client;
+    const store = this.certificateStore;
     this.client = undefined;
-    if (!client) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      client.disconnect().catch((err: Error) => this.log.debug({ err: err.message }, 'OPC-UA disconnect failed')),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, this.o.timing.closeTimeoutMs))),
-    ]);
-    clearTimeout(timer);
+    this.certificateStore = undefined;
+    if (client) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client.disconnect().catch((err: Error) => this.log.debug({ err: err.message }, 'OPC-UA disconnect failed')),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, this.o.timing.closeTimeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    await store?.dispose().catch((err: Error) => this.log.debug({ err: err.message }, 'OPC-UA certificate store not closed'));
   }
 
   private setState(state: OpcuaEndpointState): void {

@@ -33,7 +33,6 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
   const errors: Record<string, number> = {};
   let lastValueAt: number | null = null;
   let endpoints: OpcuaEndpoint[] = [];
-  let certificateManager: OPCUACertificateManager | undefined;
 
   const countError = (kind: string) => {
     errors[kind] = (errors[kind] ?? 0) + 1;
@@ -54,13 +53,17 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
       if (groups.length === 0) return;
       const { client: lib, pki } = await loadOpcua(ctx.logger);
       if (signal.aborted) return;
-      certificateManager = new pki.OPCUACertificateManager({
-        rootFolder: pkiDir,
-        // Production trusts server certificates explicitly; the file watcher
-        // picks up a certificate moved to trusted/ without a restart.
-        automaticallyAcceptUnknownCertificate: false,
-      });
-      await certificateManager.initialize();
+      const openCertificateStore = async (): Promise<OPCUACertificateManager> => {
+        const store = new pki.OPCUACertificateManager({
+          rootFolder: pkiDir,
+          // A server certificate is trusted only once an operator moved it to trusted/.
+          automaticallyAcceptUnknownCertificate: false,
+          // Read once per connection built instead: no watcher, no race with an operator moving a file.
+          disableFileWatchers: true,
+        });
+        await store.initialize();
+        return store;
+      };
       endpoints = groups.map(
         (g) =>
           new OpcuaEndpoint({
@@ -68,7 +71,7 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
             connection: g.connection,
             devices: g.devices,
             lib,
-            certificateManager: certificateManager!,
+            openCertificateStore,
             pkiDir,
             logger: ctx.logger,
             clock: ctx.clock,
@@ -84,8 +87,6 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
     async stop() {
       await Promise.all(endpoints.map((e) => e.stop()));
       endpoints = [];
-      await certificateManager?.dispose();
-      certificateManager = undefined;
     },
     health(): AdapterHealth {
       return {

@@ -26,7 +26,7 @@ import { OpcuaSprinklerServer } from '../simulators/opcua-sprinkler-server.js';
 const PROFILE = 'opcua-bms-sprinkler-system';
 const METRICS = ['flow_switch', 'pump_running', 'fault', 'water_pressure', 'tank_level'];
 // Short retry delays keep the test quick; production waits 1 s doubling to 30 s.
-const timing = { initialDelayMs: 250, maxDelayMs: 1000, keepAliveMs: 1000, staleAfterMs: 5000, repairTimeoutMs: 10_000 };
+const timing = { initialDelayMs: 250, maxDelayMs: 1000, keepAliveMs: 1000, staleAfterMs: 5000, repairTimeoutMs: 10_000, closeTimeoutMs: 1000 };
 
 interface Received {
   device: string;
@@ -257,6 +257,8 @@ describe('OPC-UA adapter, problems a user must be told about', () => {
     expect(gw.logs.some((l) => l.code === 'COSAFE_ERR_OPCUA_SECURITY')).toBe(true);
     expect(gw.received).toEqual([]);
     // What the operator does, while the gateway keeps running.
+    // The certificate manager files the rejected certificate on its own time.
+    await waitUntil('the certificate in rejected/', () => readdirSync(join(pki, 'rejected')).length > 0, 5000);
     const rejected = readdirSync(join(pki, 'rejected'));
     expect(rejected).toHaveLength(1);
     renameSync(join(pki, 'rejected', rejected[0]!), join(pki, 'trusted', 'certs', rejected[0]!));
@@ -278,6 +280,32 @@ describe('OPC-UA adapter, SignAndEncrypt with Basic256Sha256 and a user', () => 
     secure.setValue('Sprinkler.Pump.Running', true);
     await waitUntil('pump running', () => gw.values('pump_running', t0).includes(1), 3000, 10);
     await gw.stop();
+  });
+
+  it('a server reinstalled with a new certificate: the gateway says so, and heals once it is trusted', async () => {
+    const gw = await startAdapter([{ id: 'pump-room-6', profile: PROFILE, endpoint: secure.endpointUrl, opcua: { securityMode: 'SignAndEncrypt', username: 'bms-reader', password: 'correct horse' } }], {
+      beforeStart: (stateDir) => trustServer(stateDir, secure),
+    });
+    await waitUntil('a first reading', () => gw.values('water_pressure').length > 0, 10_000);
+    const port = Number(secure.endpointUrl.split(':').at(-1));
+    await secure.stop();
+    const reinstalled = new OpcuaSprinklerServer({ port, simulateEveryMs: 200, security: ['SignAndEncrypt'], user: { username: 'bms-reader', password: 'correct horse' } });
+    try {
+      await reinstalled.start();
+      await waitUntil('the new certificate reported', () => /is not trusted by the gateway/.test(gw.endpoint().lastError ?? ''), 15_000);
+      expect(gw.adapter.health().connected).toBe(false);
+      expect(gw.logs.filter((l) => l.code === 'COSAFE_ERR_OPCUA_SECURITY' && (l.level as number) >= 50)).toHaveLength(1);
+      const pki = join(gw.stateDir, 'opcua-pki');
+      await waitUntil('the new certificate in rejected/', () => readdirSync(join(pki, 'rejected')).length > 0, 5000);
+      for (const f of readdirSync(join(pki, 'rejected'))) renameSync(join(pki, 'rejected', f), join(pki, 'trusted', 'certs', f));
+      const t0 = Date.now();
+      await waitUntil('readings from the reinstalled server', () => gw.values('water_pressure', t0).length > 0 && gw.adapter.health().connected, 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n${JSON.stringify(gw.endpoint())}\n${messages(gw).join('\n')}\n${readdirSync(join(gw.stateDir, 'opcua-pki', 'rejected'))}`);
+      });
+    } finally {
+      await gw.stop();
+      await reinstalled.dispose();
+    }
   });
 });
 
