@@ -1,4 +1,4 @@
-import { join, resolve, dirname } from 'node:path';
+import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
 import { BrokerRole, CredentialRole } from './vocabulary.js';
@@ -15,6 +15,38 @@ const Port = z.number().int().min(0).max(65535);
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
 
+const PemFile = z.string().refine((p) => isAbsolute(p), 'must be an absolute path to a PEM file');
+
+/** opcua: how to open the secure channel and the session (OPC-UA Part 4 §5.5.2, §5.6.2, §7.41). */
+export const OpcuaConnectionConfig = z
+  .object({
+    securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None').describe('Message security of the secure channel'),
+    securityPolicy: z
+      .enum(['None', 'Basic256Sha256'])
+      .optional()
+      .describe('Security policy; default None for securityMode None, else Basic256Sha256'),
+    certificateFile: PemFile.optional().describe("The gateway's client certificate; default: one made in dataDir/opcua-pki on first use"),
+    privateKeyFile: PemFile.optional().describe('The private key of certificateFile'),
+    username: z.string().min(1).optional().describe('User name for the session; default: anonymous'),
+    password: z.string().optional().describe('Password of username'),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.securityMode === 'None' && o.securityPolicy !== undefined && o.securityPolicy !== 'None') {
+      ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: `securityPolicy ${o.securityPolicy} needs securityMode Sign or SignAndEncrypt` });
+    }
+    if (o.securityMode !== 'None' && o.securityPolicy === 'None') {
+      ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: `securityMode ${o.securityMode} needs a securityPolicy other than None` });
+    }
+    if ((o.certificateFile === undefined) !== (o.privateKeyFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [o.certificateFile ? 'privateKeyFile' : 'certificateFile'], message: 'give certificateFile and privateKeyFile together' });
+    }
+    if ((o.username === undefined) !== (o.password === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [o.username ? 'password' : 'username'], message: 'give username and password together' });
+    }
+  });
+export type OpcuaConnectionConfig = z.infer<typeof OpcuaConnectionConfig>;
+
 export const DeviceConfig = z
   .object({
     id: Id.describe('Device id, unique within the site'),
@@ -25,6 +57,7 @@ export const DeviceConfig = z
     port: z.string().min(1).optional().describe('serial-lines, modbus-rtu: serial port path, e.g. /dev/ttyUSB0'),
     unitId: z.number().int().min(1).max(247).optional().describe("modbus-rtu: unit (slave) id on the bus; default: the profile's"),
     endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'must be an opc.tcp:// URL').optional().describe('opcua: server endpoint URL'),
+    opcua: OpcuaConnectionConfig.optional().describe('opcua: security mode and policy, certificate, user; default: no security, anonymous'),
   })
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;

@@ -25,6 +25,12 @@ export const errorCatalog = {
   COSAFE_ERR_CREDENTIALS_STORE: 'the credential store cannot be opened, read or written',
   COSAFE_ERR_CREDENTIALS_CONFLICT: 'a credential contradicts one already issued',
   COSAFE_ERR_CREDENTIALS_UNKNOWN: 'no active credential has this id',
+  COSAFE_ERR_OPCUA_CONNECT: 'an OPC-UA server cannot be reached, or the connection to it broke',
+  COSAFE_ERR_OPCUA_SECURITY: 'an OPC-UA server and the gateway do not agree on security (certificate trust, security mode or policy)',
+  COSAFE_ERR_OPCUA_SESSION: 'an OPC-UA server refused the session (user name, password) or lost it',
+  COSAFE_ERR_OPCUA_SUBSCRIPTION: 'an OPC-UA subscription could not be created, ended, or went silent',
+  COSAFE_ERR_OPCUA_NODE: 'a node id of a device profile cannot be monitored on its OPC-UA server',
+  COSAFE_ERR_OPCUA_BAD_STATUS: 'an OPC-UA server reports a bad status for a value',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -130,6 +130,7 @@ export class Gateway {
         devices,
         brokerUrl: deps.brokerUrl,
         ...(deps.brokerAuth ? { brokerAuth: deps.brokerAuth } : {}),
+        stateDir: deps.stateDir,
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
       }),
     );

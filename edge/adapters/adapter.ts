@@ -4,6 +4,22 @@ import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
 import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
 import type { DeviceBinding } from '../device-binding.js';
 
+/** One connection of an adapter (an OPC-UA endpoint, a serial port), for status pages. */
+export interface AdapterEndpointHealth {
+  /** Where the adapter connects: an opc.tcp:// URL, a serial port path. */
+  address: string;
+  /** The adapter's own state names, e.g. connecting, connected, reconnecting, backoff. */
+  state: string;
+  /** Epoch ms of the last state change. */
+  since: number;
+  /** Ids of the devices read over this connection. */
+  devices: string[];
+  /** What went wrong last, for a person to act on. */
+  lastError?: string;
+  /** When retrying: the delay before the next attempt. */
+  retryInMs?: number;
+}
+
 export interface AdapterHealth {
   kind: string;
   connected: boolean;
@@ -12,6 +28,8 @@ export interface AdapterHealth {
   errors: Record<string, number>;
   /** Per port, endpoint or unit: its link state and backoff, so a person sees which one is in trouble. */
   ports?: PortHealth[];
+  /** Per connection, in the adapter's own detail (OPC-UA: security, reconnects, bad nodes). */
+  endpoints?: AdapterEndpointHealth[];
 }
 
 export interface PortHealth {
@@ -32,6 +50,8 @@ export interface AdapterContext {
   brokerUrl: string;
   /** The gateway's login to that broker (MQTT adapter). */
   brokerAuth?: MqttClientAuth;
+  /** Where the adapter may keep state that survives a restart (the OPC-UA client's certificate store); the gateway's data dir. */
+  stateDir?: string;
   /** The one callback: what was decoded from one device's input (values, signals, errors). */
   onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
 }
