@@ -40,6 +40,8 @@ export interface OpcuaEndpointOptions {
   timing: OpcuaTiming;
   /** One data change of one node of one device; `value` is null when its status is bad. */
   onValue(binding: DeviceBinding, nodeId: string, value: unknown, time: number): void;
+  /** The subscription is alive (a keep-alive or a notification): the devices behind it are reachable. */
+  onAlive(): void;
   countError(kind: string): void;
 }
 
@@ -297,7 +299,9 @@ export class OpcuaEndpoint {
 
   private watchSubscription(subscription: ClientSubscription, gen: number): void {
     const alive = () => {
-      if (gen === this.generation) this.lastLifeSignAt = this.o.clock.now();
+      if (gen !== this.generation) return;
+      this.lastLifeSignAt = this.o.clock.now();
+      this.o.onAlive();
     };
     subscription.on('keepalive', alive);
     subscription.on('received_notifications', alive);

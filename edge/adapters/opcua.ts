@@ -77,6 +77,11 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
             clock: ctx.clock,
             timing,
             onValue,
+            // OPC-UA reports by exception: a value that holds still sends nothing, so the
+            // subscription's keep-alive is what proves the link to the gateway's supervision.
+            onAlive: () => {
+              for (const b of g.devices) ctx.onDecoded(b, { values: [], signals: [], errors: [] });
+            },
             countError,
           }),
       );

@@ -67,8 +67,8 @@ describe('cosafe command line', () => {
     const api = `http://127.0.0.1:${httpPort}`;
     try {
       await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT received alarm.fire.active'), 20_000, 100);
-      // MQTT sensors, the fire panel on its serial line and the three Modbus units on their bus.
-      const expected = ['temp-lobby', 'temp-kitchen', 'temp-storage', 'smoke-kitchen', 'gas-boiler', 'co-garage', 'riser-pressure'];
+      // MQTT sensors, the three Modbus units on their bus and the OPC-UA building management system.
+      const expected = ['temp-lobby', 'temp-kitchen', 'temp-storage', 'smoke-kitchen', 'gas-boiler', 'co-garage', 'riser-pressure', 'bms-sprinkler'];
       await waitUntil('readings of every demo device', async () => {
         const r = await runCosafe(['readings', '--api', api, '--json']);
         const devices = new Set((JSON.parse(r.stdout) as { device: string }[]).map((x) => x.device));

@@ -327,3 +327,23 @@ async function makeClientCertificate(applicationUri: string): Promise<{ certific
   await cm.dispose();
   return { certificateFile, privateKeyFile: join(dir, 'own', 'private', 'private_key.pem') };
 }
+
+describe('OPC-UA supervision while values hold still', () => {
+  it('proves the link with the subscription keep-alive, so a quiet server is not taken for a lost one', async () => {
+    const still = new OpcuaSprinklerServer({ simulateEveryMs: 0 });
+    await still.start();
+    try {
+      const gw = await startAdapter([{ id: 'quiet-bms', profile: PROFILE, endpoint: still.endpointUrl }]);
+      await waitUntil('the first readings', () => METRICS.every((m) => gw.values(m).length > 0), 10_000);
+      const since = Date.now();
+      await new Promise((r) => setTimeout(r, 3500));
+      const after = gw.received.filter((x) => x.at >= since);
+      // Nothing changed, so no values; but the gateway heard from the device every keep-alive (1 s here).
+      expect(after.flatMap((x) => x.outcome.values)).toEqual([]);
+      expect(after.length).toBeGreaterThanOrEqual(2);
+      await gw.stop();
+    } finally {
+      await still.dispose();
+    }
+  });
+});

@@ -23,7 +23,7 @@ export interface DemoSite {
   start(brokerUrl: string, credentialsFor?: (device: string) => { username: string; password: string }): Promise<void>;
   /** Stops every simulated device. */
   stop(): Promise<void>;
-  /** Removes the serial lines; after the gateway has stopped, so it does not see them vanish. */
+  /** Removes the serial lines and stops the OPC-UA server; after the gateway has stopped, so it does not see them vanish. */
   close(): Promise<void>;
 }
 
@@ -44,7 +44,8 @@ export async function createDemoSite(o: DemoSiteOptions): Promise<DemoSite> {
   const devices: DeviceConfig[] = MQTT_DEVICES.map(({ kind: _k, ...d }) => d);
   const stops: (() => Promise<void>)[] = [];
   const starts: ((brokerUrl: string, credentialsFor?: (device: string) => { username: string; password: string }) => Promise<void>)[] = [];
-  const lines: PtyPair[] = [];
+  /** What must outlive the gateway: serial lines and servers it would otherwise see vanish. */
+  const closers: (() => Promise<void>)[] = [];
 
   starts.push(async (brokerUrl, credentialsFor) => {
     const simulated: SimulatedDevice[] = MQTT_DEVICES.map((d) => ({
@@ -60,7 +61,7 @@ export async function createDemoSite(o: DemoSiteOptions): Promise<DemoSite> {
   if (hasSocat()) {
     const panelLine = await new PtyPair('panel').plug();
     const bus = await new PtyPair('rs485').plug();
-    lines.push(panelLine, bus);
+    closers.push(() => panelLine.unplug(), () => bus.unplug());
     devices.push(
       { id: 'fire-panel', profile: 'serial-conventional-panel-printer', location: 'ground floor, fire control room', port: panelLine.devicePath },
       { id: 'gas-boiler', profile: 'modbus-combustible-gas-detector', location: 'basement boiler room', port: bus.devicePath, unitId: 1 },
@@ -90,7 +91,17 @@ export async function createDemoSite(o: DemoSiteOptions): Promise<DemoSite> {
         stops.unshift(async () => timers.forEach((t) => clearTimeout(t)));
       }
     });
-  } else {
+  }
+
+  // The building management system's OPC-UA server; node-opcua is loaded only here, because it
+  // takes a couple of seconds and every other cosafe command would pay for it.
+  const { OpcuaSprinklerServer } = await import('./opcua-sprinkler-server.js');
+  const bms = new OpcuaSprinklerServer({ security: ['None'] });
+  await bms.start();
+  closers.push(() => bms.stop());
+  devices.push({ id: 'bms-sprinkler', profile: 'opcua-bms-sprinkler-system', location: 'sprinkler pump room', endpoint: bms.endpointUrl });
+
+  if (!hasSocat()) {
     o.logger.warn('socat is not installed: the demo runs without its serial fire panel and Modbus devices (apt-get install -y socat)');
   }
 
@@ -103,7 +114,7 @@ export async function createDemoSite(o: DemoSiteOptions): Promise<DemoSite> {
       for (const s of stops.splice(0)) await s().catch(() => {});
     },
     async close() {
-      for (const l of lines.splice(0)) await l.unplug();
+      for (const c of closers.splice(0)) await c().catch(() => {});
     },
   };
 }
