@@ -1,13 +1,18 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { join } from 'node:path';
 import { Aedes } from 'aedes';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
+import { persistBeforeAck } from './persist-before-ack.js';
+import { SqlitePersistence } from './sqlite-persistence.js';
 
 export interface HubBrokerOptions {
   host: string;
   port: number;
   logger: Logger;
   metrics: Metrics;
+  /** Keep sessions and queued messages in `<dataDir>/broker.db` (survive a crash); without it, in memory. */
+  dataDir?: string;
 }
 
 export interface HubBroker {
@@ -23,7 +28,9 @@ export interface HubBroker {
  * Authentication and per-role authorization come with the broker-security work.
  */
 export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
+  const persistence = o.dataDir ? new SqlitePersistence(join(o.dataDir, 'broker.db')) : undefined;
   const aedes = await Aedes.createBroker({
+    ...(persistence ? { persistence } : {}),
     // A frozen subscriber must not stall delivery to everyone else.
     drainTimeout: 30_000,
     // Enough concurrent deliveries for batching gateways and a fan-out consumer.
@@ -40,6 +47,8 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   });
   aedes.on('client', (client) => o.logger.debug({ client: client.id }, 'client connected'));
   aedes.on('clientDisconnect', (client) => o.logger.debug({ client: client.id }, 'client disconnected'));
+  // Before the listener opens, so what was acknowledged before a crash is queued before anyone connects.
+  if (persistence) await persistBeforeAck(aedes, persistence, o.logger, o.metrics);
 
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve, reject) => {
@@ -60,6 +69,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await persistence?.destroy();
     },
   };
 }

@@ -41,7 +41,13 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
   };
   try {
     if (roles.includes('broker')) {
-      stack.broker = await startHubBroker({ host: config.broker.host, port: config.broker.port, logger: logger.child({ part: 'broker' }), metrics }).catch(
+      stack.broker = await startHubBroker({
+        host: config.broker.host,
+        port: config.broker.port,
+        logger: logger.child({ part: 'broker' }),
+        metrics,
+        ...(config.broker.persistence === 'disk' ? { dataDir: config.dataDir } : {}),
+      }).catch(
         (err: NodeJS.ErrnoException) => {
           if (err.code === 'EADDRINUSE') {
             throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `broker port ${config.broker.port} is already in use; choose another with --port (or broker.port)`, { cause: err });

@@ -72,6 +72,10 @@ export const Config = z
       .object({
         host: z.string().default('0.0.0.0'),
         port: Port.default(1883).describe('MQTT over TCP; 0 picks a free port'),
+        persistence: z
+          .enum(['disk', 'memory'])
+          .default('disk')
+          .describe('disk: persistent sessions, their QoS 1 messages and retained messages survive a crash of the broker (dataDir/broker.db); memory: lost on restart'),
       })
       .strict()
       .prefault({}),

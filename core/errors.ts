@@ -15,6 +15,7 @@ export const errorCatalog = {
   COSAFE_ERR_CONTRACT_INVALID: 'a message on the broker does not match the contract',
   COSAFE_ERR_INFLUX_WRITE: 'InfluxDB did not accept a write',
   COSAFE_ERR_INFLUX_REJECTED: 'InfluxDB rejected points as invalid',
+  COSAFE_ERR_BROKER_PERSISTENCE: 'the broker could not store a message, so it did not acknowledge it',
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',
   COSAFE_ERR_STORE: 'the local reading store failed',
