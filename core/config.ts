@@ -46,14 +46,34 @@ export type FireDepartmentConfig = z.infer<typeof FireDepartmentConfig>;
 
 export const InfluxConfig = z
   .object({
+    api: z
+      .enum(['v1', 'v2'])
+      .default('v1')
+      .describe('Write path: v1 = /write (InfluxDB 1.x); v2 = /api/v2/write through @influxdata/influxdb-client (InfluxDB 1.8+, 2.x, 3.x, and servers that speak it)'),
     url: HttpUrl.describe('InfluxDB base URL, e.g. http://127.0.0.1:8086'),
-    database: z.string().min(1).default('cosafe'),
-    username: z.string().optional(),
+    database: z.string().min(1).default('cosafe').describe('v1: the database; also what InfluxQL reads name as db'),
+    username: z.string().optional().describe('v1: user (HTTP basic auth)'),
     password: z.string().optional(),
+    token: z.string().optional().describe('v2: API token (Authorization: Token ...)'),
+    org: z.string().optional().describe('v2: organization (InfluxDB 2.x; ignored by servers without orgs)'),
+    bucket: z.string().min(1).optional().describe('v2: bucket to write to; default: `database`'),
     batchSize: z.number().int().min(1).max(50_000).default(5000).describe('Points per write request'),
+    drainBatchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(20_000)
+      .describe('Points per write request while a backlog drains (after an outage): fewer, larger requests drain faster'),
     flushIntervalMs: z.number().int().min(1).default(100).describe('Longest a point waits for its batch'),
     maxInFlight: z.number().int().min(1).max(16).default(4).describe('Concurrent write requests'),
-    maxBufferedPoints: z.number().int().min(1000).default(1_000_000).describe('Points held in memory while InfluxDB is unreachable'),
+    maxRetryDelayMs: z.number().int().min(100).max(600_000).default(30_000).describe('Longest wait between retries while InfluxDB fails (exponential backoff with full jitter)'),
+    maxBufferedPoints: z
+      .number()
+      .int()
+      .min(1000)
+      .default(5_000_000)
+      .describe('Points kept in the on-disk buffer (dataDir/influx-buffer.db) while InfluxDB is unreachable; past it the oldest readings are dropped and counted (events never)'),
   })
   .strict();
 export type InfluxConfig = z.infer<typeof InfluxConfig>;
