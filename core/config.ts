@@ -111,10 +111,29 @@ export const Config = z
         id: Id.default('gw-1'),
         site: Id.default('demo-site'),
         brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        deviceBrokerUrl: MqttUrl.optional().describe(
+          'Broker the MQTT devices of the site publish to (one on the premises keeps them reporting while the hub is unreachable); default: the hub broker',
+        ),
         batch: z
           .object({
             maxReadings: z.number().int().min(1).max(10_000).default(500),
             maxDelayMs: z.number().int().min(1).max(60_000).default(200),
+          })
+          .strict()
+          .prefault({}),
+        outbox: z
+          .object({
+            maxTelemetryReadings: z
+              .number()
+              .int()
+              .min(100)
+              .default(1_000_000)
+              .describe('Readings kept in the outbox (dataDir/outbox-<gateway>.db) while the hub is unreachable; past it the oldest are dropped, counted and raised as trouble. Events are never dropped'),
+            maxInFlight: z.number().int().min(1).max(1000).default(16).describe('Messages sent and not yet acknowledged by the hub (QoS 1 PUBACK)'),
+            fsyncEvents: z
+              .boolean()
+              .default(true)
+              .describe('Flush every alarm, supervisory and trouble event to the disk before it counts as accepted, so it survives a power cut (telemetry survives a crash of the process, not of the OS)'),
           })
           .strict()
           .prefault({}),

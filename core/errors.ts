@@ -18,6 +18,8 @@ export const errorCatalog = {
   COSAFE_ERR_INFLUX_QUERY: 'InfluxDB did not answer an InfluxQL query',
   COSAFE_ERR_INFLUX_BUFFER: 'the on-disk buffer for InfluxDB could not store points',
   COSAFE_ERR_INFLUX_BUFFER_FULL: 'the on-disk buffer for InfluxDB was full and dropped its oldest readings',
+  COSAFE_ERR_OUTBOX: "the gateway's outbox could not store readings or events",
+  COSAFE_ERR_OUTBOX_FULL: "the gateway's outbox was full and dropped its oldest readings",
   COSAFE_ERR_BROKER_PERSISTENCE: 'the broker could not store a message, so it did not acknowledge it',
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',

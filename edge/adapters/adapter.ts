@@ -18,7 +18,12 @@ export interface AdapterContext {
   devices: readonly DeviceBinding[];
   /** The broker to read device topics from (MQTT adapter). */
   brokerUrl: string;
-  /** The one callback: what was decoded from one device's input (values, signals, errors). */
+  /** Stable for one gateway across restarts (`<site>-<gateway>`): names persistent sessions. */
+  sessionId: string;
+  /**
+   * The one callback: what was decoded from one device's input (values, signals,
+   * errors). When it returns, the readings and events are in the durable outbox.
+   */
   onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
 }
 
