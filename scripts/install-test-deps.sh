@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(influxdb)
+# influxdb: InfluxDB 1.x (v1 /write, InfluxQL); victoria-metrics: a server of the v2 write API.
+packages=(influxdb victoria-metrics)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

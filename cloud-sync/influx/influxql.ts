@@ -47,6 +47,10 @@ export class InfluxQlReader {
     if (!res.ok || error) throw new CosafeError('COSAFE_ERR_INFLUX_QUERY', `InfluxQL query failed (HTTP ${res.status}): ${error ?? 'no detail'}`);
     const out: StoredReading[] = [];
     for (const series of body.results?.[0]?.series ?? []) {
+      // VictoriaMetrics answers any /query with its list of databases: it speaks no InfluxQL.
+      if (series.name !== 'reading' || !series.columns.includes('value')) {
+        throw new CosafeError('COSAFE_ERR_INFLUX_QUERY', `${this.o.url} does not answer InfluxQL (a SELECT came back as "${series.name}"); query it in its own language`);
+      }
       const col = (name: string) => series.columns.indexOf(name);
       const [ti, vi, qi, ui] = [col('time'), col('value'), col('quality'), col('unit')];
       for (const row of series.values) {
