@@ -102,7 +102,7 @@ export const Config = z
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
-        port: Port.default(8080).describe('Hub HTTP API (health, readings, metrics); 0 picks a free port'),
+        port: Port.default(8080).describe('Hub HTTP API (health, readings, metrics), or a lone gateway\'s health and metrics; 0 picks a free port'),
       })
       .strict()
       .prefault({}),

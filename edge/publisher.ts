@@ -93,6 +93,7 @@ export class Publisher {
     }
     this.scheduleSeal();
     this.pump();
+    this.updateGauges();
   }
 
   /** Alarm events do not wait for a batch: they are the reason this system exists. */
@@ -105,6 +106,7 @@ export class Publisher {
       return;
     }
     this.pump();
+    this.updateGauges();
   }
 
   stats(): OutboxStats & { connected: boolean; error?: string } {
