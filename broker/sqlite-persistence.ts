@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { deserialize, serialize } from 'node:v8';
 import MemoryPersistence, { type PersistedSubscription, type PersistenceClient, type StoredPacket } from 'aedes-persistence/asyncPersistence.js';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDurableDatabase } from '../core/sqlite.js';
 
 const Packet = MemoryPersistence.Packet;
 
@@ -44,12 +43,7 @@ export class SqlitePersistence extends MemoryPersistence {
 
   override async setup(broker: unknown): Promise<void> {
     await super.setup(broker);
-    mkdirSync(dirname(this.path), { recursive: true });
-    const db = new Database(this.path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    // One process per file: a second broker on the same dataDir fails at once instead of sharing sessions.
-    db.pragma('locking_mode = EXCLUSIVE');
+    const db = openDurableDatabase(this.path);
     db.exec(`
       CREATE TABLE IF NOT EXISTS subscription (client_id TEXT NOT NULL, topic TEXT NOT NULL, sub TEXT NOT NULL, PRIMARY KEY (client_id, topic)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, packet BLOB NOT NULL) WITHOUT ROWID;

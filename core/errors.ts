@@ -24,6 +24,7 @@ export const errorCatalog = {
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',
   COSAFE_ERR_STORE: 'the local reading store failed',
+  COSAFE_ERR_DATADIR_IN_USE: 'another cosafe process uses the same state files',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { AlarmEvent, Reading } from '../broker/contract/index.js';
+import { openDurableDatabase } from '../core/sqlite.js';
 
 export interface OutboxOptions {
   path: string;
@@ -76,11 +75,7 @@ export class Outbox {
   constructor(private readonly o: OutboxOptions) {}
 
   open(now: number): void {
-    mkdirSync(dirname(this.o.path), { recursive: true });
-    const db = new Database(this.o.path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('locking_mode = EXCLUSIVE');
+    const db = openDurableDatabase(this.o.path);
     // AUTOINCREMENT: ids are never reused, even after a table empties, because the send cursors rely on them growing.
     db.exec(`
       CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);

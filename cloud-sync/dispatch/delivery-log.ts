@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { AlarmEvent } from '../../broker/contract/index.js';
+import { openDurableDatabase } from '../../core/sqlite.js';
 
 /** Delivered ids remembered, to recognise a resent event after a restart. */
 const DELIVERED_KEPT = 10_000;
@@ -26,11 +25,7 @@ export class DeliveryLog {
   constructor(private readonly path: string) {}
 
   open(): void {
-    mkdirSync(dirname(this.path), { recursive: true });
-    const db = new Database(this.path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('locking_mode = EXCLUSIVE');
+    const db = openDurableDatabase(this.path);
     db.exec(`
       CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, department TEXT NOT NULL, event TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS delivered (n INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE);

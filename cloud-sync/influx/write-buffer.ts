@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDurableDatabase } from '../../core/sqlite.js';
 
 export type PointKind = 'reading' | 'event';
 
@@ -40,11 +39,7 @@ export class WriteBuffer {
   constructor(private readonly o: WriteBufferOptions) {}
 
   open(): void {
-    mkdirSync(dirname(this.o.path), { recursive: true });
-    const db = new Database(this.o.path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('locking_mode = EXCLUSIVE');
+    const db = openDurableDatabase(this.o.path);
     // AUTOINCREMENT: ids are never reused, even after the table empties, because the claim cursor relies on them growing.
     db.exec(`
       CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, points INTEGER NOT NULL, at INTEGER NOT NULL, lines TEXT NOT NULL);
