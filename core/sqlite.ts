@@ -12,7 +12,8 @@ import { CosafeError } from './errors.js';
  */
 export function openDurableDatabase(path: string): Database.Database {
   mkdirSync(dirname(path), { recursive: true });
-  const db = new Database(path);
+  // A process that just exited may still be letting go of the lock; a second one that runs does not.
+  const db = new Database(path, { timeout: 1000 });
   try {
     // Before WAL is entered, so the lock is held from the first access on and no shared memory is needed.
     db.pragma('locking_mode = EXCLUSIVE');
