@@ -177,14 +177,6 @@ export class Outbox {
     else this.liveCursor = Math.min(this.liveCursor, m.id - 1);
   }
 
-  /** Forgets what is in flight (nothing was acknowledged): everything is sent again from the start. */
-  releaseAll(): void {
-    this.inFlight.clear();
-    this.eventCursor = 0;
-    this.backlogCursor = 0;
-    this.markBacklog();
-  }
-
   stats(): OutboxStats {
     return { events: this.eventCount, readings: this.sealedReadings + this.openReadings, openReadings: this.openReadings, inFlight: this.inFlight.size };
   }
