@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -17,7 +18,9 @@ import type { Listener, ListenerName } from './listeners/connection-info.js';
 import { startTcpListener } from './listeners/tcp.js';
 import { startTlsListener } from './listeners/tls.js';
 import { startWsListener } from './listeners/ws.js';
+import { persistBeforeAck } from './persist-before-ack.js';
 import { SecurityEvents, type LimitName } from './security-events.js';
+import { SqlitePersistence } from './sqlite-persistence.js';
 
 export interface HubBrokerOptions {
   config: Config['broker'];
@@ -28,6 +31,8 @@ export interface HubBrokerOptions {
   logger: Logger;
   metrics: Metrics;
   clock?: Clock;
+  /** Keep sessions and queued messages in `<dataDir>/broker.db` (survive a crash); without it, in memory. */
+  dataDir?: string;
 }
 
 export interface HubBroker {
@@ -89,6 +94,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   };
   const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: recheck }) : undefined;
 
+  const persistence = o.dataDir ? new SqlitePersistence(join(o.dataDir, 'broker.db')) : undefined;
   const listeners: Listener[] = [];
   const stop = async () => {
     watcher?.stop();
@@ -99,11 +105,13 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
     for (const s of sessions.all()) sessions.remove(s);
     store?.close();
+    await persistence?.destroy();
   };
 
   try {
     aedes = await Aedes.createBroker({
       ...hooks,
+      ...(persistence ? { persistence } : {}),
       // A frozen subscriber must not stall delivery to everyone else.
       drainTimeout: 30_000,
       // Enough concurrent deliveries for batching gateways and a fan-out consumer.
@@ -126,6 +134,10 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     aedes.on('connectionError', onError);
     aedes.on('client', (client) => logger.debug({ client: client.id, identity: sessions.get(client)?.identity.id }, 'client connected'));
     aedes.on('clientDisconnect', (client) => logger.debug({ client: client.id }, 'client disconnected'));
+
+    // After the auth hooks (the journal wraps authorizePublish) and before any listener opens,
+    // so what was acknowledged before a crash is queued again before anyone connects.
+    if (persistence) await persistBeforeAck(aedes, persistence, logger, metrics);
 
     const { tcp, tls, ws } = config.listeners;
     if (tcp.enabled) listeners.push(await startTcpListener({ host: tcp.host, port: tcp.port, roles: tcp.roles, gate: connections }));

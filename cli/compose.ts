@@ -12,6 +12,7 @@ import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
 import type { Profile } from '../device-profiles/schema.js';
 import { Gateway } from '../edge/gateway.js';
+import { startGatewayStatus } from './gateway-status.js';
 
 export type Role = 'broker' | 'gateway' | 'cloud-sync';
 
@@ -56,6 +57,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
         logger: logger.child({ part: 'broker' }),
         metrics,
         clock,
+        ...(config.broker.persistence === 'disk' ? { dataDir: config.dataDir } : {}),
       }).catch((err: NodeJS.ErrnoException & { port?: number }) => {
         if (err.code === 'EADDRINUSE') {
           throw new CosafeError(
@@ -113,6 +115,10 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       stack.gateway = new Gateway({ config: config.gateway, brokerUrl, brokerAuth, profiles: loadProfiles(config), stateDir: config.dataDir, logger: logger.child({ part: 'gateway' }), clock, metrics });
       await stack.gateway.start();
       stoppers.push(() => stack.gateway!.stop());
+      if (!roles.includes('cloud-sync')) {
+        const status = await startGatewayStatus({ host: config.http.host, port: config.http.port, gateway: stack.gateway, metrics, logger: logger.child({ part: 'gateway' }) });
+        stoppers.push(() => status.close());
+      }
     }
     stack.brokerUrl ||= stack.broker?.url ?? '';
     return stack;

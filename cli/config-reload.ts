@@ -33,7 +33,13 @@ export function reloadOnChange(o: ReloadOptions): () => void {
       next = loadConfigFile(configFile);
       const profiles = loadProfiles(next);
       const restartOnly = (['broker', 'http', 'cloudSync', 'dataDir'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(running[k]));
-      if (next.gateway.id !== running.gateway.id || next.gateway.site !== running.gateway.site || next.gateway.brokerUrl !== running.gateway.brokerUrl) {
+      if (
+        next.gateway.id !== running.gateway.id ||
+        next.gateway.site !== running.gateway.site ||
+        next.gateway.brokerUrl !== running.gateway.brokerUrl ||
+        next.gateway.deviceBrokerUrl !== running.gateway.deviceBrokerUrl ||
+        JSON.stringify(next.gateway.outbox) !== JSON.stringify(running.gateway.outbox)
+      ) {
         restartOnly.push('gateway' as never);
       }
       await o.gateway.reload(next.gateway, profiles);

@@ -5,9 +5,10 @@ import type { Logger } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
+import { DeliveryLog } from './dispatch/delivery-log.js';
 import { WebhookDispatcher } from './dispatch/webhook-dispatcher.js';
 import { startHttpApi } from './http-api.js';
-import { InfluxV1Store } from './influx/v1-store.js';
+import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
 import { SqliteStore } from './sqlite-store.js';
 
@@ -31,11 +32,14 @@ export interface CloudSync {
 export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const { config, logger, metrics, clock } = d;
   const store: ReadingStore = config.cloudSync.influx
-    ? new InfluxV1Store({ config: config.cloudSync.influx, logger: logger.child({ component: 'influx' }), metrics })
+    ? new InfluxStore({ config: config.cloudSync.influx, bufferPath: dataPath(config, 'influx-buffer.db'), logger: logger.child({ component: 'influx' }), metrics })
     : new SqliteStore({ path: dataPath(config, 'readings.db'), retentionHours: config.cloudSync.store.retentionHours, logger, metrics, clock });
   await store.start();
 
-  const dispatcher = new WebhookDispatcher({ departments: config.cloudSync.fireDepartments, logger: logger.child({ component: 'dispatch' }), metrics, clock });
+  const deliveryLog = new DeliveryLog(dataPath(config, 'dispatch.db'));
+  deliveryLog.open();
+  const dispatcher = new WebhookDispatcher({ departments: config.cloudSync.fireDepartments, logger: logger.child({ component: 'dispatch' }), metrics, clock, log: deliveryLog });
+  dispatcher.resume();
   if (config.cloudSync.fireDepartments.length === 0) logger.warn('no fire department configured: alarms are stored but sent to nobody');
 
   const gateways = new Map<string, GatewayStatus>();
@@ -49,7 +53,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       onEvent: (event) => {
         // Dispatch first: the fire department must not wait for our bookkeeping.
         dispatcher.dispatch(event);
-        store.writeEvent(event);
+        return store.writeEvent(event);
       },
       onStatus: (status) => {
         const key = `${status.site}/${status.gateway}`;
@@ -82,6 +86,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       await http.app.close();
       await consumer.stop();
       await dispatcher.stop();
+      deliveryLog.close();
       await store.stop();
     },
   };

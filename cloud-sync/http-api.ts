@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GatewayStatus } from '../broker/contract/index.js';
+import { isCosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import type { ReadingStore } from './reading-store.js';
@@ -60,6 +61,10 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
   app.get('/api/v1/gateways', async () => ({ gateways: d.gateways() }));
 
   app.setErrorHandler((err: Error, _req, reply) => {
+    if (isCosafeError(err) && err.code === 'COSAFE_ERR_INFLUX_QUERY') {
+      // The time-series server cannot answer (no InfluxQL, or down): its fault, not ours.
+      return reply.code(502).send({ error: 'time-series server cannot answer', code: err.code, message: err.message });
+    }
     d.logger.error({ err: err.message }, 'http api error');
     void reply.code(500).send({ error: 'internal error', message: err.message });
   });

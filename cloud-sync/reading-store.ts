@@ -24,17 +24,24 @@ export interface StoreHealth {
   kind: 'influxdb' | 'sqlite';
   ok: boolean;
   detail?: string;
+  /** Points waiting in the on-disk buffer for InfluxDB. */
   buffered?: number;
+  /** Points InfluxDB rejected as invalid, set aside. */
+  rejected?: number;
 }
 
 /**
  * Where cloud-sync keeps readings: InfluxDB when one is configured, the local
  * SQLite store otherwise. Both can be read back for the HTTP API.
+ *
+ * `writeBatch` and `writeEvent` return true once what they got is on disk
+ * (InfluxDB's durable buffer or the local store): only then does cloud-sync
+ * acknowledge the message to the broker. False: not stored (the disk failed).
  */
 export interface ReadingStore {
   start(): Promise<void>;
-  writeBatch(batch: ReadingBatch): void;
-  writeEvent(event: AlarmEvent): void;
+  writeBatch(batch: ReadingBatch): boolean;
+  writeEvent(event: AlarmEvent): boolean;
   latest(filter: { site?: string; device?: string }): Promise<StoredReading[]>;
   history(query: HistoryQuery): Promise<StoredReading[]>;
   health(): StoreHealth;

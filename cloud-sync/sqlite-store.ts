@@ -79,27 +79,32 @@ export class SqliteStore implements ReadingStore {
     }
   }
 
-  writeBatch(batch: ReadingBatch): void {
+  writeBatch(batch: ReadingBatch): boolean {
     try {
+      this.requireDb();
       this.insertBatch?.(batch);
       this.d.metrics.inc('cosafe_store_points_written_total', 'Readings written to the local store', {}, batch.readings.length);
       this.lastError = undefined;
+      return true;
     } catch (err) {
       // A full disk is an operational fault: counted and visible in /health, not a crash.
       this.lastError = (err as Error).message;
       this.d.metrics.inc('cosafe_store_write_errors_total', 'Batches the local store could not write');
       this.d.logger.error({ code: 'COSAFE_ERR_STORE', err: this.lastError }, 'local store write failed');
+      return false;
     }
   }
 
-  writeEvent(event: AlarmEvent): void {
+  writeEvent(event: AlarmEvent): boolean {
     try {
-      this.db
-        ?.prepare('INSERT OR IGNORE INTO event (event_id, site, device, class, state, time, body) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      this.requireDb()
+        .prepare('INSERT OR IGNORE INTO event (event_id, site, device, class, state, time, body) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(event.eventId, event.site, event.device, event.class, event.state, event.time, JSON.stringify(event));
+      return true;
     } catch (err) {
       this.lastError = (err as Error).message;
       this.d.logger.error({ code: 'COSAFE_ERR_STORE', err: this.lastError }, 'local store could not record an event');
+      return false;
     }
   }
 

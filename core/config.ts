@@ -80,14 +80,34 @@ export type FireDepartmentConfig = z.infer<typeof FireDepartmentConfig>;
 
 export const InfluxConfig = z
   .object({
+    api: z
+      .enum(['v1', 'v2'])
+      .default('v1')
+      .describe('Write path: v1 = /write (InfluxDB 1.x); v2 = /api/v2/write through @influxdata/influxdb-client (InfluxDB 1.8+, 2.x, 3.x, and servers that speak it)'),
     url: HttpUrl.describe('InfluxDB base URL, e.g. http://127.0.0.1:8086'),
-    database: z.string().min(1).default('cosafe'),
-    username: z.string().optional(),
+    database: z.string().min(1).default('cosafe').describe('v1: the database; also what InfluxQL reads name as db'),
+    username: z.string().optional().describe('v1: user (HTTP basic auth)'),
     password: z.string().optional(),
+    token: z.string().optional().describe('v2: API token (Authorization: Token ...)'),
+    org: z.string().optional().describe('v2: organization (InfluxDB 2.x; ignored by servers without orgs)'),
+    bucket: z.string().min(1).optional().describe('v2: bucket to write to; default: `database`'),
     batchSize: z.number().int().min(1).max(50_000).default(5000).describe('Points per write request'),
+    drainBatchSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(20_000)
+      .describe('Points per write request while a backlog drains (after an outage): fewer, larger requests drain faster'),
     flushIntervalMs: z.number().int().min(1).default(100).describe('Longest a point waits for its batch'),
     maxInFlight: z.number().int().min(1).max(16).default(4).describe('Concurrent write requests'),
-    maxBufferedPoints: z.number().int().min(1000).default(1_000_000).describe('Points held in memory while InfluxDB is unreachable'),
+    maxRetryDelayMs: z.number().int().min(100).max(600_000).default(30_000).describe('Longest wait between retries while InfluxDB fails (exponential backoff with full jitter)'),
+    maxBufferedPoints: z
+      .number()
+      .int()
+      .min(1000)
+      .default(5_000_000)
+      .describe('Points kept in the on-disk buffer (dataDir/influx-buffer.db) while InfluxDB is unreachable; past it the oldest readings are dropped and counted (events never)'),
   })
   .strict();
 export type InfluxConfig = z.infer<typeof InfluxConfig>;
@@ -220,6 +240,10 @@ export const Config = z
           .max(60_000)
           .default(1000)
           .describe('How often the broker looks for revoked or rotated credentials (and disconnects their sessions)'),
+        persistence: z
+          .enum(['disk', 'memory'])
+          .default('disk')
+          .describe('disk: persistent sessions, their QoS 1 messages and retained messages survive a crash of the broker (dataDir/broker.db); memory: lost on restart'),
       })
       .strict()
       .transform((b) => ({
@@ -234,7 +258,7 @@ export const Config = z
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
-        port: Port.default(8080).describe('Hub HTTP API (health, readings, metrics); 0 picks a free port'),
+        port: Port.default(8080).describe('Hub HTTP API (health, readings, metrics), or a lone gateway\'s health and metrics; 0 picks a free port'),
       })
       .strict()
       .prefault({}),
@@ -245,10 +269,30 @@ export const Config = z
         brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
         credentials: MqttCredentialsConfig.optional().describe('Login to the hub broker (a gateway credential); default with the embedded broker: an internal one'),
         tls: MqttClientTlsConfig.optional().describe('TLS files for an mqtts:// brokerUrl'),
+        deviceBrokerCredentials: MqttCredentialsConfig.optional().describe('Login to the deviceBrokerUrl broker (a gateway credential issued on that broker)'),
+        deviceBrokerUrl: MqttUrl.optional().describe(
+          'Broker the MQTT devices of the site publish to (one on the premises keeps them reporting while the hub is unreachable); default: the hub broker',
+        ),
         batch: z
           .object({
             maxReadings: z.number().int().min(1).max(10_000).default(500),
             maxDelayMs: z.number().int().min(1).max(60_000).default(200),
+          })
+          .strict()
+          .prefault({}),
+        outbox: z
+          .object({
+            maxTelemetryReadings: z
+              .number()
+              .int()
+              .min(100)
+              .default(1_000_000)
+              .describe('Readings kept in the outbox (dataDir/outbox-<gateway>.db) while the hub is unreachable; past it the oldest are dropped, counted and raised as trouble. Events are never dropped'),
+            maxInFlight: z.number().int().min(1).max(1000).default(16).describe('Messages sent and not yet acknowledged by the hub (QoS 1 PUBACK)'),
+            fsyncEvents: z
+              .boolean()
+              .default(true)
+              .describe('Flush every alarm, supervisory and trouble event to the disk before it counts as accepted, so it survives a power cut (telemetry survives a crash of the process, not of the OS)'),
           })
           .strict()
           .prefault({}),

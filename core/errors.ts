@@ -15,6 +15,12 @@ export const errorCatalog = {
   COSAFE_ERR_CONTRACT_INVALID: 'a message on the broker does not match the contract',
   COSAFE_ERR_INFLUX_WRITE: 'InfluxDB did not accept a write',
   COSAFE_ERR_INFLUX_REJECTED: 'InfluxDB rejected points as invalid',
+  COSAFE_ERR_INFLUX_QUERY: 'InfluxDB did not answer an InfluxQL query',
+  COSAFE_ERR_INFLUX_BUFFER: 'the on-disk buffer for InfluxDB could not store points',
+  COSAFE_ERR_INFLUX_BUFFER_FULL: 'the on-disk buffer for InfluxDB was full and dropped its oldest readings',
+  COSAFE_ERR_OUTBOX: "the gateway's outbox could not store readings or events",
+  COSAFE_ERR_OUTBOX_FULL: "the gateway's outbox was full and dropped its oldest readings",
+  COSAFE_ERR_BROKER_PERSISTENCE: 'the broker could not store a message, so it did not acknowledge it',
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',
   COSAFE_ERR_STORE: 'the local reading store failed',
@@ -31,6 +37,7 @@ export const errorCatalog = {
   COSAFE_ERR_OPCUA_SUBSCRIPTION: 'an OPC-UA subscription could not be created, ended, or went silent',
   COSAFE_ERR_OPCUA_NODE: 'a node id of a device profile cannot be monitored on its OPC-UA server',
   COSAFE_ERR_OPCUA_BAD_STATUS: 'an OPC-UA server reports a bad status for a value',
+  COSAFE_ERR_DATADIR_IN_USE: 'another cosafe process uses the same state files',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

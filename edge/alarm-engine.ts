@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AlarmEvent } from '../broker/contract/index.js';
+import type { DeviceConfig } from '../core/config.js';
 import type { DecodedSignal, DecodedValue } from '../device-profiles/codecs/decoded.js';
 import type { Condition, ConditionRule } from '../device-profiles/schema.js';
 import type { DeviceBinding } from './device-binding.js';
@@ -54,6 +55,12 @@ export interface AlarmEngineOptions {
   snapshot?: EngineSnapshot;
 }
 
+/** What an event names as its source: a device, or the gateway itself (for its own trouble, such as a full outbox). */
+export interface SignalSource {
+  device: Pick<DeviceConfig, 'id' | 'location'>;
+  profile: { id: string };
+}
+
 type Cause = { condition: string; class: AlarmEvent['class']; metric?: string; value?: number; unit?: string; text?: string };
 
 /**
@@ -95,7 +102,7 @@ export class AlarmEngine {
   }
 
   /** A signal the device reported itself; a repeat of the current state is not a new event. */
-  signal(binding: DeviceBinding, signal: DecodedSignal): AlarmEvent[] {
+  signal(binding: SignalSource, signal: DecodedSignal): AlarmEvent[] {
     const key = `${binding.device.id}/${signal.key}`;
     const state = this.stateOf(key);
     const active = signal.state === 'active';
@@ -181,7 +188,7 @@ export class AlarmEngine {
     return time - state.clearingSince >= condition.offDelayS * 1000 ? 'cleared' : undefined;
   }
 
-  private event(binding: DeviceBinding, key: string, state: ConditionState, change: 'active' | 'cleared', time: number, cause: Cause): AlarmEvent {
+  private event(binding: SignalSource, key: string, state: ConditionState, change: 'active' | 'cleared', time: number, cause: Cause): AlarmEvent {
     state.active = change === 'active';
     state.since = time;
     state.pendingSince = undefined;

@@ -9,7 +9,7 @@ import type { DecodeOutcome } from '../device-profiles/codecs/index.js';
 import type { Profile } from '../device-profiles/schema.js';
 import type { Adapter } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
-import { AlarmEngine, COMM_LOST, type EngineSnapshot } from './alarm-engine.js';
+import { AlarmEngine, COMM_LOST, type EngineSnapshot, type SignalSource } from './alarm-engine.js';
 import { bindDevices, type DeviceBinding } from './device-binding.js';
 import { Publisher } from './publisher.js';
 import { StateFile } from './state-file.js';
@@ -32,6 +32,12 @@ export interface GatewayDeps {
 
 const SUPERVISION_TICK_MS = 1000;
 const HEALTH_EVERY_MS = 5000;
+/** The gateway's own trouble condition when its outbox drops telemetry. */
+export const TELEMETRY_DROPPED = 'telemetry-dropped';
+/** The full-outbox trouble clears once the outbox is below this share of its limit (a deadband, so it does not chatter). */
+const DROP_CLEAR_RATIO = 0.5;
+/** Drops are logged at most this often (each drop is counted at once). */
+const DROP_LOG_EVERY_MS = 10_000;
 
 /**
  * The edge gateway: adapters read devices, profiles decode, the alarm engine
@@ -54,9 +60,25 @@ export class Gateway {
   /** What the last published health said about states (not counters), to publish changes at once. */
   private healthShape = '';
 
+  /** The gateway itself, as the source of its own trouble events. */
+  private readonly self: SignalSource;
+  private drops = { sinceLog: 0, loggedAt: 0 };
+
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
-    this.publisher = new Publisher({ brokerUrl: deps.brokerUrl, ...(deps.brokerAuth ? { auth: deps.brokerAuth } : {}), site: config.site, gateway: config.id, batch: config.batch, logger: deps.logger, clock: deps.clock, metrics: deps.metrics });
+    this.self = { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } };
+    this.publisher = new Publisher({
+      brokerUrl: deps.brokerUrl,
+      ...(deps.brokerAuth ? { auth: deps.brokerAuth } : {}),
+      site: config.site,
+      gateway: config.id,
+      batch: config.batch,
+      outbox: { path: join(deps.stateDir, `outbox-${config.id}.db`), ...config.outbox },
+      logger: deps.logger,
+      clock: deps.clock,
+      metrics: deps.metrics,
+      onTelemetryDropped: (dropped) => this.onTelemetryDropped(dropped),
+    });
     this.stateFile = new StateFile(join(deps.stateDir, `gateway-${config.id}-conditions.json`));
     // Condition state survives a restart: an alarm active before it is not raised
     // again as new, and its clear is still reported when it comes.
@@ -106,6 +128,7 @@ export class Gateway {
         commLost: this.alarms.isActive(b.device.id, COMM_LOST),
       })),
       activeConditions: this.alarms.activeConditions(),
+      outbox: this.publisher.stats(),
     };
   }
 
@@ -123,13 +146,17 @@ export class Gateway {
     const now = deps.clock.now();
     // A device gets a full silence period after (re)start before it counts as lost.
     for (const b of this.bindings) if (!this.lastSeen.has(b.device.id)) this.lastSeen.set(b.device.id, now);
+    const { deviceBrokerUrl, deviceBrokerCredentials } = deps.config;
+    const deviceAuth = deviceBrokerUrl ? deviceBrokerCredentials : deps.brokerAuth;
     this.adapters = [...byTransport].map(([kind, devices]) =>
       adapterFor(kind)({
         logger: deps.logger.child({ adapter: kind }),
         clock: deps.clock,
         devices,
-        brokerUrl: deps.brokerUrl,
-        ...(deps.brokerAuth ? { brokerAuth: deps.brokerAuth } : {}),
+        // Devices may publish to a broker on the premises; the gateway's hub login is for the hub only.
+        brokerUrl: deps.config.deviceBrokerUrl ?? deps.brokerUrl,
+        ...(deviceAuth ? { brokerAuth: deviceAuth } : {}),
+        sessionId: `${deps.config.site}-${deps.config.id}`,
         stateDir: deps.stateDir,
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
       }),
@@ -188,9 +215,33 @@ export class Gateway {
         events.push(...this.alarms.signal(b, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text: `no reading for ${Math.round((now - last) / 1000)} s` }));
       }
     }
+    const { maxTelemetryReadings } = this.deps.config.outbox;
+    if (this.alarms.isActive(this.self.device.id, TELEMETRY_DROPPED) && this.publisher.stats().readings < maxTelemetryReadings * DROP_CLEAR_RATIO) {
+      events.push(...this.alarms.signal(this.self, { key: TELEMETRY_DROPPED, class: 'trouble', state: 'cleared', time: now, text: 'outbox below half full again' }));
+    }
     this.emit(events);
     // A port lost, a unit backed off, a device gone silent: shown at once, not at the next refresh.
     if (healthShape(this.health()) !== this.healthShape) this.publishHealth();
+  }
+
+  /**
+   * The outbox was full and dropped its oldest readings: counted (by the
+   * publisher), logged, and raised as trouble through the normal event path,
+   * which never drops events. The condition stays active until the outbox is
+   * half empty, so a full outbox raises one event, not one per drop.
+   */
+  private onTelemetryDropped(dropped: number): void {
+    const now = this.deps.clock.now();
+    this.drops.sinceLog += dropped;
+    if (now - this.drops.loggedAt >= DROP_LOG_EVERY_MS) {
+      this.deps.logger.error(
+        { code: 'COSAFE_ERR_OUTBOX_FULL', dropped: this.drops.sinceLog, limit: this.deps.config.outbox.maxTelemetryReadings },
+        'outbox full: dropped the oldest readings',
+      );
+      this.drops = { sinceLog: 0, loggedAt: now };
+    }
+    const text = `outbox full (${this.deps.config.outbox.maxTelemetryReadings} readings): dropping the oldest telemetry`;
+    this.emit(this.alarms.signal(this.self, { key: TELEMETRY_DROPPED, class: 'trouble', state: 'active', time: now, text }));
   }
 
   private emit(events: AlarmEvent[]): void {

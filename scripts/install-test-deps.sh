@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(influxdb socat mosquitto-clients openssl)
+# influxdb: InfluxDB 1.x (v1 /write, InfluxQL); victoria-metrics: a server of the v2 write API;
+# socat: serial lines; mosquitto-clients: an MQTT client nobody here wrote; openssl: test certificates.
+packages=(influxdb victoria-metrics socat mosquitto-clients openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -84,6 +84,10 @@ export const GatewayHealth = z.object({
   ),
   devices: z.array(z.object({ id: Id, profile: z.string(), transport: z.string(), lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
   activeConditions: z.array(z.string()),
+  /** The gateway's durable outbox: what waits for the hub, and whether the hub is there. */
+  outbox: z
+    .object({ connected: z.boolean(), error: z.string().optional(), events: z.number(), readings: z.number(), openReadings: z.number(), inFlight: z.number() })
+    .optional(),
 });
 export type GatewayHealth = z.infer<typeof GatewayHealth>;
 

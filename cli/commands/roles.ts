@@ -9,8 +9,9 @@ import { logOptions } from './options.js';
 
 const ROLES: { name: string; roles: Role[]; description: string }[] = [
   { name: 'run', roles: ['broker', 'cloud-sync', 'gateway'], description: 'run broker, cloud-sync and gateway from a config file, in one process' },
+  { name: 'hub', roles: ['broker', 'cloud-sync'], description: 'run the hub: broker and cloud-sync, in one process (gateways run elsewhere)' },
   { name: 'broker', roles: ['broker'], description: 'run only the hub broker' },
-  { name: 'gateway', roles: ['gateway'], description: 'run only the edge gateway (gateway.brokerUrl names the hub)' },
+  { name: 'gateway', roles: ['gateway'], description: 'run only the edge gateway (gateway.brokerUrl names the hub; /health and /metrics on http)' },
   { name: 'cloud-sync', roles: ['cloud-sync'], description: 'run only cloud-sync (cloudSync.brokerUrl names the hub)' },
 ];
 

@@ -3,6 +3,7 @@ import type { Clock } from '../../core/clock.js';
 import type { FireDepartmentConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
+import type { DeliveryLog } from './delivery-log.js';
 import { signWebhook } from './standard-webhooks.js';
 
 export interface WebhookDispatcherDeps {
@@ -10,6 +11,8 @@ export interface WebhookDispatcherDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** Deliveries in progress and delivered ids on disk, so they survive a restart; without it, in memory. */
+  log?: DeliveryLog;
 }
 
 /** Retry delays: a failed alarm delivery is tried again within seconds, then every 10 s until it goes through. */
@@ -34,7 +37,10 @@ export function webhookBody(event: AlarmEvent): string {
 /**
  * Sends alarm events to fire departments as signed webhooks. An event is sent
  * once per department (a resend of the same event id is recognised) and retried
- * until the department answers 2xx: an alarm is never given up on.
+ * until the department answers 2xx: an alarm is never given up on. With a
+ * delivery log, `dispatch` records the delivery on disk before it returns, so
+ * cloud-sync acknowledges an alarm upstream only once it is durable here, and
+ * `resume` takes up what a crash interrupted.
  */
 export class WebhookDispatcher {
   private readonly pending = new Map<string, Delivery>();
@@ -47,14 +53,33 @@ export class WebhookDispatcher {
     for (const department of this.d.departments) {
       if (!department.classes.includes(event.class)) continue;
       const key = `${department.id}/${event.eventId}`;
-      if (this.pending.has(key) || this.delivered.has(key)) {
+      if (this.pending.has(key) || this.delivered.has(key) || this.d.log?.has(key)) {
         this.d.metrics.inc('cosafe_dispatch_duplicates_total', 'Alarm events received again and not sent twice', { department: department.id });
         continue;
       }
-      const delivery: Delivery = { department, event, body: webhookBody(event), attempt: 0 };
-      this.pending.set(key, delivery);
-      void this.attempt(key, delivery);
+      this.d.log?.addPending(key, department.id, event);
+      this.start(key, department, event);
     }
+  }
+
+  /** Takes up the deliveries a crash or a stop interrupted. */
+  resume(): void {
+    for (const p of this.d.log?.pending() ?? []) {
+      const department = this.d.departments.find((d) => d.id === p.department);
+      if (!department) {
+        this.d.logger.error({ department: p.department, eventId: p.event.eventId }, 'an interrupted alarm delivery names a fire department no longer configured; not sent');
+        continue;
+      }
+      if (this.pending.has(p.key)) continue;
+      this.d.logger.warn({ department: department.id, eventId: p.event.eventId, device: p.event.device }, 'resuming an alarm delivery interrupted by a restart');
+      this.start(p.key, department, p.event);
+    }
+  }
+
+  private start(key: string, department: FireDepartmentConfig, event: AlarmEvent): void {
+    const delivery: Delivery = { department, event, body: webhookBody(event), attempt: 0 };
+    this.pending.set(key, delivery);
+    void this.attempt(key, delivery);
   }
 
   /** Deliveries not yet acknowledged by their department. */
@@ -65,7 +90,9 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const d of this.pending.values()) clearTimeout(d.timer);
-    if (this.pending.size) this.d.logger.error({ pending: this.pending.size }, 'stopping with alarm deliveries not yet acknowledged');
+    if (this.pending.size) {
+      this.d.logger.error({ pending: this.pending.size, resumedAtNextStart: this.d.log !== undefined }, 'stopping with alarm deliveries not yet acknowledged');
+    }
   }
 
   private async attempt(key: string, delivery: Delivery): Promise<void> {
@@ -85,6 +112,12 @@ export class WebhookDispatcher {
       if (res.ok) {
         this.pending.delete(key);
         this.remember(key);
+        try {
+          this.d.log?.delivered(key);
+        } catch (err) {
+          // Delivered all the same; at worst it is sent once more after a restart.
+          this.d.logger.warn({ err: (err as Error).message }, 'could not record a delivered alarm');
+        }
         this.d.metrics.inc('cosafe_dispatch_delivered_total', 'Alarm webhooks a fire department acknowledged (2xx)', { department: department.id, class: event.class });
         this.d.logger.info({ department: department.id, eventId: event.eventId, device: event.device, class: event.class, state: event.state, attempt: delivery.attempt }, 'alarm delivered to fire department');
         return;

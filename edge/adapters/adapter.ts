@@ -52,7 +52,12 @@ export interface AdapterContext {
   brokerAuth?: MqttClientAuth;
   /** Where the adapter may keep state that survives a restart (the OPC-UA client's certificate store); the gateway's data dir. */
   stateDir?: string;
-  /** The one callback: what was decoded from one device's input (values, signals, errors). */
+  /** Stable for one gateway across restarts (`<site>-<gateway>`): names persistent sessions. */
+  sessionId?: string;
+  /**
+   * The one callback: what was decoded from one device's input (values, signals,
+   * errors). When it returns, the readings and events are in the durable outbox.
+   */
   onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
 }
 

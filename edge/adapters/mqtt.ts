@@ -8,7 +8,13 @@ import type { DeviceBinding } from '../device-binding.js';
  * MQTT devices: subscribes to each device's own topic (on the hub's broker or a
  * site broker) and decodes its JSON payload with the device's profile.
  * mqtt.js reconnects by itself; subscriptions are renewed on every connect
- * because a restarted broker has forgotten them.
+ * because a restarted broker may have forgotten them.
+ *
+ * Nothing is lost between the device and the outbox: the session is persistent
+ * (clean: false, a client id fixed per gateway), so the broker keeps QoS 1
+ * messages while the gateway is down [MQTT-3.1.2-5], and a message is
+ * acknowledged only after it is in the outbox: mqtt.js sends the PUBACK when
+ * `handleMessage` calls back, and `onDecoded` returns once the outbox has it.
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
@@ -25,10 +31,10 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
     async start() {
       client = mqtt.connect(ctx.brokerUrl, {
         ...mqttAuthOptions(ctx.brokerAuth),
-        clientId: `cosafe-edge-mqtt-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+        clientId: `cosafe-edge-mqtt-${ctx.sessionId ?? `${process.pid}-${Math.random().toString(16).slice(2, 8)}`}`,
         reconnectPeriod: 1000,
         connectTimeout: 5000,
-        clean: true,
+        clean: false,
       });
       client.on('connect', () => {
         ctx.logger.info({ broker: ctx.brokerUrl, devices: byTopic.size }, 'mqtt adapter connected');
@@ -47,16 +53,17 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         if (hint) ctx.logger.error({ err: err.message, hint }, 'the hub refused the mqtt adapter');
         else ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
       });
-      client.on('message', (topic, payload) => {
-        const binding = byTopic.get(topic);
-        if (!binding) return;
-        const receivedAt = ctx.clock.now();
-        if (binding.profile.transport !== 'mqtt') return;
-        const outcome = decodeJsonPayload(binding.profile, payload, receivedAt);
-        if (outcome.errors.length) countError('decode');
-        if (outcome.values.length) lastValueAt = receivedAt;
-        ctx.onDecoded(binding, outcome);
-      });
+      client.handleMessage = (packet, done) => {
+        const binding = byTopic.get(packet.topic);
+        if (binding?.profile.transport === 'mqtt') {
+          const receivedAt = ctx.clock.now();
+          const outcome = decodeJsonPayload(binding.profile, packet.payload as Buffer, receivedAt);
+          if (outcome.errors.length) countError('decode');
+          if (outcome.values.length) lastValueAt = receivedAt;
+          ctx.onDecoded(binding, outcome);
+        }
+        done();
+      };
     },
     async stop() {
       await client?.endAsync();

@@ -9,7 +9,7 @@ describe('cosafe command line', () => {
   it('explains itself and each subcommand', async () => {
     const top = await runCosafe(['--help']);
     expect(top.code).toBe(0);
-    for (const cmd of ['demo', 'run', 'broker', 'gateway', 'cloud-sync', 'readings', 'check-config']) expect(top.stdout).toContain(cmd);
+    for (const cmd of ['demo', 'run', 'hub', 'broker', 'gateway', 'cloud-sync', 'readings', 'check-config']) expect(top.stdout).toContain(cmd);
     const demo = await runCosafe(['demo', '--help']);
     expect(demo.code).toBe(0);
     expect(demo.stdout).toContain('--influx-url');

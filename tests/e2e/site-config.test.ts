@@ -134,6 +134,9 @@ describe('site config and profiles while cosafe runs', () => {
     await publish('smoke-1', { smoke: true, ts: ts + 1000 });
     await publish('smoke-1', { smoke: false, ts: ts + 2000 });
     await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'cleared', 10_000);
-    expect(fd.alarms.filter((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active')).toHaveLength(1);
+    // One alarm: one event id. Delivery is at least once, so a crash right after the
+    // department's 2xx may resend it under the same webhook-id, which receivers discard.
+    const activations = new Set(fd.alarms.filter((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active').map((a) => a.body.data.eventId));
+    expect(activations.size).toBe(1);
   });
 });

@@ -7,12 +7,15 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
  *   notices too, but keeps its sessions.
  * - `blackhole()`: connections stay open but nothing passes, as when a cable is
  *   pulled or a router dies: neither side is told (a half-open connection).
+ * - `down()`: the server is unreachable: connections are reset and new ones are
+ *   refused, as when the link to another building is down.
  * - `heal()`: traffic flows again.
  */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly pairs = new Set<[Socket, Socket]>();
   private dropping = false;
+  private refusing = false;
   port = 0;
 
   constructor(
@@ -26,6 +29,7 @@ export class TcpProxy {
 
   async start(): Promise<void> {
     this.server = createServer((client) => {
+      if (this.refusing) return client.destroy();
       const upstream = connect(this.targetPort, this.targetHost);
       const pair: [Socket, Socket] = [client, upstream];
       this.pairs.add(pair);
@@ -59,10 +63,16 @@ export class TcpProxy {
     this.dropping = true;
   }
 
+  down(): void {
+    this.refusing = true;
+    this.cut();
+  }
+
   /** Traffic flows again. Connections that lost bytes in the black hole are reset: their streams are broken anyway. */
   heal(): void {
     if (this.dropping) this.cut();
     this.dropping = false;
+    this.refusing = false;
   }
 
   async stop(): Promise<void> {
@@ -70,4 +80,19 @@ export class TcpProxy {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
   }
+}
+
+/** A link that can go down (connections reset, new ones refused) and come back. */
+export interface TcpLink {
+  port: number;
+  cut(): void;
+  restore(): void;
+  stop(): Promise<void>;
+}
+
+/** A started proxy to `targetPort` on loopback, with the down/restore view the store-and-forward tests use. */
+export async function startTcpProxy(targetPort: number): Promise<TcpLink> {
+  const proxy = new TcpProxy('127.0.0.1', targetPort);
+  await proxy.start();
+  return { port: proxy.port, cut: () => proxy.down(), restore: () => proxy.heal(), stop: () => proxy.stop() };
 }

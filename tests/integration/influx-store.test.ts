@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadingBatch } from '../../broker/contract/index.js';
-import { InfluxV1Store } from '../../cloud-sync/influx/v1-store.js';
+import { InfluxStore } from '../../cloud-sync/influx/influx-store.js';
 import { InfluxConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { Metrics } from '../../core/metrics.js';
@@ -8,11 +12,13 @@ import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { waitUntil } from '../helpers/processes.js';
 
 let influx: InfluxServer;
+const dir = mkdtempSync(join(tmpdir(), 'cosafe-influx-store-'));
 beforeAll(async () => {
   influx = await startInfluxDB();
 });
 afterAll(async () => {
   await influx?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -39,8 +45,8 @@ function batch(device: string, seq: number, count: number, from = 0, t0 = T0): R
 }
 
 function store(database: string, metrics = new Metrics(), overrides: Partial<InfluxConfig> = {}) {
-  const config = InfluxConfig.parse({ url: influx.url, database, flushIntervalMs: 20, ...overrides });
-  return new InfluxV1Store({ config, logger: silentLogger, metrics });
+  const config = InfluxConfig.parse({ url: influx.url, database, flushIntervalMs: 20, maxRetryDelayMs: 500, ...overrides });
+  return new InfluxStore({ config, bufferPath: join(dir, `${database}.db`), logger: silentLogger, metrics });
 }
 
 async function count(db: string, device: string): Promise<number> {
@@ -77,25 +83,31 @@ describe('InfluxDB v1 store (real influxd)', () => {
     await s.stop();
   });
 
-  it('keeps readings while InfluxDB is down and writes every one of them when it is back', async () => {
+  it('keeps readings on disk while InfluxDB is down, through a restart of cloud-sync, and writes every one when it is back', async () => {
     const metrics = new Metrics();
-    const s = store('t_outage', metrics);
+    let s = store('t_outage', metrics);
     await s.start();
     s.writeBatch(batch('temp-3', 1, 500, 0));
     await s.flush();
     await influx.pause();
-    for (let i = 1; i <= 10; i++) s.writeBatch(batch('temp-3', i + 1, 500, i * 500));
+    for (let i = 1; i <= 10; i++) expect(s.writeBatch(batch('temp-3', i + 1, 500, i * 500))).toBe(true);
     await waitUntil('a failed write to be noticed', () => s.health().ok === false, 10_000);
-    expect(s.health().buffered).toBeGreaterThan(0);
+    expect(s.health().buffered).toBe(5000);
+    // cloud-sync restarts while InfluxDB is still down: the buffer is on disk.
+    await s.stop();
+    s = store('t_outage', metrics);
+    await s.start();
+    expect(s.health().buffered).toBe(5000);
     await influx.restart();
     await waitUntil('every buffered reading to reach InfluxDB', async () => (await count('t_outage', 'temp-3')) === 5500, 30_000, 200);
+    await waitUntil('the buffer to empty', () => s.health().buffered === 0, 5000);
     expect(s.health()).toMatchObject({ ok: true, buffered: 0 });
     expect(metrics.total('cosafe_influx_write_errors_total')).toBeGreaterThan(0);
     expect(metrics.total('cosafe_influx_points_dropped_total')).toBe(0);
     await s.stop();
   });
 
-  it('sets aside points InfluxDB rejects as invalid without blocking the ones behind them', async () => {
+  it('sets aside only the points InfluxDB rejects as invalid, writes the rest of the same request, and goes on', async () => {
     const metrics = new Metrics();
     // A string "value" makes later float writes to the same shard (a week of 1990) a
     // field-type conflict, which InfluxDB rejects with HTTP 400; 2026 is another shard.
@@ -105,13 +117,24 @@ describe('InfluxDB v1 store (real influxd)', () => {
       body: `reading,site=site-a,device=bad-1,metric=temperature,profile=p value="text" ${T1990}`,
     });
     expect(res.status).toBe(204);
-    const s = store('t_reject', metrics, { batchSize: 10 });
+    const s = store('t_reject', metrics, { batchSize: 1000 });
     await s.start();
-    s.writeBatch(batch('bad-1', 1, 10, 1, T1990));
-    s.writeBatch(batch('good-1', 2, 10));
+    // One request: 10 good readings, 3 that conflict, 10 good ones.
+    const mixed = batch('good-1', 1, 10);
+    mixed.readings.push(...batch('bad-1', 2, 3, 1, T1990).readings, ...batch('good-2', 3, 10).readings);
+    s.writeBatch(mixed);
+    s.writeBatch(batch('good-3', 4, 10));
     await s.flush();
-    expect(metrics.total('cosafe_influx_points_rejected_total')).toBe(10);
-    expect(await count('t_reject', 'good-1')).toBe(10);
+    expect(metrics.total('cosafe_influx_points_rejected_total')).toBe(3);
+    expect(s.health()).toMatchObject({ buffered: 0, rejected: 3 });
+    expect([await count('t_reject', 'good-1'), await count('t_reject', 'good-2'), await count('t_reject', 'good-3')]).toEqual([10, 10, 10]);
     await s.stop();
+    const db = new Database(join(dir, 't_reject.db'), { readonly: true });
+    const aside = db.prepare('SELECT status, error, lines FROM dead_letter').all() as { status: number; error: string; lines: string }[];
+    db.close();
+    const lines = aside.flatMap((r) => r.lines.split('\n'));
+    expect(lines).toHaveLength(3);
+    expect(lines.every((l) => l.startsWith('reading,site=site-a,device=bad-1,'))).toBe(true);
+    expect(aside.every((r) => r.status === 400 && r.error.includes('field type conflict'))).toBe(true);
   });
 });

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlarmEvent } from '../../broker/contract/index.js';
+import { DeliveryLog } from '../../cloud-sync/dispatch/delivery-log.js';
 import { WebhookDispatcher } from '../../cloud-sync/dispatch/webhook-dispatcher.js';
 import { systemClock } from '../../core/clock.js';
 import { silentLogger } from '../../core/logger.js';
@@ -84,6 +88,42 @@ describe('fire-department webhooks (real HTTP)', () => {
     await fd.waitFor((a) => a.body.data.eventId === event.eventId);
     await new Promise((r) => setTimeout(r, 300));
     expect(fd.alarms.map((a) => a.body.data.eventId)).toEqual([event.eventId]);
+    expect(metrics.total('cosafe_dispatch_duplicates_total')).toBe(1);
+  });
+
+  it('takes up a delivery a restart interrupted, and does not send a delivered alarm again when it is redelivered', async () => {
+    const probe = await new FireDepartmentReceiver({ secret }).start();
+    const url = probe.url;
+    const port = Number(new URL(url).port);
+    await probe.stop();
+    const path = join(mkdtempSync(join(tmpdir(), 'cosafe-dispatch-')), 'dispatch.db');
+    const department = { id: 'fd-1', url, secret, classes: ['fire' as const] };
+
+    // The department is down; cloud-sync stops (or crashes) with the delivery pending.
+    let log = new DeliveryLog(path);
+    log.open();
+    let d = new WebhookDispatcher({ departments: [department], logger: silentLogger, metrics: new Metrics(), clock: systemClock, log });
+    d.dispatch(event);
+    await d.stop();
+    log.close();
+
+    const fd = await new FireDepartmentReceiver({ secret, port }).start();
+    cleanup.push(() => fd.stop());
+    log = new DeliveryLog(path);
+    log.open();
+    const metrics = new Metrics();
+    d = new WebhookDispatcher({ departments: [department], logger: silentLogger, metrics, clock: systemClock, log });
+    cleanup.push(async () => {
+      await d.stop();
+      log.close();
+    });
+    d.resume();
+    await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
+    await waitUntil('the delivery to be recorded', () => metrics.total('cosafe_dispatch_delivered_total') === 1);
+    // The broker redelivers the same event (its acknowledgement was lost in the crash).
+    d.dispatch(event);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(fd.alarms).toHaveLength(1);
     expect(metrics.total('cosafe_dispatch_duplicates_total')).toBe(1);
   });
 });

@@ -1,0 +1,76 @@
+import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import type { SqlitePersistence } from './sqlite-persistence.js';
+
+/**
+ * Makes the broker's PUBACK mean "it is on disk".
+ *
+ * Aedes answers a QoS 1 PUBLISH with PUBACK first and hands the message on
+ * after (lib/handlers/publish.js: write PUBACK, then broker.publish, which
+ * enqueues it for every persistent session that subscribed, then calls the
+ * `published` hook). A crash between the two would lose a message the sender
+ * has already deleted from its own outbox. So:
+ *
+ *  1. `authorizePublish`, which Aedes runs before anything else, writes the
+ *     message to the journal (SQLite, committed before it calls back), and
+ *     only then lets Aedes send the PUBACK.
+ *  2. Aedes enqueues it for the persistent sessions (cloud-sync's queue in the
+ *     durable persistence), then calls `published`, which takes it out of the
+ *     journal.
+ *  3. On start, before the listener opens, whatever is still in the journal is
+ *     published again: it was acknowledged, but may not have reached the queues.
+ *
+ * At any moment of a crash the message is in the journal, in the queues, or in
+ * both (then it is delivered twice, which the contract allows: batches carry
+ * gateway, boot and seq, events a stable id, and InfluxDB writes are
+ * idempotent). Journal and queues share one SQLite WAL, so a later write never
+ * survives without an earlier one.
+ *
+ * Wraps whatever hooks the broker has (authentication and ACL run first, so a
+ * message that is refused is never journaled).
+ */
+export async function persistBeforeAck(aedes: Aedes, store: SqlitePersistence, logger: Logger, metrics: Metrics): Promise<void> {
+  const journalIds = new WeakMap<object, number>();
+
+  const authorize = aedes.authorizePublish;
+  aedes.authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void) => {
+    authorize.call(aedes, client, packet, (err?: Error | null) => {
+      if (err || packet.qos !== 1) return done(err);
+      try {
+        journalIds.set(packet, store.journalAppend(packet as never));
+      } catch (e) {
+        // Not on disk, so not acknowledged: the client is disconnected and sends it again.
+        metrics.inc('cosafe_broker_persistence_errors_total', 'Messages the broker could not store (refused, not acknowledged)');
+        logger.error({ code: 'COSAFE_ERR_BROKER_PERSISTENCE', err: (e as Error).message, topic: packet.topic }, 'broker could not journal a message; refusing it');
+        return done(e as Error);
+      }
+      done(null);
+    });
+  };
+
+  const published = aedes.published;
+  aedes.published = (packet: AedesPublishPacket, client: Client, done: (error?: Error | null) => void) => {
+    const id = journalIds.get(packet);
+    if (id !== undefined) {
+      journalIds.delete(packet);
+      try {
+        store.journalRemove(id);
+      } catch (e) {
+        // Left in the journal: replayed after a restart, which is a harmless duplicate.
+        logger.warn({ err: (e as Error).message }, 'broker could not clear a journal entry');
+      }
+    }
+    published.call(aedes, packet, client, done);
+  };
+
+  const pending = store.journalEntries();
+  for (const entry of pending) {
+    await new Promise<void>((resolve, reject) => aedes.publish(entry.packet as unknown as PublishPacket, (err) => (err ? reject(err) : resolve())));
+    store.journalRemove(entry.id);
+  }
+  if (pending.length) {
+    metrics.inc('cosafe_broker_journal_replayed_total', 'Acknowledged messages handed on again after a crash of the broker', {}, pending.length);
+    logger.warn({ messages: pending.length }, 'broker handed on messages it had acknowledged just before a crash');
+  }
+}

@@ -1,0 +1,83 @@
+import type { AlarmEvent, ReadingBatch } from '../../broker/contract/index.js';
+import type { InfluxConfig } from '../../core/config.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { HistoryQuery, ReadingStore, StoreHealth, StoredReading } from '../reading-store.js';
+import { InfluxQlReader } from './influxql.js';
+import { eventLine, readingLines } from './line-protocol.js';
+import { v1AuthHeaders, v1WriteTarget } from './v1-write.js';
+import { v2WriteTarget } from './v2-write.js';
+import { WriteBuffer } from './write-buffer.js';
+import { InfluxWriter } from './writer.js';
+
+export interface InfluxStoreDeps {
+  config: InfluxConfig;
+  /** The durable write buffer (SQLite), e.g. dataDir/influx-buffer.db. */
+  bufferPath: string;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * Readings and events to InfluxDB, through the durable writer: `writeBatch`
+ * returns true once the points are in the on-disk buffer, and the writer takes
+ * them to InfluxDB through outages. Two write paths, chosen by `api`: v1 /write
+ * (InfluxDB 1.x) or the v2 write API (@influxdata/influxdb-client). Reading back
+ * uses InfluxQL over /query on both (see influxql.ts for servers without it).
+ */
+export class InfluxStore implements ReadingStore {
+  private readonly writer: InfluxWriter;
+  private readonly reader: InfluxQlReader;
+  private readonly v1: ReturnType<typeof v1WriteTarget> | undefined;
+
+  constructor(private readonly d: InfluxStoreDeps) {
+    const { config } = d;
+    this.v1 = config.api === 'v1' ? v1WriteTarget(config) : undefined;
+    const target = this.v1 ?? v2WriteTarget(config);
+    const buffer = new WriteBuffer({ path: d.bufferPath, maxPoints: config.maxBufferedPoints });
+    this.writer = new InfluxWriter({ config, buffer, target, logger: d.logger, metrics: d.metrics });
+    const headers = config.api === 'v1' ? v1AuthHeaders(config) : config.token ? { Authorization: `Token ${config.token}` } : {};
+    this.reader = new InfluxQlReader({ url: config.url, db: config.api === 'v1' ? config.database : (config.bucket ?? config.database), headers });
+  }
+
+  async start(): Promise<void> {
+    const { config, logger } = this.d;
+    this.writer.start();
+    if (this.v1) {
+      // If InfluxDB is not up yet, the writer creates the database when it is.
+      await this.v1.createDatabase().catch((err: Error) => logger.warn({ url: config.url, err: err.message }, 'InfluxDB not reachable yet; buffering on disk until it is'));
+    }
+    logger.info({ url: config.url, api: config.api, database: config.api === 'v1' ? config.database : (config.bucket ?? config.database), buffer: this.d.bufferPath }, 'writing readings to InfluxDB');
+  }
+
+  writeBatch(batch: ReadingBatch): boolean {
+    const lines: string[] = [];
+    readingLines(batch, lines);
+    return this.writer.append(lines, 'reading');
+  }
+
+  writeEvent(event: AlarmEvent): boolean {
+    return this.writer.append([eventLine(event)], 'event');
+  }
+
+  latest(filter: { site?: string; device?: string }): Promise<StoredReading[]> {
+    return this.reader.latest(filter);
+  }
+
+  history(q: HistoryQuery): Promise<StoredReading[]> {
+    return this.reader.history(q);
+  }
+
+  health(): StoreHealth {
+    return { kind: 'influxdb', ...this.writer.health() };
+  }
+
+  /** Writes everything buffered now (tests, benchmarks). */
+  flush(timeoutMs?: number): Promise<void> {
+    return this.writer.flush(timeoutMs);
+  }
+
+  stop(): Promise<void> {
+    return this.writer.stop();
+  }
+}

@@ -1,0 +1,30 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { CosafeError } from './errors.js';
+
+/**
+ * Opens one of cosafe's durable SQLite files (outbox, broker state, buffers):
+ * WAL, synchronous=NORMAL (a committed write survives a crash of the process;
+ * FULL where a caller asks for more), and an exclusive lock, so a second process
+ * pointed at the same dataDir fails at once with a clear error instead of
+ * sharing (and corrupting the meaning of) the same queue.
+ */
+export function openDurableDatabase(path: string): Database.Database {
+  mkdirSync(dirname(path), { recursive: true });
+  // A process that just exited may still be letting go of the lock; a second one that runs does not.
+  const db = new Database(path, { timeout: 1000 });
+  try {
+    // Before WAL is entered, so the lock is held from the first access on and no shared memory is needed.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  } catch (err) {
+    db.close();
+    if ((err as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new CosafeError('COSAFE_ERR_DATADIR_IN_USE', `${path} is in use by another cosafe process; give each process its own dataDir`, { cause: err });
+    }
+    throw err;
+  }
+  return db;
+}

@@ -1,0 +1,272 @@
+import type Database from 'better-sqlite3';
+import type { AlarmEvent, Reading } from '../broker/contract/index.js';
+import { openDurableDatabase } from '../core/sqlite.js';
+
+export interface OutboxOptions {
+  path: string;
+  site: string;
+  gateway: string;
+  /** This run's boot id: batches sealed now carry it (with a sequence number that starts at 1). */
+  boot: string;
+  /** Readings kept at most (sealed batches and open readings together); past it the oldest go. */
+  maxTelemetryReadings: number;
+  /** Readings per batch (one MQTT message). */
+  batchMaxReadings: number;
+  /** Flush every event to the disk (synchronous=FULL) before `addEvent` returns. */
+  fsyncEvents: boolean;
+}
+
+export type OutboxMessage =
+  | { kind: 'event'; id: number; payload: string }
+  | { kind: 'readings'; id: number; payload: string; readings: number };
+
+export interface OutboxStats {
+  /** Events not yet acknowledged by the hub. */
+  events: number;
+  /** Readings not yet acknowledged by the hub (in batches and open). */
+  readings: number;
+  /** Of those, readings not yet in a batch. */
+  openReadings: number;
+  /** Messages sent and awaiting their PUBACK. */
+  inFlight: number;
+}
+
+/**
+ * The gateway's durable outbox: every reading and event is written here (SQLite,
+ * WAL) before it counts as accepted, and leaves only when the hub has
+ * acknowledged it (QoS 1 PUBACK, `ack`).
+ *
+ * Durability: a committed transaction is in the WAL file, so it survives a crash
+ * of the process (SIGKILL) as soon as the call returns. Telemetry is written with
+ * synchronous=NORMAL (no flush per write: a crash of the OS or a power cut may
+ * lose the last writes); events, with `fsyncEvents`, with synchronous=FULL, which
+ * flushes the WAL to the disk before the call returns, and with it everything
+ * written before (the WAL is sequential, so a later write never survives without
+ * an earlier one).
+ *
+ * Readings are written one row each ("open"), then sealed into batches of the
+ * contract (gateway, boot, seq): a batch keeps its boot and seq for good, so a
+ * resend after a reconnect or a restart is recognised as the same batch by
+ * cloud-sync, and a batch of an earlier boot is not mistaken for one of this boot.
+ *
+ * Order (ARCHITECTURE.md, delivery classes): events go first and are never
+ * dropped. Batches go oldest first, but after a reconnect the backlog (every batch
+ * there was at that moment) alternates with batches sealed since, so live data is
+ * not starved by a long backlog. Telemetry is bounded: past
+ * `maxTelemetryReadings` the oldest readings that are not in flight are dropped
+ * (whole batches), and the count is returned so the caller can raise it.
+ */
+export class Outbox {
+  private db: Database.Database | undefined;
+  private stmts!: ReturnType<Outbox['prepare']>;
+  private seq = 0;
+  private sealedReadings = 0;
+  private openReadings = 0;
+  private eventCount = 0;
+  /** When the oldest open reading arrived (ms), for the batch delay; undefined when none. */
+  private openSince: number | undefined;
+  private eventCursor = 0;
+  private backlogCursor = 0;
+  private backlogMark = 0;
+  private liveCursor = 0;
+  private preferLive = false;
+  private readonly inFlight = new Set<string>();
+
+  constructor(private readonly o: OutboxOptions) {}
+
+  open(now: number): void {
+    const db = openDurableDatabase(this.o.path);
+    // AUTOINCREMENT: ids are never reused, even after a table empties, because the send cursors rely on them growing.
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS reading (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS batch (id INTEGER PRIMARY KEY AUTOINCREMENT, boot TEXT NOT NULL, seq INTEGER NOT NULL, readings INTEGER NOT NULL, payload TEXT NOT NULL);
+    `);
+    this.db = db;
+    this.stmts = this.prepare(db);
+    this.eventCount = (db.prepare('SELECT count(*) AS n FROM event').get() as { n: number }).n;
+    this.openReadings = (db.prepare('SELECT count(*) AS n FROM reading').get() as { n: number }).n;
+    this.sealedReadings = (db.prepare('SELECT coalesce(sum(readings), 0) AS n FROM batch').get() as { n: number }).n;
+    // Open readings of an earlier run have waited long enough: seal them at the first chance.
+    this.openSince = this.openReadings > 0 ? now - 86_400_000 : undefined;
+    this.markBacklog();
+  }
+
+  /** Writes readings; returns how many of the oldest were dropped to stay within the limit. */
+  addReadings(readings: readonly Reading[], now: number): number {
+    if (readings.length === 0) return 0;
+    return this.tx(() => {
+      for (const r of readings) this.stmts.insertReading.run(JSON.stringify(r));
+      this.openReadings += readings.length;
+      this.openSince ??= now;
+      while (this.openReadings >= this.o.batchMaxReadings) this.sealOne(now);
+      return this.enforceLimit();
+    });
+  }
+
+  addEvent(event: AlarmEvent): void {
+    const db = this.requireDb();
+    if (this.o.fsyncEvents) db.pragma('synchronous = FULL');
+    try {
+      this.stmts.insertEvent.run(JSON.stringify(event));
+      this.eventCount++;
+    } finally {
+      if (this.o.fsyncEvents) db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  /** Epoch ms since the oldest open reading waits, or undefined when none waits. */
+  get openSinceMs(): number | undefined {
+    return this.openSince;
+  }
+
+  /** Seals every open reading into batches (the batch delay has passed). */
+  sealOpen(now: number): void {
+    if (this.openReadings === 0) return;
+    this.tx(() => {
+      while (this.openReadings > 0) this.sealOne(now);
+    });
+  }
+
+  /**
+   * After a (re)connect: every batch there is now is backlog, replayed oldest
+   * first; batches sealed from now on are live, and the two alternate.
+   */
+  markBacklog(): void {
+    const max = (this.requireDb().prepare('SELECT coalesce(max(id), 0) AS id FROM batch').get() as { id: number }).id;
+    this.backlogMark = max;
+    this.liveCursor = max;
+  }
+
+  /** The next message to send, marked in flight; undefined when there is nothing to send. */
+  take(): OutboxMessage | undefined {
+    const event = this.firstFree(this.stmts.eventsAfter, this.eventCursor, Number.MAX_SAFE_INTEGER, 'event') as { id: number; body: string } | undefined;
+    if (event) {
+      this.eventCursor = event.id;
+      return this.mark({ kind: 'event', id: event.id, payload: event.body });
+    }
+    const backlog =
+      this.backlogCursor < this.backlogMark ? (this.firstFree(this.stmts.batchesAfter, this.backlogCursor, this.backlogMark, 'readings') as BatchRow | undefined) : undefined;
+    if (!backlog) this.backlogCursor = this.backlogMark;
+    const live = this.firstFree(this.stmts.batchesAfter, Math.max(this.liveCursor, this.backlogMark), Number.MAX_SAFE_INTEGER, 'readings') as BatchRow | undefined;
+    let row: BatchRow | undefined;
+    if (backlog && live) {
+      row = this.preferLive ? live : backlog;
+      this.preferLive = !this.preferLive;
+    } else row = backlog ?? live;
+    if (!row) return undefined;
+    if (row === backlog) this.backlogCursor = row.id;
+    else this.liveCursor = row.id;
+    return this.mark({ kind: 'readings', id: row.id, payload: row.payload, readings: row.readings });
+  }
+
+  /** The hub acknowledged it (PUBACK): it leaves the outbox. */
+  ack(m: OutboxMessage): void {
+    if (!this.db) return;
+    this.inFlight.delete(key(m.kind, m.id));
+    if (m.kind === 'event') {
+      if (this.stmts.deleteEvent.run(m.id).changes > 0) this.eventCount--;
+    } else if (this.stmts.deleteBatch.run(m.id).changes > 0) this.sealedReadings -= m.readings;
+  }
+
+  /** Sending failed: it goes back to be sent again, in its place. */
+  release(m: OutboxMessage): void {
+    this.inFlight.delete(key(m.kind, m.id));
+    if (m.kind === 'event') this.eventCursor = Math.min(this.eventCursor, m.id - 1);
+    else if (m.id <= this.backlogMark) this.backlogCursor = Math.min(this.backlogCursor, m.id - 1);
+    else this.liveCursor = Math.min(this.liveCursor, m.id - 1);
+  }
+
+  stats(): OutboxStats {
+    return { events: this.eventCount, readings: this.sealedReadings + this.openReadings, openReadings: this.openReadings, inFlight: this.inFlight.size };
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  private prepare(db: Database.Database) {
+    return {
+      insertReading: db.prepare('INSERT INTO reading (body) VALUES (?)'),
+      insertEvent: db.prepare('INSERT INTO event (body) VALUES (?)'),
+      openBatch: db.prepare('SELECT id, body FROM reading ORDER BY id LIMIT ?'),
+      deleteOpenUpTo: db.prepare('DELETE FROM reading WHERE id <= ?'),
+      insertBatch: db.prepare('INSERT INTO batch (boot, seq, readings, payload) VALUES (?, ?, ?, ?)'),
+      eventsAfter: db.prepare('SELECT id, body FROM event WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
+      batchesAfter: db.prepare('SELECT id, readings, payload FROM batch WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
+      oldestBatches: db.prepare('SELECT id, readings FROM batch ORDER BY id LIMIT ?'),
+      deleteEvent: db.prepare('DELETE FROM event WHERE id = ?'),
+      deleteBatch: db.prepare('DELETE FROM batch WHERE id = ?'),
+      deleteOldestOpen: db.prepare('DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)'),
+    };
+  }
+
+  private sealOne(now: number): void {
+    const rows = this.stmts.openBatch.all(this.o.batchMaxReadings) as { id: number; body: string }[];
+    const last = rows.at(-1);
+    if (!last) {
+      this.openReadings = 0;
+      this.openSince = undefined;
+      return;
+    }
+    const seq = ++this.seq;
+    // Built as text from the stored readings: no parse and re-serialise per reading.
+    const head = JSON.stringify({ v: 1, gateway: this.o.gateway, site: this.o.site, boot: this.o.boot, seq, sentAt: now });
+    const payload = `${head.slice(0, -1)},"readings":[${rows.map((r) => r.body).join(',')}]}`;
+    this.stmts.insertBatch.run(this.o.boot, seq, rows.length, payload);
+    this.stmts.deleteOpenUpTo.run(last.id);
+    this.openReadings -= rows.length;
+    this.sealedReadings += rows.length;
+    this.openSince = this.openReadings > 0 ? now : undefined;
+  }
+
+  /** Drops the oldest readings not in flight until the limit holds; returns how many. */
+  private enforceLimit(): number {
+    let dropped = 0;
+    while (this.sealedReadings + this.openReadings > this.o.maxTelemetryReadings) {
+      const victim = (this.stmts.oldestBatches.all(this.inFlight.size + 1) as { id: number; readings: number }[]).find((b) => !this.inFlight.has(key('readings', b.id)));
+      if (victim) {
+        this.stmts.deleteBatch.run(victim.id);
+        this.sealedReadings -= victim.readings;
+        dropped += victim.readings;
+        continue;
+      }
+      const over = Math.min(this.openReadings, this.sealedReadings + this.openReadings - this.o.maxTelemetryReadings);
+      if (over <= 0) break;
+      this.stmts.deleteOldestOpen.run(over);
+      this.openReadings -= over;
+      dropped += over;
+    }
+    return dropped;
+  }
+
+  /** The first row after `after` (up to `upTo`) that is not in flight. */
+  private firstFree(stmt: Database.Statement, after: number, upTo: number, kind: OutboxMessage['kind']): { id: number } | undefined {
+    // In-flight rows are at most the window, so one query of window + 1 rows finds a free one if there is one.
+    const rows = stmt.all(after, upTo, this.inFlight.size + 1) as { id: number }[];
+    return rows.find((r) => !this.inFlight.has(key(kind, r.id)));
+  }
+
+  private mark<M extends OutboxMessage>(m: M): M {
+    this.inFlight.add(key(m.kind, m.id));
+    return m;
+  }
+
+  private tx<T>(fn: () => T): T {
+    return this.requireDb().transaction(fn)();
+  }
+
+  private requireDb(): Database.Database {
+    if (!this.db) throw new Error('the outbox is not open');
+    return this.db;
+  }
+}
+
+interface BatchRow {
+  id: number;
+  readings: number;
+  payload: string;
+}
+
+const key = (kind: OutboxMessage['kind'], id: number) => `${kind}:${id}`;
