@@ -184,6 +184,14 @@ const ProfileBase = {
   samples: z.array(Sample).default([]).describe('Recorded device output with the expected result; a test decodes every one'),
 };
 
+/** Serial line framing; the default parity differs by protocol. */
+const serialFraming = (parity: 'none' | 'even') => ({
+  baudRate: z.number().int().positive().default(9600),
+  dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+  parity: z.enum(['none', 'even', 'odd']).default(parity),
+  stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+});
+
 export const MqttProfile = z
   .object({
     ...ProfileBase,
@@ -207,15 +215,7 @@ export const ModbusProfile = z
       .strict()
       .prefault({}),
     // Modbus over Serial Line §2.5.1: the default framing is even parity.
-    serial: z
-      .object({
-        baudRate: z.number().int().positive().default(9600),
-        dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
-        parity: z.enum(['none', 'even', 'odd']).default('even'),
-        stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
-      })
-      .strict()
-      .prefault({}),
+    serial: z.object(serialFraming('even')).strict().prefault({}),
     points: z.array(ModbusPoint).min(1),
   })
   .strict();
@@ -234,10 +234,7 @@ export const SerialProfile = z
     transport: z.literal('serial-lines'),
     serial: z
       .object({
-        baudRate: z.number().int().positive().default(9600),
-        dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
-        parity: z.enum(['none', 'even', 'odd']).default('none'),
-        stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+        ...serialFraming('none'),
         maxLineLength: z.number().int().min(16).max(4096).default(256).describe('Longer lines are noise (a wrong baud rate, a stuck line)'),
       })
       .strict()

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CosafeError } from '../../core/errors.js';
+import { getFromHub } from '../hub-client.js';
 import { intOption } from './options.js';
 
 interface ReadingsOptions {
@@ -36,7 +37,6 @@ export function registerReadings(program: Command): void {
     .addHelpText('after', '\nExamples:\n  cosafe readings\n  cosafe readings --device temp-kitchen --metric temperature --since 15m')
     .action(async (o: ReadingsOptions) => {
       if (o.metric && !o.device) throw new CosafeError('COSAFE_ERR_CLI_USAGE', '--metric needs --device');
-      const base = o.api.replace(/\/$/, '');
       const params = new URLSearchParams();
       if (o.site) params.set('site', o.site);
       if (o.device) params.set('device', o.device);
@@ -45,19 +45,11 @@ export function registerReadings(program: Command): void {
         params.set('metric', o.metric);
         params.set('since', String(Date.now() - parseDuration(o.since)));
         params.set('limit', String(o.limit));
-        url = `${base}/api/v1/readings/history?${params}`;
+        url = `/api/v1/readings/history?${params}`;
       } else {
-        url = `${base}/api/v1/readings/latest?${params}`;
+        url = `/api/v1/readings/latest?${params}`;
       }
-      let body: { readings?: Row[]; details?: string[] };
-      try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-        body = (await res.json()) as typeof body;
-        if (!res.ok) throw new CosafeError('COSAFE_ERR_CLI_USAGE', `the hub answered HTTP ${res.status}`, { details: body.details ?? [] });
-      } catch (err) {
-        if (err instanceof CosafeError) throw err;
-        throw new CosafeError('COSAFE_ERR_HUB_UNREACHABLE', `cannot reach the hub at ${base}: ${(err as Error).message}. Is "cosafe demo" (or cloud-sync) running? Use --api to point elsewhere.`, { cause: err });
-      }
+      const body = await getFromHub<{ readings?: Row[] }>(o.api, url);
       const rows = body.readings ?? [];
       if (o.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { GatewayStatus } from '../../broker/contract/index.js';
-import { CosafeError } from '../../core/errors.js';
+import { getFromHub } from '../hub-client.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -9,14 +9,7 @@ export function registerStatus(program: Command): void {
     .option('--api <url>', 'hub HTTP API', 'http://127.0.0.1:8080')
     .option('--json', 'print JSON')
     .action(async (o: { api: string; json?: boolean }) => {
-      const base = o.api.replace(/\/$/, '');
-      let gateways: GatewayStatus[];
-      try {
-        const res = await fetch(`${base}/api/v1/gateways`, { signal: AbortSignal.timeout(10_000) });
-        gateways = ((await res.json()) as { gateways: GatewayStatus[] }).gateways;
-      } catch (err) {
-        throw new CosafeError('COSAFE_ERR_HUB_UNREACHABLE', `cannot reach the hub at ${base}: ${(err as Error).message}. Is "cosafe demo" (or cloud-sync) running? Use --api to point elsewhere.`, { cause: err });
-      }
+      const { gateways } = await getFromHub<{ gateways: GatewayStatus[] }>(o.api, '/api/v1/gateways');
       if (o.json) {
         process.stdout.write(`${JSON.stringify(gateways, null, 2)}\n`);
         return;

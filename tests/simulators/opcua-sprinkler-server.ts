@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../helpers/processes.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // First, before node-opcua loads: keeps its console warnings out of tests and the demo.
@@ -110,7 +110,7 @@ export class OpcuaSprinklerServer {
 
   async start(): Promise<void> {
     if (this.server) return;
-    this.port ??= await freeLoopbackPort();
+    this.port ??= await freePort();
     if (!this.certificateManager) {
       // Tests only: every client certificate is accepted. A production server
       // keeps unknown certificates in rejected/ until the operator trusts them.
@@ -239,14 +239,3 @@ export class OpcuaSprinklerServer {
 const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
 const noise = (amp: number) => (Math.random() * 2 - 1) * amp;
 
-/** A free TCP port on loopback, chosen by the kernel. */
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
