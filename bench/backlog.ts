@@ -77,7 +77,9 @@ export async function runBacklogBench(opts: BacklogBenchOptions = {}): Promise<R
 
     /* ---- stage 1: the hub's InfluxDB buffer ---- */
     log(`hub: InfluxDB down, ${N} readings into the hub's buffer`);
-    const gw = await mqtt.connectAsync(hub.broker!.url, { clientId: 'bench-gateway' });
+    // The gateway logs in like any other: an internal identity of this process, with the gateway role.
+    const gatewayLogin = hub.issueInternal!({ role: 'gateway', id: `@gateway:${SITE}:${GATEWAY}`, site: SITE, gateway: GATEWAY });
+    const gw = await mqtt.connectAsync(hub.broker!.url, { clientId: 'bench-gateway', ...gatewayLogin });
     let seq = 0;
     const sendBatch = async (count: number) => {
       const batch: ReadingBatch = { v: 1, gateway: GATEWAY, site: SITE, boot: 'bench', seq: ++seq, sentAt: Date.now(), readings: readings(next, count) };
@@ -111,6 +113,7 @@ export async function runBacklogBench(opts: BacklogBenchOptions = {}): Promise<R
     const outboxFile = join(dir, 'gateway', `outbox-${GATEWAY}.db`);
     const publisher = new Publisher({
       brokerUrl: `mqtt://127.0.0.1:${proxy.port}`,
+      auth: gatewayLogin,
       site: SITE,
       gateway: GATEWAY,
       batch: { maxReadings: batchReadings, maxDelayMs: 200 },

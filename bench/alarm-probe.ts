@@ -1,0 +1,180 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { topics } from '../broker/contract/index.js';
+import type { ReceivedAlarm } from '../tests/simulators/fire-department.js';
+import { sleep, withTimeout } from './wait.js';
+
+export interface AlarmSample {
+  state: 'active' | 'cleared';
+  ts: number;
+  /** Sensor's publish call to the fire department's receipt; undefined while it has not arrived. */
+  ms?: number;
+  /** Sensor's publish call to the gateway's event coming out of the broker (to an observer): the edge half of `ms`. */
+  edgeMs?: number;
+  late: boolean;
+}
+
+/**
+ * A smoke detector that goes into alarm and out again, one change at a time,
+ * and the stopwatch from its publish to the webhook at the fire department.
+ * Each change gets a fresh `ts`: the event id derives from it, and a repeated id
+ * would be taken for a resend and not delivered again.
+ */
+export class AlarmProbe {
+  readonly samples: AlarmSample[] = [];
+  private client: MqttClient | undefined;
+  /** Subscribed to the gateway's events like cloud-sync, but idle otherwise: splits the latency at the broker. */
+  private observer: MqttClient | undefined;
+  private lastTs = 0;
+  private readonly waiting = new Map<string, { sample: AlarmSample; publishedAt: number; arrived: (at: number) => void }>();
+
+  constructor(
+    private readonly o: {
+      brokerUrl: string;
+      site: string;
+      device: string;
+      gateway: string;
+      sensorLogin: { username: string; password: string };
+      /** A service login: it reads the gateway's events as cloud-sync does. */
+      observerLogin: { username: string; password: string };
+      /** The gateway's view, to resynchronise after a lost alarm. */
+      isActive: () => boolean;
+    },
+  ) {}
+
+  get topic(): string {
+    return topics.deviceUplink(this.o.site, this.o.device);
+  }
+
+  async start(): Promise<void> {
+    this.client = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.sensorLogin, clientId: `bench-smoke-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
+    this.observer = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.observerLogin, clientId: `bench-observer-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
+    this.observer.on('message', (_topic, payload) => {
+      const at = performance.now();
+      try {
+        const e = JSON.parse(payload.toString()) as { device?: string; time?: number; state?: string };
+        const w = e.device === this.o.device ? this.waiting.get(`${String(e.time)}/${String(e.state)}`) : undefined;
+        if (w) w.sample.edgeMs = at - w.publishedAt;
+      } catch {
+        // Not ours to judge; cloud-sync counts invalid messages.
+      }
+    });
+    const granted = await this.observer.subscribeAsync(topics.events(this.o.site, this.o.gateway), { qos: 1 });
+    if (granted.some((g) => g.qos === 128)) throw new Error('the broker refused the observer its subscription to the gateway events');
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.endAsync();
+    await this.observer?.endAsync();
+    this.client = undefined;
+    this.observer = undefined;
+  }
+
+  /** The receiver's onAlarm: called as the webhook arrives, so this is the arrival time. */
+  arrived(alarm: ReceivedAlarm): void {
+    const at = performance.now();
+    const d = alarm.body.data;
+    if (d.device !== this.o.device) return;
+    const key = `${String(d.time)}/${d.state}`;
+    const w = this.waiting.get(key);
+    if (!w) return;
+    this.waiting.delete(key);
+    w.sample.ms = at - w.publishedAt;
+    w.arrived(at);
+  }
+
+  /** A smoke payload that changes nothing (the detector is clear), for readiness checks. */
+  publishQuiet(): number {
+    const ts = this.nextTs();
+    this.client?.publish(this.topic, JSON.stringify({ smoke: false, ts }), { qos: 1 });
+    return ts;
+  }
+
+  /** Raises the alarm if it is clear, clears it if raised; waits for the webhook up to `timeoutMs`. */
+  async toggle(timeoutMs: number): Promise<AlarmSample> {
+    const smoke = !this.o.isActive();
+    const ts = this.nextTs();
+    const sample: AlarmSample = { state: smoke ? 'active' : 'cleared', ts, late: false };
+    this.samples.push(sample);
+    const arrival = new Promise<number>((resolve) => {
+      const payload = JSON.stringify({ smoke, ts });
+      const publishedAt = performance.now();
+      this.waiting.set(`${ts}/${sample.state}`, { sample, publishedAt, arrived: resolve });
+      this.client?.publish(this.topic, payload, { qos: 1 });
+    });
+    try {
+      await withTimeout(arrival, timeoutMs, `webhook for smoke ${sample.state} at ts ${ts}`);
+    } catch {
+      // Counted as late; if it arrives later it still gets its time. The engine's
+      // own state decides the next toggle, so one lost alarm does not desynchronise the rest.
+      sample.late = true;
+    }
+    return sample;
+  }
+
+  /** Alarms fired and not (yet) delivered; waits up to `graceMs` for stragglers. */
+  async missing(graceMs: number): Promise<number> {
+    const deadline = Date.now() + graceMs;
+    while (this.waiting.size > 0 && Date.now() < deadline) await sleep(50);
+    return this.waiting.size;
+  }
+
+  private nextTs(): number {
+    this.lastTs = Math.max(Date.now(), this.lastTs + 1);
+    return this.lastTs;
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  min: number;
+  mean: number;
+}
+
+export interface LatencySummary extends Percentiles {
+  count: number;
+  delivered: number;
+  late: number;
+  /** Smoke detector to the event leaving the broker (gateway, its publisher, the broker). */
+  edge: Percentiles;
+  /** The event leaving the broker to the webhook's arrival (cloud-sync's consumer, dispatcher, HTTP). */
+  hub: Percentiles;
+  /** Every sample in ms, in the order sent (null: never arrived). */
+  samplesMs: (number | null)[];
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+function percentiles(values: number[]): Percentiles {
+  const v = [...values].sort((a, b) => a - b);
+  return {
+    p50: round(percentile(v, 50)),
+    p90: round(percentile(v, 90)),
+    p99: round(percentile(v, 99)),
+    max: round(v[v.length - 1] ?? NaN),
+    min: round(v[0] ?? NaN),
+    mean: round(v.reduce((a, b) => a + b, 0) / (v.length || 1)),
+  };
+}
+
+export function summarize(samples: AlarmSample[]): LatencySummary {
+  const delivered = samples.filter((s) => s.ms !== undefined);
+  const split = delivered.filter((s) => s.edgeMs !== undefined);
+  return {
+    count: samples.length,
+    delivered: delivered.length,
+    late: samples.filter((s) => s.late).length,
+    ...percentiles(delivered.map((s) => s.ms!)),
+    edge: percentiles(split.map((s) => s.edgeMs!)),
+    hub: percentiles(split.map((s) => s.ms! - s.edgeMs!)),
+    samplesMs: samples.map((s) => (s.ms === undefined ? null : round(s.ms))),
+  };
+}
