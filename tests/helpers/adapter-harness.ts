@@ -1,5 +1,6 @@
 import { systemClock } from '../../core/clock.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
+import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
 import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
 import type { Adapter, AdapterContext } from '../../edge/adapters/adapter.js';
 import type { DeviceBinding } from '../../edge/device-binding.js';
@@ -16,12 +17,13 @@ export class AdapterHarness {
   readonly adapter: Adapter;
   private readonly abort = new AbortController();
 
-  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; logger?: Logger } = {}) {
+  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; brokerAuth?: MqttClientAuth; logger?: Logger } = {}) {
     this.adapter = factory({
       logger: options.logger ?? silentLogger,
       clock: systemClock,
       devices,
       brokerUrl: options.brokerUrl ?? '',
+      ...(options.brokerAuth ? { brokerAuth: options.brokerAuth } : {}),
       onDecoded: (binding, outcome) => this.received.push({ device: binding.device.id, outcome, at: Date.now() }),
     });
   }
