@@ -1,3 +1,4 @@
+import type { MetricName } from '../core/metric-catalog.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,7 +42,7 @@ const COUNTERS = [
   'cosafe_broker_persistence_errors_total',
   'cosafe_edge_events_total',
   'cosafe_edge_chattering_total',
-];
+] as const satisfies readonly MetricName[];
 
 /** State directories of hubs not yet stopped, for the bench's last-resort cleanup. */
 const liveDataDirs = new Set<string>();

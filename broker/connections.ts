@@ -75,6 +75,6 @@ export class Connections implements ConnectionGate {
 
   private count(listener: ListenerName, by: number): void {
     this.perListener[listener] += by;
-    this.d.metrics.set('cosafe_broker_connections', 'Open connections, by listener', { listener }, this.perListener[listener]);
+    this.d.metrics.set('cosafe_broker_connections', { listener }, this.perListener[listener]);
   }
 }

@@ -41,7 +41,7 @@ export async function persistBeforeAck(aedes: Aedes, store: SqlitePersistence, l
         journalIds.set(packet, store.journalAppend(packet as never));
       } catch (e) {
         // Not on disk, so not acknowledged: the client is disconnected and sends it again.
-        metrics.inc('cosafe_broker_persistence_errors_total', 'Messages the broker could not store (refused, not acknowledged)');
+        metrics.inc('cosafe_broker_persistence_errors_total');
         logger.error({ code: 'COSAFE_ERR_BROKER_PERSISTENCE', err: (e as Error).message, topic: packet.topic }, 'broker could not journal a message; refusing it');
         return done(e as Error);
       }
@@ -70,7 +70,7 @@ export async function persistBeforeAck(aedes: Aedes, store: SqlitePersistence, l
     store.journalRemove(entry.id);
   }
   if (pending.length) {
-    metrics.inc('cosafe_broker_journal_replayed_total', 'Acknowledged messages handed on again after a crash of the broker', {}, pending.length);
+    metrics.inc('cosafe_broker_journal_replayed_total', {}, pending.length);
     logger.warn({ messages: pending.length }, 'broker handed on messages it had acknowledged just before a crash');
   }
 }

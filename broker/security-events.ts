@@ -39,7 +39,7 @@ export class SecurityEvents {
   }
 
   refused(info: ConnectionInfo, reason: RefusalReason, username: string | undefined): void {
-    this.metrics.inc('cosafe_broker_auth_failures_total', 'Clients refused at CONNECT, by reason', { reason, listener: info.listener });
+    this.metrics.inc('cosafe_broker_auth_failures_total', { reason, listener: info.listener });
     this.log.warn(
       `auth:${info.address}:${reason}`,
       // A username that is not an id may be a secret pasted into the wrong field: it is not logged.
@@ -49,7 +49,7 @@ export class SecurityEvents {
   }
 
   denied(identity: Identity | undefined, action: 'publish' | 'subscribe' | 'forward', topic: string, clientId: string | undefined): void {
-    this.metrics.inc('cosafe_broker_denied_total', 'Publishes, subscriptions and deliveries denied by the ACL', { action, role: identity?.role ?? 'none' });
+    this.metrics.inc('cosafe_broker_denied_total', { action, role: identity?.role ?? 'none' });
     this.log.warn(
       `acl:${identity?.id ?? clientId}:${action}`,
       { code: 'COSAFE_ERR_ACL_DENIED', action, topic: topic.slice(0, 200), identity: identity?.id, role: identity?.role, client: clientId },
@@ -58,17 +58,17 @@ export class SecurityEvents {
   }
 
   limit(limit: LimitName, key: string, fields: Record<string, unknown>): void {
-    this.metrics.inc('cosafe_broker_limit_hits_total', 'Times a client hit a broker limit, by limit', { limit });
+    this.metrics.inc('cosafe_broker_limit_hits_total', { limit });
     this.log.warn(`limit:${limit}:${key}`, { code: 'COSAFE_ERR_BROKER_LIMIT', limit, ...fields }, `broker limit hit: ${limit}`);
   }
 
   sessionEnded(session: Session, reason: 'revoked' | 'rotated'): void {
-    this.metrics.inc('cosafe_broker_sessions_ended_total', 'Sessions the broker ended because their credential was revoked or rotated', { reason });
+    this.metrics.inc('cosafe_broker_sessions_ended_total', { reason });
     this.logger.warn({ identity: session.identity.id, client: session.clientId, reason }, `credential ${reason}: session ended`);
   }
 
   clientError(key: string, fields: Record<string, unknown>): void {
-    this.metrics.inc('cosafe_broker_client_errors_total', 'Client connections ended by a protocol or socket error');
+    this.metrics.inc('cosafe_broker_client_errors_total');
     this.log.warn(`error:${key}`, fields, 'broker client error');
   }
 }

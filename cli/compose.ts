@@ -43,7 +43,7 @@ export function loadProfiles(config: Config): Map<string, Profile> {
  * cloud-sync, gateway), and stops them in reverse so nothing in flight is cut off.
  */
 export async function startStack(config: Config, roles: readonly Role[], logger: Logger, clock: Clock = systemClock): Promise<Stack> {
-  const metrics = new Metrics();
+  const metrics = new Metrics({ process: true });
   const stack: Stack = { metrics, brokerUrl: '', stop: async () => {} };
   const stoppers: (() => Promise<void>)[] = [];
   stack.stop = async () => {

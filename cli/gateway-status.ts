@@ -16,7 +16,7 @@ export async function startGatewayStatus(o: { host: string; port: number; gatewa
     const ok = health.outbox?.connected === true && health.outbox.error === undefined;
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', ...health });
   });
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(o.metrics.render()));
+  app.get('/metrics', async (_req, reply) => reply.type(o.metrics.contentType).send(await o.metrics.render()));
   const url = await app.listen({ host: o.host, port: o.port });
   o.logger.info({ url }, 'gateway status (health, metrics) listening');
   return { url, close: () => app.close() };

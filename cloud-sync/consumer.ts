@@ -106,14 +106,14 @@ export class ContractConsumer {
       const batch = r.value;
       const key = `${batch.site}/${batch.gateway}`;
       if (this.sequences.has(key, batch.boot, batch.seq)) {
-        metrics.inc('cosafe_sync_duplicate_batches_total', 'Reading batches received twice (not stored twice)', { gateway: batch.gateway });
+        metrics.inc('cosafe_sync_duplicate_batches_total', { gateway: batch.gateway });
         return true;
       }
       if (!this.d.handlers.onBatch(batch)) return false;
       this.sequences.add(key, batch.boot, batch.seq);
-      metrics.inc('cosafe_sync_readings_received_total', 'Readings received from gateways', {}, batch.readings.length);
+      metrics.inc('cosafe_sync_readings_received_total', {}, batch.readings.length);
       const holes = this.sequences.holes(key);
-      metrics.set('cosafe_sync_sequence_holes', 'Reading batches not (yet) received below the highest received, per gateway: a backlog on its way, or batches the gateway dropped', { gateway: batch.gateway }, holes);
+      metrics.set('cosafe_sync_sequence_holes', { gateway: batch.gateway }, holes);
       return true;
     }
     if (parsed.kind === 'events') {
@@ -121,7 +121,7 @@ export class ContractConsumer {
       if (!r.ok) return this.invalid(topic, r.error);
       if (r.value.site !== parsed.site) return this.invalid(topic, 'site in the message does not match the topic');
       if (!this.d.handlers.onEvent(r.value)) return false;
-      metrics.inc('cosafe_sync_events_received_total', 'Alarm events received from gateways', { class: r.value.class });
+      metrics.inc('cosafe_sync_events_received_total', { class: r.value.class });
       return true;
     }
     // An empty retained message clears a status; nothing to do.
@@ -140,7 +140,7 @@ export class ContractConsumer {
   }
 
   private invalid(topic: string, error: string): true {
-    this.d.metrics.inc('cosafe_sync_invalid_messages_total', 'Messages on contract topics that broke the contract');
+    this.d.metrics.inc('cosafe_sync_invalid_messages_total');
     this.d.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, error }, 'message does not match the contract; skipped');
     return true;
   }

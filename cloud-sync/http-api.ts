@@ -44,7 +44,7 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
     });
   });
 
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(d.metrics.render()));
+  app.get('/metrics', async (_req, reply) => reply.type(d.metrics.contentType).send(await d.metrics.render()));
 
   app.get('/api/v1/readings/latest', async (req, reply) => {
     const q = LatestQuery.safeParse(req.query);

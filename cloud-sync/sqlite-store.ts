@@ -83,13 +83,13 @@ export class SqliteStore implements ReadingStore {
     try {
       this.requireDb();
       this.insertBatch?.(batch);
-      this.d.metrics.inc('cosafe_store_points_written_total', 'Readings written to the local store', {}, batch.readings.length);
+      this.d.metrics.inc('cosafe_store_points_written_total', {}, batch.readings.length);
       this.lastError = undefined;
       return true;
     } catch (err) {
       // A full disk is an operational fault: counted and visible in /health, not a crash.
       this.lastError = (err as Error).message;
-      this.d.metrics.inc('cosafe_store_write_errors_total', 'Batches the local store could not write');
+      this.d.metrics.inc('cosafe_store_write_errors_total');
       this.d.logger.error({ code: 'COSAFE_ERR_STORE', err: this.lastError }, 'local store write failed');
       return false;
     }

@@ -1,71 +1,100 @@
-/**
- * Counters and gauges with labels, rendered in the Prometheus text format. Bad
- * input and dropped data must be counted somewhere a person can see it; this is
- * that place. Kept tiny: a registry, a label key, a renderer.
- */
-type Labels = Record<string, string>;
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { metricCatalog, type CounterName, type GaugeName, type HistogramName, type LabelsOf, type MetricName } from './metric-catalog.js';
 
-interface Series {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  values: Map<string, { labels: Labels; value: number }>;
+export { metricCatalog };
+export type { CounterName, GaugeName, HistogramName, MetricName };
+
+export interface MetricsOptions {
+  /**
+   * Also export the process's own metrics (CPU, memory, event loop delay as
+   * `nodejs_eventloop_lag_*_seconds`, GC): on for the processes cosafe runs,
+   * off for the many short-lived registries of tests.
+   */
+  process?: boolean;
 }
 
+/**
+ * The metrics of one process, in prom-client: bad input and dropped data must
+ * be counted somewhere a person can see it, and this is that place. Names,
+ * kinds, help texts and labels come from the one catalog (metric-catalog.ts).
+ *
+ * prom-client reads values asynchronously; the demo's flow report, the bench
+ * and the tests read them synchronously with `get` and `total`, so counters
+ * and gauges keep a running copy here too (one map update per call).
+ */
 export class Metrics {
-  private readonly series = new Map<string, Series>();
+  readonly registry = new Registry();
+  private readonly made = new Map<MetricName, Metric>();
+  private readonly values = new Map<MetricName, Map<string, number>>();
 
-  inc(name: string, help: string, labels: Labels = {}, by = 1): void {
-    this.entry(name, help, 'counter', labels).value += by;
+  constructor(options: MetricsOptions = {}) {
+    if (options.process) collectDefaultMetrics({ register: this.registry });
   }
 
-  set(name: string, help: string, labels: Labels, value: number): void {
-    this.entry(name, help, 'gauge', labels).value = value;
+  inc<N extends CounterName>(name: N, labels: LabelsOf<N> = {}, by = 1): void {
+    (this.metric(name) as Counter).inc(labels as Record<string, string>, by);
+    const key = labelKey(labels);
+    const series = this.series(name);
+    series.set(key, (series.get(key) ?? 0) + by);
   }
 
-  get(name: string, labels: Labels = {}): number {
-    return this.series.get(name)?.values.get(labelKey(labels))?.value ?? 0;
+  set<N extends GaugeName>(name: N, labels: LabelsOf<N>, value: number): void {
+    (this.metric(name) as Gauge).set(labels as Record<string, string>, value);
+    this.series(name).set(labelKey(labels), value);
+  }
+
+  /** Records one observation of a histogram (in the metric's unit, seconds for latencies). */
+  observe<N extends HistogramName>(name: N, labels: LabelsOf<N>, value: number): void {
+    (this.metric(name) as Histogram).observe(labels as Record<string, string>, value);
+    // For a histogram, `get` and `total` give the number of observations.
+    const key = labelKey(labels);
+    const series = this.series(name);
+    series.set(key, (series.get(key) ?? 0) + 1);
+  }
+
+  /** The value of one series (labels exactly as given when it was counted). */
+  get<N extends MetricName>(name: N, labels: LabelsOf<N> = {}): number {
+    return this.values.get(name)?.get(labelKey(labels)) ?? 0;
   }
 
   /** Sum over every label set of one metric. */
-  total(name: string): number {
+  total(name: MetricName): number {
     let sum = 0;
-    for (const v of this.series.get(name)?.values.values() ?? []) sum += v.value;
+    for (const v of this.values.get(name)?.values() ?? []) sum += v;
     return sum;
   }
 
-  render(): string {
-    const out: string[] = [];
-    for (const s of this.series.values()) {
-      out.push(`# HELP ${s.name} ${s.help}`, `# TYPE ${s.name} ${s.type}`);
-      for (const { labels, value } of s.values.values()) {
-        const l = Object.entries(labels)
-          .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}"`)
-          .join(',');
-        out.push(`${s.name}${l ? `{${l}}` : ''} ${value}`);
-      }
-    }
-    return `${out.join('\n')}\n`;
+  /** The Prometheus text format, for `/metrics`. */
+  render(): Promise<string> {
+    return this.registry.metrics();
   }
 
-  private entry(name: string, help: string, type: Series['type'], labels: Labels) {
-    let s = this.series.get(name);
-    if (!s) {
-      s = { name, help, type, values: new Map() };
-      this.series.set(name, s);
-    }
-    const key = labelKey(labels);
-    let v = s.values.get(key);
-    if (!v) {
-      v = { labels, value: 0 };
-      s.values.set(key, v);
-    }
-    return v;
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private series(name: MetricName): Map<string, number> {
+    let s = this.values.get(name);
+    if (!s) this.values.set(name, (s = new Map()));
+    return s;
+  }
+
+  private metric(name: MetricName): Metric {
+    let m = this.made.get(name);
+    if (m) return m;
+    const def = metricCatalog[name];
+    const common = { name, help: def.help, labelNames: [...def.labels], registers: [this.registry] };
+    if (def.kind === 'counter') m = new Counter(common);
+    else if (def.kind === 'gauge') m = new Gauge(common);
+    else m = new Histogram({ ...common, buckets: [...((def as { buckets?: readonly number[] }).buckets ?? [])] });
+    this.made.set(name, m);
+    return m;
   }
 }
 
-function labelKey(labels: Labels): string {
+function labelKey(labels: Record<string, string | undefined>): string {
   return Object.keys(labels)
+    .filter((k) => labels[k] !== undefined)
     .sort()
     .map((k) => `${k}=${labels[k]}`)
     .join(',');

@@ -174,7 +174,7 @@ export class Gateway {
     const { metrics, logger } = this.deps;
     const device = binding.device.id;
     if (outcome.errors.length) {
-      metrics.inc('cosafe_edge_decode_errors_total', 'Device inputs that could not be fully decoded', { device });
+      metrics.inc('cosafe_edge_decode_errors_total', { device });
       logger.warn({ code: 'COSAFE_ERR_PAYLOAD_INVALID', device, profile: binding.profile.id, errors: outcome.errors }, 'device input not decoded');
     }
     // Any input, even one that does not decode, proves the link: silence is what supervision is about.
@@ -188,7 +188,7 @@ export class Gateway {
     const readings: Reading[] = [];
     for (const v of outcome.values) {
       if (v.quality === 'bad') {
-        metrics.inc('cosafe_edge_bad_readings_total', 'Readings outside their valid range (kept with quality "bad")', { device, metric: v.metric });
+        metrics.inc('cosafe_edge_bad_readings_total', { device, metric: v.metric });
       }
       readings.push({ device, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
       events.push(...this.alarms.evaluate(binding, v));
@@ -197,7 +197,7 @@ export class Gateway {
     for (const s of outcome.signals) events.push(...this.alarms.signal(binding, s));
     this.emit(events);
     if (readings.length) {
-      metrics.inc('cosafe_edge_readings_total', 'Readings decoded at the edge', {}, readings.length);
+      metrics.inc('cosafe_edge_readings_total', {}, readings.length);
       this.publisher.addReadings(readings);
     }
   }
@@ -247,8 +247,8 @@ export class Gateway {
   private emit(events: AlarmEvent[]): void {
     if (events.length === 0) return;
     for (const event of events) {
-      this.deps.metrics.inc('cosafe_edge_events_total', 'Alarm, supervisory and trouble events raised or cleared at the edge', { class: event.class, state: event.state });
-      if (event.chattering) this.deps.metrics.inc('cosafe_edge_chattering_total', 'Activations of conditions that chatter (3+ within 60 s)', { device: event.device, condition: event.condition });
+      this.deps.metrics.inc('cosafe_edge_events_total', { class: event.class, state: event.state });
+      if (event.chattering) this.deps.metrics.inc('cosafe_edge_chattering_total', { device: event.device, condition: event.condition });
       this.deps.logger.warn(
         { device: event.device, condition: event.condition, class: event.class, state: event.state, value: event.value, chattering: event.chattering },
         `${event.class} ${event.state === 'active' ? 'raised' : 'cleared'}`,
@@ -272,7 +272,7 @@ export class Gateway {
     try {
       this.stateFile.write(this.alarms.snapshot());
     } catch (err) {
-      this.deps.metrics.inc('cosafe_edge_state_write_errors_total', 'Condition state could not be saved');
+      this.deps.metrics.inc('cosafe_edge_state_write_errors_total');
       this.deps.logger.error({ err: (err as Error).message }, 'could not save condition state');
     }
   }

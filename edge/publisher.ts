@@ -98,7 +98,7 @@ export class Publisher {
       return;
     }
     if (dropped > 0) {
-      this.o.metrics.inc('cosafe_edge_outbox_dropped_total', 'Readings dropped because the outbox was full (oldest first)', {}, dropped);
+      this.o.metrics.inc('cosafe_edge_outbox_dropped_total', {}, dropped);
       this.o.onTelemetryDropped?.(dropped);
     }
     this.scheduleSeal();
@@ -172,12 +172,12 @@ export class Publisher {
       }
       if (err) {
         this.outbox.release(m);
-        this.o.metrics.inc('cosafe_edge_publish_failed_total', 'Publishes that failed (sent again from the outbox)', { kind });
+        this.o.metrics.inc('cosafe_edge_publish_failed_total', { kind });
         this.o.logger.warn({ err: err.message, topic }, 'publish failed; the message stays in the outbox');
         return;
       }
       this.outbox.ack(m);
-      this.o.metrics.inc('cosafe_edge_published_total', 'Readings and events acknowledged by the hub (PUBACK)', { kind }, m.kind === 'event' ? 1 : m.readings);
+      this.o.metrics.inc('cosafe_edge_published_total', { kind }, m.kind === 'event' ? 1 : m.readings);
       this.pump();
     });
   }
@@ -209,13 +209,13 @@ export class Publisher {
 
   private updateGauges(): void {
     const s = this.outbox.stats();
-    this.o.metrics.set('cosafe_edge_outbox_readings', 'Readings in the outbox, not yet acknowledged by the hub', {}, s.readings);
-    this.o.metrics.set('cosafe_edge_outbox_events', 'Events in the outbox, not yet acknowledged by the hub', {}, s.events);
+    this.o.metrics.set('cosafe_edge_outbox_readings', {}, s.readings);
+    this.o.metrics.set('cosafe_edge_outbox_events', {}, s.events);
   }
 
   private outboxFailed(err: unknown, count: number, kind: 'readings' | 'event'): void {
     this.lastError = (err as Error).message;
-    this.o.metrics.inc('cosafe_edge_outbox_errors_total', 'Readings and events the outbox could not store (disk full, I/O error)', { kind }, count);
+    this.o.metrics.inc('cosafe_edge_outbox_errors_total', { kind }, count);
     this.o.logger.error({ code: 'COSAFE_ERR_OUTBOX', err: this.lastError, kind, count }, 'outbox write failed: these were not accepted');
   }
 }

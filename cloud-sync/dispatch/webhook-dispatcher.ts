@@ -54,7 +54,7 @@ export class WebhookDispatcher {
       if (!department.classes.includes(event.class)) continue;
       const key = `${department.id}/${event.eventId}`;
       if (this.pending.has(key) || this.delivered.has(key) || this.d.log?.has(key)) {
-        this.d.metrics.inc('cosafe_dispatch_duplicates_total', 'Alarm events received again and not sent twice', { department: department.id });
+        this.d.metrics.inc('cosafe_dispatch_duplicates_total', { department: department.id });
         continue;
       }
       this.d.log?.addPending(key, department.id, event);
@@ -118,7 +118,9 @@ export class WebhookDispatcher {
           // Delivered all the same; at worst it is sent once more after a restart.
           this.d.logger.warn({ err: (err as Error).message }, 'could not record a delivered alarm');
         }
-        this.d.metrics.inc('cosafe_dispatch_delivered_total', 'Alarm webhooks a fire department acknowledged (2xx)', { department: department.id, class: event.class });
+        this.d.metrics.inc('cosafe_dispatch_delivered_total', { department: department.id, class: event.class });
+        // From the device's own time: what a fire department waits, edge to answer, in production.
+        this.d.metrics.observe('cosafe_alarm_delivery_latency_seconds', { class: event.class, channel: 'webhook' }, Math.max(0, this.d.clock.now() - event.time) / 1000);
         this.d.logger.info({ department: department.id, eventId: event.eventId, device: event.device, class: event.class, state: event.state, attempt: delivery.attempt }, 'alarm delivered to fire department');
         return;
       }
@@ -126,7 +128,7 @@ export class WebhookDispatcher {
     } catch (err) {
       failure = (err as Error).message;
     }
-    this.d.metrics.inc('cosafe_dispatch_failures_total', 'Alarm webhook attempts that failed and will be retried', { department: department.id });
+    this.d.metrics.inc('cosafe_dispatch_failures_total', { department: department.id });
     const delay = RETRY_DELAYS_MS[Math.min(delivery.attempt - 1, RETRY_DELAYS_MS.length - 1)] ?? 10_000;
     this.d.logger.error(
       { code: 'COSAFE_ERR_WEBHOOK_DELIVERY', department: department.id, url: department.url, eventId: event.eventId, attempt: delivery.attempt, err: failure, retryInMs: delay },

@@ -76,7 +76,7 @@ export class InfluxWriter {
     try {
       dropped = this.d.buffer.append(lines, kind, this.now());
     } catch (err) {
-      this.d.metrics.inc('cosafe_influx_buffer_errors_total', 'Points the InfluxDB buffer could not store (disk full, I/O error); not acknowledged', {}, lines.length);
+      this.d.metrics.inc('cosafe_influx_buffer_errors_total', {}, lines.length);
       this.d.logger.error({ code: 'COSAFE_ERR_INFLUX_BUFFER', err: (err as Error).message }, 'InfluxDB buffer write failed');
       return false;
     }
@@ -171,13 +171,13 @@ export class InfluxWriter {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
     const outcome = await this.d.target.write(lines.join('\n'), lines.length, signal);
     if (outcome.kind === 'written') {
-      this.d.metrics.inc('cosafe_influx_points_written_total', 'Points InfluxDB accepted', {}, lines.length);
+      this.d.metrics.inc('cosafe_influx_points_written_total', {}, lines.length);
       return { ok: true };
     }
     if (outcome.kind === 'retry') return { ok: false, reason: outcome.reason, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) };
     if (lines.length === 1 || outcome.rejectedAll) {
       this.d.buffer.setAside(lines, outcome.status, outcome.reason, this.now());
-      this.d.metrics.inc('cosafe_influx_points_rejected_total', 'Points InfluxDB rejected as invalid (set aside in the dead-letter table)', {}, lines.length);
+      this.d.metrics.inc('cosafe_influx_points_rejected_total', {}, lines.length);
       this.d.logger.error(
         { code: 'COSAFE_ERR_INFLUX_REJECTED', status: outcome.status, body: outcome.reason, points: lines.length, first: lines[0]?.slice(0, 300) },
         'InfluxDB rejected points as invalid; set aside, not retried',
@@ -193,7 +193,7 @@ export class InfluxWriter {
   }
 
   private retryLater(failure: { reason: string; retryAfterMs?: number }): void {
-    this.d.metrics.inc('cosafe_influx_write_errors_total', 'Write requests to InfluxDB that failed and will be retried');
+    this.d.metrics.inc('cosafe_influx_write_errors_total');
     if (this.lastError === undefined) this.d.logger.error({ code: 'COSAFE_ERR_INFLUX_WRITE', err: failure.reason }, 'InfluxDB write failed; buffering on disk and retrying with backoff');
     this.lastError = failure.reason;
     this.probing = true;
@@ -209,7 +209,7 @@ export class InfluxWriter {
   }
 
   private dropped(points: number): void {
-    this.d.metrics.inc('cosafe_influx_points_dropped_total', 'Readings dropped because the InfluxDB buffer was full (oldest first; events are never dropped)', {}, points);
+    this.d.metrics.inc('cosafe_influx_points_dropped_total', {}, points);
     this.drops.sinceLog += points;
     const now = this.now();
     if (now - this.drops.loggedAt >= DROP_LOG_EVERY_MS) {
@@ -219,7 +219,7 @@ export class InfluxWriter {
   }
 
   private updateGauges(): void {
-    this.d.metrics.set('cosafe_influx_buffered_points', 'Points in the on-disk buffer, not yet written to InfluxDB', {}, this.d.buffer.stats().points);
+    this.d.metrics.set('cosafe_influx_buffered_points', {}, this.d.buffer.stats().points);
   }
 
   private nextSettle(maxMs: number): Promise<void> {

@@ -1,0 +1,91 @@
+/**
+ * Every metric cosafe exports, declared once: name, kind, help text and label
+ * names. `core/metrics.ts` builds the prom-client metrics from this table, and
+ * its methods accept only names declared here (a counter name for `inc`, a
+ * gauge for `set`, a histogram for `observe`), with only the labels declared
+ * for them, so a typo or a second spelling of a metric does not compile.
+ *
+ * Latencies are histograms (seconds, Prometheus' base unit), so a p99 can be
+ * read in production with `histogram_quantile`, not only in the bench.
+ */
+export type MetricKind = 'counter' | 'gauge' | 'histogram';
+
+export interface MetricDef {
+  readonly kind: MetricKind;
+  readonly help: string;
+  readonly labels: readonly string[];
+  /** Histograms: upper bounds of the buckets, in the metric's unit. */
+  readonly buckets?: readonly number[];
+}
+
+/** Buckets for an alarm's way from the device to the fire department: 1 ms to 2 min. */
+const ALARM_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export const metricCatalog = {
+  // edge
+  cosafe_edge_decode_errors_total: { kind: 'counter', help: 'Device inputs that could not be fully decoded', labels: ['device'] },
+  cosafe_edge_bad_readings_total: { kind: 'counter', help: 'Readings outside their valid range (kept with quality "bad")', labels: ['device', 'metric'] },
+  cosafe_edge_readings_total: { kind: 'counter', help: 'Readings decoded at the edge', labels: [] },
+  cosafe_edge_events_total: { kind: 'counter', help: 'Alarm, supervisory and trouble events raised or cleared at the edge', labels: ['class', 'state'] },
+  cosafe_edge_chattering_total: { kind: 'counter', help: 'Activations of conditions that chatter (3+ within 60 s)', labels: ['device', 'condition'] },
+  cosafe_edge_state_write_errors_total: { kind: 'counter', help: 'Condition state could not be saved', labels: [] },
+  cosafe_edge_outbox_dropped_total: { kind: 'counter', help: 'Readings dropped because the outbox was full (oldest first)', labels: [] },
+  cosafe_edge_publish_failed_total: { kind: 'counter', help: 'Publishes that failed (sent again from the outbox)', labels: ['kind'] },
+  cosafe_edge_published_total: { kind: 'counter', help: 'Readings and events acknowledged by the hub (PUBACK)', labels: ['kind'] },
+  cosafe_edge_outbox_readings: { kind: 'gauge', help: 'Readings in the outbox, not yet acknowledged by the hub', labels: [] },
+  cosafe_edge_outbox_events: { kind: 'gauge', help: 'Events in the outbox, not yet acknowledged by the hub', labels: [] },
+  cosafe_edge_outbox_errors_total: { kind: 'counter', help: 'Readings and events the outbox could not store (disk full, I/O error)', labels: ['kind'] },
+
+  // broker
+  cosafe_broker_persistence_errors_total: { kind: 'counter', help: 'Messages the broker could not store (refused, not acknowledged)', labels: [] },
+  cosafe_broker_journal_replayed_total: { kind: 'counter', help: 'Acknowledged messages handed on again after a crash of the broker', labels: [] },
+  cosafe_broker_connections: { kind: 'gauge', help: 'Open connections, by listener', labels: ['listener'] },
+  cosafe_broker_auth_failures_total: { kind: 'counter', help: 'Clients refused at CONNECT, by reason', labels: ['reason', 'listener'] },
+  cosafe_broker_denied_total: { kind: 'counter', help: 'Publishes, subscriptions and deliveries denied by the ACL', labels: ['action', 'role'] },
+  cosafe_broker_limit_hits_total: { kind: 'counter', help: 'Times a client hit a broker limit, by limit', labels: ['limit'] },
+  cosafe_broker_sessions_ended_total: { kind: 'counter', help: 'Sessions the broker ended because their credential was revoked or rotated', labels: ['reason'] },
+  cosafe_broker_client_errors_total: { kind: 'counter', help: 'Client connections ended by a protocol or socket error', labels: [] },
+
+  // cloud-sync: the contract consumer
+  cosafe_sync_duplicate_batches_total: { kind: 'counter', help: 'Reading batches received twice (not stored twice)', labels: ['gateway'] },
+  cosafe_sync_readings_received_total: { kind: 'counter', help: 'Readings received from gateways', labels: [] },
+  cosafe_sync_sequence_holes: {
+    kind: 'gauge',
+    help: 'Reading batches not (yet) received below the highest received, per gateway: a backlog on its way, or batches the gateway dropped',
+    labels: ['gateway'],
+  },
+  cosafe_sync_events_received_total: { kind: 'counter', help: 'Alarm events received from gateways', labels: ['class'] },
+  cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },
+
+  // cloud-sync: the local store
+  cosafe_store_points_written_total: { kind: 'counter', help: 'Readings written to the local store', labels: [] },
+  cosafe_store_write_errors_total: { kind: 'counter', help: 'Batches the local store could not write', labels: [] },
+
+  // cloud-sync: InfluxDB
+  cosafe_influx_buffer_errors_total: { kind: 'counter', help: 'Points the InfluxDB buffer could not store (disk full, I/O error); not acknowledged', labels: [] },
+  cosafe_influx_points_written_total: { kind: 'counter', help: 'Points InfluxDB accepted', labels: [] },
+  cosafe_influx_points_rejected_total: { kind: 'counter', help: 'Points InfluxDB rejected as invalid (set aside in the dead-letter table)', labels: [] },
+  cosafe_influx_write_errors_total: { kind: 'counter', help: 'Write requests to InfluxDB that failed and will be retried', labels: [] },
+  cosafe_influx_points_dropped_total: { kind: 'counter', help: 'Readings dropped because the InfluxDB buffer was full (oldest first; events are never dropped)', labels: [] },
+  cosafe_influx_buffered_points: { kind: 'gauge', help: 'Points in the on-disk buffer, not yet written to InfluxDB', labels: [] },
+
+  // cloud-sync: fire departments
+  cosafe_dispatch_duplicates_total: { kind: 'counter', help: 'Alarm events received again and not sent twice', labels: ['department'] },
+  cosafe_dispatch_delivered_total: { kind: 'counter', help: 'Alarm webhooks a fire department acknowledged (2xx)', labels: ['department', 'class'] },
+  cosafe_dispatch_failures_total: { kind: 'counter', help: 'Alarm webhook attempts that failed and will be retried', labels: ['department'] },
+  cosafe_alarm_delivery_latency_seconds: {
+    kind: 'histogram',
+    help: "Alarm events from the device's reading time to the fire department's 2xx, by channel",
+    labels: ['class', 'channel'],
+    buckets: ALARM_LATENCY_BUCKETS,
+  },
+} as const satisfies Record<string, MetricDef>;
+
+type Catalog = typeof metricCatalog;
+export type MetricName = keyof Catalog;
+type NamesOf<K extends MetricKind> = { [N in MetricName]: Catalog[N]['kind'] extends K ? N : never }[MetricName];
+export type CounterName = NamesOf<'counter'>;
+export type GaugeName = NamesOf<'gauge'>;
+export type HistogramName = NamesOf<'histogram'>;
+/** The labels a metric declares, each optional (an absent label is exported empty, as Prometheus reads it). */
+export type LabelsOf<N extends MetricName> = Partial<Record<Catalog[N]['labels'][number], string>>;
