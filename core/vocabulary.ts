@@ -24,6 +24,20 @@ export const metricUnits = {
 } as const;
 
 export type Metric = keyof typeof metricUnits;
+
+/**
+ * What any metric name must look like, built in or declared by a profile: it
+ * becomes an InfluxDB tag value and a Prometheus label, so it is bounded and
+ * plain (snake_case ASCII).
+ */
+export const METRIC_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
+
+/**
+ * What any unit must look like (UCUM-style codes such as `Cel`, `%RH`, `L/min`):
+ * 0-16 printable ASCII characters, none of space, `"`, `\\`, `,` or `=`, so it can
+ * never break a line of InfluxDB line protocol, a CSV cell or a label.
+ */
+export const UNIT_PATTERN = /^[!#-+\--<>-[\]-~]{0,16}$/;
 export const Metric = z.enum(Object.keys(metricUnits) as [Metric, ...Metric[]]);
 
 /** Signal classes, after NFPA 72's split of alarm, supervisory and trouble signals. */
