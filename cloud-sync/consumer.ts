@@ -11,19 +11,9 @@ import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { SequenceTracker } from './sequence-tracker.js';
+import type { Sink } from './sinks/sink.js';
 
-/**
- * Each handler returns true once what it got is durably stored: only then is
- * the message acknowledged to the broker (PUBACK). False means "not stored";
- * the message is offered again until it is.
- */
-export interface ConsumerHandlers {
-  onBatch(batch: ReadingBatch): boolean;
-  onEvent(event: AlarmEvent): boolean;
-  onStatus(status: GatewayStatus): void;
-}
-
-/** How long to wait before offering a message that could not be stored to the handlers again. */
+/** How long to wait before offering a message that could not be stored to the sinks again. */
 const STORE_RETRY_MS = 1000;
 
 export interface ConsumerDeps {
@@ -32,17 +22,19 @@ export interface ConsumerDeps {
   auth?: MqttClientAuth;
   logger: Logger;
   metrics: Metrics;
-  handlers: ConsumerHandlers;
+  /** Every sink, in the order they get each message. */
+  sinks: readonly Sink[];
 }
 
 /**
  * Cloud-sync's only input: the contract topics on the broker. Validates every
  * message; a message that breaks the contract is counted and logged, and never
  * stops the ones behind it. Recognises resent batches by gateway, boot and seq.
+ * Hands each valid message to every sink with a handler for it.
  *
- * A message is acknowledged only once it is stored: mqtt.js sends the PUBACK
- * when `handleMessage` calls back [MQTT-4.3.2], and that happens after the
- * handlers returned true. Until then the broker keeps the message in
+ * A message is acknowledged only once every sink has taken it: mqtt.js sends
+ * the PUBACK when `handleMessage` calls back [MQTT-4.3.2], and that happens
+ * after the handlers returned true. Until then the broker keeps the message in
  * cloud-sync's persistent session, and offers it again after a reconnect.
  */
 export class ContractConsumer {
@@ -58,7 +50,7 @@ export class ContractConsumer {
   }
 
   async start(): Promise<void> {
-    const { logger, metrics } = this.d;
+    const { logger } = this.d;
     // A persistent session (clean: false) with a fixed id: QoS 1 messages that
     // arrive while cloud-sync reconnects are kept for it by the broker.
     this.client = mqtt.connect(this.d.brokerUrl, {
@@ -84,21 +76,25 @@ export class ContractConsumer {
       else logger.warn({ err: err.message }, 'cloud-sync broker connection error');
     });
     this.client.handleMessage = (packet, done) => {
+      // The sinks that have not taken this message yet: a retry goes to them only.
+      let waiting: Set<Sink> | undefined;
       const deliver = () => {
         if (this.stopped) return; // not acknowledged: the broker offers it again to the next run
-        if (this.handle(packet.topic, packet.payload as Buffer)) return done();
-        // Not stored (the disk failed): hold the line, as the broker holds the message.
+        waiting = this.handle(packet.topic, packet.payload as Buffer, waiting);
+        if (waiting.size === 0) return done();
+        // Not stored (a disk failed): hold the line, as the broker holds the message.
         this.retryTimer = setTimeout(deliver, STORE_RETRY_MS);
       };
       deliver();
     };
   }
 
-  /** True when the message is done with: stored, or invalid (counted and skipped). */
-  private handle(topic: string, payload: Buffer): boolean {
+  /** The sinks still waiting for this message: empty when it is done with (taken by all, or invalid and skipped). */
+  private handle(topic: string, payload: Buffer, waiting: Set<Sink> | undefined): Set<Sink> {
     const { metrics } = this.d;
+    const done = new Set<Sink>();
     const parsed = parseTopic(topic);
-    if (!parsed || parsed.kind === 'deviceUplink') return true;
+    if (!parsed || parsed.kind === 'deviceUplink') return done;
     if (parsed.kind === 'readings') {
       const r = decodeMessage(ReadingBatch, payload);
       if (!r.ok) return this.invalid(topic, r.error);
@@ -107,29 +103,37 @@ export class ContractConsumer {
       const key = `${batch.site}/${batch.gateway}`;
       if (this.sequences.has(key, batch.boot, batch.seq)) {
         metrics.inc('cosafe_sync_duplicate_batches_total', { gateway: batch.gateway });
-        return true;
+        return done;
       }
-      if (!this.d.handlers.onBatch(batch)) return false;
+      const left = this.offer(waiting, (s) => s.onBatch?.(batch));
+      if (left.size) return left;
       this.sequences.add(key, batch.boot, batch.seq);
       metrics.inc('cosafe_sync_readings_received_total', {}, batch.readings.length);
-      const holes = this.sequences.holes(key);
-      metrics.set('cosafe_sync_sequence_holes', { gateway: batch.gateway }, holes);
-      return true;
+      metrics.set('cosafe_sync_sequence_holes', { gateway: batch.gateway }, this.sequences.holes(key));
+      return left;
     }
     if (parsed.kind === 'events') {
       const r = decodeMessage(AlarmEvent, payload);
       if (!r.ok) return this.invalid(topic, r.error);
       if (r.value.site !== parsed.site) return this.invalid(topic, 'site in the message does not match the topic');
-      if (!this.d.handlers.onEvent(r.value)) return false;
-      metrics.inc('cosafe_sync_events_received_total', { class: r.value.class });
-      return true;
+      const event = r.value;
+      const left = this.offer(waiting, (s) => s.onEvent?.(event));
+      if (left.size === 0) metrics.inc('cosafe_sync_events_received_total', { class: event.class });
+      return left;
     }
     // An empty retained message clears a status; nothing to do.
-    if (payload.length === 0) return true;
+    if (payload.length === 0) return done;
     const r = decodeMessage(GatewayStatus, payload);
     if (!r.ok) return this.invalid(topic, r.error);
-    this.d.handlers.onStatus(r.value);
-    return true;
+    for (const sink of this.d.sinks) sink.onStatus?.(r.value);
+    return done;
+  }
+
+  /** Offers a message to each sink that still waits for it (all, the first time); returns those that did not take it. */
+  private offer(waiting: Set<Sink> | undefined, take: (sink: Sink) => boolean | undefined): Set<Sink> {
+    const left = new Set<Sink>();
+    for (const sink of waiting ?? this.d.sinks) if (take(sink) === false) left.add(sink);
+    return left;
   }
 
   async stop(): Promise<void> {
@@ -139,9 +143,9 @@ export class ContractConsumer {
     this.client = undefined;
   }
 
-  private invalid(topic: string, error: string): true {
+  private invalid(topic: string, error: string): Set<Sink> {
     this.d.metrics.inc('cosafe_sync_invalid_messages_total');
     this.d.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, error }, 'message does not match the contract; skipped');
-    return true;
+    return new Set();
   }
 }
