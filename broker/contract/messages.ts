@@ -86,7 +86,16 @@ export const GatewayHealth = z.object({
   activeConditions: z.array(z.string()),
   /** The gateway's durable outbox: what waits for the hub, and whether the hub is there. */
   outbox: z
-    .object({ connected: z.boolean(), error: z.string().optional(), events: z.number(), readings: z.number(), openReadings: z.number(), inFlight: z.number() })
+    .object({
+      connected: z.boolean(),
+      /** Each lane's own connection to the hub: alarms (events, status) and telemetry (readings). */
+      links: z.object({ alarm: z.boolean(), telemetry: z.boolean() }).optional(),
+      error: z.string().optional(),
+      events: z.number(),
+      readings: z.number(),
+      openReadings: z.number(),
+      inFlight: z.number(),
+    })
     .optional(),
 });
 export type GatewayHealth = z.infer<typeof GatewayHealth>;

@@ -14,7 +14,8 @@ import type { DeviceBinding } from '../device-binding.js';
  * (clean: false, a client id fixed per gateway), so the broker keeps QoS 1
  * messages while the gateway is down [MQTT-3.1.2-5], and a message is
  * acknowledged only after it is in the outbox: mqtt.js sends the PUBACK when
- * `handleMessage` calls back, and `onDecoded` returns once the outbox has it.
+ * `handleMessage` calls back, and `onDecoded` returns once the outbox has it
+ * (for an alarm, once it is flushed to the disk).
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
@@ -60,7 +61,9 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
           const outcome = decodeJsonPayload(binding.profile, packet.payload as Buffer, receivedAt);
           if (outcome.errors.length) countError('decode');
           if (outcome.values.length) lastValueAt = receivedAt;
-          ctx.onDecoded(binding, outcome);
+          // An alarm is acknowledged to its device only once it is on the disk.
+          const durable = ctx.onDecoded(binding, outcome);
+          if (durable) return void durable.then(() => done());
         }
         done();
       };
