@@ -1,17 +1,18 @@
 import type { Clock } from '../core/clock.js';
 import { dataPath, type Config } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
+import type { Logger, LogLevel } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
 import { startHttpApi } from './http-api.js';
-import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
+import { mergeHealth, readingStoreFor } from './reading-stores.js';
 import { DispatchSink } from './sinks/dispatch-sink.js';
 import { GatewayDirectory } from './sinks/gateway-directory.js';
 import type { Sink } from './sinks/sink.js';
 import { storeSink } from './sinks/store-sink.js';
-import { SqliteStore } from './sqlite-store.js';
+import { startTelemetryLane, type TelemetryLane } from './telemetry/telemetry-lane.js';
+import { startTelemetryThread } from './telemetry/telemetry-thread.js';
 
 export interface CloudSyncDeps {
   config: Config;
@@ -25,47 +26,76 @@ export interface CloudSyncDeps {
 
 export interface CloudSync {
   readonly httpUrl: string;
-  readonly store: ReadingStore;
+  /** Reading back what was stored, and the health of both lanes' stores. */
+  readonly store: Pick<ReadingStore, 'latest' | 'history' | 'health'>;
   stop(): Promise<void>;
 }
 
 /**
- * Consumes the contract and fans out to the sinks, registered in one list
- * below: alarms to fire departments first, then readings and events to the
- * store, gateway status to the directory. Sinks start in list order, before the
- * consumer connects, and stop in reverse, after it has disconnected.
+ * Consumes the contract in two lanes (ARCHITECTURE.md) and fans out to the
+ * sinks, registered in one list per lane below.
+ *
+ * - The alarm lane, on the main thread: alarms to fire departments first, then
+ *   events to the store, gateway status to the directory.
+ * - The telemetry lane, in a worker thread of its own by default
+ *   (`cloudSync.telemetryWorker`): reading batches to the store.
+ *
+ * Each lane has its own broker session and its own store buffer, so nothing of
+ * the alarm lane waits behind telemetry. Sinks start in list order, before the
+ * lane's consumer connects, and stop in reverse, after it has disconnected.
  */
 export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const { config, logger, metrics, clock } = d;
-  const store: ReadingStore = config.cloudSync.influx
-    ? new InfluxStore({ config: config.cloudSync.influx, bufferPath: dataPath(config, 'influx-buffer.db'), logger: logger.child({ component: 'influx' }), metrics })
-    : new SqliteStore({ path: dataPath(config, 'readings.db'), retentionHours: config.cloudSync.store.retentionHours, logger, metrics, clock });
+  const events = readingStoreFor('alarm', d);
   const dispatch = new DispatchSink({ departments: config.cloudSync.fireDepartments, logPath: dataPath(config, 'dispatch.db'), logger: logger.child({ component: 'dispatch' }), metrics, clock });
   const gateways = new GatewayDirectory(logger);
 
-  // The one list of sinks. Order matters on the alarm lane: the fire department must not wait for our bookkeeping.
-  const sinks: Sink[] = [dispatch, storeSink(store), gateways];
+  // The alarm lane's sinks. Order matters: the fire department must not wait for our bookkeeping.
+  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), gateways];
 
   const started: Sink[] = [];
-  const stopSinks = async () => {
+  let alarms: ContractConsumer | undefined;
+  let telemetry: TelemetryLane | undefined;
+  const stopAll = async () => {
+    await telemetry?.stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping the telemetry lane'));
+    await alarms?.stop();
     for (const sink of started.splice(0).reverse()) await sink.stop().catch((err: Error) => logger.error({ sink: sink.name, err: err.message }, 'error while stopping a sink'));
   };
-  let consumer: ContractConsumer | undefined;
   try {
-    for (const sink of sinks) {
+    for (const sink of alarmSinks) {
       await sink.start();
       started.push(sink);
     }
-    consumer = new ContractConsumer({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), logger, metrics, sinks });
-    await consumer.start();
-    const c = consumer;
+    alarms = new ContractConsumer({
+      brokerUrl: d.brokerUrl,
+      ...(d.brokerAuth ? { auth: d.brokerAuth } : {}),
+      logger,
+      metrics,
+      sinks: alarmSinks,
+      lanes: ['alarm'],
+      onAlarmSubscribed: () => telemetry?.alarmLaneSubscribed(),
+      now: () => clock.now(),
+    });
+    await alarms.start();
+    const laneDeps = { config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock };
+    telemetry = config.cloudSync.telemetryWorker ? await startTelemetryThread({ ...laneDeps, logLevel: logger.level as LogLevel }) : await startTelemetryLane(laneDeps);
+    // The alarm lane may have subscribed before the telemetry lane was there to hear it.
+    if (alarms.alarmLaneReady) telemetry.alarmLaneSubscribed();
+    const a = alarms;
+    const t = telemetry;
+    const store: CloudSync['store'] = {
+      latest: (filter) => events.latest(filter),
+      history: (q) => events.history(q),
+      health: () => mergeHealth(t.health().store, events.health()),
+    };
     const http = await startHttpApi({
       host: config.http.host,
       port: config.http.port,
       store,
       metrics,
       logger,
-      brokerConnected: () => c.connected,
+      brokerConnected: () => a.connected && t.health().connected,
+      brokerLanes: () => ({ alarm: a.connected, telemetry: t.health().connected }),
       gateways: () => gateways.all(),
       pendingDeliveries: () => dispatch.pendingCount(),
     });
@@ -74,13 +104,11 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       store,
       async stop() {
         await http.app.close();
-        await c.stop();
-        await stopSinks();
+        await stopAll();
       },
     };
   } catch (err) {
-    await consumer?.stop();
-    await stopSinks();
+    await stopAll();
     throw err;
   }
 }

@@ -11,7 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { SequenceTracker } from './sequence-tracker.js';
-import type { Sink } from './sinks/sink.js';
+import type { Lane, Sink } from './sinks/sink.js';
 
 /** How long to wait before offering a message that could not be stored to the sinks again. */
 const STORE_RETRY_MS = 1000;
@@ -24,69 +24,160 @@ export interface ConsumerDeps {
   metrics: Metrics;
   /** Every sink, in the order they get each message. */
   sinks: readonly Sink[];
+  /** Which lanes this consumer runs (default both): the telemetry lane may run in a worker thread of its own. */
+  lanes?: readonly Lane[];
+  /** Names the persistent sessions (several cloud-sync processes on one broker need their own). */
+  instance?: string;
+  /** Called each time the alarm lane's subscriptions are in place (to tell a telemetry lane elsewhere). */
+  onAlarmSubscribed?: () => void;
+  now?: () => number;
 }
 
+/** What each lane's session reads, and what it must not (an earlier version's session may still have it). */
+const LANE_TOPICS: Record<Lane, { subscribe: string[]; unsubscribe: string[] }> = {
+  alarm: { subscribe: [subscriptions.allEvents, subscriptions.allStatus], unsubscribe: [subscriptions.allReadings] },
+  telemetry: { subscribe: [subscriptions.allReadings], unsubscribe: [subscriptions.allEvents, subscriptions.allStatus] },
+};
+
 /**
- * Cloud-sync's only input: the contract topics on the broker. Validates every
- * message; a message that breaks the contract is counted and logged, and never
- * stops the ones behind it. Recognises resent batches by gateway, boot and seq.
- * Hands each valid message to every sink with a handler for it.
+ * Cloud-sync's only input: the contract topics on the broker, in two lanes,
+ * each a persistent MQTT session of its own, so the broker keeps and delivers
+ * them apart and an alarm never queues behind a batch:
  *
- * A message is acknowledged only once every sink has taken it: mqtt.js sends
- * the PUBACK when `handleMessage` calls back [MQTT-4.3.2], and that happens
- * after the handlers returned true. Until then the broker keeps the message in
- * cloud-sync's persistent session, and offers it again after a reconnect.
+ * - the alarm lane (`cosafe-cloud-sync-<instance>-alarms`): events and gateway
+ *   status;
+ * - the telemetry lane (`cosafe-cloud-sync-<instance>`, the session earlier
+ *   versions used for everything): reading batches.
+ *
+ * Each session's subscriptions are made on every connect, not only when the
+ * session is new, so a subscription a later version adds is made on a session
+ * that already exists. The telemetry session gives up the alarm topics only
+ * once the alarm session has subscribed to them, so no event finds neither.
+ * Messages are routed by topic, so whatever an older session still holds is
+ * handled by the right lane's sinks.
+ *
+ * Every message is validated; one that breaks the contract is counted and
+ * logged, and never stops the ones behind it. Resent batches are recognised by
+ * gateway, boot and seq. A message is acknowledged only once every sink has
+ * taken it: mqtt.js sends the PUBACK when `handleMessage` calls back
+ * [MQTT-4.3.2], after the handlers returned true. Until then the broker keeps
+ * it in the session, and offers it again after a reconnect.
  */
 export class ContractConsumer {
-  private client: MqttClient | undefined;
+  private readonly clients: Partial<Record<Lane, MqttClient>> = {};
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly sequences = new SequenceTracker();
-  private retryTimer: NodeJS.Timeout | undefined;
+  private alarmSubscribed = false;
   private stopped = false;
+  private readonly now: () => number;
 
-  constructor(private readonly d: ConsumerDeps) {}
+  constructor(private readonly d: ConsumerDeps) {
+    this.now = d.now ?? Date.now;
+  }
 
+  /** Every lane this consumer runs is connected to the broker. */
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.running().every((lane) => this.clients[lane]?.connected === true);
+  }
+
+  /** Each lane this consumer runs, and whether it is connected. */
+  lanes(): Partial<Record<Lane, boolean>> {
+    return Object.fromEntries(this.running().map((lane) => [lane, this.clients[lane]?.connected ?? false]));
   }
 
   async start(): Promise<void> {
+    for (const lane of this.running()) this.connect(lane);
+  }
+
+  /** The alarm lane's subscriptions have been made (in this run). */
+  get alarmLaneReady(): boolean {
+    return this.alarmSubscribed;
+  }
+
+  /** The alarm lane (run elsewhere) has subscribed: the telemetry session may let go of the alarm topics. */
+  alarmLaneSubscribed(): void {
+    this.alarmSubscribed = true;
+    const telemetry = this.clients.telemetry;
+    if (telemetry?.connected) this.unsubscribeOthers('telemetry', telemetry);
+  }
+
+  private running(): readonly Lane[] {
+    return this.d.lanes ?? ['alarm', 'telemetry'];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    await Promise.all(Object.values(this.clients).map((c) => c.endAsync()));
+    for (const lane of Object.keys(this.clients) as Lane[]) delete this.clients[lane];
+  }
+
+  private connect(lane: Lane): void {
     const { logger } = this.d;
+    const instance = this.d.instance ?? process.env.COSAFE_INSTANCE ?? 'main';
     // A persistent session (clean: false) with a fixed id: QoS 1 messages that
     // arrive while cloud-sync reconnects are kept for it by the broker.
-    this.client = mqtt.connect(this.d.brokerUrl, {
+    const client = mqtt.connect(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
-      clientId: `cosafe-cloud-sync-${process.env.COSAFE_INSTANCE ?? 'main'}`,
+      clientId: lane === 'alarm' ? `cosafe-cloud-sync-${instance}-alarms` : `cosafe-cloud-sync-${instance}`,
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 5000,
     });
-    this.client.on('connect', (connack) => {
-      logger.info({ broker: this.d.brokerUrl, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');
-      if (!connack.sessionPresent) {
-        this.client?.subscribe([subscriptions.allReadings, subscriptions.allEvents, subscriptions.allStatus], { qos: 1 }, (err, granted) => {
-          // The broker answers 0x80 for a topic these credentials may not read [MQTT-3.9.3].
-          const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-          if (err || refused.length) logger.error({ err: err?.message, refused }, 'cloud-sync could not subscribe (are cloudSync.credentials those of a service?)');
-        });
-      }
+    this.clients[lane] = client;
+    client.on('connect', (connack) => {
+      logger.info({ broker: this.d.brokerUrl, lane, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');
+      this.subscribe(lane, client);
     });
-    this.client.on('error', (err) => {
+    client.on('error', (err) => {
       const hint = refusalHint(err, 'cloudSync.credentials');
-      if (hint) logger.error({ err: err.message, hint }, 'the hub refused cloud-sync');
-      else logger.warn({ err: err.message }, 'cloud-sync broker connection error');
+      if (hint) logger.error({ err: err.message, hint, lane }, 'the hub refused cloud-sync');
+      else logger.warn({ err: err.message, lane }, 'cloud-sync broker connection error');
     });
-    this.client.handleMessage = (packet, done) => {
+    client.handleMessage = (packet, done) => {
       // The sinks that have not taken this message yet: a retry goes to them only.
       let waiting: Set<Sink> | undefined;
       const deliver = () => {
         if (this.stopped) return; // not acknowledged: the broker offers it again to the next run
         waiting = this.handle(packet.topic, packet.payload as Buffer, waiting);
         if (waiting.size === 0) return done();
-        // Not stored (a disk failed): hold the line, as the broker holds the message.
-        this.retryTimer = setTimeout(deliver, STORE_RETRY_MS);
+        // Not stored (a disk failed): hold this lane, as the broker holds the message.
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          deliver();
+        }, STORE_RETRY_MS);
+        this.retryTimers.add(timer);
       };
       deliver();
     };
+  }
+
+  /** On every connect: [MQTT-3.8.4] subscribing again to a filter the session has replaces it, so this is safe to repeat. */
+  private subscribe(lane: Lane, client: MqttClient): void {
+    const { logger } = this.d;
+    const topics = LANE_TOPICS[lane];
+    client.subscribe(topics.subscribe, { qos: 1 }, (err, granted) => {
+      // The broker answers 0x80 for a topic these credentials may not read [MQTT-3.9.3].
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (err || refused.length) {
+        logger.error({ err: err?.message, refused, lane }, 'cloud-sync could not subscribe (are cloudSync.credentials those of a service?)');
+        return;
+      }
+      if (lane === 'alarm') {
+        this.unsubscribeOthers('alarm', client);
+        // Now the telemetry session may let go of the alarm topics.
+        this.alarmLaneSubscribed();
+        this.d.onAlarmSubscribed?.();
+      }
+      if (lane === 'telemetry' && this.alarmSubscribed) this.unsubscribeOthers('telemetry', client);
+    });
+  }
+
+  private unsubscribeOthers(lane: Lane, client: MqttClient): void {
+    client.unsubscribe(LANE_TOPICS[lane].unsubscribe, (err) => {
+      if (err) this.d.logger.warn({ err: err.message, lane }, 'cloud-sync could not drop the other lane’s topics from this session; they are handled all the same');
+    });
   }
 
   /** The sinks still waiting for this message: empty when it is done with (taken by all, or invalid and skipped). */
@@ -117,6 +208,7 @@ export class ContractConsumer {
       if (!r.ok) return this.invalid(topic, r.error);
       if (r.value.site !== parsed.site) return this.invalid(topic, 'site in the message does not match the topic');
       const event = r.value;
+      if (!waiting) metrics.observe('cosafe_alarm_lane_latency_seconds', { class: event.class, stage: 'received' }, Math.max(0, this.now() - event.time) / 1000);
       const left = this.offer(waiting, (s) => s.onEvent?.(event));
       if (left.size === 0) metrics.inc('cosafe_sync_events_received_total', { class: event.class });
       return left;
@@ -134,13 +226,6 @@ export class ContractConsumer {
     const left = new Set<Sink>();
     for (const sink of waiting ?? this.d.sinks) if (take(sink) === false) left.add(sink);
     return left;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    await this.client?.endAsync();
-    this.client = undefined;
   }
 
   private invalid(topic: string, error: string): Set<Sink> {

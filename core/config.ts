@@ -214,6 +214,14 @@ export const BrokerLimitsConfig = z
     authFailuresPerMinute: z.number().int().min(1).default(10).describe('Failed logins per remote address per minute; then the address is refused for the rest of the minute'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Time a new connection has to send CONNECT'),
     maxTopicLevels: z.number().int().min(8).max(100).default(32).describe('Levels in a topic (Aedes maxTopicLevels)'),
+    telemetryWindowBytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .default(4_194_304)
+      .describe(
+        'Reading batches the broker takes before every subscriber has them (in its socket, or queued on disk for a session that is away); past it, gateways are held back and their telemetry waits in their outboxes. Bounds the hub memory in a burst; events are never held',
+      ),
   })
   .strict();
 
@@ -321,6 +329,10 @@ export const Config = z
           .strict()
           .prefault({}),
         fireDepartments: z.array(FireDepartmentConfig).default([]),
+        telemetryWorker: z
+          .boolean()
+          .default(true)
+          .describe('Run the telemetry lane (decoding and storing reading batches) in a worker thread of its own, so it never holds up alarms and the broker'),
       })
       .strict()
       .prefault({}),

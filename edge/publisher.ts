@@ -95,7 +95,12 @@ export class Publisher {
         this.onlineSince = this.o.clock.now();
         this.publishStatus();
       },
-      onAck: () => this.updateGauges(),
+      onAck: (m) => {
+        this.updateGauges();
+        const event = JSON.parse(m.payload) as Pick<AlarmEvent, 'class' | 'time'>;
+        // From the device's own time to the hub's PUBACK: the edge half of the alarm lane.
+        this.o.metrics.observe('cosafe_alarm_lane_latency_seconds', { class: event.class, stage: 'published' }, Math.max(0, this.o.clock.now() - event.time) / 1000);
+      },
     });
     this.telemetryLink = new HubLink<BatchMessage>({
       ...base,

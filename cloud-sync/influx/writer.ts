@@ -10,6 +10,8 @@ export interface InfluxWriterDeps {
   target: WriteTarget;
   logger: Logger;
   metrics: Metrics;
+  /** Which lane's buffer this writer drains (for its gauge). */
+  lane?: 'alarm' | 'telemetry';
   now?: () => number;
 }
 
@@ -219,7 +221,7 @@ export class InfluxWriter {
   }
 
   private updateGauges(): void {
-    this.d.metrics.set('cosafe_influx_buffered_points', {}, this.d.buffer.stats().points);
+    this.d.metrics.set('cosafe_influx_buffered_points', { lane: this.d.lane ?? 'telemetry' }, this.d.buffer.stats().points);
   }
 
   private nextSettle(maxMs: number): Promise<void> {

@@ -1,13 +1,8 @@
 import type { ReadingStore } from '../reading-store.js';
-import type { Sink } from './sink.js';
+import type { Lane, Sink } from './sink.js';
 
-/** Readings and events into the reading store (InfluxDB through its on-disk buffer, or the local SQLite store). */
-export function storeSink(store: ReadingStore): Sink {
-  return {
-    name: 'store',
-    start: () => store.start(),
-    stop: () => store.stop(),
-    onEvent: (event) => store.writeEvent(event),
-    onBatch: (batch) => store.writeBatch(batch),
-  };
+/** A lane's writes into the reading store: events on the alarm lane, batches on the telemetry lane. */
+export function storeSink(store: ReadingStore, lane: Lane): Sink {
+  const common = { name: 'store', start: () => store.start(), stop: () => store.stop() };
+  return lane === 'alarm' ? { ...common, onEvent: (event) => store.writeEvent(event) } : { ...common, onBatch: (batch) => store.writeBatch(batch) };
 }
