@@ -12,6 +12,7 @@ import { createAuthHooks, isReported } from './auth/hooks.js';
 import { RevocationWatcher } from './auth/revocation-watcher.js';
 import { Sessions } from './auth/sessions.js';
 import { Connections } from './connections.js';
+import { isTelemetryTopic } from './lanes.js';
 import { AddressGuard } from './limits/address-guard.js';
 import { PacketTooLargeError } from './limits/frame-guard.js';
 import { TelemetryWindow } from './limits/telemetry-window.js';
@@ -95,7 +96,9 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   };
   const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: recheck }) : undefined;
 
-  const persistence = o.dataDir ? new SqlitePersistence(join(o.dataDir, 'broker.db')) : undefined;
+  const persistence = o.dataDir
+    ? new SqlitePersistence(join(o.dataDir, 'broker.db'), { telemetryPath: join(o.dataDir, 'broker-telemetry.db'), isTelemetry: isTelemetryTopic })
+    : undefined;
   const listeners: Listener[] = [];
   const stop = async () => {
     watcher?.stop();

@@ -1,6 +1,6 @@
 import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes';
-import { parseTopic } from '../contract/index.js';
 import type { Metrics } from '../../core/metrics.js';
+import { isTelemetryTopic } from '../lanes.js';
 
 /** Aedes clients can stop reading their socket; not in its type declarations. */
 type Pausable = Client & { pause(): void; resume(): void };
@@ -45,7 +45,7 @@ export class TelemetryWindow {
     const authorize = aedes.authorizePublish;
     aedes.authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void) => {
       authorize.call(aedes, client, packet, (err?: Error | null) => {
-        if (err || !client || client.closed || packet.qos === 0 || parseTopic(packet.topic)?.kind !== 'readings') return done(err);
+        if (err || !client || client.closed || packet.qos === 0 || !isTelemetryTopic(packet.topic)) return done(err);
         this.admit(client as Pausable, packet, () => done(null));
       });
     };
