@@ -11,8 +11,8 @@ export interface ConditionStateDeps {
   gateway: string;
   /** The alarm lane of the outbox: where condition state and events are written, together. */
   outbox: EventOutbox;
-  /** Writes events and their conditions in one transaction and sends them; false if the disk refused. */
-  record: (events: readonly AlarmEvent[], changes: readonly ConditionChange[]) => boolean;
+  /** Writes events and their conditions in one transaction and sends them; their ids, or undefined if the disk refused. */
+  record: (events: readonly AlarmEvent[], changes: readonly ConditionChange[]) => number[] | undefined;
   /** The JSON state file of earlier versions, imported once on the first start with an outbox that keeps conditions. */
   legacyStateFile?: string;
   logger: Logger;
@@ -38,15 +38,16 @@ export class ConditionState {
     this.engine = new AlarmEngine({ site: d.site, gateway: d.gateway, snapshot: d.outbox.snapshot() });
   }
 
-  /** Writes the events and the state they leave behind; true once both are in the outbox. */
-  commit(events: readonly AlarmEvent[]): boolean {
-    if (events.length === 0) return true;
+  /** Writes the events and the state they leave behind; their ids in the outbox once both are there, undefined if the disk refused. */
+  commit(events: readonly AlarmEvent[]): number[] | undefined {
+    if (events.length === 0) return [];
     const keys = [...new Set(events.map((e) => AlarmEngine.keyOf(e)))];
     const changes: ConditionChange[] = keys.map((key) => [key, this.engine.record(key)]);
-    if (this.d.record(events, changes)) {
+    const ids = this.d.record(events, changes);
+    if (ids) {
       // Test-only (COSAFE_CRASH_AT): the moment an earlier version would have died between the event and its state.
       crashPoint('gateway-event-committed');
-      return true;
+      return ids;
     }
     for (const key of keys) {
       let recorded;
@@ -58,7 +59,7 @@ export class ConditionState {
       }
       this.engine.reset(key, recorded);
     }
-    return false;
+    return undefined;
   }
 
   /** Takes over the JSON state file of an earlier version, once, then moves it aside. */

@@ -165,8 +165,9 @@ export class Gateway {
 
   /**
    * Counts and logs events, then writes them with their conditions and sends
-   * them on the alarm lane. Resolves once they are flushed to the disk (the MQTT
-   * adapter acknowledges its device then); undefined when there were none.
+   * them on the alarm lane. Resolves once they survive a power cut, flushed to
+   * the disk or acknowledged by the hub (the MQTT adapter acknowledges its
+   * device then); undefined when there were none.
    */
   private raise(events: AlarmEvent[]): Promise<void> | undefined {
     if (events.length === 0) return undefined;
@@ -178,7 +179,7 @@ export class Gateway {
         `${event.class} ${event.state === 'active' ? 'raised' : 'cleared'}`,
       );
     }
-    if (!this.conditions.commit(events)) return undefined;
-    return this.publisher.eventsFlushed();
+    const ids = this.conditions.commit(events);
+    return ids ? this.publisher.eventsAccepted(ids) : undefined;
   }
 }

@@ -168,25 +168,26 @@ export class Publisher {
   /**
    * Records events with the condition state they leave behind, in one
    * transaction, and sends them at once on the alarm lane (they do not wait for
-   * a batch: they are the reason this system exists). False: the disk refused
-   * them, nothing was written.
+   * a batch: they are the reason this system exists). Returns their ids in
+   * the outbox; undefined: the disk refused them, nothing was written.
    */
-  recordEvents(events: readonly AlarmEvent[], changes: readonly ConditionChange[]): boolean {
+  recordEvents(events: readonly AlarmEvent[], changes: readonly ConditionChange[]): number[] | undefined {
+    let ids: number[];
     try {
-      this.events.record(events, changes);
+      ids = this.events.record(events, changes);
       this.lastError = undefined;
     } catch (err) {
       this.outboxFailed(err, events.length, 'event');
-      return false;
+      return undefined;
     }
     this.alarmLink.pump();
     this.updateGauges();
-    return true;
+    return ids;
   }
 
-  /** Resolves once every event recorded so far is flushed to the disk (`fsyncEvents`). */
-  eventsFlushed(): Promise<void> {
-    return this.events.flushed();
+  /** Resolves once these events survive a power cut: flushed to the disk (`fsyncEvents`) or acknowledged by the hub. */
+  eventsAccepted(ids: readonly number[]): Promise<void> {
+    return this.events.accepted(ids);
   }
 
   /** The retained status carries the gateway's health, so the hub shows it without asking. */

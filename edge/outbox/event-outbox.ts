@@ -6,7 +6,7 @@ import type { ConditionRecord, EngineSnapshot } from '../alarm-engine.js';
 
 export interface EventOutboxOptions {
   path: string;
-  /** Flush every event to the disk before `flushed()` resolves (see the class comment). */
+  /** Flush every event to the disk (see the class comment). */
   fsyncEvents: boolean;
 }
 
@@ -32,9 +32,12 @@ export type ConditionChange = [key: string, record: ConditionRecord | undefined]
  * Durability: a committed transaction is in the WAL file and survives a crash
  * of the process at once. With `fsyncEvents` it is also flushed to the disk
  * (fdatasync of the WAL, as synchronous=FULL would, but on libuv's thread pool
- * and not on the event loop), and `flushed()` resolves once it is: the caller
- * acknowledges the device then, while the event is already on its way to the
- * hub. One flush serves every event committed before it began (group commit).
+ * and not on the event loop), while the event is already on its way to the hub.
+ * One flush serves every event committed before it began (group commit).
+ * `accepted(ids)` resolves once the events survive a power cut of the gateway:
+ * flushed to its disk, or acknowledged by the hub, whichever comes first (a
+ * disk that takes seconds to flush must not hold up the device that raised
+ * the next alarm).
  *
  * Events leave when the hub acknowledges them (QoS 1 PUBACK, `ack`), oldest first.
  */
@@ -49,7 +52,7 @@ export class EventOutbox {
   private committed = 0;
   private flushedUpTo = 0;
   private flushing = false;
-  private waiting: { upTo: number; resolve: () => void }[] = [];
+  private waiting: { upTo: number; ids: Set<number>; resolve: () => void }[] = [];
   private flushError: string | undefined;
 
   constructor(private readonly o: EventOutboxOptions) {}
@@ -89,18 +92,21 @@ export class EventOutbox {
     return row ? (JSON.parse(row.state) as ConditionRecord) : undefined;
   }
 
-  /** Events and the conditions they changed, in one transaction; throws if the disk refused it (then nothing was written). */
-  record(events: readonly AlarmEvent[], changes: readonly ConditionChange[]): void {
+  /** Events and the conditions they changed, in one transaction; returns the events' ids. Throws if the disk refused it (then nothing was written). */
+  record(events: readonly AlarmEvent[], changes: readonly ConditionChange[]): number[] {
     const db = this.requireDb();
-    db.transaction(() => {
-      for (const event of events) this.s.insertEvent.run(JSON.stringify(event));
+    const ids = db.transaction(() => {
+      const out = events.map((event) => Number(this.s.insertEvent.run(JSON.stringify(event)).lastInsertRowid));
       for (const [key, record] of changes) {
         if (record) this.s.upsertCondition.run(key, JSON.stringify(record));
         else this.s.deleteCondition.run(key);
       }
+      return out;
     })();
     this.count += events.length;
     this.committed++;
+    if (this.walFd !== undefined) this.flush();
+    return ids;
   }
 
   /**
@@ -129,12 +135,26 @@ export class EventOutbox {
 
   /** Resolves once everything recorded so far is on the disk (at once without `fsyncEvents`). */
   flushed(): Promise<void> {
+    return this.wait(new Set([-1]));
+  }
+
+  /** Resolves once these events are flushed to the disk or acknowledged by the hub (at once without `fsyncEvents`). */
+  accepted(ids: readonly number[]): Promise<void> {
+    const open = new Set(ids.filter((id) => this.inFlight.has(id) || this.unsent(id)));
+    return open.size === 0 ? Promise.resolve() : this.wait(open);
+  }
+
+  private wait(ids: Set<number>): Promise<void> {
     if (this.walFd === undefined || this.flushedUpTo >= this.committed) return Promise.resolve();
     const upTo = this.committed;
     return new Promise((resolve) => {
-      this.waiting.push({ upTo, resolve });
+      this.waiting.push({ upTo, ids, resolve });
       this.flush();
     });
+  }
+
+  private unsent(id: number): boolean {
+    return this.s.exists.get(id) !== undefined;
   }
 
   /** The last flush error, if the last flush failed. */
@@ -156,6 +176,12 @@ export class EventOutbox {
   ack(m: EventMessage): void {
     this.inFlight.delete(m.id);
     if (this.db && this.s.deleteEvent.run(m.id).changes > 0) this.count--;
+    // The hub has it: for whoever waits on this event, it is safe now.
+    const done = this.waiting.filter((w) => w.ids.delete(m.id) && w.ids.size === 0);
+    if (done.length) {
+      this.waiting = this.waiting.filter((w) => !done.includes(w));
+      for (const w of done) w.resolve();
+    }
   }
 
   /** Sending failed (the connection dropped): it is sent again, in its place. */
@@ -196,6 +222,7 @@ export class EventOutbox {
   private prepare(db: Database.Database) {
     return {
       insertEvent: db.prepare('INSERT INTO event (body) VALUES (?)'),
+      exists: db.prepare('SELECT 1 FROM event WHERE id = ?'),
       after: db.prepare('SELECT id, body FROM event WHERE id > ? ORDER BY id LIMIT ?'),
       deleteEvent: db.prepare('DELETE FROM event WHERE id = ?'),
       allConditions: db.prepare('SELECT key, state FROM condition'),
