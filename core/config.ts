@@ -2,7 +2,7 @@ import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
 import { BrokerRole, CredentialRole } from './vocabulary.js';
-import { loadYamlFile, formatPath } from './yaml-file.js';
+import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
  * The one config schema, with defaults and descriptions. Validated once at
@@ -347,7 +347,7 @@ export function readConfigFile(file: string): Config {
 export function buildConfig(input: ConfigInput, baseDir = process.cwd(), source = 'config'): Config {
   const result = Config.safeParse(input);
   if (!result.success) {
-    const details = result.error.issues.map((i) => `${source} ${formatPath(i.path as (string | number)[]) || '(root)'}: ${i.message}`);
+    const details = explainIssues(result.error.issues).map((i) => `${source} ${formatPath(i.path) || '(root)'}: ${i.message}`);
     throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${source} has ${details.length} error(s)`, { details });
   }
   return finalize(result.data, baseDir);
