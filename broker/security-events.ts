@@ -6,7 +6,7 @@ import type { AuthFailureReason } from './auth/authenticator.js';
 import type { Identity } from './auth/identity.js';
 import type { Session } from './auth/sessions.js';
 import type { ConnectionInfo } from './listeners/connection-info.js';
-import { ThrottledLog } from './throttled-log.js';
+import { ThrottledLog } from '../core/throttled-log.js';
 
 export type LimitName =
   | 'packet-size'

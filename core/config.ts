@@ -15,6 +15,16 @@ const Port = z.number().int().min(0).max(65535);
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
 
+/** An IANA time zone name the runtime knows (Node's ICU data). */
+const TimeZone = z.string().refine((zone) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone name such as Europe/Berlin or UTC');
+
 const PemFile = z.string().refine((p) => isAbsolute(p), 'must be an absolute path to a PEM file');
 
 /** opcua: how to open the secure channel and the session (OPC-UA Part 4 §5.5.2, §5.6.2, §7.41). */
@@ -58,6 +68,7 @@ export const DeviceConfig = z
     unitId: z.number().int().min(1).max(247).optional().describe("modbus-rtu: unit (slave) id on the bus; default: the profile's"),
     endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'must be an opc.tcp:// URL').optional().describe('opcua: server endpoint URL'),
     opcua: OpcuaConnectionConfig.optional().describe('opcua: security mode and policy, certificate, user; default: no security, anonymous'),
+    timeZone: TimeZone.optional().describe("serial-lines: the zone of the panel's clock, for the times it prints (IANA name, e.g. Europe/Berlin); default: the gateway host's"),
   })
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;

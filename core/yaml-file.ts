@@ -50,6 +50,8 @@ export interface ExplainedIssue {
 export function explainIssues(issues: readonly z.core.$ZodIssue[]): ExplainedIssue[] {
   return issues.flatMap((issue): ExplainedIssue[] => {
     const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+    // A record key that breaks its rule: say which rule, not only "Invalid key in record".
+    if (issue.code === 'invalid_key' && issue.issues.length) return explainIssues(issue.issues).map((i) => ({ path: [...path, ...i.path], message: i.message }));
     if (issue.code !== 'invalid_union' || !issue.errors?.length) return [{ path, message: issue.message }];
     const branches = issue.errors;
     // A value of the wrong type for every form (`equals: "yes"`): name the types it may have.

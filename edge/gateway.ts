@@ -193,7 +193,7 @@ export class Gateway {
       readings.push({ device, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
       events.push(...this.alarms.evaluate(binding, v));
     }
-    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.signals[0]?.time ?? now));
+    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.resetAt ?? now));
     for (const s of outcome.signals) events.push(...this.alarms.signal(binding, s));
     this.emit(events);
     if (readings.length) {

@@ -68,6 +68,9 @@ export type AlarmEvent = z.infer<typeof AlarmEvent>;
 
 const Counts = z.record(z.string(), z.number());
 
+/** Text a device sent that a status page shows: bounded, and no control characters (no terminal escapes in `cosafe status`). */
+const ShownText = (max: number) => z.string().max(max).regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'must not contain control characters');
+
 /** What a building owner needs to see that the devices work: per transport, per port or unit, per device. */
 export const GatewayHealth = z.object({
   at: EpochMs,
@@ -78,7 +81,18 @@ export const GatewayHealth = z.object({
       lastValueAt: EpochMs.nullable(),
       errors: Counts,
       ports: z
-        .array(z.object({ port: z.string(), device: z.string().optional(), state: z.string(), backoffMs: z.number().optional(), lastValueAt: EpochMs.nullable(), errors: Counts }))
+        .array(
+          z.object({
+            port: z.string(),
+            device: z.string().optional(),
+            state: z.string(),
+            backoffMs: z.number().optional(),
+            lastValueAt: EpochMs.nullable(),
+            errors: Counts,
+            /** serial-lines: the last line no rule of the profile knew (also counted in errors.unrecognized). */
+            lastUnrecognized: z.object({ line: ShownText(120), at: EpochMs }).optional(),
+          }),
+        )
         .optional(),
     }),
   ),

@@ -35,6 +35,11 @@ export function renderGateway(g: GatewayStatus, now: number): string {
     }
   }
   out.push(table(rows));
+  for (const a of h.adapters) {
+    for (const p of a.ports ?? []) {
+      if (p.lastUnrecognized) out.push(`  ${p.device ?? p.port}: ${p.errors.unrecognized ?? 0} unrecognized line(s), the last ${ago(p.lastUnrecognized.at, now)}: ${JSON.stringify(p.lastUnrecognized.line)}`);
+    }
+  }
   const devices = [['device', 'profile', 'last heard', 'supervision']];
   for (const d of h.devices) devices.push([d.id, d.profile, ago(d.lastSeen, now), d.commLost ? 'COMMUNICATION LOST' : 'ok']);
   out.push(table(devices));

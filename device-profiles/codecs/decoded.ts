@@ -27,6 +27,8 @@ export interface DecodeOutcome {
   signals: DecodedSignal[];
   /** The device reported that every signal is back to normal (panel reset). */
   resetAll?: boolean;
+  /** When the reset happened, by the device's own clock (a panel line with a time). */
+  resetAt?: number;
   /** Problems that cost a value or the whole input: `where: why`. */
   errors: string[];
 }

@@ -39,6 +39,8 @@ export interface PortHealth {
   backoffMs?: number;
   lastValueAt: number | null;
   errors: Record<string, number>;
+  /** serial-lines: the last line the profile did not know, and when it came. */
+  lastUnrecognized?: { line: string; at: number };
 }
 
 /** Everything an adapter needs, in one object. */

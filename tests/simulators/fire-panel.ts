@@ -68,8 +68,8 @@ export class FirePanelSimulator {
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
-function stamp(): string {
-  const d = new Date();
+/** The panel's own clock as it prints it: local time, day first (dd/MM/yy HH:mm:ss). */
+export function stamp(d = new Date()): string {
   const two = (n: number) => String(n).padStart(2, '0');
   return `${two(d.getDate())}/${two(d.getMonth() + 1)}/${String(d.getFullYear()).slice(2)} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
