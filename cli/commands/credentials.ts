@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CredentialStore, credentialStorePath, type StoredCredential } from '../../broker/auth/credential-store.js';
 import { CredentialRole, describeIdentity, roleScope, type Identity } from '../../broker/auth/identity.js';
 import { loadConfigFile } from '../../core/config.js';
@@ -55,12 +55,16 @@ Examples:
       .command('add')
       .description('issue a credential and print its secret (once)')
       .addOption(new Option('--role <role>', 'what the identity is').choices(CredentialRole.options).makeOptionMandatory())
-      .option('--id <id>', 'identity id, the MQTT username (default for gateway and device: <site>.<gateway|device>)')
-      .option('--site <site>', 'gateway, device: the site it belongs to')
-      .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)')
-      .option('--device <id>', 'device: its device id (as in gateway.devices)')
-      .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district")
-      .option('--topic <topic>', "device: a topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it")
+      .option('--id <id>', 'identity id, the MQTT username (default for gateway and device: <site>.<gateway|device>)', once('--id'))
+      .option('--site <site>', 'gateway, device: the site it belongs to', once('--site'))
+      .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)', once('--gateway'))
+      .option('--device <id>', 'device: its device id (as in gateway.devices)', once('--device'))
+      .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district", once('--district'))
+      .option(
+        '--topic <topic>',
+        "device: the one topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it",
+        once('--topic', 'a device has one topic of its own; a bridge publishing for many devices under one prefix is --role bridge --prefix <prefix>'),
+      )
       .addHelpText(
         'after',
         `
@@ -150,6 +154,18 @@ ${Object.entries(roleScope)
       store.close();
     }
   });
+}
+
+/**
+ * A flag that may be given once. Commander keeps only the last of a repeated
+ * flag; a credential silently scoped to the second of two topics is a
+ * credential that does not do what its operator meant.
+ */
+function once(flag: string, why = 'give it once') {
+  return (value: string, previous: string | undefined): string => {
+    if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice ("${previous}", "${value}"): ${why}`);
+    return value;
+  };
 }
 
 function storeOptions(cmd: Command): Command {
