@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # influxdb: InfluxDB 1.x (v1 /write, InfluxQL); victoria-metrics: a server of the v2 write API;
-# socat: serial lines; mosquitto-clients: an MQTT client nobody here wrote; openssl: test certificates.
-packages=(influxdb victoria-metrics socat mosquitto-clients openssl)
+# socat: serial lines (util-linux, for setpriv, kills them with their parent); mosquitto-clients: an MQTT client nobody here wrote; openssl: test certificates.
+packages=(influxdb victoria-metrics socat util-linux mosquitto-clients openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
