@@ -83,7 +83,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     for (const session of sessions.all()) {
       const verdict = authenticator.recheck(session);
       if (verdict === 'ok') {
-        // A device added with its own topic: its gateway may read it from now on (it subscribes on its next connect).
+        // A device or bridge added with its own topic or prefix: its gateway may read it from now on (its MQTT adapter retries a refused subscription).
         session.deviceTopics = authenticator.deviceTopicsFor(session.identity);
         continue;
       }

@@ -49,7 +49,7 @@ export type SignalClass = z.infer<typeof SignalClass>;
  * in broker/auth/acl.ts). `resident` is the anonymous public, admitted only on the
  * WebSocket listener; every other role needs a credential.
  */
-export const BrokerRole = z.enum(['gateway', 'device', 'service', 'fire-department', 'agency', 'admin', 'resident']);
+export const BrokerRole = z.enum(['gateway', 'device', 'bridge', 'service', 'fire-department', 'agency', 'admin', 'resident']);
 export type BrokerRole = z.infer<typeof BrokerRole>;
 
 /** Roles a credential can be issued for (everyone but the anonymous resident). */

@@ -32,9 +32,25 @@ export const ForeignTopic = z
   .refine(isValidTopicName, 'must be a topic name, without "+" or "#"')
   .refine((t) => !t.startsWith('$') && !t.startsWith(`${TOPIC_ROOT}/`) && t !== TOPIC_ROOT, `must be outside "${TOPIC_ROOT}/" and "$": inside the contract, the device's uplink topic is the one`);
 
+/**
+ * The topic prefix of a bridge (zigbee2mqtt's `mqtt.base_topic`): the bridge
+ * publishes and reads everything under it, its site's gateway reads it too.
+ * Outside the contract tree, no wildcards, no empty level.
+ */
+export const BridgePrefix = z
+  .string()
+  .max(128)
+  .refine((t) => isValidTopicName(t) && t.split('/').every((level) => level.length > 0), 'must be a topic prefix such as "zigbee2mqtt", without "+", "#", or an empty level ("/" at an end)')
+  .refine((t) => !t.startsWith('$') && !t.startsWith(`${TOPIC_ROOT}/`) && t !== TOPIC_ROOT && !t.startsWith('cosafe/'), `must be outside "cosafe/" and "$"`);
+
+/** Whether a topic is the prefix itself or under it (`zigbee2mqtt`, `zigbee2mqtt/...`). */
+export const underPrefix = (topic: string, prefix: string) => topic === prefix || topic.startsWith(`${prefix}/`);
+
 export const Identity = z.discriminatedUnion('role', [
   z.object({ role: z.literal('gateway'), id: AnyId, site: Level, gateway: Level, district: Level.optional() }).strict(),
   z.object({ role: z.literal('device'), id: AnyId, site: Level, device: Level, topic: ForeignTopic.optional() }).strict(),
+  /** One client publishing for many devices of one site under one prefix (zigbee2mqtt, a vendor bridge). */
+  z.object({ role: z.literal('bridge'), id: AnyId, site: Level, prefix: BridgePrefix }).strict(),
   z.object({ role: z.literal('service'), id: AnyId }).strict(),
   z.object({ role: z.literal('fire-department'), id: AnyId, district: Level }).strict(),
   z.object({ role: z.literal('agency'), id: AnyId, district: Level.optional() }).strict(),
@@ -50,6 +66,7 @@ export const ANONYMOUS_RESIDENT: Identity = Object.freeze({ role: 'resident', id
 export const roleScope: Readonly<Record<CredentialRole, { required: readonly string[]; optional: readonly string[] }>> = {
   gateway: { required: ['site', 'gateway'], optional: ['district'] },
   device: { required: ['site', 'device'], optional: ['topic'] },
+  bridge: { required: ['site', 'prefix'], optional: [] },
   service: { required: [], optional: [] },
   'fire-department': { required: ['district'], optional: [] },
   agency: { required: [], optional: ['district'] },
@@ -63,6 +80,8 @@ export function describeIdentity(i: Identity): string {
       return `gateway ${i.site}/${i.gateway}`;
     case 'device':
       return `device ${i.site}/${i.device}`;
+    case 'bridge':
+      return `bridge ${i.site} (${i.prefix}/#)`;
     case 'fire-department':
       return `fire department of district ${i.district}`;
     case 'agency':

@@ -19,9 +19,10 @@ interface AddOptions extends StoreOptions {
   device?: string;
   district?: string;
   topic?: string;
+  prefix?: string;
 }
 
-const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic'] as const;
+const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic', 'prefix'] as const;
 
 /**
  * `cosafe credentials`: issue, list, rotate and revoke the credentials the
@@ -43,6 +44,7 @@ The username an MQTT client logs in with is the identity id.
 Examples:
   cosafe credentials add --role gateway --site bakery-12 --gateway gw-1 --district north -c cosafe.yaml
   cosafe credentials add --role device --site bakery-12 --device smoke-oven -c cosafe.yaml
+  cosafe credentials add --role bridge --site bakery-12 --prefix zigbee2mqtt -c cosafe.yaml
   cosafe credentials add --role fire-department --district north --id fd-north-station-3 -c cosafe.yaml
   cosafe credentials list -c cosafe.yaml
   cosafe credentials rotate bakery-12.gw-1 -c cosafe.yaml
@@ -64,6 +66,11 @@ Examples:
         '--topic <topic>',
         "device: the one topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it",
         once('--topic', 'a device has one topic of its own; a bridge publishing for many devices under one prefix is --role bridge --prefix <prefix>'),
+      )
+      .option(
+        '--prefix <prefix>',
+        "bridge: the topic prefix it publishes under for all its devices (zigbee2mqtt's mqtt.base_topic, e.g. zigbee2mqtt); its site's gateway may read it",
+        once('--prefix', 'a bridge has one prefix (run a second bridge with its own credential)'),
       )
       .addHelpText(
         'after',
@@ -187,12 +194,22 @@ function identityFrom(o: AddOptions): Identity {
   const problems: string[] = [];
   for (const f of scope.required) if (!o[f as (typeof SCOPE_FLAGS)[number]]) problems.push(`--${f} is required for role ${o.role}`);
   for (const f of SCOPE_FLAGS) if (o[f] && !scope.required.includes(f) && !scope.optional.includes(f)) problems.push(`--${f} does not apply to role ${o.role}`);
-  const derived = o.role === 'gateway' && o.site && o.gateway ? `${o.site}.${o.gateway}` : o.role === 'device' && o.site && o.device ? `${o.site}.${o.device}` : undefined;
+  const derived =
+    o.role === 'gateway' && o.site && o.gateway ? `${o.site}.${o.gateway}`
+    : o.role === 'device' && o.site && o.device ? `${o.site}.${o.device}`
+    : o.role === 'bridge' && o.site && o.prefix ? bridgeId(o.site, o.prefix)
+    : undefined;
   const id = o.id ?? derived;
   if (!id) problems.push(`--id is required for role ${o.role}`);
   if (problems.length) throw new CosafeError('COSAFE_ERR_CLI_USAGE', 'cannot issue this credential', { details: problems });
   const fields = Object.fromEntries(SCOPE_FLAGS.filter((f) => o[f] !== undefined).map((f) => [f, o[f]]));
   return { role: o.role, id, ...fields } as Identity;
+}
+
+/** `bakery-12.zigbee2mqtt` for prefix `zigbee2mqtt`; undefined (ask for --id) when the prefix is no id material. */
+function bridgeId(site: string, prefix: string): string | undefined {
+  const id = `${site}.${prefix.replaceAll('/', '.')}`;
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id) ? id : undefined;
 }
 
 function publicView(c: StoredCredential) {
@@ -206,8 +223,8 @@ function publicView(c: StoredCredential) {
 }
 
 function scopeText(i: Identity): string {
-  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
-  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`]
+  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string };
+  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`, s.prefix && `prefix=${s.prefix}/#`]
     .filter(Boolean)
     .join(' ') || '-';
 }
