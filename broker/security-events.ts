@@ -43,7 +43,7 @@ export class SecurityEvents {
     this.log.warn(
       `auth:${info.address}:${reason}`,
       // A username that is not an id may be a secret pasted into the wrong field: it is not logged.
-      { code: 'COSAFE_ERR_AUTH_REJECTED', reason, listener: info.listener, address: info.address, username: loggable(username) },
+      { code: 'COSAFE_ERR_AUTH_REJECTED', reason, listener: info.listener, address: info.address, username: loggable(username), ...(REFUSAL_HINTS[reason] ? { hint: REFUSAL_HINTS[reason] } : {}) },
       'client refused at connect',
     );
   }
@@ -72,6 +72,18 @@ export class SecurityEvents {
     this.log.warn(`error:${key}`, fields, 'broker client error');
   }
 }
+
+/**
+ * What the operator does about a refusal. MQTT 3.1.1 tells the client only
+ * "bad user name or password" or "not authorized" (§3.2.2.3); the log says more.
+ */
+const REFUSAL_HINTS: Partial<Record<RefusalReason, string>> = {
+  'unknown-identity': 'no credential has this username (the identity id): issue one with `cosafe credentials add` (a device: --role device --site <site> --device <id>, plus --topic for a topic of its own; a bridge: --role bridge --site <site> --prefix <prefix>)',
+  'wrong-secret': 'the secret does not match: `cosafe credentials rotate <id>` makes a new one, which the client must then use',
+  revoked: 'this credential was revoked: issue a new one with another id',
+  'anonymous-not-admitted': 'the client sent no username: every client but residents on the WebSocket listener logs in with a credential',
+  'role-not-admitted': 'this listener does not admit the role: broker.listeners.<listener>.roles',
+};
 
 function loggable(username: string | undefined): string | undefined {
   if (username === undefined || username === '') return undefined;

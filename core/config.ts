@@ -1,7 +1,7 @@
 import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
-import { BrokerRole, CredentialRole } from './vocabulary.js';
+import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from './vocabulary.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
@@ -64,6 +64,14 @@ export const DeviceConfig = z
     location: z.string().max(200).optional().describe('Where the device is, for the fire department ("2F kitchen")'),
     // Transport addresses: which one a device needs depends on its profile's transport.
     topic: z.string().min(1).optional().describe('mqtt: topic the device publishes on; default: the contract uplink topic of the device'),
+    bridge: Id.optional().describe('mqtt: the bridge (gateway.bridges) that publishes for this device; its topic is <prefix>/<name>'),
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^+#\u0000-\u001f]+$/, 'must be a topic name without "+", "#" or control characters')
+      .optional()
+      .describe("with bridge: the device's name at the bridge (zigbee2mqtt's friendly name); default: the device id"),
     port: z.string().min(1).optional().describe('serial-lines, modbus-rtu: serial port path, e.g. /dev/ttyUSB0'),
     unitId: z.number().int().min(1).max(247).optional().describe("modbus-rtu: unit (slave) id on the bus; default: the profile's"),
     endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'must be an opc.tcp:// URL').optional().describe('opcua: server endpoint URL'),
@@ -308,6 +316,17 @@ export const Config = z
           .strict()
           .prefault({}),
         profileDir: z.string().optional().describe('Directory of extra profile files (*.yaml)'),
+        bridges: z
+          .array(
+            z
+              .object({
+                id: Id.describe('Named by the devices it publishes for (devices[].bridge)'),
+                prefix: BridgePrefix.describe("Topic prefix it publishes under (zigbee2mqtt's mqtt.base_topic); its credential: cosafe credentials add --role bridge --site <site> --prefix <prefix>"),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe('Bridges (zigbee2mqtt-style: <prefix>/<name>, <prefix>/<name>/availability, <prefix>/bridge/state) that publish for several devices'),
         devices: z.array(DeviceConfig).default([]),
       })
       .strict()
@@ -316,6 +335,19 @@ export const Config = z
         g.devices.forEach((d, i) => {
           if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device "${d.id}" is listed twice` });
           seen.add(d.id);
+          if (d.bridge !== undefined && !g.bridges.some((b) => b.id === d.bridge)) {
+            ctx.addIssue({ code: 'custom', path: ['devices', i, 'bridge'], message: `no bridge "${d.bridge}" in gateway.bridges${g.bridges.length ? ` (${g.bridges.map((b) => b.id).join(', ')})` : ''}` });
+          }
+          if (d.bridge !== undefined && d.topic !== undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'topic'], message: 'give bridge (the topic is <prefix>/<name>) or topic, not both' });
+          if (d.name !== undefined && d.bridge === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: 'name is the device\'s name at its bridge: give bridge too' });
+        });
+        g.bridges.forEach((b, i) => {
+          g.bridges.slice(0, i).forEach((other) => {
+            if (other.id === b.id) ctx.addIssue({ code: 'custom', path: ['bridges', i, 'id'], message: `bridge "${b.id}" is listed twice` });
+            else if (underPrefix(b.prefix, other.prefix) || underPrefix(other.prefix, b.prefix)) {
+              ctx.addIssue({ code: 'custom', path: ['bridges', i, 'prefix'], message: `"${b.prefix}" overlaps the prefix "${other.prefix}" of bridge "${other.id}"` });
+            }
+          });
         });
       })
       .prefault({}),

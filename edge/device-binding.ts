@@ -1,5 +1,7 @@
 import { topics } from '../broker/contract/index.js';
 import type { Config, DeviceConfig } from '../core/config.js';
+
+export type BridgeConfig = Config['gateway']['bridges'][number];
 import { CosafeError } from '../core/errors.js';
 import { formatPath } from '../core/yaml-file.js';
 import type { Profile } from '../device-profiles/schema.js';
@@ -10,6 +12,8 @@ export interface DeviceBinding {
   profile: Profile;
   /** mqtt: the topic the device publishes on. */
   topic?: string;
+  /** mqtt: the bridge that publishes for it (its topic is `<prefix>/<name>`). */
+  bridge?: BridgeConfig;
   /** modbus-rtu: the unit id on the bus (device's, else the profile's). */
   unitId?: number;
 }
@@ -34,13 +38,17 @@ export function bindDevices(config: Config['gateway'], profiles: ReadonlyMap<str
       problems.push(`${at('profile')}: unknown profile "${device.profile}" (COSAFE_ERR_PROFILE_UNKNOWN); known: ${[...profiles.keys()].sort().join(', ')}`);
       return;
     }
+    if (device.bridge !== undefined && profile.transport !== 'mqtt') problems.push(`${at('bridge')}: a bridge publishes over MQTT; profile "${profile.id}" speaks ${profile.transport}`);
     const need = (field: 'port' | 'endpoint') => {
       if (device[field] === undefined) problems.push(`${at(field)}: required for a ${profile.transport} device (profile "${profile.id}")`);
     };
     switch (profile.transport) {
-      case 'mqtt':
-        bindings.push({ device, profile, topic: device.topic ?? topics.deviceUplink(config.site, device.id) });
+      case 'mqtt': {
+        const bridge = config.bridges.find((b) => b.id === device.bridge);
+        if (bridge) bindings.push({ device, profile, bridge, topic: `${bridge.prefix}/${device.name ?? device.id}` });
+        else bindings.push({ device, profile, topic: device.topic ?? topics.deviceUplink(config.site, device.id) });
         return;
+      }
       case 'modbus-rtu': {
         need('port');
         const unitId = device.unitId ?? profile.modbus.unitId;

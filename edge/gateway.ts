@@ -13,6 +13,9 @@ import { AlarmEngine, COMM_LOST, type EngineSnapshot, type SignalSource } from '
 import { bindDevices, type DeviceBinding } from './device-binding.js';
 import { Publisher } from './publisher.js';
 import { StateFile } from './state-file.js';
+import { ThrottledLog } from '../core/throttled-log.js';
+import type { HeardDevice } from './adapters/adapter.js';
+import { UnknownDevices } from './unknown-devices.js';
 
 export { bindDevices };
 
@@ -63,6 +66,9 @@ export class Gateway {
   /** The gateway itself, as the source of its own trouble events. */
   private readonly self: SignalSource;
   private drops = { sinceLog: 0, loggedAt: 0 };
+  /** Devices heard on the broker that are not configured, for the health report (bounded). */
+  private readonly unknown = new UnknownDevices();
+  private readonly unknownLog: ThrottledLog;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
@@ -85,6 +91,8 @@ export class Gateway {
     const snapshot = this.readSnapshot();
     this.alarms = new AlarmEngine({ site: config.site, gateway: config.id, ...(snapshot ? { snapshot } : {}) });
     this.bindings = bindDevices(config, deps.profiles);
+    // One line per unknown topic a minute: what to add, not a flood.
+    this.unknownLog = new ThrottledLog(deps.logger, deps.clock, 60_000);
   }
 
   async start(): Promise<void> {
@@ -129,6 +137,7 @@ export class Gateway {
       })),
       activeConditions: this.alarms.activeConditions(),
       outbox: this.publisher.stats(),
+      unknownDevices: this.unknown.list(),
     };
   }
 
@@ -158,7 +167,10 @@ export class Gateway {
         ...(deviceAuth ? { brokerAuth: deviceAuth } : {}),
         sessionId: `${deps.config.site}-${deps.config.id}`,
         stateDir: deps.stateDir,
+        site: deps.config.site,
+        bridges: deps.config.bridges,
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
+        onUnknownDevice: (heard) => this.onUnknownDevice(heard),
       }),
     );
     for (const a of this.adapters) await a.start(this.abort.signal);
@@ -177,8 +189,13 @@ export class Gateway {
       metrics.inc('cosafe_edge_decode_errors_total', { device });
       logger.warn({ code: 'COSAFE_ERR_PAYLOAD_INVALID', device, profile: binding.profile.id, errors: outcome.errors }, 'device input not decoded');
     }
-    // Any input, even one that does not decode, proves the link: silence is what supervision is about.
     const now = this.deps.clock.now();
+    // A bridge that says the device is offline (zigbee2mqtt availability): lost now, not after the silence limit.
+    if (outcome.availability === 'offline') {
+      if (!this.alarms.isActive(device, COMM_LOST)) this.emit(this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text: outcome.availabilityText ?? 'reported offline' }));
+      return;
+    }
+    // Any input, even one that does not decode, proves the link: silence is what supervision is about.
     this.lastSeen.set(device, now);
     this.heard.set(device, now);
     const events: AlarmEvent[] = [];
@@ -200,6 +217,19 @@ export class Gateway {
       metrics.inc('cosafe_edge_readings_total', {}, readings.length);
       this.publisher.addReadings(readings);
     }
+  }
+
+  /** A message from a device not in the config: acknowledged, counted, logged (throttled) and shown in the health, so a person can add it. */
+  private onUnknownDevice(heard: HeardDevice): void {
+    const via = heard.bridge ? 'bridge' : heard.device ? 'contract' : 'topic';
+    this.deps.metrics.inc('cosafe_edge_unknown_device_messages_total', { via });
+    this.unknown.heard(heard, this.deps.clock.now());
+    this.unknownLog.write(
+      'warn',
+      heard.topic,
+      { code: 'COSAFE_ERR_DEVICE_UNKNOWN', topic: heard.topic.slice(0, 256), device: heard.device, bridge: heard.bridge, name: heard.name },
+      'message from a device that is not configured (see cosafe status to add it)',
+    );
   }
 
   /** Raises "communication lost" for every device silent longer than its profile allows. */

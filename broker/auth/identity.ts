@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BrokerRole, CredentialRole } from '../../core/vocabulary.js';
+import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from '../../core/vocabulary.js';
 import { ID_PATTERN, TOPIC_ROOT } from '../contract/topics.js';
 import { isValidTopicName } from './topic-filter.js';
 
@@ -32,19 +32,7 @@ export const ForeignTopic = z
   .refine(isValidTopicName, 'must be a topic name, without "+" or "#"')
   .refine((t) => !t.startsWith('$') && !t.startsWith(`${TOPIC_ROOT}/`) && t !== TOPIC_ROOT, `must be outside "${TOPIC_ROOT}/" and "$": inside the contract, the device's uplink topic is the one`);
 
-/**
- * The topic prefix of a bridge (zigbee2mqtt's `mqtt.base_topic`): the bridge
- * publishes and reads everything under it, its site's gateway reads it too.
- * Outside the contract tree, no wildcards, no empty level.
- */
-export const BridgePrefix = z
-  .string()
-  .max(128)
-  .refine((t) => isValidTopicName(t) && t.split('/').every((level) => level.length > 0), 'must be a topic prefix such as "zigbee2mqtt", without "+", "#", or an empty level ("/" at an end)')
-  .refine((t) => !t.startsWith('$') && !t.startsWith(`${TOPIC_ROOT}/`) && t !== TOPIC_ROOT && !t.startsWith('cosafe/'), `must be outside "cosafe/" and "$"`);
-
-/** Whether a topic is the prefix itself or under it (`zigbee2mqtt`, `zigbee2mqtt/...`). */
-export const underPrefix = (topic: string, prefix: string) => topic === prefix || topic.startsWith(`${prefix}/`);
+export { BridgePrefix, underPrefix };
 
 export const Identity = z.discriminatedUnion('role', [
   z.object({ role: z.literal('gateway'), id: AnyId, site: Level, gateway: Level, district: Level.optional() }).strict(),

@@ -98,6 +98,23 @@ export const GatewayHealth = z.object({
   ),
   devices: z.array(z.object({ id: Id, profile: z.string(), transport: z.string(), lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
   activeConditions: z.array(z.string()),
+  /** Devices heard on the broker but not configured, the most recently heard first (at most 20), so a person can add them. */
+  unknownDevices: z
+    .array(
+      z.object({
+        topic: ShownText(256),
+        /** A contract uplink: the device id in its topic. */
+        device: Id.optional(),
+        /** Under a bridge's prefix: the bridge, and the device's name there. */
+        bridge: Id.optional(),
+        name: ShownText(128).optional(),
+        messages: z.number().int().nonnegative(),
+        firstHeard: EpochMs,
+        lastHeard: EpochMs,
+      }),
+    )
+    .max(20)
+    .optional(),
   /** The gateway's durable outbox: what waits for the hub, and whether the hub is there. */
   outbox: z
     .object({ connected: z.boolean(), error: z.string().optional(), events: z.number(), readings: z.number(), openReadings: z.number(), inFlight: z.number() })
