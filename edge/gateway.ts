@@ -69,6 +69,8 @@ export class Gateway {
   /** Devices heard on the broker that are not configured, for the health report (bounded). */
   private readonly unknown = new UnknownDevices();
   private readonly unknownLog: ThrottledLog;
+  /** The bridges of the config in force (a reload may change them). */
+  private bridges: Config['gateway']['bridges'];
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
@@ -91,6 +93,7 @@ export class Gateway {
     const snapshot = this.readSnapshot();
     this.alarms = new AlarmEngine({ site: config.site, gateway: config.id, ...(snapshot ? { snapshot } : {}) });
     this.bindings = bindDevices(config, deps.profiles);
+    this.bridges = config.bridges;
     // One line per unknown topic a minute: what to add, not a flood.
     this.unknownLog = new ThrottledLog(deps.logger, deps.clock, 60_000);
   }
@@ -120,6 +123,7 @@ export class Gateway {
     for (const b of bindings) adapterFor(b.profile.transport);
     await this.stopAdapters();
     this.bindings = bindings;
+    this.bridges = config.bridges;
     await this.startAdapters();
     this.deps.logger.info({ devices: bindings.length }, 'gateway reloaded devices and profiles');
   }
@@ -168,7 +172,7 @@ export class Gateway {
         sessionId: `${deps.config.site}-${deps.config.id}`,
         stateDir: deps.stateDir,
         site: deps.config.site,
-        bridges: deps.config.bridges,
+        bridges: this.bridges,
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
         onUnknownDevice: (heard) => this.onUnknownDevice(heard),
       }),
