@@ -7,7 +7,13 @@ import { parseYamlText } from '../../core/yaml-file.js';
 import { Site, siteProblems } from './site.js';
 
 /** A YAML (or JSON) file of sites: a list, or `{sites: [...]}`. */
-const SiteFile = z.union([z.array(Site), z.object({ sites: z.array(Site) }).strict().transform((f) => f.sites)]);
+const SiteFile = z.preprocess(
+  (v) => (Array.isArray(v) ? { sites: v } : v),
+  z
+    .object({ sites: z.array(Site) })
+    .strict()
+    .transform((f) => f.sites),
+);
 
 /**
  * The columns of a CSV file of sites, as a spreadsheet exports them: one site
