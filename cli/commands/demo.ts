@@ -136,7 +136,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const issue = stack.issueInternal!;
     await demoSite.start(stack.broker!.url, (device) => issue({ role: 'device', id: `@device:${siteId}:${device}`, site: siteId, device }));
     if (simulated) {
-      centre = await new DispatchCentre({ brokerUrl: stack.broker!.url, district: 'central', login: issue({ role: 'fire-department', id: '@fire-department:central', district: 'central' }), operator: 'demo dispatcher', delayMs: 3000 }).start();
+      centre = await new DispatchCentre({ brokerUrl: stack.broker!.url, district: 'central', login: issue({ role: 'fire-department', id: '@fire-department:central', district: 'central' }), operator: 'demo dispatcher', delayMs: Math.min(3000, Math.max(200, o.alarmEvery * 250)) }).start();
       // A warehouse in district east, whose fire department never answers: its alarms escalate.
       warehouse = await new AlarmingGateway({
         brokerUrl: stack.broker!.url,
