@@ -179,6 +179,17 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(1);
     const health = (await (await hub.http('/health')).json()) as { dispatch: { unregisteredSites: string[] } };
     expect(health.dispatch.unregisteredSites).toContain('stray');
+    expect(hub.stack.metrics.get('cosafe_site_problems_total', { problem: 'unregistered' })).toBeGreaterThanOrEqual(1);
+  });
+
+  it("raises a gateway whose credential names another district than the registry, and routes by the registry", async () => {
+    const wrong = await hub.credential({ role: 'gateway', id: 'depot-3.gw-2', site: 'depot-3', gateway: 'gw-2', district: 'north' });
+    const e = alarmEvent({ site: 'depot-3', gateway: 'gw-2', device: 'smoke-9' });
+    await hub.publishEvent(wrong, e);
+    expect(hub.stack.metrics.get('cosafe_site_problems_total', { problem: 'district-mismatch' })).toBe(1);
+    const m = await received(fdSouth, (x) => x.eventId === e.eventId);
+    expect(m.district).toBe('south');
+    expect(fdNorth.alarms.some((a) => data(a).eventId === e.eventId)).toBe(false);
   });
 
   it('asks every caller of the private API who they are: Basic and bearer, and a revoked credential stops at once', async () => {
