@@ -6,10 +6,8 @@ import { CosafeError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
 import type { SiteInput } from '../../cloud-sync/registry/site.js';
-import { AlarmingGateway, DispatchCentre } from '../../tests/simulators/dispatch-centre.js';
-import { FireDepartmentReceiver, type ReceivedAlarm } from '../../tests/simulators/fire-department.js';
-import { createDemoSite } from '../../tests/simulators/demo-site.js';
-import { startStack } from '../compose.js';
+import type { AlarmingGateway, DispatchCentre } from '../../tests/simulators/dispatch-centre.js';
+import type { FireDepartmentReceiver, ReceivedAlarm } from '../../tests/simulators/fire-department.js';
 import { untilStopSignal } from '../signals.js';
 import { intOption, logOptions } from './options.js';
 
@@ -68,6 +66,13 @@ Examples:
 }
 
 async function runDemo(o: DemoOptions): Promise<void> {
+  // The simulators and the stack are loaded only when the demo runs, so that other commands start quickly.
+  const [{ FireDepartmentReceiver }, { createDemoSite }, { AlarmingGateway, DispatchCentre }, { startStack }] = await Promise.all([
+    import('../../tests/simulators/fire-department.js'),
+    import('../../tests/simulators/demo-site.js'),
+    import('../../tests/simulators/dispatch-centre.js'),
+    import('../compose.js'),
+  ]);
   const base: ConfigInput = o.config ? structuredClone(readConfigFile(o.config)) : {};
   const baseDir = o.config ? dirname(resolve(o.config)) : process.cwd();
   if ((o.webhookUrl === undefined) !== (o.webhookSecret === undefined)) {
