@@ -75,7 +75,8 @@ export class DispatchLink {
   }
 
   async stop(): Promise<void> {
-    await this.client?.endAsync();
+    // Forced: a publish still waiting for its PUBACK is in the delivery log and goes again at the next start.
+    await this.client?.endAsync(true);
     this.client = undefined;
   }
 }

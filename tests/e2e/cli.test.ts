@@ -77,6 +77,8 @@ describe('cosafe command line', () => {
       await waitUntil('the panel alarm', () => demo.output().includes('"device":"fire-panel","msgType":"Alert"'), 10_000, 100);
       // The simulated dispatcher acknowledges over MQTT, and the hub journals who it was.
       await waitUntil('the acknowledgement', () => /"by":"@fire-department:central","operator":"demo dispatcher","channel":"mqtt","msg":"alarm acknowledged"/.test(demo.output()), 15_000, 100);
+      // ... and the site's gateway is told, on its command topic.
+      await waitUntil('the gateway to hear of it', () => /"by":"@fire-department:central","operator":"demo dispatcher".*"msg":"a fire department acknowledged the alarm"/.test(demo.output()), 15_000, 100);
       const status = await runCosafe(['status', '--api', api]);
       expect(status.stdout).toMatch(/^gateway gw-1 \(site demo-site\): ONLINE/m);
       expect(status.stdout).toMatch(/^\s+modbus-rtu\s+connected/m);

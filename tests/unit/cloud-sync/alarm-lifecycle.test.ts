@@ -153,7 +153,7 @@ describe('the alarm lifecycle', () => {
     expect(h.lifecycle.shelve(fire, admin, 60, 'noisy')).toMatchObject({ ok: false, reason: 'not-shelvable' });
     h.lifecycle.acknowledge({ alarmId: fire, who: fdNorth, channel: 'http' });
     const trouble = alarmEvent({ site: 'bakery-12', class: 'trouble', condition: 'comm-lost', device: 'temp-1' });
-    h.lifecycle.onEvent(alarmEvent({ ...trouble, eventId: trouble.eventId.replace(/.$/, 'f'), state: 'cleared' }));
+    h.lifecycle.onEvent(alarmEvent({ class: 'trouble', condition: 'comm-lost', device: 'temp-1', site: 'bakery-12', state: 'cleared' }));
     const id = h.lifecycle.list({ includeNormal: true }).find((a) => a.class === 'trouble')!.id;
     expect(h.lifecycle.shelve(id, fdNorth, 60, 'noisy')).toMatchObject({ ok: false, reason: 'forbidden' });
     expect(h.lifecycle.shelve(id, admin, 60, '')).toMatchObject({ ok: false, reason: 'invalid' });
