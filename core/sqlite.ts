@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CosafeError } from './errors.js';
@@ -26,5 +26,20 @@ export function openDurableDatabase(path: string): Database.Database {
     }
     throw err;
   }
+  return db;
+}
+
+/**
+ * Opens a SQLite file that a command (`cosafe sites`, `cosafe credentials`) and
+ * the running hub use at the same time: WAL, a busy timeout instead of an
+ * exclusive lock, readable by its owner only. The hub notices the command's
+ * writes through `PRAGMA data_version`.
+ */
+export function openSharedDatabase(path: string): Database.Database {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path, { timeout: 5000 });
+  chmodSync(path, 0o600);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
   return db;
 }

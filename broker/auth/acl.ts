@@ -47,9 +47,10 @@ function computeGrants(identity: Identity): Grants {
       // also subscribes to <prefix>/# (for its requests and set commands), which nobody else may publish.
       return { publish: [`${identity.prefix}/#`], subscribe: [`${identity.prefix}/#`] };
     case 'service':
-      // cloud-sync: reads what every gateway sends, and fans out to fire departments, agencies and residents.
+      // cloud-sync: reads what every gateway sends, fans out to fire departments, agencies and residents,
+      // and tells gateways when their alarms are acknowledged.
       return {
-        publish: [topics.dispatchAlarm(ANY, ANY), topics.agencyFeed(ANY, ANY), topics.publicAlerts(ANY)],
+        publish: [topics.dispatchAlarm(ANY, ANY), topics.agencyFeed(ANY, ANY), topics.publicAlerts(ANY), topics.gatewayCommand(ANY, ANY, ANY)],
         subscribe: [subscriptions.allReadings, subscriptions.allEvents, subscriptions.allStatus, subscriptions.allAcks],
       };
     case 'fire-department':

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlarmEvent } from '../../broker/contract/index.js';
-import { DeliveryLog } from '../../cloud-sync/dispatch/delivery-log.js';
+import { DeliveryLog, type PendingDelivery, type WebhookData } from '../../cloud-sync/dispatch/delivery-log.js';
 import { WebhookDispatcher } from '../../cloud-sync/dispatch/webhook-dispatcher.js';
 import { systemClock } from '../../core/clock.js';
 import { silentLogger } from '../../core/logger.js';
@@ -34,8 +34,12 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
-function dispatcherFor(url: string, metrics = new Metrics(), classes?: AlarmEvent['class'][]) {
-  const d = new WebhookDispatcher({ departments: [{ id: 'fd-1', url, secret, classes: classes ?? ['fire'] }], logger: silentLogger, metrics, clock: systemClock });
+const targets = (url: string) => new Map([['fd-1', { department: 'fd-1', url, secret }]]);
+/** A delivery of one event to fd-1, keyed as the alarm lifecycle keys an alert. */
+const delivery = (e: AlarmEvent): PendingDelivery<WebhookData> => ({ key: `fd-1/${e.eventId}`, channel: 'webhook', department: 'fd-1', message: e });
+
+function dispatcherFor(url: string, metrics = new Metrics()) {
+  const d = new WebhookDispatcher({ targets: targets(url), logger: silentLogger, metrics, clock: systemClock });
   cleanup.push(() => d.stop());
   return d;
 }
@@ -44,7 +48,7 @@ describe('fire-department webhooks (real HTTP)', () => {
   it('delivers a signed alarm the department can verify', async () => {
     const fd = await new FireDepartmentReceiver({ secret }).start();
     cleanup.push(() => fd.stop());
-    dispatcherFor(fd.url).dispatch(event);
+    dispatcherFor(fd.url).send(delivery(event));
     const got = await fd.waitFor((a) => a.body.data.eventId === event.eventId, 5000);
     expect(got.headers['webhook-id']).toBe(event.eventId);
     expect(got.body).toEqual({ type: 'alarm.fire.active', timestamp: new Date(event.time).toISOString(), data: event });
@@ -55,7 +59,7 @@ describe('fire-department webhooks (real HTTP)', () => {
     cleanup.push(() => fd.stop());
     const metrics = new Metrics();
     const started = Date.now();
-    dispatcherFor(fd.url, metrics).dispatch(event);
+    dispatcherFor(fd.url, metrics).send(delivery(event));
     await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(fd.failed).toBe(3);
@@ -69,7 +73,7 @@ describe('fire-department webhooks (real HTTP)', () => {
     const port = Number(new URL(url).port);
     await probe.stop();
     const metrics = new Metrics();
-    dispatcherFor(url, metrics).dispatch(event);
+    dispatcherFor(url, metrics).send(delivery(event));
     await new Promise((r) => setTimeout(r, 1200));
     expect(metrics.total('cosafe_dispatch_failures_total')).toBeGreaterThanOrEqual(2);
     const fd = await new FireDepartmentReceiver({ secret, port }).start();
@@ -77,14 +81,13 @@ describe('fire-department webhooks (real HTTP)', () => {
     await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
   });
 
-  it('sends a resent event only once, and only the classes a department asked for', async () => {
+  it('sends a resent event only once', async () => {
     const fd = await new FireDepartmentReceiver({ secret }).start();
     cleanup.push(() => fd.stop());
     const metrics = new Metrics();
     const d = dispatcherFor(fd.url, metrics);
-    d.dispatch(event);
-    d.dispatch(event);
-    d.dispatch({ ...event, eventId: 'evt_00000000000000000000000000000002', class: 'trouble' });
+    d.send(delivery(event));
+    d.send(delivery(event));
     await fd.waitFor((a) => a.body.data.eventId === event.eventId);
     await new Promise((r) => setTimeout(r, 300));
     expect(fd.alarms.map((a) => a.body.data.eventId)).toEqual([event.eventId]);
@@ -97,13 +100,12 @@ describe('fire-department webhooks (real HTTP)', () => {
     const port = Number(new URL(url).port);
     await probe.stop();
     const path = join(mkdtempSync(join(tmpdir(), 'cosafe-dispatch-')), 'dispatch.db');
-    const department = { id: 'fd-1', url, secret, classes: ['fire' as const] };
-
+    
     // The department is down; cloud-sync stops (or crashes) with the delivery pending.
     let log = new DeliveryLog(path);
     log.open();
-    let d = new WebhookDispatcher({ departments: [department], logger: silentLogger, metrics: new Metrics(), clock: systemClock, log });
-    d.dispatch(event);
+    let d = new WebhookDispatcher({ targets: targets(url), logger: silentLogger, metrics: new Metrics(), clock: systemClock, log });
+    d.send(delivery(event));
     await d.stop();
     log.close();
 
@@ -112,7 +114,7 @@ describe('fire-department webhooks (real HTTP)', () => {
     log = new DeliveryLog(path);
     log.open();
     const metrics = new Metrics();
-    d = new WebhookDispatcher({ departments: [department], logger: silentLogger, metrics, clock: systemClock, log });
+    d = new WebhookDispatcher({ targets: targets(url), logger: silentLogger, metrics, clock: systemClock, log });
     cleanup.push(async () => {
       await d.stop();
       log.close();
@@ -121,7 +123,7 @@ describe('fire-department webhooks (real HTTP)', () => {
     await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
     await waitUntil('the delivery to be recorded', () => metrics.total('cosafe_dispatch_delivered_total') === 1);
     // The broker redelivers the same event (its acknowledgement was lost in the crash).
-    d.dispatch(event);
+    d.send(delivery(event));
     await new Promise((r) => setTimeout(r, 300));
     expect(fd.alarms).toHaveLength(1);
     expect(metrics.total('cosafe_dispatch_duplicates_total')).toBe(1);
