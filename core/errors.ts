@@ -15,6 +15,7 @@ export const errorCatalog = {
   COSAFE_ERR_CONTRACT_INVALID: 'a message on the broker does not match the contract',
   COSAFE_ERR_INFLUX_WRITE: 'InfluxDB did not accept a write',
   COSAFE_ERR_INFLUX_REJECTED: 'InfluxDB rejected points as invalid',
+  COSAFE_ERR_INFLUX_UNSAFE: 'a point holds what InfluxDB line protocol cannot carry safely, so it was not written',
   COSAFE_ERR_INFLUX_QUERY: 'InfluxDB did not answer an InfluxQL query',
   COSAFE_ERR_INFLUX_BUFFER: 'the on-disk buffer for InfluxDB could not store points',
   COSAFE_ERR_INFLUX_BUFFER_FULL: 'the on-disk buffer for InfluxDB was full and dropped its oldest readings',

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { AlarmEvent } from '../broker/contract/index.js';
+import { cleanText, conditionKey, type AlarmEvent } from '../broker/contract/index.js';
 import type { DeviceConfig } from '../core/config.js';
 import type { DecodedSignal, DecodedValue } from '../device-profiles/codecs/decoded.js';
 import type { Condition, ConditionRule } from '../device-profiles/schema.js';
@@ -101,13 +101,18 @@ export class AlarmEngine {
     return events;
   }
 
-  /** A signal the device reported itself; a repeat of the current state is not a new event. */
+  /**
+   * A signal the device reported itself; a repeat of the current state is not a
+   * new event. Its key is made a contract id here (`conditionKey`), so whatever
+   * a panel printed into a capture group, the event passes the contract.
+   */
   signal(binding: SignalSource, signal: DecodedSignal): AlarmEvent[] {
-    const key = `${binding.device.id}/${signal.key}`;
+    const condition = conditionKey(signal.key);
+    const key = `${binding.device.id}/${condition}`;
     const state = this.stateOf(key);
     const active = signal.state === 'active';
     if (state.active === active) return [];
-    return [this.event(binding, key, state, active ? 'active' : 'cleared', signal.time, { condition: signal.key, class: signal.class, ...(signal.text ? { text: signal.text } : {}) })];
+    return [this.event(binding, key, state, active ? 'active' : 'cleared', signal.time, { condition, class: signal.class, ...(signal.text ? { text: signal.text } : {}) })];
   }
 
   /** A panel reset ("SYSTEM NORMAL"): every signal the device reported clears. Conditions on readings are left to their readings. */
@@ -117,7 +122,8 @@ export class AlarmEngine {
     for (const [key, state] of this.states) {
       const [device, condition] = splitKey(key);
       if (device !== binding.device.id || !state.active || ownConditions.has(condition) || condition === COMM_LOST) continue;
-      events.push(this.event(binding, key, state, 'cleared', time, { condition, class: state.class ?? 'trouble', ...(text ? { text } : {}) }));
+      // conditionKey: a state saved by an older version may carry a key the contract now refuses.
+      events.push(this.event(binding, key, state, 'cleared', time, { condition: conditionKey(condition), class: state.class ?? 'trouble', ...(text ? { text } : {}) }));
     }
     return events;
   }
@@ -199,6 +205,9 @@ export class AlarmEngine {
       state.activations = [...state.activations.filter((t) => t > time - CHATTER_WINDOW_MS), time];
       chattering = state.activations.length >= CHATTER_ACTIVATIONS;
     }
+    // Free text is the device's (a panel's line) and the config's: made fit for the contract, never refused.
+    const text = cause.text ? cleanText(cause.text) : '';
+    const location = binding.device.location ? cleanText(binding.device.location) : '';
     return {
       v: 1,
       eventId: eventIdFor(this.options.site, binding.device.id, cause.condition, change, time),
@@ -211,9 +220,9 @@ export class AlarmEngine {
       state: change,
       time,
       ...(cause.metric !== undefined ? { metric: cause.metric, value: cause.value, unit: cause.unit } : {}),
-      ...(cause.text ? { text: cause.text.slice(0, 200) } : {}),
+      ...(text ? { text } : {}),
       ...(chattering ? { chattering: true } : {}),
-      ...(binding.device.location ? { location: binding.device.location } : {}),
+      ...(location ? { location } : {}),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { AlarmEvent, GatewayHealth, Reading } from '../broker/contract/index.js';
+import { cleanText, type AlarmEvent, type GatewayHealth, type Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -117,6 +117,7 @@ export class Gateway {
   }
 
   health(): GatewayHealth {
+    const outbox = this.publisher.stats();
     return {
       at: this.deps.clock.now(),
       adapters: this.adapters.map((a) => a.health()),
@@ -128,7 +129,8 @@ export class Gateway {
         commLost: this.alarms.isActive(b.device.id, COMM_LOST),
       })),
       activeConditions: this.alarms.activeConditions(),
-      outbox: this.publisher.stats(),
+      // An error message of the disk may span lines; the status is text for a page.
+      outbox: { ...outbox, ...(outbox.error ? { error: cleanText(outbox.error, 1000) } : {}) },
     };
   }
 
