@@ -296,6 +296,26 @@ export const Config = z
           })
           .strict()
           .prefault({}),
+        deviceTime: z
+          .object({
+            maxAheadMs: z
+              .number()
+              .int()
+              .min(1000)
+              .max(86_400_000)
+              .default(300_000)
+              .describe("How far ahead of the gateway's clock a device's own time may be; past it the reading is restamped with the receive time, quality uncertain"),
+            maxBehindMs: z
+              .number()
+              .int()
+              .min(60_000)
+              .max(31_536_000_000)
+              .default(604_800_000)
+              .describe("How far behind the gateway's clock a device's own time may be (readings a device kept while offline); past it the same"),
+          })
+          .strict()
+          .prefault({})
+          .describe("Bounds on the times devices stamp their readings and events with (MQTT payload times, OPC-UA source timestamps)"),
         profileDir: z.string().optional().describe('Directory of extra profile files (*.yaml)'),
         devices: z.array(DeviceConfig).default([]),
       })

@@ -11,6 +11,7 @@ export const errorCatalog = {
   COSAFE_ERR_PROFILE_UNKNOWN: 'a device names a profile that does not exist',
   COSAFE_ERR_ADAPTER_UNKNOWN: 'a transport kind has no adapter',
   COSAFE_ERR_PAYLOAD_INVALID: 'a device payload could not be decoded',
+  COSAFE_ERR_DEVICE_TIME: "a device's own time is too far from the gateway's clock",
   COSAFE_ERR_DEVICE_UNKNOWN: 'a message came from a device that is not configured',
   COSAFE_ERR_CONTRACT_INVALID: 'a message on the broker does not match the contract',
   COSAFE_ERR_INFLUX_WRITE: 'InfluxDB did not accept a write',

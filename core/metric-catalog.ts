@@ -24,6 +24,11 @@ const ALARM_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25
 export const metricCatalog = {
   // edge
   cosafe_edge_decode_errors_total: { kind: 'counter', help: 'Device inputs that could not be fully decoded', labels: ['device'] },
+  cosafe_edge_device_time_rejected_total: {
+    kind: 'counter',
+    help: "Readings and signals whose device time was too far from the gateway's clock (stamped with the receive time, quality uncertain)",
+    labels: ['device'],
+  },
   cosafe_edge_bad_readings_total: { kind: 'counter', help: 'Readings outside their valid range (kept with quality "bad")', labels: ['device', 'metric'] },
   cosafe_edge_readings_total: { kind: 'counter', help: 'Readings decoded at the edge', labels: [] },
   cosafe_edge_events_total: { kind: 'counter', help: 'Alarm, supervisory and trouble events raised or cleared at the edge', labels: ['class', 'state'] },

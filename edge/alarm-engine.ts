@@ -5,6 +5,13 @@ import type { DecodedSignal, DecodedValue } from '../device-profiles/codecs/deco
 import type { Condition, ConditionRule } from '../device-profiles/schema.js';
 import type { DeviceBinding } from './device-binding.js';
 
+/**
+ * A decoded value as the engine sees it. `uncertain`: the gateway restamped it
+ * with its receive time because the device's own time was absurd; the value is
+ * still the device's measurement, so it raises and clears like a good one.
+ */
+export type EngineValue = Omit<DecodedValue, 'quality'> & { quality: DecodedValue['quality'] | 'uncertain' };
+
 /** ISA-18.2 §16.5: an alarm that activates this often within the window is chattering. */
 export const CHATTER_ACTIVATIONS = 3;
 export const CHATTER_WINDOW_MS = 60_000;
@@ -81,10 +88,12 @@ export class AlarmEngine {
     for (const [key, s] of Object.entries(options.snapshot?.conditions ?? {})) this.states.set(key, { ...s, activations: [...s.activations] });
   }
 
-  evaluate(binding: DeviceBinding, value: DecodedValue): AlarmEvent[] {
+  evaluate(binding: DeviceBinding, value: EngineValue): AlarmEvent[] {
     // A reading of bad quality neither raises nor clears anything: acting on a
     // failing sensor could give a false all-clear. (It is counted by the pipeline.)
-    if (value.quality !== 'good') return [];
+    // One whose time the gateway restamped still does: a smoke detector with a
+    // wrong clock still sees smoke, and a lost fire alarm is the worse error.
+    if (value.quality === 'bad') return [];
     const conditions = binding.profile.conditions.filter((c) => c.metric === value.metric);
     if (conditions.length === 0) return [];
     const samples = this.remember(binding, value, conditions);
@@ -154,7 +163,7 @@ export class AlarmEngine {
     return s;
   }
 
-  private remember(binding: DeviceBinding, value: DecodedValue, conditions: Condition[]) {
+  private remember(binding: DeviceBinding, value: EngineValue, conditions: Condition[]) {
     const windowMs = Math.max(0, ...conditions.map((c) => ('riseBy' in c.when ? c.when.withinS * 1000 : 0)));
     if (windowMs === 0) return [];
     const key = `${binding.device.id}/${value.metric}`;
@@ -164,7 +173,7 @@ export class AlarmEngine {
     return list;
   }
 
-  private holds(condition: Condition, active: boolean, value: DecodedValue, samples: { time: number; value: number }[]): boolean {
+  private holds(condition: Condition, active: boolean, value: EngineValue, samples: { time: number; value: number }[]): boolean {
     const rule = condition.when;
     if ('riseBy' in rule) {
       const windowStart = value.time - rule.withinS * 1000;

@@ -164,10 +164,35 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
     expect(latest.readings.find((r) => r.device === 'temp-after')).toMatchObject({ site: SITE, metric: 'temperature', value: 22.5 });
     expect(await metricValue('cosafe_sync_invalid_messages_total')).toBe(invalidBefore + 1);
   });
+
+  it('stamps a reading whose device time is absurd with the receive time, quality uncertain, counts it, and still raises its alarm', async () => {
+    const before = Date.now();
+    // Issue 9: a time of 9e15 passed the gateway and InfluxDB then rejected it.
+    await sensor.publishAsync(topics.deviceUplink(SITE, 'temp-1'), JSON.stringify({ temp: 30.5, hum: 41, bat: 90, ts: 9e15 }), { qos: 1 });
+    await waitUntil(
+      'the reading with the absurd time in InfluxDB',
+      async () => (await influx.query(`SELECT value FROM reading WHERE device = 'temp-1' AND metric = 'temperature' AND value = 30.5`, 'e2e')).length === 1,
+      10_000,
+      100,
+    );
+    const after = Date.now();
+    const [series] = await influx.query(`SELECT value, quality FROM reading WHERE device = 'temp-1' AND metric = 'temperature' AND value = 30.5`, 'e2e');
+    const [time, , quality] = series!.values[0]! as [number, number, string];
+    expect(quality).toBe('uncertain');
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(after);
+    // All three values of that payload (temperature, humidity, battery) were counted for the device.
+    expect(await metricValue('cosafe_edge_device_time_rejected_total{device="temp-1"}')).toBe(3);
+
+    // A smoke detector with a wrong clock still reaches the fire department, at the time the gateway heard it.
+    await smoke.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: true, battery: 88, ts: 9e15 }), { qos: 1 });
+    const alarm = await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active' && Number(a.body.data.time) >= before, 10_000);
+    expect(alarm.body.data.time).toBeLessThanOrEqual(Date.now());
+  });
 });
 
 async function metricValue(name: string): Promise<number> {
   const text = await (await fetch(`${api}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{}`));
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
