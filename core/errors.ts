@@ -40,6 +40,7 @@ export const errorCatalog = {
   COSAFE_ERR_OPCUA_NODE: 'a node id of a device profile cannot be monitored on its OPC-UA server',
   COSAFE_ERR_OPCUA_BAD_STATUS: 'an OPC-UA server reports a bad status for a value',
   COSAFE_ERR_DATADIR_IN_USE: 'another cosafe process uses the same state files',
+  COSAFE_ERR_DATADIR_UNSAFE: 'the data directory cannot be made private to the user cosafe runs as',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;
