@@ -24,7 +24,7 @@ let goodClosed = 0;
 
 beforeAll(async () => {
   t = await startTestBroker({
-    limits: { maxPacketBytes: MAX_PACKET, connectTimeoutMs: 1000, connectAttemptsPerMinute: 100_000, authFailuresPerMinute: 100_000 },
+    limits: { maxPacketBytes: MAX_PACKET, connectTimeoutMs: 1000, connectAttemptsPerMinute: 100_000, authFailuresPerMinute: 100_000, authFailedIdentitiesPerMinute: 100_000 },
   });
   const [device, gateway] = await Promise.all([
     t.credential({ role: 'device', id: 's1.temp-1', site: 's1', device: 'temp-1' }),

@@ -53,7 +53,7 @@ describe('broker limits', () => {
     await t.connect({ ...a, clientId: 'a-3' });
   });
 
-  it('failed logins per address (brute force): the address is refused, a connected client keeps working', async () => {
+  it('failed logins per address and identity: ten wrong passwords for one identity do not refuse the others behind the same address', async () => {
     const { t, a, b } = await brokerWith({ authFailuresPerMinute: 3 });
     const connected = await t.connect({ ...a, clientId: 'a-1' });
     const port = String(t.broker.port);
@@ -61,12 +61,34 @@ describe('broker limits', () => {
       const r = await mosquittoPub(['-p', port, '-u', b.username, '-P', `guess-${i}`, '-t', 'x', '-m', 'x']);
       expect(r.stderr).toContain('bad user name or password');
     }
-    // Now even the right secret gets no answer from this address.
+    // Now even the right secret of that identity is refused from this address ...
     const right = await mosquittoPub(['-p', port, ...login(b), '-t', topics.deviceUplink('s1', 'b'), '-m', 'x'], 5000);
     expect(right.code).not.toBe(0);
-    expect(right.stderr).not.toContain('bad user name or password');
     expect(limitHits(t, 'auth-failures')).toBe(1);
-    expect(logged(t, 'auth-failures')).toBe(true);
+    const hit = t.logs().find((l) => l.code === 'COSAFE_ERR_BROKER_LIMIT' && l.limit === 'auth-failures');
+    expect(hit).toMatchObject({ identity: 's1.b', address: '127.0.0.1', failures: 3, perMinute: 3 });
+    expect(String(hit?.why)).toContain('other identities from the same address are still served');
+    // ... while another device behind the same address (a shared NAT) still logs in, and a connected one keeps working.
+    const other = await mosquittoPub(['-p', port, ...login(a), '-i', 'a-2', '-q', '1', '-t', topics.deviceUplink('s1', 'a'), '-m', 'x'], 5000);
+    expect(other.code, other.stderr).toBe(0);
+    await connected.publishAsync(topics.deviceUplink('s1', 'a'), 'still here', { qos: 1 });
+    expect(connected.connected).toBe(true);
+  });
+
+  it('failed logins for many identities from one address (spraying): the address is refused, a connected client keeps working', async () => {
+    const { t, a } = await brokerWith({ authFailedIdentitiesPerMinute: 3 });
+    const connected = await t.connect({ ...a, clientId: 'a-1' });
+    const port = String(t.broker.port);
+    for (const user of ['s1.x', 's1.y', 's1.z']) {
+      const r = await mosquittoPub(['-p', port, '-u', user, '-P', 'guess', '-t', 'x', '-m', 'x']);
+      expect(r.stderr).toContain('bad user name or password');
+    }
+    // Now even a right secret gets no answer from this address.
+    const right = await mosquittoPub(['-p', port, ...login(a), '-i', 'a-2', '-t', topics.deviceUplink('s1', 'a'), '-m', 'x'], 5000);
+    expect(right.code).not.toBe(0);
+    expect(right.stderr).not.toContain('bad user name or password');
+    expect(limitHits(t, 'auth-failed-identities')).toBe(1);
+    expect(logged(t, 'auth-failed-identities')).toBe(true);
     await connected.publishAsync(topics.deviceUplink('s1', 'a'), 'still here', { qos: 1 });
     expect(connected.connected).toBe(true);
   });
