@@ -66,6 +66,8 @@ export class InfluxWriter {
   private flushTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
+  /** The wait of the backoff in progress, for /health. */
+  private backoffMs: number | undefined;
   private stopGauge: (() => void) | undefined;
   private stopped = false;
   private forceFlush = false;
@@ -102,9 +104,15 @@ export class InfluxWriter {
     return true;
   }
 
-  health(): { ok: boolean; buffered: number; rejected: number; detail?: string } {
+  health(): { ok: boolean; buffered: number; rejected: number; detail?: string; backoffMs?: number } {
     const s = this.d.buffer.stats();
-    return { ok: this.lastError === undefined, buffered: s.points, rejected: s.setAside, ...(this.lastError ? { detail: this.lastError } : {}) };
+    return {
+      ok: this.lastError === undefined,
+      buffered: s.points,
+      rejected: s.setAside,
+      ...(this.lastError ? { detail: this.lastError } : {}),
+      ...(this.backoffMs !== undefined ? { backoffMs: this.backoffMs } : {}),
+    };
   }
 
   /** Writes everything buffered without waiting for the batch delay; resolves when done or after `timeoutMs`. */
@@ -227,6 +235,7 @@ export class InfluxWriter {
     const cap = Math.min(this.d.config.maxRetryDelayMs, BASE_RETRY_MS * 2 ** Math.min(this.attempt, 30));
     const delay = this.d.retryDelay ? this.d.retryDelay(this.attempt, cap) : Math.random() * cap;
     const wait = Math.max(Math.min(failure.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS), delay);
+    this.backoffMs = Math.round(wait);
     this.retryTimer = setTimeout(() => this.endBackoff(), wait);
     if (failure.status === undefined && failure.retryAfterMs === undefined && wait > PING_EVERY_MS) this.schedulePing();
   }
@@ -234,7 +243,7 @@ export class InfluxWriter {
   private endBackoff(): void {
     clearTimeout(this.retryTimer);
     clearTimeout(this.pingTimer);
-    this.retryTimer = this.pingTimer = undefined;
+    this.retryTimer = this.pingTimer = this.backoffMs = undefined;
     this.pump();
   }
 
