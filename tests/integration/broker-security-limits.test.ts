@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { topics } from '../../broker/contract/index.js';
+import { subscriptions, topics } from '../../broker/contract/index.js';
 import type { ConfigInput } from '../../core/config.js';
 import { connectError, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { login, mosquittoPub } from '../helpers/mosquitto.js';
@@ -100,27 +100,25 @@ describe('broker limits', () => {
     expect(limitHits(t, 'connect-attempts')).toBe(1);
   });
 
-  it('publish rate: publishes over the rate are held back, not lost', async () => {
-    const { t, a, b } = await brokerWith({ publishesPerSecond: 40, publishBurst: 5 });
+  it('publish rate: publishes over the rate are held back, not lost, and another client overtakes them', async () => {
+    const { t, a, b } = await brokerWith({ publishesPerSecond: 10, publishBurst: 5 });
     const gateway = await t.credential({ role: 'gateway', id: 's1.gw', site: 's1', gateway: 'gw' });
     const sub = await t.connect({ ...gateway, clientId: 'gw' });
     const got: string[] = [];
     sub.on('message', (_t, p) => got.push(p.toString()));
-    await sub.subscribeAsync(topics.deviceUplink('s1', 'a'), { qos: 1 });
+    await sub.subscribeAsync(subscriptions.siteUplinks('s1'), { qos: 1 });
     const fast = await t.connect({ ...a, clientId: 'a-1' });
     const other = await t.connect({ ...b, clientId: 'b-1' });
-    const t0 = Date.now();
-    await Promise.all([...Array(45).keys()].map((i) => fast.publishAsync(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 })));
-    const took = Date.now() - t0;
-    // Meanwhile another client is not slowed down by it.
-    const t1 = Date.now();
-    await other.publishAsync(topics.deviceUplink('s1', 'b'), 'x', { qos: 1 });
-    expect(Date.now() - t1).toBeLessThan(500);
-    expect(took).toBeGreaterThanOrEqual(800); // 40 over the burst at 40/s
-    await waitUntil('every message', () => got.length === 45);
-    expect(got).toEqual([...Array(45).keys()].map(String));
+    // 25 at once: 5 go through (the burst), 20 are held back at 10/s, two seconds' worth.
+    const all = Promise.all([...Array(25).keys()].map((i) => fast.publishAsync(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 })));
+    await waitUntil('the fast client held back', () => limitHits(t, 'publish-rate') > 0);
+    // Meanwhile another client is not queued behind it: its message is delivered before the held ones.
+    await other.publishAsync(topics.deviceUplink('s1', 'b'), 'b', { qos: 1 });
+    await all;
+    await waitUntil('every message', () => got.length === 26);
+    expect(got.indexOf('b')).toBeLessThan(got.indexOf('24'));
+    expect(got.filter((m) => m !== 'b')).toEqual([...Array(25).keys()].map(String));
     expect(fast.connected).toBe(true);
-    expect(limitHits(t, 'publish-rate')).toBeGreaterThan(0);
   });
 
   it('held publishes and packets before CONNACK: a client that piles them up is disconnected', async () => {
@@ -148,7 +146,8 @@ describe('broker limits', () => {
 
 describe('stopping the broker', () => {
   it('ends every connection at once: logged in, WebSocket, and ones that never sent CONNECT', async () => {
-    t = await startTestBroker({ listeners: { ws: { enabled: true, port: 0 } } });
+    // A connection that never sends CONNECT would otherwise wait ten minutes: only an active close ends it within the test.
+    t = await startTestBroker({ listeners: { ws: { enabled: true, port: 0 } }, limits: { connectTimeoutMs: 600_000 } });
     const a = await t.credential({ role: 'device', id: 's1.a', site: 's1', device: 'a' });
     const client = await t.connect({ ...a, clientId: 'a-1' });
     await t.connect({ clientId: 'resident' }, t.broker.listeners.ws!.url);
@@ -156,9 +155,7 @@ describe('stopping the broker', () => {
     silent.on('error', () => {});
     await new Promise((r) => silent.once('connect', r));
     const silentClosed = new Promise((r) => silent.once('close', r));
-    const t0 = Date.now();
     await t.broker.close();
-    expect(Date.now() - t0).toBeLessThan(2000);
     await silentClosed;
     expect(client.connected).toBe(false);
   });
