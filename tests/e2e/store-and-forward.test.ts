@@ -110,6 +110,11 @@ async function expectEveryNumberOnce(device: string, count: number) {
   expect(await storedNumbers(device)).toEqual(Array.from({ length: count }, (_, n) => n));
 }
 
+/** Waits until `n` readings of a stream were accepted: the fault comes mid-stream however fast the machine is. */
+function midStream(s: NumberedSensor, n: number): Promise<void> {
+  return waitUntil(`${n} readings accepted`, () => s.acknowledged >= n, 30_000, 20);
+}
+
 function stream(device: string, count: number, ratePerSec: number): Promise<NumberedSensor> {
   return new NumberedSensor({ brokerUrl: siteUrl(), credentials: logins.devices.get(device)!, topic: topics.deviceUplink(SITE, device), count, ratePerSec, t0: T0 + OFFSET[device]!, field: 'hum' }).start();
 }
@@ -173,10 +178,11 @@ afterAll(async () => {
 describe('nothing lost: store and forward from gateway to InfluxDB', () => {
   it('InfluxDB stopped for a while during a steady stream, then started again', async () => {
     const s = await stream('num-influx', 3000, 1000);
-    await sleep(600);
+    await midStream(s, 600);
     await influx.pause();
     await waitUntil('the hub to notice', async () => (await fetch(`http://127.0.0.1:${ports.hubHttp}/health`)).status === 503, 10_000, 100);
-    await sleep(1500);
+    // The outage lasts while readings pile up in the hub's buffer.
+    await waitUntil('readings buffered at the hub', async () => (await hubMetric('cosafe_influx_buffered_points')) >= 500, 20_000, 100);
     await influx.restart();
     await s.done;
     await s.stop();
@@ -187,7 +193,7 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
 
   it('the hub broker unreachable for a while, then back', async () => {
     const s = await stream('num-broker', 3000, 1000);
-    await sleep(600);
+    await midStream(s, 600);
     proxy.cut();
     try {
       await waitUntil('the gateway to buffer in its outbox', async () => (await gatewayMetric('cosafe_edge_outbox_readings')) > 500, 10_000, 100);
@@ -202,9 +208,10 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
 
   it('the gateway killed with SIGKILL mid-stream and started again', async () => {
     const s = await stream('num-gateway', 4000, 1000);
-    await sleep(1200);
+    await midStream(s, 1200);
     await gateway.stop('SIGKILL');
-    await sleep(500);
+    // While the gateway is dead, the site broker keeps taking readings for it.
+    await midStream(s, s.acknowledged + 500);
     await startGateway();
     await s.done;
     await s.stop();
@@ -215,9 +222,10 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
     const s = await stream('num-hub', 4000, 1000);
     const smokeFrom = T0 + 300_000;
     const alarms = smokeAlarms(10, smokeFrom, 250);
-    await sleep(1200);
+    await midStream(s, 1200);
     await hub.stop('SIGKILL');
-    await sleep(300);
+    // While the hub is dead, readings wait in the gateway's outbox.
+    await waitUntil('readings in the outbox', async () => (await gatewayMetric('cosafe_edge_outbox_readings')) > 0, 10_000, 50);
     await startHub();
     const times = await alarms;
     await s.done;
