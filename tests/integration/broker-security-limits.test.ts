@@ -125,10 +125,10 @@ describe('broker limits', () => {
     const { t, a } = await brokerWith({ publishesPerSecond: 1, publishBurst: 1, maxHeldPublishes: 5, queueLimit: 30 });
     const publish = packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 0, dup: false, retain: false });
     // One read: CONNECT and 20 publishes, more than 1 allowed now plus 5 held.
-    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-pile', a), ...Array(20).fill(publish)]), 3000)).toBe('closed');
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-pile', a), ...Array(20).fill(publish)]), 20_000)).toBe('closed');
     expect(limitHits(t, 'held-publishes')).toBe(1);
     // More packets before the CONNACK than Aedes' queueLimit.
-    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-queue', a), ...Array(40).fill(publish)]), 3000)).toBe('closed');
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-queue', a), ...Array(40).fill(publish)]), 20_000)).toBe('closed');
     expect(limitHits(t, 'queue')).toBe(1);
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 1 });
@@ -137,7 +137,7 @@ describe('broker limits', () => {
   it('in-flight messages: QoS 2 publishes whose PUBREL never comes are capped', async () => {
     const { t, a } = await brokerWith({ maxInflightInbound: 3 });
     const qos2 = (messageId: number) => packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 2, messageId, dup: false, retain: false });
-    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-half-open', a), qos2(1), qos2(2), qos2(3), qos2(4)]), 3000)).toBe('closed');
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-half-open', a), qos2(1), qos2(2), qos2(3), qos2(4)]), 20_000)).toBe('closed');
     await waitUntil('the in-flight limit to be counted', () => limitHits(t, 'inflight') === 1);
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 2 });
