@@ -27,11 +27,11 @@ const TEXT_FORBIDDEN_ALL = new RegExp(TEXT_FORBIDDEN.source, 'g');
 
 /**
  * A device's words made fit for the contract: every forbidden character becomes
- * a space, runs of spaces shrink to one, and the text is cut to `max` UTF-16
- * units without splitting a surrogate pair.
+ * a space (the rest, spacing included, stays the device's own), and the text is
+ * cut to `max` UTF-16 units without splitting a surrogate pair.
  */
 export function cleanText(text: string, max = MAX_TEXT): string {
-  let s = text.replace(TEXT_FORBIDDEN_ALL, ' ').replace(/ {2,}/g, ' ').trim();
+  let s = text.replace(TEXT_FORBIDDEN_ALL, ' ');
   if (s.length > max) {
     s = s.slice(0, max);
     // A high surrogate left alone at the end would be half a character.

@@ -63,7 +63,7 @@ beforeAll(async () => {
     addCredential(configFile, '--role', 'gateway', '--site', SITE, '--gateway', 'gw-e2e'),
   ]);
   hub = startCosafe(['run', '--config', configFile]);
-  await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 20_000, 100).catch((err: Error) => {
+  await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 60_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}\n--- cosafe output ---\n${hub.output()}`);
   });
   sensor = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'e2e-sensor', ...temp1 });

@@ -76,12 +76,12 @@ function withOutput(p: Spawned) {
 
 async function startHub() {
   hub = startCosafe(['hub', '--config', files.hub]);
-  await waitUntil('the hub to be healthy', async () => (await fetch(`http://127.0.0.1:${ports.hubHttp}/health`)).ok, 20_000, 100).catch(withOutput(hub));
+  await waitUntil('the hub to be healthy', async () => (await fetch(`http://127.0.0.1:${ports.hubHttp}/health`)).ok, 60_000, 100).catch(withOutput(hub));
 }
 
 async function startGateway() {
   gateway = startCosafe(['gateway', '--config', files.gateway]);
-  await waitUntil('the gateway to reach the hub', async () => (await fetch(`http://127.0.0.1:${ports.gwHttp}/health`)).ok, 20_000, 100).catch(withOutput(gateway));
+  await waitUntil('the gateway to reach the hub', async () => (await fetch(`http://127.0.0.1:${ports.gwHttp}/health`)).ok, 60_000, 100).catch(withOutput(gateway));
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -156,13 +156,18 @@ beforeAll(async () => {
       },
     }),
   );
-  for (const device of DEVICES) logins.devices.set(device, await addCredential(files.site, '--role', 'device', '--site', SITE, '--device', device));
-  logins.gatewayOnSite = await addCredential(files.site, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY);
-  logins.gatewayOnHub = await addCredential(files.hub, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY);
+  // Issued side by side, as the CLI may be run by several operators at once: one start of the CLI each is the slow part.
+  const issued = await Promise.all([
+    ...DEVICES.map((device) => addCredential(files.site, '--role', 'device', '--site', SITE, '--device', device)),
+    addCredential(files.site, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY),
+    addCredential(files.hub, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY),
+  ]);
+  DEVICES.forEach((device, i) => logins.devices.set(device, issued[i]!));
+  [logins.gatewayOnSite, logins.gatewayOnHub] = issued.slice(DEVICES.length) as [typeof logins.gatewayOnSite, typeof logins.gatewayOnHub];
   writeGatewayConfig();
   site = startCosafe(['broker', '--config', files.site]);
   await startHub();
-  await waitUntil('the site broker', async () => (await mqtt.connectAsync(siteUrl(), { reconnectPeriod: 0, ...logins.devices.get('smoke-1')! })).endAsync().then(() => true), 20_000, 100).catch(withOutput(site));
+  await waitUntil('the site broker', async () => (await mqtt.connectAsync(siteUrl(), { reconnectPeriod: 0, ...logins.devices.get('smoke-1')! })).endAsync().then(() => true), 60_000, 100).catch(withOutput(site));
   await startGateway();
 });
 

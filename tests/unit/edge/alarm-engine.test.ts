@@ -148,7 +148,7 @@ describe('alarm engine', () => {
     const events = signals.flatMap((s) => engine.signal(panel, s));
     expect(events).toHaveLength(4);
     for (const e of events) expect(AlarmEvent.safeParse(e).success, JSON.stringify(e)).toBe(true);
-    expect(events[0]).toMatchObject({ condition: 'fire_zone_3_reading', text: 'FIRE ALARM [2J ZONE 3', location: 'riser cupboard 2F' });
+    expect(events[0]).toMatchObject({ condition: 'fire_zone_3_reading', text: 'FIRE ALARM [2J ZONE 3', location: 'riser cupboard  2F' });
     // Two long keys that share their first 64 characters stay two conditions.
     expect(events[1]!.condition).not.toBe(events[2]!.condition);
     expect(events[1]!.condition.length).toBeLessThanOrEqual(64);
