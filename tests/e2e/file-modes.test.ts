@@ -36,8 +36,8 @@ async function runDemo(umask: string, dataDir: string): Promise<{ running: strin
   // A shell sets the umask, then becomes cosafe (exec), so signals reach it directly.
   const demo = spawnLogged('/bin/sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, COSAFE_BIN, ...args], { env: { NO_COLOR: '1' } });
   try {
-    await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT received alarm.fire.active'), 30_000, 100);
-    await waitUntil('the OPC-UA device to report', () => demo.output().includes('OPC-UA connected; subscription active'), 30_000, 100);
+    await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT received alarm.fire.active'), 60_000, 100);
+    await waitUntil('the OPC-UA device to report', () => demo.output().includes('OPC-UA connected; subscription active'), 60_000, 100);
     await waitUntil('the condition state file', () => readdirSync(dataDir).some((f) => f.endsWith('-conditions.json')), 10_000, 100);
     const running = modes(dataDir);
     expect(await demo.stop('SIGINT')).toBe(0);
@@ -48,6 +48,7 @@ async function runDemo(umask: string, dataDir: string): Promise<{ running: strin
   }
 }
 
+// Each test runs a whole demo: minutes on a loaded 2-core machine.
 describe('the data directory is private to the user cosafe runs as', () => {
   it('with umask 000, in a data directory cosafe creates', async () => {
     const dataDir = join(root, 'new', 'state');
@@ -57,7 +58,7 @@ describe('the data directory is private to the user cosafe runs as', () => {
     expect(running.some((e) => e.startsWith('opcua-pki/') && e.endsWith(' 600'))).toBe(true);
     expect(notPrivate(running)).toEqual([]);
     expect(notPrivate(stopped)).toEqual([]);
-  });
+  }, 180_000);
 
   it('with umask 022, in a data directory an older version left readable by everyone', async () => {
     const dataDir = join(root, 'old');
@@ -70,5 +71,5 @@ describe('the data directory is private to the user cosafe runs as', () => {
     expect(running).toContain('readings.db 600');
     expect(notPrivate(running)).toEqual([]);
     expect(notPrivate(stopped)).toEqual([]);
-  });
+  }, 180_000);
 });
