@@ -6,7 +6,9 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
+import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
+import type { Identity } from '../../broker/auth/identity.js';
+import { startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { startTcpProxy, type TcpLink } from '../helpers/tcp-proxy.js';
@@ -156,14 +158,23 @@ beforeAll(async () => {
       },
     }),
   );
-  // Issued side by side, as the CLI may be run by several operators at once: one start of the CLI each is the slow part.
-  const issued = await Promise.all([
-    ...DEVICES.map((device) => addCredential(files.site, '--role', 'device', '--site', SITE, '--device', device)),
-    addCredential(files.site, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY),
-    addCredential(files.hub, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY),
-  ]);
-  DEVICES.forEach((device, i) => logins.devices.set(device, issued[i]!));
-  [logins.gatewayOnSite, logins.gatewayOnHub] = issued.slice(DEVICES.length) as [typeof logins.gatewayOnSite, typeof logins.gatewayOnHub];
+  // Issued with the credential store itself: what the CLI does (tested in hub.test.ts and roles.test.ts),
+  // without ten starts of the CLI, which take minutes on a loaded machine.
+  const issue = async (dataDir: string, identities: Identity[]) => {
+    const store = CredentialStore.open(credentialStorePath(dataDir));
+    try {
+      const out: { username: string; password: string }[] = [];
+      for (const identity of identities) out.push({ username: identity.id, password: (await store.add(identity)).secret });
+      return out;
+    } finally {
+      store.close();
+    }
+  };
+  const gatewayIdentity: Identity = { role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY };
+  const onSite = await issue(join(dir, 'site'), [...DEVICES.map((device): Identity => ({ role: 'device', id: `${SITE}.${device}`, site: SITE, device })), gatewayIdentity]);
+  DEVICES.forEach((device, i) => logins.devices.set(device, onSite[i]!));
+  logins.gatewayOnSite = onSite[DEVICES.length]!;
+  [logins.gatewayOnHub] = (await issue(join(dir, 'hub'), [gatewayIdentity])) as [typeof logins.gatewayOnHub];
   writeGatewayConfig();
   site = startCosafe(['broker', '--config', files.site]);
   await startHub();

@@ -209,7 +209,7 @@ describe('OPC-UA adapter, problems a user must be told about', () => {
     await late.stop();
     try {
       const gw = await startAdapter([{ id: 'pump-room-late', profile: PROFILE, endpoint: url }]);
-      await waitUntil('refused connections', () => (gw.adapter.health().errors.connect ?? 0) >= 2, 10_000);
+      await waitUntil('refused connections', () => (gw.adapter.health().errors.connect ?? 0) >= 2, 30_000);
       expect(gw.endpoint().lastError).toMatch(/^cannot connect to opc\.tcp:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
       await late.start();
       await waitUntil('a reading of every point', () => METRICS.every((m) => gw.values(m).length > 0), 15_000);
