@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { credentialStorePath } from '../broker/auth/credential-store.js';
+import { CredentialStore, credentialStorePath } from '../broker/auth/credential-store.js';
 import type { Identity } from '../broker/auth/identity.js';
 import { startHubBroker, type HubBroker } from '../broker/hub.js';
 import { startCloudSync, type CloudSync } from '../cloud-sync/cloud-sync.js';
+import type { CredentialVerifier } from '../cloud-sync/http/http-auth.js';
+import { SiteRegistry } from '../cloud-sync/registry/site-registry.js';
+import { SiteStore, siteStorePath } from '../cloud-sync/registry/site-store.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import { CosafeError } from '../core/errors.js';
@@ -54,7 +57,12 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
   };
   try {
     if (roles.includes('broker')) {
+      // The broker checks each gateway's site against the registry (cloud-sync's), through a lookup given here.
+      const siteStore = SiteStore.open(siteStorePath(config.dataDir));
+      stoppers.push(async () => siteStore.close());
+      const registry = new SiteRegistry({ store: siteStore, logger: logger.child({ part: 'broker' }), metrics });
       stack.broker = await startHubBroker({
+        siteDistrict: (site) => registry.lookup(site)?.district,
         config: config.broker,
         credentialsPath: credentialStorePath(config.dataDir),
         logger: logger.child({ part: 'broker' }),
@@ -102,7 +110,10 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       const brokerUrl = brokerFor(config.cloudSync.brokerUrl, 'cloudSync');
       const brokerAuth = authFor('cloudSync', { role: 'service', id: '@cloud-sync' });
       stack.brokerUrl = brokerUrl;
-      stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock }).catch((err: NodeJS.ErrnoException) => {
+      const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock);
+      stoppers.push(async () => credentials.close());
+      const verifier = credentialVerifier(credentials);
+      stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock, verifier }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') {
           throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `HTTP port ${config.http.port} is already in use; choose another with --http-port (or http.port)`, { cause: err });
         }
@@ -129,6 +140,22 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
     await stack.stop();
     throw err;
   }
+}
+
+/** The HTTP API's view of the broker's credential store: the same identities, no second user database. */
+function credentialVerifier(store: CredentialStore): CredentialVerifier {
+  return {
+    async verify(id, secret) {
+      const c = await store.verify(id, secret);
+      if (!c || c.identity.role === 'resident') return undefined;
+      const district = (c.identity as { district?: string }).district;
+      return { principal: { id: c.identity.id, role: c.identity.role, ...(district ? { district } : {}) }, generation: c.generation };
+    },
+    current(id) {
+      const c = store.find(id);
+      return c && { generation: c.generation, revoked: c.revokedAt !== null };
+    },
+  };
 }
 
 function readClientTls(tls: Config['gateway']['tls'], part: string): MqttClientAuth {

@@ -5,8 +5,8 @@ import type { Logger } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
-import { DeliveryLog } from './dispatch/delivery-log.js';
-import { WebhookDispatcher } from './dispatch/webhook-dispatcher.js';
+import { startFireDispatch } from './dispatch/fire-dispatch.js';
+import type { CredentialVerifier } from './http/http-auth.js';
 import { startHttpApi } from './http-api.js';
 import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
@@ -20,6 +20,8 @@ export interface CloudSyncDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** The credential store, for the HTTP API's private endpoints (injected by the composition root). */
+  verifier?: CredentialVerifier;
 }
 
 export interface CloudSync {
@@ -36,11 +38,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     : new SqliteStore({ path: dataPath(config, 'readings.db'), retentionHours: config.cloudSync.store.retentionHours, logger, metrics, clock });
   await store.start();
 
-  const deliveryLog = new DeliveryLog(dataPath(config, 'dispatch.db'));
-  deliveryLog.open();
-  const dispatcher = new WebhookDispatcher({ departments: config.cloudSync.fireDepartments, logger: logger.child({ component: 'dispatch' }), metrics, clock, log: deliveryLog });
-  dispatcher.resume();
-  if (config.cloudSync.fireDepartments.length === 0) logger.warn('no fire department configured: alarms are stored but sent to nobody');
+  const dispatch = await startFireDispatch({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock, ...(d.verifier ? { verifier: d.verifier } : {}) });
 
   const gateways = new Map<string, GatewayStatus>();
   const consumer = new ContractConsumer({
@@ -51,14 +49,15 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     handlers: {
       onBatch: (batch) => store.writeBatch(batch),
       onEvent: (event) => {
-        // Dispatch first: the fire department must not wait for our bookkeeping.
-        dispatcher.dispatch(event);
+        // The alarm lifecycle first: the fire department must not wait for our bookkeeping.
+        if (!dispatch.onEvent(event)) return false;
         return store.writeEvent(event);
       },
       onStatus: (status) => {
         const key = `${status.site}/${status.gateway}`;
         const before = gateways.get(key);
         gateways.set(key, status);
+        dispatch.onStatus(status);
         if (before?.state !== status.state) {
           const log = status.state === 'online' ? logger.info.bind(logger) : logger.warn.bind(logger);
           log({ gateway: status.gateway, site: status.site }, `gateway ${status.state}`);
@@ -76,7 +75,9 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     logger,
     brokerConnected: () => consumer.connected,
     gateways: () => [...gateways.values()],
-    pendingDeliveries: () => dispatcher.pendingCount(),
+    pendingDeliveries: () => dispatch.pendingCount(),
+    healthExtra: () => dispatch.health(),
+    routes: [(app) => dispatch.registerRoutes(app)],
   });
 
   return {
@@ -85,8 +86,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     async stop() {
       await http.app.close();
       await consumer.stop();
-      await dispatcher.stop();
-      deliveryLog.close();
+      await dispatch.stop();
       await store.stop();
     },
   };

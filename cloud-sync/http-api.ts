@@ -15,6 +15,10 @@ export interface HttpApiDeps {
   brokerConnected: () => boolean;
   gateways: () => GatewayStatus[];
   pendingDeliveries: () => number;
+  /** More of the hub's state for /health (the site registry, the dispatch link). */
+  healthExtra?: () => Record<string, unknown>;
+  /** Further routes (the fire departments' private API). */
+  routes?: ((app: FastifyInstance) => void)[];
 }
 
 const LatestQuery = z.object({ site: z.string().optional(), device: z.string().optional() }).strict();
@@ -40,7 +44,7 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
       broker: { connected: d.brokerConnected() },
       store,
       gateways: d.gateways(),
-      dispatch: { pending: d.pendingDeliveries() },
+      dispatch: { pending: d.pendingDeliveries(), ...d.healthExtra?.() },
     });
   });
 
@@ -59,6 +63,8 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
   });
 
   app.get('/api/v1/gateways', async () => ({ gateways: d.gateways() }));
+
+  for (const register of d.routes ?? []) register(app);
 
   app.setErrorHandler((err: Error, _req, reply) => {
     if (isCosafeError(err) && err.code === 'COSAFE_ERR_INFLUX_QUERY') {

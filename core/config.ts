@@ -62,21 +62,97 @@ export const DeviceConfig = z
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
 
+const WebhookSecret = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: "whsec_" then base64')
+  .describe('Signing secret shared with the fire department');
+
+/** How a fire department receives alarms: Standard Webhooks, or MQTT on its district's dispatch topic. */
+export const DispatchChannelConfig = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('webhook'), url: HttpUrl.describe('Webhook endpoint that receives alarm events'), secret: WebhookSecret }).strict(),
+  z
+    .object({ type: z.literal('mqtt') })
+    .strict()
+    .describe("Publish on cosafe/v1/dispatch/<district>/alarms/<site>; the department's credential reads dispatch/<district>/#"),
+]);
+export type DispatchChannelConfig = z.infer<typeof DispatchChannelConfig>;
+
 export const FireDepartmentConfig = z
   .object({
     id: Id,
-    url: HttpUrl.describe('Webhook endpoint that receives alarm events'),
-    secret: z
-      .string()
-      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: "whsec_" then base64')
-      .describe('Signing secret shared with the fire department'),
+    district: Id.optional().describe('The district it serves; without one it gets the alarms of every district'),
+    primary: z
+      .boolean()
+      .default(true)
+      .describe("false: it gets only what an escalation step names it for (a backup centre, a duty officer's endpoint)"),
+    url: HttpUrl.optional().describe('Webhook endpoint (shorthand for one channel of type webhook)'),
+    secret: WebhookSecret.optional(),
+    channels: z.array(DispatchChannelConfig).default([]).describe('Its channels: webhook (url, secret) and/or mqtt'),
     classes: z
       .array(z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']))
       .default(['fire', 'gas', 'co', 'waterflow'])
       .describe('Which signal classes this department receives'),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    if ((d.url === undefined) !== (d.secret === undefined)) ctx.addIssue({ code: 'custom', path: [d.url ? 'secret' : 'url'], message: 'give url and secret together' });
+    if (!d.url && d.channels.length === 0) ctx.addIssue({ code: 'custom', path: ['channels'], message: 'a fire department needs at least one channel (url and secret, or channels)' });
+    d.channels.forEach((c, i) => {
+      if (c.type === 'mqtt' && !d.district) ctx.addIssue({ code: 'custom', path: ['channels', i], message: 'an mqtt channel publishes on its district\'s dispatch topic: give the department a district' });
+    });
+  })
+  .transform(({ url, secret, ...d }) => ({ ...d, channels: url && secret ? [{ type: 'webhook' as const, url, secret }, ...d.channels] : d.channels }));
 export type FireDepartmentConfig = z.infer<typeof FireDepartmentConfig>;
+
+/** An escalation step: who else is told when an alarm is still not acknowledged. */
+export const EscalationStepConfig = z
+  .object({
+    notify: z.array(Id).default([]).describe('Fire departments (ids) told at this step, on top of everyone told before'),
+    afterSeconds: z.number().positive().max(86_400).optional().describe("Wait before this step; default: the district's ackTimeoutSeconds"),
+  })
+  .strict();
+
+/** Per district: how long a fire department has to acknowledge, and who is told next. */
+export const DistrictPolicyConfig = z
+  .object({
+    ackTimeoutSeconds: z.number().positive().max(86_400).optional().describe('Default: cloudSync.alarms.ackTimeoutSeconds'),
+    escalation: z
+      .array(EscalationStepConfig)
+      .default([])
+      .describe('Steps taken one after the other while the alarm is unacknowledged; the last one repeats for as long as it stays so'),
+  })
+  .strict();
+export type DistrictPolicyConfig = z.infer<typeof DistrictPolicyConfig>;
+
+/** The alarm lifecycle at the hub (ISA-18.2), escalation and CAP 1.2. */
+export const AlarmsConfig = z
+  .object({
+    ackTimeoutSeconds: z
+      .number()
+      .positive()
+      .max(86_400)
+      .default(90)
+      .describe('An alarm not acknowledged this long after it was first delivered is sent again and escalated (NFPA 72 allows 90 s to the receiving centre)'),
+    escalateClasses: z
+      .array(z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']))
+      .default(['fire', 'gas', 'co', 'waterflow'])
+      .describe('Signal classes that escalate while unacknowledged'),
+    maxShelveMinutes: z.number().int().min(1).max(10_080).default(1440).describe('Longest a supervisory or trouble alarm may be shelved'),
+    districts: z.record(Id, DistrictPolicyConfig).default({}).describe('Escalation policy per district'),
+    cap: z
+      .object({
+        sender: z
+          .string()
+          .regex(/^[^\s,<&]{1,200}$/, 'must have no spaces, commas, "<" or "&" (CAP 1.2 §3.2.1 sender)')
+          .default('cosafe-hub')
+          .describe('CAP <sender>: who the hub is, e.g. alarms@hub.example.org'),
+        status: z.enum(['Actual', 'Exercise', 'Test']).default('Actual').describe('CAP <status> of every message (the demo sends Exercise)'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type AlarmsConfig = z.infer<typeof AlarmsConfig>;
 
 export const InfluxConfig = z
   .object({
@@ -352,8 +428,23 @@ export const Config = z
           .strict()
           .prefault({}),
         fireDepartments: z.array(FireDepartmentConfig).default([]),
+        alarms: AlarmsConfig.prefault({}),
       })
       .strict()
+      .superRefine((c, ctx) => {
+        const ids = new Set<string>();
+        c.fireDepartments.forEach((d, i) => {
+          if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['fireDepartments', i, 'id'], message: `fire department "${d.id}" is listed twice` });
+          ids.add(d.id);
+        });
+        for (const [district, policy] of Object.entries(c.alarms.districts)) {
+          policy.escalation.forEach((step, i) =>
+            step.notify.forEach((id, j) => {
+              if (!ids.has(id)) ctx.addIssue({ code: 'custom', path: ['alarms', 'districts', district, 'escalation', i, 'notify', j], message: `no fire department "${id}" in cloudSync.fireDepartments` });
+            }),
+          );
+        }
+      })
       .prefault({}),
   })
   .strict();

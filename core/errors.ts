@@ -41,6 +41,20 @@ export const errorCatalog = {
   COSAFE_ERR_OPCUA_BAD_STATUS: 'an OPC-UA server reports a bad status for a value',
   COSAFE_ERR_DATADIR_IN_USE: 'another cosafe process uses the same state files',
   COSAFE_ERR_DATADIR_UNSAFE: 'the data directory cannot be made private to the user cosafe runs as',
+  COSAFE_ERR_SITES_STORE: 'the site registry cannot be opened, read or written',
+  COSAFE_ERR_SITE_INVALID: 'a site record (or a file of sites to import) is invalid',
+  COSAFE_ERR_SITE_UNKNOWN: 'no site with this id is registered',
+  COSAFE_ERR_SITE_UNREGISTERED: 'a gateway or an alarm names a site that is not in the registry (its alarms go to every fire department)',
+  COSAFE_ERR_SITE_DISTRICT_MISMATCH: "a gateway credential's district disagrees with the site registry (the registry's district is used)",
+  COSAFE_ERR_DISTRICT_UNATTENDED: "no fire department serves an alarm's district (it goes to every fire department)",
+  COSAFE_ERR_ALARM_STORE: 'the alarm journal (dataDir/dispatch.db) could not record a transition',
+  COSAFE_ERR_ALARM_UNKNOWN: 'no alarm with this id, or not one the caller may see',
+  COSAFE_ERR_ACK_REFUSED: 'an acknowledgement was refused (wrong district, unknown or stale alarm, not allowed)',
+  COSAFE_ERR_SHELVE_REFUSED: 'an alarm cannot be shelved (fire, gas and CO alarms never are) or the request is invalid',
+  COSAFE_ERR_ESCALATION: 'an alarm was not acknowledged in time and was escalated',
+  COSAFE_ERR_MQTT_DISPATCH: 'an alarm could not be published on its MQTT dispatch topic (retried)',
+  COSAFE_ERR_HTTP_UNAUTHENTICATED: 'an HTTP request carried no credential, or one that is unknown, revoked or wrong',
+  COSAFE_ERR_HTTP_FORBIDDEN: "an HTTP request's credential may not do what it asked",
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

@@ -89,6 +89,40 @@ export const metricCatalog = {
     labels: ['class', 'channel'],
     buckets: ALARM_LATENCY_BUCKETS,
   },
+
+  // cloud-sync: the site registry
+  cosafe_sites_registered: { kind: 'gauge', help: 'Sites in the registry', labels: [] },
+  cosafe_site_problems_total: {
+    kind: 'counter',
+    help: 'Gateways or alarms of a site that is not registered, or whose credential names another district than the registry',
+    labels: ['problem'],
+  },
+
+  // cloud-sync: the alarm lifecycle (ISA-18.2)
+  cosafe_alarm_transitions_total: { kind: 'counter', help: 'Alarm state transitions journaled, by class and new state', labels: ['class', 'to'] },
+  cosafe_alarm_duplicate_events_total: { kind: 'counter', help: 'Alarm events received again (same event id) and not applied twice', labels: [] },
+  cosafe_alarms: { kind: 'gauge', help: 'Alarms by lifecycle state (not counting normal)', labels: ['state'] },
+  cosafe_alarm_acks_total: { kind: 'counter', help: 'Acknowledgements accepted, by channel', labels: ['channel'] },
+  cosafe_alarm_acks_refused_total: { kind: 'counter', help: 'Acknowledgements refused, by channel and reason', labels: ['channel', 'reason'] },
+  cosafe_alarm_ack_latency_seconds: {
+    kind: 'histogram',
+    help: 'Alarms from activation (device time) to acknowledgement by a fire department',
+    labels: ['class'],
+    buckets: [1, 5, 10, 30, 60, 90, 120, 180, 300, 600, 1800, 3600],
+  },
+  cosafe_alarm_escalations_total: { kind: 'counter', help: 'Escalation steps taken for alarms not acknowledged in time', labels: ['district', 'step'] },
+  cosafe_alarm_shelved_total: { kind: 'counter', help: 'Supervisory and trouble alarms shelved', labels: [] },
+  cosafe_alarm_fallback_routes_total: {
+    kind: 'counter',
+    help: 'Alarms sent to every fire department because their site is not registered or no department serves their district',
+    labels: ['reason'],
+  },
+  cosafe_dispatch_mqtt_published_total: { kind: 'counter', help: 'Dispatch messages the broker acknowledged on dispatch/<district>/alarms/<site>', labels: ['district'] },
+  cosafe_dispatch_mqtt_failures_total: { kind: 'counter', help: 'Dispatch messages that could not be published and will be retried', labels: [] },
+
+  // cloud-sync: the HTTP API
+  cosafe_http_auth_failures_total: { kind: 'counter', help: 'HTTP requests refused for want of a valid credential, by reason', labels: ['reason'] },
+  cosafe_http_denied_total: { kind: 'counter', help: 'HTTP requests refused because the credential may not do what was asked', labels: ['permission', 'role'] },
 } as const satisfies Record<string, MetricDef>;
 
 type Catalog = typeof metricCatalog;

@@ -28,3 +28,18 @@ export function openDurableDatabase(path: string): Database.Database {
   }
   return db;
 }
+
+/**
+ * Opens a SQLite file that a command (`cosafe sites`, `cosafe credentials`) and
+ * the running hub use at the same time: WAL, a busy timeout instead of an
+ * exclusive lock, readable by its owner only. The hub notices the command's
+ * writes through `PRAGMA data_version`.
+ */
+export function openSharedDatabase(path: string): Database.Database {
+  // 0600 before SQLite writes the first byte, in a 0700 directory (core/private-files.ts).
+  ensurePrivateDatabase(path);
+  const db = new Database(path, { timeout: 5000 });
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  return db;
+}

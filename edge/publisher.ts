@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading } from '../broker/contract/index.js';
+import { ALARM_ACK_COMMAND, AlarmAckCommand, decodeMessage, subscriptions, topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
@@ -78,6 +78,15 @@ export class Publisher {
       this.publishStatus();
       this.outbox.markBacklog();
       this.pump();
+      // The hub tells the site when a fire department acknowledged one of its alarms.
+      this.client?.subscribe(subscriptions.gatewayCommands(this.o.site, this.o.gateway), { qos: 1 });
+    });
+    this.client.on('message', (topic, payload) => {
+      if (topic !== topics.gatewayCommand(this.o.site, this.o.gateway, ALARM_ACK_COMMAND)) return;
+      const ack = decodeMessage(AlarmAckCommand, payload);
+      if (!ack.ok) return this.o.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, error: ack.error }, 'command does not match the contract; ignored');
+      const a = ack.value;
+      this.o.logger.warn({ device: a.device, condition: a.condition, by: a.acknowledgedBy, operator: a.operator, channel: a.channel, at: new Date(a.at).toISOString() }, 'a fire department acknowledged the alarm');
     });
     this.client.on('offline', () => this.o.logger.warn({ broker: this.o.brokerUrl }, 'gateway lost the hub; readings and events wait in the outbox until it is back'));
     this.client.on('error', (err) => {

@@ -43,9 +43,10 @@ function computeGrants(identity: Identity): Grants {
     case 'device':
       return { publish: [topics.deviceUplink(identity.site, identity.device), ...(identity.topic ? [identity.topic] : [])], subscribe: [] };
     case 'service':
-      // cloud-sync: reads what every gateway sends, and fans out to fire departments, agencies and residents.
+      // cloud-sync: reads what every gateway sends, fans out to fire departments, agencies and residents,
+      // and tells gateways when their alarms are acknowledged.
       return {
-        publish: [topics.dispatchAlarm(ANY, ANY), topics.agencyFeed(ANY, ANY), topics.publicAlerts(ANY)],
+        publish: [topics.dispatchAlarm(ANY, ANY), topics.agencyFeed(ANY, ANY), topics.publicAlerts(ANY), topics.gatewayCommand(ANY, ANY, ANY)],
         subscribe: [subscriptions.allReadings, subscriptions.allEvents, subscriptions.allStatus, subscriptions.allAcks],
       };
     case 'fire-department':

@@ -6,6 +6,7 @@ import { PublishThrottle } from '../limits/publish-throttle.js';
 import type { ConnectionInfo } from '../listeners/connection-info.js';
 import type { RefusalReason, SecurityEvents } from '../security-events.js';
 import { mayPublish, mayReceive, maySubscribe } from './acl.js';
+import { stampAck } from './ack-stamp.js';
 import type { Authenticator } from './authenticator.js';
 import type { Session, Sessions } from './sessions.js';
 
@@ -17,6 +18,8 @@ export interface AuthHooksDeps {
   addressGuard: AddressGuard;
   events: SecurityEvents;
   clock: Clock;
+  /** Called for every admitted session (the hub checks a gateway's site against its registry). */
+  onAdmitted?: (identity: Session['identity']) => void;
 }
 
 type Hooks = Required<Pick<AedesOptions, 'preConnect' | 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward'>>;
@@ -76,6 +79,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
     };
     sessions.add(session);
     client.conn.once('close', () => sessions.remove(session));
+    d.onAdmitted?.(identity);
     return undefined;
   };
 
@@ -118,6 +122,12 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
         // [MQTT-3.3.5-2]: MQTT 3.1.1 cannot tell the client; closing the connection is the answer.
         return done(new ReportedError(`publish to ${packet.topic} denied`));
       }
+      const stamp = stampAck(session.identity, packet.topic, packet.payload);
+      if (stamp && 'error' in stamp) {
+        events.denied(session.identity, 'publish', packet.topic, client.id);
+        return done(new ReportedError(`publish to ${packet.topic} denied: ${stamp.error}`));
+      }
+      if (stamp) packet.payload = stamp.payload;
       // The will, published as the client goes: not subject to the client's rate.
       if (client.closed) return done(null);
       const verdict = session.throttle.admit(() => done(null));

@@ -88,6 +88,69 @@ export type AlarmEvent = z.infer<typeof AlarmEvent>;
 const Counts = z.record(Text(256), z.number());
 /** A short machine word shown on a status page (a transport kind, a link state). */
 const Word = Text(64);
+/**
+ * ISA-18.2 alarm states as the hub keeps them (the alarm state transition
+ * diagram, states A-D): normal, active and unacknowledged, active and
+ * acknowledged, returned to normal but not yet acknowledged.
+ */
+export const AlarmLifecycleState = z.enum(['normal', 'active-unacknowledged', 'active-acknowledged', 'returned-unacknowledged']);
+export type AlarmLifecycleState = z.infer<typeof AlarmLifecycleState>;
+
+/** CAP 1.2 §3.2.1 msgType of the message a dispatch carries. */
+export const CapMsgType = z.enum(['Alert', 'Update', 'Cancel']);
+export type CapMsgType = z.infer<typeof CapMsgType>;
+
+/**
+ * What a fire department receives, on `dispatch/<district>/alarms/<site>` and as
+ * the `data` of a webhook: the event's own fields (as before), the alarm it
+ * belongs to, and the CAP 1.2 message. To acknowledge, publish on
+ * `dispatch/<district>/acks/<eventId>` with this eventId.
+ */
+export const DispatchMessage = AlarmEvent.extend({
+  /** The hub's alarm: one per site, device and condition. */
+  alarmId: z.string().regex(/^alm_[0-9a-f]{24}$/),
+  /** The CAP identifier of this message (also the webhook-id). */
+  messageId: Text(200).pipe(z.string().min(1)),
+  msgType: CapMsgType,
+  /** The district the registry gives the site; absent when the site is not registered. */
+  district: Id.optional(),
+  alarmState: AlarmLifecycleState,
+  /** 0 for the first delivery; n for the n-th escalation step. */
+  escalation: z.number().int().nonnegative(),
+  /** The CAP 1.2 alert, XML. */
+  cap: z.string().min(1),
+});
+export type DispatchMessage = z.infer<typeof DispatchMessage>;
+
+/**
+ * A fire department's acknowledgement on `dispatch/<district>/acks/<eventId>`.
+ * `operator` and `note` are the department's own words; who acknowledged is
+ * what the broker stamps in `identity` from the publisher's login, whatever the
+ * payload claimed.
+ */
+export const DispatchAck = z.object({
+  v: z.literal(1),
+  operator: Text(100).optional(),
+  note: Text(MAX_TEXT).optional(),
+  identity: z.object({ id: Text(128).pipe(z.string().min(1)), role: Word.pipe(z.string().min(1)), district: Id.optional() }).strict().optional(),
+});
+export type DispatchAck = z.infer<typeof DispatchAck>;
+
+/** Tells a gateway (on its `commands/alarm-ack` topic) that a fire department acknowledged one of its alarms. */
+export const AlarmAckCommand = z.object({
+  v: z.literal(1),
+  alarmId: z.string().regex(/^alm_[0-9a-f]{24}$/),
+  eventId: z.string().regex(/^evt_[0-9a-f]{32}$/),
+  site: Id,
+  device: Id,
+  condition: Id,
+  acknowledgedBy: Text(128).pipe(z.string().min(1)),
+  operator: Text(100).optional(),
+  channel: Word,
+  at: EpochMs,
+});
+export type AlarmAckCommand = z.infer<typeof AlarmAckCommand>;
+
 
 /** What a building owner needs to see that the devices work: per transport, per port or unit, per device. */
 export const GatewayHealth = z.object({

@@ -4,6 +4,7 @@ import { CredentialStore, credentialStorePath, type StoredCredential } from '../
 import { CredentialRole, describeIdentity, roleScope, type Identity } from '../../broker/auth/identity.js';
 import { loadConfigFile } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
+import { table } from '../table.js';
 
 interface StoreOptions {
   config?: string;
@@ -200,10 +201,4 @@ const iso = (t: number) => new Date(t).toISOString();
 
 function out(text: string): void {
   process.stdout.write(`${text}\n`);
-}
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
 }

@@ -41,7 +41,7 @@ const publishTable: Row[] = [
   ['service', service, topics.publicAlerts(CELL), true],
   ['service', service, topics.readings('s1', 'g1'), false], // posing as a gateway
   ['service', service, topics.dispatchAck('north', EVT), false], // acknowledging for a fire department
-  ['service', service, topics.gatewayCommand('s1', 'g1', 'reboot'), false],
+  ['service', service, topics.gatewayCommand('s1', 'g1', 'alarm-ack'), true], // tells a gateway its alarm was acknowledged
   ['fire department', fireDepartment, topics.dispatchAck('north', EVT), true],
   ['fire department', fireDepartment, topics.dispatchAck('south', EVT), false], // another district
   ['fire department', fireDepartment, topics.dispatchAlarm('north', 's1'), false],
