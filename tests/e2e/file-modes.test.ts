@@ -36,7 +36,7 @@ async function runDemo(umask: string, dataDir: string): Promise<{ running: strin
   // A shell sets the umask, then becomes cosafe (exec), so signals reach it directly.
   const demo = spawnLogged('/bin/sh', ['-c', `umask ${umask} && exec "$0" "$@"`, process.execPath, COSAFE_BIN, ...args], { env: { NO_COLOR: '1' } });
   try {
-    await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT received alarm.fire.active'), 60_000, 100);
+    await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT central received Alert'), 60_000, 100);
     await waitUntil('the OPC-UA device to report', () => demo.output().includes('OPC-UA connected; subscription active'), 60_000, 100);
     await waitUntil('the condition state file', () => readdirSync(dataDir).some((f) => f.endsWith('-conditions.json')), 10_000, 100);
     const running = modes(dataDir);
