@@ -79,7 +79,13 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   const ephemeral = o.ephemeral ?? new EphemeralIdentities();
   const events = new SecurityEvents(metrics, logger, clock);
   const sessions = new Sessions();
-  const addressGuard = new AddressGuard({ attempts: limits.connectAttemptsPerMinute, authFailures: limits.authFailuresPerMinute, windowMs: 60_000, clock });
+  const addressGuard = new AddressGuard({
+    attempts: limits.connectAttemptsPerMinute,
+    authFailures: limits.authFailuresPerMinute,
+    failedIdentities: limits.authFailedIdentitiesPerMinute,
+    windowMs: 60_000,
+    clock,
+  });
   const store = o.credentialsPath ? CredentialStore.open(o.credentialsPath, clock) : undefined;
   const authenticator = new Authenticator({ store, ephemeral });
 

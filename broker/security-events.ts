@@ -16,6 +16,7 @@ export type LimitName =
   | 'connections-per-identity'
   | 'connect-attempts'
   | 'auth-failures'
+  | 'auth-failed-identities'
   | 'inflight'
   | 'queue'
   | 'topic-levels';
@@ -60,6 +61,19 @@ export class SecurityEvents {
   limit(limit: LimitName, key: string, fields: Record<string, unknown>): void {
     this.metrics.inc('cosafe_broker_limit_hits_total', { limit });
     this.log.warn(`limit:${limit}:${key}`, { code: 'COSAFE_ERR_BROKER_LIMIT', limit, ...fields }, `broker limit hit: ${limit}`);
+  }
+
+  /** An identity refused from one address after too many failed logins; the others from there are still served. */
+  lockedOut(info: ConnectionInfo, username: string | undefined, failures: number, perMinute: number): void {
+    const identity = loggable(username) ?? '(anonymous)';
+    this.limit('auth-failures', `${info.address}:${identity}`, {
+      listener: info.listener,
+      address: info.address,
+      identity,
+      failures,
+      perMinute,
+      why: `${failures} failed logins for ${identity} from ${info.address} within a minute: that identity is refused from that address for the rest of the minute; other identities from the same address are still served`,
+    });
   }
 
   sessionEnded(session: Session, reason: 'revoked' | 'rotated'): void {

@@ -11,6 +11,7 @@ import type { Config } from '../core/config.js';
 import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
+import { ensurePrivateDir } from '../core/private-files.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
 import type { Profile } from '../device-profiles/schema.js';
@@ -63,6 +64,8 @@ function portHint(config: Config, port: number | undefined, flags: PortFlags): s
 }
 
 export async function startStack(config: Config, roles: readonly Role[], logger: Logger, clock: Clock = systemClock, flags: PortFlags = {}): Promise<Stack> {
+  // 0700 before any part writes into it, whatever the umask; a directory that cannot be private is refused here.
+  ensurePrivateDir(config.dataDir);
   const metrics = new Metrics({ process: true });
   const stack: Stack = { metrics, brokerUrl: '', stop: async () => {} };
   const stoppers: (() => Promise<void>)[] = [];

@@ -306,7 +306,18 @@ export const BrokerLimitsConfig = z
     maxConnections: z.number().int().min(1).default(10_000).describe('Open connections, all listeners together'),
     maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted)'),
     connectAttemptsPerMinute: z.number().int().min(1).default(300).describe('New connections per remote address per minute'),
-    authFailuresPerMinute: z.number().int().min(1).default(10).describe('Failed logins per remote address per minute; then the address is refused for the rest of the minute'),
+    authFailuresPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('Failed logins per remote address and identity per minute; then that identity is refused from that address for the rest of the minute (the other identities behind the same address, a NAT, are still served)'),
+    authFailedIdentitiesPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(20)
+      .describe('Different identities with a failed login per remote address per minute (password spraying); then the whole address is refused for the rest of the minute'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Time a new connection has to send CONNECT'),
     maxTopicLevels: z.number().int().min(8).max(100).default(32).describe('Levels in a topic (Aedes maxTopicLevels)'),
   })
@@ -391,6 +402,26 @@ export const Config = z
           })
           .strict()
           .prefault({}),
+        deviceTime: z
+          .object({
+            maxAheadMs: z
+              .number()
+              .int()
+              .min(1000)
+              .max(86_400_000)
+              .default(300_000)
+              .describe("How far ahead of the gateway's clock a device's own time may be; past it the reading is restamped with the receive time, quality uncertain"),
+            maxBehindMs: z
+              .number()
+              .int()
+              .min(60_000)
+              .max(31_536_000_000)
+              .default(604_800_000)
+              .describe("How far behind the gateway's clock a device's own time may be (readings a device kept while offline); past it the same"),
+          })
+          .strict()
+          .prefault({})
+          .describe("Bounds on the times devices stamp their readings and events with (MQTT payload times, OPC-UA source timestamps)"),
         profileDir: z.string().optional().describe('Directory of extra profile files (*.yaml)'),
         bridges: z
           .array(

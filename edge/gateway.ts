@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { AlarmEvent, GatewayHealth, Reading } from '../broker/contract/index.js';
+import { cleanText, type AlarmEvent, type GatewayHealth, type Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -9,8 +9,9 @@ import type { DecodeOutcome } from '../device-profiles/codecs/index.js';
 import type { Profile } from '../device-profiles/schema.js';
 import type { Adapter } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
-import { AlarmEngine, COMM_LOST, type EngineSnapshot, type SignalSource } from './alarm-engine.js';
+import { AlarmEngine, COMM_LOST, type EngineSnapshot, type EngineValue, type SignalSource } from './alarm-engine.js';
 import { bindDevices, type DeviceBinding } from './device-binding.js';
+import { DeviceTimeCheck } from './device-time.js';
 import { Publisher } from './publisher.js';
 import { StateFile } from './state-file.js';
 import { ThrottledLog } from '../core/throttled-log.js';
@@ -71,9 +72,11 @@ export class Gateway {
   private readonly unknownLog: ThrottledLog;
   /** The bridges of the config in force (a reload may change them). */
   private bridges: Config['gateway']['bridges'];
+  private readonly deviceTime: DeviceTimeCheck;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
+    this.deviceTime = new DeviceTimeCheck({ bounds: config.deviceTime, logger: deps.logger, metrics: deps.metrics });
     this.self = { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } };
     this.publisher = new Publisher({
       brokerUrl: deps.brokerUrl,
@@ -129,6 +132,7 @@ export class Gateway {
   }
 
   health(): GatewayHealth {
+    const outbox = this.publisher.stats();
     return {
       at: this.deps.clock.now(),
       adapters: this.adapters.map((a) => a.health()),
@@ -140,7 +144,8 @@ export class Gateway {
         commLost: this.alarms.isActive(b.device.id, COMM_LOST),
       })),
       activeConditions: this.alarms.activeConditions(),
-      outbox: this.publisher.stats(),
+      // An error message of the disk may span lines; the status is text for a page.
+      outbox: { ...outbox, ...(outbox.error ? { error: cleanText(outbox.error, 1000) } : {}) },
       unknownDevices: this.unknown.list(),
     };
   }
@@ -207,15 +212,20 @@ export class Gateway {
       events.push(...this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'cleared', time: now, text: 'device reports again' }));
     }
     const readings: Reading[] = [];
-    for (const v of outcome.values) {
+    for (const decoded of outcome.values) {
+      // A device time the gateway cannot believe: the value stays, the receive time replaces the time.
+      const v: EngineValue = this.deviceTime.plausible(device, decoded.time, now)
+        ? decoded
+        : { ...decoded, time: now, quality: decoded.quality === 'bad' ? 'bad' : 'uncertain' };
       if (v.quality === 'bad') {
         metrics.inc('cosafe_edge_bad_readings_total', { device, metric: v.metric });
       }
       readings.push({ device, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
       events.push(...this.alarms.evaluate(binding, v));
     }
-    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.resetAt ?? now));
-    for (const s of outcome.signals) events.push(...this.alarms.signal(binding, s));
+    const signals = outcome.signals.map((s) => (this.deviceTime.plausible(device, s.time, now) ? s : { ...s, time: now }));
+    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.resetAt !== undefined && this.deviceTime.plausible(device, outcome.resetAt, now) ? outcome.resetAt : now));
+    for (const s of signals) events.push(...this.alarms.signal(binding, s));
     this.emit(events);
     if (readings.length) {
       metrics.inc('cosafe_edge_readings_total', {}, readings.length);

@@ -1,4 +1,4 @@
-import { ID_PATTERN } from '../broker/contract/index.js';
+import { ID_PATTERN, cleanText } from '../broker/contract/index.js';
 import type { HeardDevice } from './adapters/adapter.js';
 
 /** How many devices heard but not configured a gateway keeps (and shows in its health): the most recently heard. */
@@ -20,7 +20,8 @@ export class UnknownDevices {
 
   /** Records one message; true the first time this topic is heard (since it was last forgotten). */
   heard(device: HeardDevice, now: number): boolean {
-    const topic = shown(device.topic, 256);
+    // A topic from the network, as a status page may show it: no control characters (terminal escapes), bounded.
+    const topic = cleanText(device.topic, 256);
     const known = this.byTopic.get(topic);
     if (known) {
       known.lastHeard = now;
@@ -35,7 +36,7 @@ export class UnknownDevices {
     const entry: UnknownDevice = { topic, firstHeard: now, lastHeard: now, messages: 1 };
     if (device.device !== undefined && ID_PATTERN.test(device.device)) entry.device = device.device;
     if (device.bridge !== undefined) entry.bridge = device.bridge;
-    if (device.name !== undefined) entry.name = shown(device.name, 128);
+    if (device.name !== undefined) entry.name = cleanText(device.name, 128);
     this.byTopic.set(topic, entry);
     return true;
   }
@@ -44,9 +45,4 @@ export class UnknownDevices {
   list(): UnknownDevice[] {
     return [...this.byTopic.values()].reverse().map((d) => ({ ...d }));
   }
-}
-
-/** A topic from the network, as a status page may show it: no control characters (terminal escapes), bounded. */
-function shown(text: string, max: number): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?').slice(0, max);
 }

@@ -1,8 +1,8 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { CosafeError } from '../../core/errors.js';
+import { ensurePrivateDatabase } from '../../core/private-files.js';
 import { Identity, IdentityId, underPrefix } from './identity.js';
 import { DECOY_HASH, hashSecret, newSecret, verifySecret } from './secret-hash.js';
 
@@ -56,10 +56,9 @@ export class CredentialStore {
 
   static open(path: string, clock: Clock = systemClock): CredentialStore {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      // Only its owner may read the hashes: 0600 before SQLite writes the first byte.
+      ensurePrivateDatabase(path);
       const db = new Database(path);
-      // Only its owner may read the hashes.
-      chmodSync(path, 0o600);
       db.pragma('journal_mode = WAL');
       // The CLI and the hub write and read the file at the same time.
       db.pragma('busy_timeout = 5000');

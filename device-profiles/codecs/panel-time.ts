@@ -1,22 +1,19 @@
 import { DateTime } from 'luxon';
 
-/** How far a panel's clock may be from the gateway's before its times are not believed. */
-export const PANEL_CLOCK_AHEAD_MS = 5 * 60_000;
-export const PANEL_CLOCK_BEHIND_MS = 24 * 3_600_000;
+/** A line read this far after a time without a date (or year) belongs to the day (year) before. */
+const AHEAD_MS = 5 * 60_000;
 
 export interface PanelClockOptions {
   /** IANA zone of the panel's clock (device `timeZone`); default: the gateway host's. */
   timeZone?: string;
-  /** Compare with the receive time (off for recorded samples, which are read long after). */
-  checkClock?: boolean;
 }
 
 /**
- * The event time a panel printed, as epoch ms. A panel's clock is set by hand
- * and often wrong (reset to its factory date after a power loss, never moved to
- * summer time): a time that does not parse, or lies more than 5 min ahead of or
- * a day behind the gateway's clock, is not used; the line's receive time is,
- * and the error says why, so a fire department never sees an alarm dated 2000.
+ * The event time a panel printed, as epoch ms; the receive time, with an error
+ * saying why, when it does not parse. Whether the panel's clock is believed at
+ * all (it is set by hand, and reset to its factory date by a power loss) is the
+ * gateway's one rule for every device's time, gateway.deviceTime
+ * (edge/device-time.ts), so a fire department never sees an alarm dated 2000.
  */
 export function panelTime(text: string | undefined, rule: { group: string; format: string }, receivedAt: number, o: PanelClockOptions = {}): { time: number; error?: string } {
   const value = text?.trim();
@@ -32,11 +29,6 @@ export function panelTime(text: string | undefined, rule: { group: string; forma
   if (!hasDay) parsed = parsed.set({ year: ref.year, month: ref.month, day: ref.day });
   else if (!hasYear) parsed = parsed.set({ year: ref.year });
   // A line printed just before midnight (or New Year) and read just after belongs to the day (year) before.
-  if (parsed.toMillis() - receivedAt > PANEL_CLOCK_AHEAD_MS && (!hasDay || !hasYear)) parsed = parsed.minus(hasDay ? { years: 1 } : { days: 1 });
-  const time = parsed.toMillis();
-  if (o.checkClock !== false && (time - receivedAt > PANEL_CLOCK_AHEAD_MS || receivedAt - time > PANEL_CLOCK_BEHIND_MS)) {
-    const off = Math.round((time - receivedAt) / 60_000);
-    return { time: receivedAt, error: `time: the panel's clock says ${value}, ${Math.abs(off)} min ${off > 0 ? 'ahead of' : 'behind'} the gateway's; used the receive time (set the panel's clock)` };
-  }
-  return { time };
+  if (parsed.toMillis() - receivedAt > AHEAD_MS && (!hasDay || !hasYear)) parsed = parsed.minus(hasDay ? { years: 1 } : { days: 1 });
+  return { time: parsed.toMillis() };
 }

@@ -1,3 +1,4 @@
+import { cleanText } from '../../broker/contract/index.js';
 import { ThrottledLog } from '../../core/throttled-log.js';
 import { decodeLine } from '../../device-profiles/codecs/serial-lines.js';
 import type { DeviceBinding } from '../device-binding.js';
@@ -16,8 +17,7 @@ interface PortReader {
 }
 
 /** Shown and logged: enough of a line to recognise it, never a terminal escape. */
-const MAX_SHOWN_LINE = 120;
-const shown = (line: string) => line.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim().slice(0, MAX_SHOWN_LINE);
+const shown = (line: string) => cleanText(line.trim(), 120);
 
 /**
  * Panels that print their events as text lines on a serial port (RS-232 printer

@@ -66,9 +66,7 @@ describe('cosafe command line', () => {
     const demo = startCosafe(['demo', '--port', String(port), '--http-port', String(httpPort), '--data-dir', dataDir, '--interval', '200', '--alarm-every', '2']);
     const api = `http://127.0.0.1:${httpPort}`;
     try {
-      // Starting (node-opcua, socat, the simulated sites) takes long on a loaded 2-core machine: wait for it, then for the alarm.
-      await waitUntil('the demo to run', () => demo.output().includes('demo running'), 60_000, 100);
-      await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT central received Alert'), 20_000, 100);
+      await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT central received Alert'), 60_000, 100);
       // MQTT sensors, the three Modbus units on their bus and the OPC-UA building management system.
       const expected = ['temp-lobby', 'temp-kitchen', 'temp-storage', 'smoke-kitchen', 'gas-boiler', 'co-garage', 'riser-pressure', 'bms-sprinkler'];
       await waitUntil('readings of every demo device', async () => {
@@ -98,5 +96,5 @@ describe('cosafe command line', () => {
     const gone = await runCosafe(['readings', '--api', api]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('COSAFE_ERR_HUB_UNREACHABLE');
-  });
+  }, 180_000); // a whole demo, started and stopped: minutes on a loaded 2-core machine
 });

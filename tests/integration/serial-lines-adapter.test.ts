@@ -73,7 +73,8 @@ describe('serial lines from a fire alarm panel (socat pseudo-terminals)', () => 
     await pty.unplug();
     await waitUntil('the adapter to notice', () => !harness.adapter.health().connected, 5000);
     expect(harness.adapter.health().ports?.[0]).toMatchObject({ state: 'backoff' });
-    await new Promise((r) => setTimeout(r, 1500)); // stays unplugged a while: several reopen attempts fail
+    // It stays unplugged a while: several reopen attempts fail, each counted.
+    await waitUntil('two failed reopen attempts', () => (harness.adapter.health().errors.open ?? 0) >= 2, 15_000);
     await pty.plug();
     await waitUntil('the adapter to reopen the port', () => harness.adapter.health().connected, 15_000);
     panel = await new FirePanelSimulator(pty.simPath).open();

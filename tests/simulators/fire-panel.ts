@@ -55,8 +55,10 @@ export class FirePanelSimulator {
 
   write(data: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (!this.port?.isOpen) return reject(new Error('panel port is not open'));
-      this.port.write(data, (err) => (err ? reject(err) : this.port!.drain(() => resolve())));
+      const port = this.port;
+      if (!port?.isOpen) return reject(new Error('panel port is not open'));
+      // The port of this write: close() may take this.port away before it completes (the demo stopping).
+      port.write(data, (err) => (err ? reject(err) : port.drain(() => resolve())));
     });
   }
 

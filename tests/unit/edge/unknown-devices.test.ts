@@ -20,7 +20,7 @@ describe('devices heard but not configured', () => {
     u.heard({ topic: 'vendor/\u001b[2Jx', name: 'x\u0007' }, 2);
     const unknownDevices = u.list();
     expect(unknownDevices.map((d) => [d.topic, d.device, d.name])).toEqual([
-      ['vendor/?[2Jx', undefined, 'x?'],
+      ['vendor/ [2Jx', undefined, 'x '],
       ['cosafe/v1/sites/s/devices/bad id/up', undefined, undefined],
     ]);
     expect(GatewayHealth.safeParse({ at: 1, adapters: [], devices: [], activeConditions: [], unknownDevices }).success).toBe(true);
