@@ -42,10 +42,11 @@ export interface AlarmRun {
   summary: LatencySummary;
 }
 
-/** Alarms one at a time, each after the previous webhook and a gap, until `until` says stop. */
-export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeoutMs: number; max: number; until: () => boolean }): Promise<AlarmSample[]> {
+/** Alarms one at a time, each after the previous webhook and a gap, until `until` says stop, `max` are sent or `maxMs` have passed. */
+export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeoutMs: number; max: number; maxMs?: number; until: () => boolean }): Promise<AlarmSample[]> {
   const samples: AlarmSample[] = [];
-  while (samples.length < o.max && !o.until()) {
+  const deadline = Date.now() + (o.maxMs ?? Infinity);
+  while (samples.length < o.max && !o.until() && Date.now() < deadline) {
     samples.push(await probe.toggle(o.timeoutMs));
     await sleep(o.gapMs);
   }
@@ -168,11 +169,11 @@ export async function runLoad(
 }
 
 /** The device phase: a thousand MQTT devices through the gateway's adapter, alarms meanwhile. */
-export async function runDevices(ctx: Ctx, fleet: DeviceFleet, o: { warmupMs: number; alarms: number; gapMs: number; timeoutMs: number }): Promise<{ alarms: LatencySummary; devices: Record<string, unknown>; gatewayReadings: number }> {
+export async function runDevices(ctx: Ctx, fleet: DeviceFleet, o: { warmupMs: number; alarms: number; maxMs: number; gapMs: number; timeoutMs: number }): Promise<{ alarms: LatencySummary; devices: Record<string, unknown>; gatewayReadings: number }> {
   const before = (await ctx.stack.gateway.metrics()).cosafe_edge_readings_total ?? 0;
   fleet.go();
   await sleep(o.warmupMs);
-  const samples = await alarmsWhile(ctx.probe, { gapMs: o.gapMs, timeoutMs: o.timeoutMs, max: o.alarms, until: () => false });
+  const samples = await alarmsWhile(ctx.probe, { gapMs: o.gapMs, timeoutMs: o.timeoutMs, max: o.alarms, maxMs: o.maxMs, until: () => false });
   fleet.stop();
   const devices = await fleet.waitFor('done', 30_000);
   const gatewayReadings = ((await ctx.stack.gateway.metrics()).cosafe_edge_readings_total ?? 0) - before;

@@ -33,13 +33,13 @@ import { sleep } from './wait.js';
  * the rest of the machine was during each phase.
  */
 const startedAt = performance.now();
-const WATCHDOG_MS = 420_000;
+const WATCHDOG_MS = 600_000;
 const P = {
   influxDirect: { points: 500_000, pointsPerRequest: 5000, publishers: PUBLISHERS, readingsPerBatch: READINGS_PER_BATCH, concurrencies: [1, 2], maxMs: 20_000 } satisfies InfluxDirectParams,
-  devices: { count: 1000, connections: 50, everyMs: 1000, warmupMs: 3000, alarms: 100, gapMs: 100, timeoutMs: 5000 },
+  devices: { count: 1000, connections: 50, everyMs: 1000, warmupMs: 3000, alarms: 100, maxMs: 40_000, gapMs: 100, timeoutMs: 5000 },
   idleAlarms: 20,
   burst: { readings: 1_000_000, alarmGapMs: 50, alarmTimeoutMs: 30_000, maxAlarms: 300 },
-  steady: { share: 0.8, alarms: 100, gapMs: 60, timeoutMs: 5000 },
+  steady: { share: 0.8, alarms: 100, maxMs: 40_000, gapMs: 60, timeoutMs: 5000 },
   overload: { factor: 2, seconds: 10, alarmGapMs: 50, alarmTimeoutMs: 30_000 },
   countTimeoutMs: 120_000,
 };
@@ -191,7 +191,7 @@ try {
     watchHub(ctx, () =>
       runLoad(ctx, { sitePrefix: prefixes.steady, batchesPerPublisher: 0, readingsPerSecond: steadyRate, untilStop: true, countTimeoutMs: P.countTimeoutMs }, async () => {
         await sleep(1000);
-        steadySamples.push(...(await alarmsWhile(p, { gapMs: P.steady.gapMs, timeoutMs: P.steady.timeoutMs, max: P.steady.alarms, until: () => false })));
+        steadySamples.push(...(await alarmsWhile(p, { gapMs: P.steady.gapMs, timeoutMs: P.steady.timeoutMs, max: P.steady.alarms, maxMs: P.steady.maxMs, until: () => false })));
       }),
     ),
   );

@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { Authenticator } from './auth/authenticator.js';
 import { CredentialStore } from './auth/credential-store.js';
+import type { Identity } from './auth/identity.js';
 import { EphemeralIdentities } from './auth/ephemeral-identities.js';
 import { createAuthHooks, isReported } from './auth/hooks.js';
 import { RevocationWatcher } from './auth/revocation-watcher.js';
@@ -35,6 +36,13 @@ export interface HubBrokerOptions {
   clock?: Clock;
   /** Keep sessions and queued messages in `<dataDir>/broker.db` (survive a crash); without it, in memory. */
   dataDir?: string;
+  /**
+   * The district the hub's site registry gives a site (undefined: not
+   * registered), injected by the composition root. A gateway of an unregistered
+   * site, or one whose credential names another district, is admitted (its
+   * alarms must get through) and raised loudly.
+   */
+  siteDistrict?: (site: string) => string | undefined;
 }
 
 export interface HubBroker {
@@ -73,19 +81,39 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   const ephemeral = o.ephemeral ?? new EphemeralIdentities();
   const events = new SecurityEvents(metrics, logger, clock);
   const sessions = new Sessions();
-  const addressGuard = new AddressGuard({ attempts: limits.connectAttemptsPerMinute, authFailures: limits.authFailuresPerMinute, windowMs: 60_000, clock });
+  const addressGuard = new AddressGuard({
+    attempts: limits.connectAttemptsPerMinute,
+    authFailures: limits.authFailuresPerMinute,
+    failedIdentities: limits.authFailedIdentitiesPerMinute,
+    windowMs: 60_000,
+    clock,
+  });
   const store = o.credentialsPath ? CredentialStore.open(o.credentialsPath, clock) : undefined;
   const authenticator = new Authenticator({ store, ephemeral });
 
   let aedes: Aedes | undefined;
   const connections = new Connections({ limits, addressGuard, events, metrics, handle: (stream: Duplex) => aedes?.handle(stream) });
-  const hooks = createAuthHooks({ authenticator, sessions, infoOf: (c) => connections.infoOf(c), limits, addressGuard, events, clock });
+  const checkGateway = (identity: Identity) => {
+    if (identity.role !== 'gateway' || !o.siteDistrict) return;
+    const district = o.siteDistrict(identity.site);
+    if (district === undefined) {
+      metrics.inc('cosafe_site_problems_total', { problem: 'unregistered' });
+      logger.error({ code: 'COSAFE_ERR_SITE_UNREGISTERED', identity: identity.id, site: identity.site }, `gateway of site "${identity.site}", which is not in the site registry: its alarms go to every fire department (cosafe sites add)`);
+    } else if (identity.district !== undefined && identity.district !== district) {
+      metrics.inc('cosafe_site_problems_total', { problem: 'district-mismatch' });
+      logger.error(
+        { code: 'COSAFE_ERR_SITE_DISTRICT_MISMATCH', identity: identity.id, site: identity.site, credential: identity.district, registry: district },
+        `gateway credential says district "${identity.district}", the site registry "${district}": alarms go to "${district}"`,
+      );
+    }
+  };
+  const hooks = createAuthHooks({ authenticator, sessions, infoOf: (c) => connections.infoOf(c), limits, addressGuard, events, clock, onAdmitted: checkGateway });
 
   const recheck = () => {
     for (const session of sessions.all()) {
       const verdict = authenticator.recheck(session);
       if (verdict === 'ok') {
-        // A device added with its own topic: its gateway may read it from now on (it subscribes on its next connect).
+        // A device or bridge added with its own topic or prefix: its gateway may read it from now on (its MQTT adapter retries a refused subscription).
         session.deviceTopics = authenticator.deviceTopicsFor(session.identity);
         continue;
       }

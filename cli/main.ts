@@ -4,6 +4,7 @@ import { registerCredentials } from './commands/credentials.js';
 import { registerDemo } from './commands/demo.js';
 import { registerProfiles } from './commands/profiles.js';
 import { registerReadings } from './commands/readings.js';
+import { registerSites } from './commands/sites.js';
 import { registerStatus } from './commands/status.js';
 import { registerConfigCheck, registerRoles } from './commands/roles.js';
 
@@ -20,6 +21,7 @@ registerReadings(program);
 registerProfiles(program);
 registerStatus(program);
 registerCredentials(program);
+registerSites(program);
 
 try {
   await program.parseAsync(process.argv);

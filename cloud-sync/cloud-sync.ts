@@ -1,9 +1,10 @@
 import type { Clock } from '../core/clock.js';
-import { dataPath, type Config } from '../core/config.js';
+import type { Config } from '../core/config.js';
 import type { Logger, LogLevel } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
+import type { CredentialVerifier } from './http/http-auth.js';
 import { startHttpApi } from './http-api.js';
 import type { ReadingStore } from './reading-store.js';
 import { mergeHealth, readingStoreFor } from './reading-stores.js';
@@ -22,6 +23,8 @@ export interface CloudSyncDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** The credential store, for the HTTP API's private endpoints (injected by the composition root). */
+  verifier?: CredentialVerifier;
 }
 
 export interface CloudSync {
@@ -35,8 +38,9 @@ export interface CloudSync {
  * Consumes the contract in two lanes (ARCHITECTURE.md) and fans out to the
  * sinks, registered in one list per lane below.
  *
- * - The alarm lane, on the main thread: alarms to fire departments first, then
- *   events to the store, gateway status to the directory.
+ * - The alarm lane, on the main thread: alarms to the fire departments first
+ *   (their lifecycle, journal, escalation, delivery), then events to the store,
+ *   gateway status to the directory.
  * - The telemetry lane, in a worker thread of its own by default
  *   (`cloudSync.telemetryWorker`): reading batches to the store.
  *
@@ -47,7 +51,7 @@ export interface CloudSync {
 export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const { config, logger, metrics, clock } = d;
   const events = readingStoreFor('alarm', d);
-  const dispatch = new DispatchSink({ departments: config.cloudSync.fireDepartments, logPath: dataPath(config, 'dispatch.db'), logger: logger.child({ component: 'dispatch' }), metrics, clock });
+  const dispatch = new DispatchSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock, ...(d.verifier ? { verifier: d.verifier } : {}) });
   const gateways = new GatewayDirectory(logger);
 
   // The alarm lane's sinks. Order matters: the fire department must not wait for our bookkeeping.
@@ -98,6 +102,8 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       brokerLanes: () => ({ alarm: a.connected, telemetry: t.health().connected }),
       gateways: () => gateways.all(),
       pendingDeliveries: () => dispatch.pendingCount(),
+      healthExtra: () => dispatch.health(),
+      routes: [(app) => dispatch.registerRoutes(app)],
     });
     return {
       httpUrl: http.url,

@@ -17,6 +17,10 @@ export interface HttpApiDeps {
   brokerLanes: () => Record<string, boolean>;
   gateways: () => GatewayStatus[];
   pendingDeliveries: () => number;
+  /** More of the hub's state for /health (the site registry, the dispatch link). */
+  healthExtra?: () => Record<string, unknown>;
+  /** Further routes (the fire departments' private API). */
+  routes?: ((app: FastifyInstance) => void)[];
 }
 
 const LatestQuery = z.object({ site: z.string().optional(), device: z.string().optional() }).strict();
@@ -42,7 +46,7 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
       broker: { connected: d.brokerConnected(), lanes: d.brokerLanes() },
       store,
       gateways: d.gateways(),
-      dispatch: { pending: d.pendingDeliveries() },
+      dispatch: { pending: d.pendingDeliveries(), ...d.healthExtra?.() },
     });
   });
 
@@ -61,6 +65,8 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
   });
 
   app.get('/api/v1/gateways', async () => ({ gateways: d.gateways() }));
+
+  for (const register of d.routes ?? []) register(app);
 
   app.setErrorHandler((err: Error, _req, reply) => {
     if (isCosafeError(err) && err.code === 'COSAFE_ERR_INFLUX_QUERY') {

@@ -1,8 +1,8 @@
 import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
-import { BrokerRole, CredentialRole } from './vocabulary.js';
-import { loadYamlFile, formatPath } from './yaml-file.js';
+import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from './vocabulary.js';
+import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
  * The one config schema, with defaults and descriptions. Validated once at
@@ -14,6 +14,16 @@ const Id = z
 const Port = z.number().int().min(0).max(65535);
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
+
+/** An IANA time zone name the runtime knows (Node's ICU data). */
+const TimeZone = z.string().refine((zone) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone name such as Europe/Berlin or UTC');
 
 const PemFile = z.string().refine((p) => isAbsolute(p), 'must be an absolute path to a PEM file');
 
@@ -54,29 +64,114 @@ export const DeviceConfig = z
     location: z.string().max(200).optional().describe('Where the device is, for the fire department ("2F kitchen")'),
     // Transport addresses: which one a device needs depends on its profile's transport.
     topic: z.string().min(1).optional().describe('mqtt: topic the device publishes on; default: the contract uplink topic of the device'),
+    bridge: Id.optional().describe('mqtt: the bridge (gateway.bridges) that publishes for this device; its topic is <prefix>/<name>'),
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^+#\u0000-\u001f]+$/, 'must be a topic name without "+", "#" or control characters')
+      .optional()
+      .describe("with bridge: the device's name at the bridge (zigbee2mqtt's friendly name); default: the device id"),
     port: z.string().min(1).optional().describe('serial-lines, modbus-rtu: serial port path, e.g. /dev/ttyUSB0'),
     unitId: z.number().int().min(1).max(247).optional().describe("modbus-rtu: unit (slave) id on the bus; default: the profile's"),
     endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'must be an opc.tcp:// URL').optional().describe('opcua: server endpoint URL'),
     opcua: OpcuaConnectionConfig.optional().describe('opcua: security mode and policy, certificate, user; default: no security, anonymous'),
+    timeZone: TimeZone.optional().describe("serial-lines: the zone of the panel's clock, for the times it prints (IANA name, e.g. Europe/Berlin); default: the gateway host's"),
   })
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
 
+const WebhookSecret = z
+  .string()
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: "whsec_" then base64')
+  .describe('Signing secret shared with the fire department');
+
+/** How a fire department receives alarms: Standard Webhooks, or MQTT on its district's dispatch topic. */
+export const DispatchChannelConfig = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('webhook'), url: HttpUrl.describe('Webhook endpoint that receives alarm events'), secret: WebhookSecret }).strict(),
+  z
+    .object({ type: z.literal('mqtt') })
+    .strict()
+    .describe("Publish on cosafe/v1/dispatch/<district>/alarms/<site>; the department's credential reads dispatch/<district>/#"),
+]);
+export type DispatchChannelConfig = z.infer<typeof DispatchChannelConfig>;
+
 export const FireDepartmentConfig = z
   .object({
     id: Id,
-    url: HttpUrl.describe('Webhook endpoint that receives alarm events'),
-    secret: z
-      .string()
-      .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must be a Standard Webhooks secret: "whsec_" then base64')
-      .describe('Signing secret shared with the fire department'),
+    district: Id.optional().describe('The district it serves; without one it gets the alarms of every district'),
+    primary: z
+      .boolean()
+      .default(true)
+      .describe("false: it gets only what an escalation step names it for (a backup centre, a duty officer's endpoint)"),
+    url: HttpUrl.optional().describe('Webhook endpoint (shorthand for one channel of type webhook)'),
+    secret: WebhookSecret.optional(),
+    channels: z.array(DispatchChannelConfig).default([]).describe('Its channels: webhook (url, secret) and/or mqtt'),
     classes: z
       .array(z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']))
       .default(['fire', 'gas', 'co', 'waterflow'])
       .describe('Which signal classes this department receives'),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    if ((d.url === undefined) !== (d.secret === undefined)) ctx.addIssue({ code: 'custom', path: [d.url ? 'secret' : 'url'], message: 'give url and secret together' });
+    if (!d.url && d.channels.length === 0) ctx.addIssue({ code: 'custom', path: ['channels'], message: 'a fire department needs at least one channel (url and secret, or channels)' });
+    d.channels.forEach((c, i) => {
+      if (c.type === 'mqtt' && !d.district) ctx.addIssue({ code: 'custom', path: ['channels', i], message: 'an mqtt channel publishes on its district\'s dispatch topic: give the department a district' });
+    });
+  })
+  .transform(({ url, secret, ...d }) => ({ ...d, channels: url && secret ? [{ type: 'webhook' as const, url, secret }, ...d.channels] : d.channels }));
 export type FireDepartmentConfig = z.infer<typeof FireDepartmentConfig>;
+
+/** An escalation step: who else is told when an alarm is still not acknowledged. */
+export const EscalationStepConfig = z
+  .object({
+    notify: z.array(Id).default([]).describe('Fire departments (ids) told at this step, on top of everyone told before'),
+    afterSeconds: z.number().positive().max(86_400).optional().describe("Wait before this step; default: the district's ackTimeoutSeconds"),
+  })
+  .strict();
+
+/** Per district: how long a fire department has to acknowledge, and who is told next. */
+export const DistrictPolicyConfig = z
+  .object({
+    ackTimeoutSeconds: z.number().positive().max(86_400).optional().describe('Default: cloudSync.alarms.ackTimeoutSeconds'),
+    escalation: z
+      .array(EscalationStepConfig)
+      .default([])
+      .describe('Steps taken one after the other while the alarm is unacknowledged; the last one repeats for as long as it stays so'),
+  })
+  .strict();
+export type DistrictPolicyConfig = z.infer<typeof DistrictPolicyConfig>;
+
+/** The alarm lifecycle at the hub (ISA-18.2), escalation and CAP 1.2. */
+export const AlarmsConfig = z
+  .object({
+    ackTimeoutSeconds: z
+      .number()
+      .positive()
+      .max(86_400)
+      .default(90)
+      .describe('An alarm not acknowledged this long after it was first delivered is sent again and escalated (NFPA 72 allows 90 s to the receiving centre)'),
+    escalateClasses: z
+      .array(z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']))
+      .default(['fire', 'gas', 'co', 'waterflow'])
+      .describe('Signal classes that escalate while unacknowledged'),
+    maxShelveMinutes: z.number().int().min(1).max(10_080).default(1440).describe('Longest a supervisory or trouble alarm may be shelved'),
+    districts: z.record(Id, DistrictPolicyConfig).default({}).describe('Escalation policy per district'),
+    cap: z
+      .object({
+        sender: z
+          .string()
+          .regex(/^[^\s,<&]{1,200}$/, 'must have no spaces, commas, "<" or "&" (CAP 1.2 §3.2.1 sender)')
+          .default('cosafe-hub')
+          .describe('CAP <sender>: who the hub is, e.g. alarms@hub.example.org'),
+        status: z.enum(['Actual', 'Exercise', 'Test']).default('Actual').describe('CAP <status> of every message (the demo sends Exercise)'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+export type AlarmsConfig = z.infer<typeof AlarmsConfig>;
 
 export const InfluxConfig = z
   .object({
@@ -211,7 +306,18 @@ export const BrokerLimitsConfig = z
     maxConnections: z.number().int().min(1).default(10_000).describe('Open connections, all listeners together'),
     maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted)'),
     connectAttemptsPerMinute: z.number().int().min(1).default(300).describe('New connections per remote address per minute'),
-    authFailuresPerMinute: z.number().int().min(1).default(10).describe('Failed logins per remote address per minute; then the address is refused for the rest of the minute'),
+    authFailuresPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('Failed logins per remote address and identity per minute; then that identity is refused from that address for the rest of the minute (the other identities behind the same address, a NAT, are still served)'),
+    authFailedIdentitiesPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(20)
+      .describe('Different identities with a failed login per remote address per minute (password spraying); then the whole address is refused for the rest of the minute'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Time a new connection has to send CONNECT'),
     maxTopicLevels: z.number().int().min(8).max(100).default(32).describe('Levels in a topic (Aedes maxTopicLevels)'),
     telemetryWindowBytes: z
@@ -304,7 +410,38 @@ export const Config = z
           })
           .strict()
           .prefault({}),
+        deviceTime: z
+          .object({
+            maxAheadMs: z
+              .number()
+              .int()
+              .min(1000)
+              .max(86_400_000)
+              .default(300_000)
+              .describe("How far ahead of the gateway's clock a device's own time may be; past it the reading is restamped with the receive time, quality uncertain"),
+            maxBehindMs: z
+              .number()
+              .int()
+              .min(60_000)
+              .max(31_536_000_000)
+              .default(604_800_000)
+              .describe("How far behind the gateway's clock a device's own time may be (readings a device kept while offline); past it the same"),
+          })
+          .strict()
+          .prefault({})
+          .describe("Bounds on the times devices stamp their readings and events with (MQTT payload times, OPC-UA source timestamps)"),
         profileDir: z.string().optional().describe('Directory of extra profile files (*.yaml)'),
+        bridges: z
+          .array(
+            z
+              .object({
+                id: Id.describe('Named by the devices it publishes for (devices[].bridge)'),
+                prefix: BridgePrefix.describe("Topic prefix it publishes under (zigbee2mqtt's mqtt.base_topic); its credential: cosafe credentials add --role bridge --site <site> --prefix <prefix>"),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe('Bridges (zigbee2mqtt-style: <prefix>/<name>, <prefix>/<name>/availability, <prefix>/bridge/state) that publish for several devices'),
         devices: z.array(DeviceConfig).default([]),
       })
       .strict()
@@ -313,6 +450,19 @@ export const Config = z
         g.devices.forEach((d, i) => {
           if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device "${d.id}" is listed twice` });
           seen.add(d.id);
+          if (d.bridge !== undefined && !g.bridges.some((b) => b.id === d.bridge)) {
+            ctx.addIssue({ code: 'custom', path: ['devices', i, 'bridge'], message: `no bridge "${d.bridge}" in gateway.bridges${g.bridges.length ? ` (${g.bridges.map((b) => b.id).join(', ')})` : ''}` });
+          }
+          if (d.bridge !== undefined && d.topic !== undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'topic'], message: 'give bridge (the topic is <prefix>/<name>) or topic, not both' });
+          if (d.name !== undefined && d.bridge === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: 'name is the device\'s name at its bridge: give bridge too' });
+        });
+        g.bridges.forEach((b, i) => {
+          g.bridges.slice(0, i).forEach((other) => {
+            if (other.id === b.id) ctx.addIssue({ code: 'custom', path: ['bridges', i, 'id'], message: `bridge "${b.id}" is listed twice` });
+            else if (underPrefix(b.prefix, other.prefix) || underPrefix(other.prefix, b.prefix)) {
+              ctx.addIssue({ code: 'custom', path: ['bridges', i, 'prefix'], message: `"${b.prefix}" overlaps the prefix "${other.prefix}" of bridge "${other.id}"` });
+            }
+          });
         });
       })
       .prefault({}),
@@ -329,12 +479,27 @@ export const Config = z
           .strict()
           .prefault({}),
         fireDepartments: z.array(FireDepartmentConfig).default([]),
+        alarms: AlarmsConfig.prefault({}),
         telemetryWorker: z
           .boolean()
           .default(true)
           .describe('Run the telemetry lane (decoding and storing reading batches) in a worker thread of its own, so it never holds up alarms and the broker'),
       })
       .strict()
+      .superRefine((c, ctx) => {
+        const ids = new Set<string>();
+        c.fireDepartments.forEach((d, i) => {
+          if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['fireDepartments', i, 'id'], message: `fire department "${d.id}" is listed twice` });
+          ids.add(d.id);
+        });
+        for (const [district, policy] of Object.entries(c.alarms.districts)) {
+          policy.escalation.forEach((step, i) =>
+            step.notify.forEach((id, j) => {
+              if (!ids.has(id)) ctx.addIssue({ code: 'custom', path: ['alarms', 'districts', district, 'escalation', i, 'notify', j], message: `no fire department "${id}" in cloudSync.fireDepartments` });
+            }),
+          );
+        }
+      })
       .prefault({}),
   })
   .strict();
@@ -359,7 +524,7 @@ export function readConfigFile(file: string): Config {
 export function buildConfig(input: ConfigInput, baseDir = process.cwd(), source = 'config'): Config {
   const result = Config.safeParse(input);
   if (!result.success) {
-    const details = result.error.issues.map((i) => `${source} ${formatPath(i.path as (string | number)[]) || '(root)'}: ${i.message}`);
+    const details = explainIssues(result.error.issues).map((i) => `${source} ${formatPath(i.path) || '(root)'}: ${i.message}`);
     throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${source} has ${details.length} error(s)`, { details });
   }
   return finalize(result.data, baseDir);

@@ -24,6 +24,16 @@ const ALARM_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25
 export const metricCatalog = {
   // edge
   cosafe_edge_decode_errors_total: { kind: 'counter', help: 'Device inputs that could not be fully decoded', labels: ['device'] },
+  cosafe_edge_unknown_device_messages_total: {
+    kind: 'counter',
+    help: 'Messages from devices that are not configured (acknowledged, not decoded), by how they came: a contract uplink, a bridge, another topic',
+    labels: ['via'],
+  },
+  cosafe_edge_device_time_rejected_total: {
+    kind: 'counter',
+    help: "Readings and signals whose device time was too far from the gateway's clock (stamped with the receive time, quality uncertain)",
+    labels: ['device'],
+  },
   cosafe_edge_bad_readings_total: { kind: 'counter', help: 'Readings outside their valid range (kept with quality "bad")', labels: ['device', 'metric'] },
   cosafe_edge_readings_total: { kind: 'counter', help: 'Readings decoded at the edge', labels: [] },
   cosafe_edge_events_total: { kind: 'counter', help: 'Alarm, supervisory and trouble events raised or cleared at the edge', labels: ['class', 'state'] },
@@ -71,6 +81,11 @@ export const metricCatalog = {
   cosafe_influx_buffer_errors_total: { kind: 'counter', help: 'Points the InfluxDB buffer could not store (disk full, I/O error); not acknowledged', labels: [] },
   cosafe_influx_points_written_total: { kind: 'counter', help: 'Points InfluxDB accepted', labels: [] },
   cosafe_influx_points_rejected_total: { kind: 'counter', help: 'Points InfluxDB rejected as invalid (set aside in the dead-letter table)', labels: [] },
+  cosafe_influx_points_refused_total: {
+    kind: 'counter',
+    help: 'Points cloud-sync did not write because a tag or field holds what line protocol cannot carry (a newline, a backslash in a tag)',
+    labels: [],
+  },
   cosafe_influx_write_errors_total: { kind: 'counter', help: 'Write requests to InfluxDB that failed and will be retried', labels: [] },
   cosafe_influx_points_dropped_total: { kind: 'counter', help: 'Readings dropped because the InfluxDB buffer was full (oldest first; events are never dropped)', labels: [] },
   cosafe_influx_buffered_points: { kind: 'gauge', help: 'Points in the on-disk buffers, not yet written to InfluxDB, by lane (each has its buffer)', labels: ['lane'] },
@@ -91,6 +106,40 @@ export const metricCatalog = {
     labels: ['class', 'channel'],
     buckets: ALARM_LATENCY_BUCKETS,
   },
+
+  // cloud-sync: the site registry
+  cosafe_sites_registered: { kind: 'gauge', help: 'Sites in the registry', labels: [] },
+  cosafe_site_problems_total: {
+    kind: 'counter',
+    help: 'Gateways or alarms of a site that is not registered, or whose credential names another district than the registry',
+    labels: ['problem'],
+  },
+
+  // cloud-sync: the alarm lifecycle (ISA-18.2)
+  cosafe_alarm_transitions_total: { kind: 'counter', help: 'Alarm state transitions journaled, by class and new state', labels: ['class', 'to'] },
+  cosafe_alarm_duplicate_events_total: { kind: 'counter', help: 'Alarm events received again (same event id) and not applied twice', labels: [] },
+  cosafe_alarms: { kind: 'gauge', help: 'Alarms by lifecycle state (not counting normal)', labels: ['state'] },
+  cosafe_alarm_acks_total: { kind: 'counter', help: 'Acknowledgements accepted, by channel', labels: ['channel'] },
+  cosafe_alarm_acks_refused_total: { kind: 'counter', help: 'Acknowledgements refused, by channel and reason', labels: ['channel', 'reason'] },
+  cosafe_alarm_ack_latency_seconds: {
+    kind: 'histogram',
+    help: 'Alarms from activation (device time) to acknowledgement by a fire department',
+    labels: ['class'],
+    buckets: [1, 5, 10, 30, 60, 90, 120, 180, 300, 600, 1800, 3600],
+  },
+  cosafe_alarm_escalations_total: { kind: 'counter', help: 'Escalation steps taken for alarms not acknowledged in time', labels: ['district', 'step'] },
+  cosafe_alarm_shelved_total: { kind: 'counter', help: 'Supervisory and trouble alarms shelved', labels: [] },
+  cosafe_alarm_fallback_routes_total: {
+    kind: 'counter',
+    help: 'Alarms sent to every fire department because their site is not registered or no department serves their district',
+    labels: ['reason'],
+  },
+  cosafe_dispatch_mqtt_published_total: { kind: 'counter', help: 'Dispatch messages the broker acknowledged on dispatch/<district>/alarms/<site>', labels: ['district'] },
+  cosafe_dispatch_mqtt_failures_total: { kind: 'counter', help: 'Dispatch messages that could not be published and will be retried', labels: [] },
+
+  // cloud-sync: the HTTP API
+  cosafe_http_auth_failures_total: { kind: 'counter', help: 'HTTP requests refused for want of a valid credential, by reason', labels: ['reason'] },
+  cosafe_http_denied_total: { kind: 'counter', help: 'HTTP requests refused because the credential may not do what was asked', labels: ['permission', 'role'] },
 } as const satisfies Record<string, MetricDef>;
 
 type Catalog = typeof metricCatalog;

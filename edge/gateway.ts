@@ -5,16 +5,19 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
+import { ThrottledLog } from '../core/throttled-log.js';
 import type { Profile } from '../device-profiles/schema.js';
-import type { Adapter } from './adapters/adapter.js';
+import type { Adapter, HeardDevice } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
 import { ConditionState } from './condition-state.js';
 import { bindDevices, type DeviceBinding } from './device-binding.js';
+import { DeviceTimeCheck } from './device-time.js';
 import { HealthReport } from './health-report.js';
 import { Pipeline } from './pipeline.js';
 import { Publisher } from './publisher.js';
 import { Supervision } from './supervision.js';
 import { TELEMETRY_DROPPED, TelemetryDrops } from './telemetry-drops.js';
+import { UnknownDevices } from './unknown-devices.js';
 
 export { bindDevices, TELEMETRY_DROPPED };
 
@@ -39,19 +42,25 @@ const SUPERVISION_TICK_MS = 1000;
  * (edge/adapters), the pipeline decodes and evaluates (pipeline.ts), the
  * conditions and their durable state (condition-state.ts), supervision of
  * silent devices (supervision.ts), dropped telemetry as trouble
- * (telemetry-drops.ts), the health report (health-report.ts), and the
- * publisher with its two lanes to the hub (publisher.ts). Devices and profiles
- * can be replaced while it runs (`reload`).
+ * (telemetry-drops.ts), the health report (health-report.ts), devices heard but
+ * not configured (unknown-devices.ts), and the publisher with its two lanes to
+ * the hub (publisher.ts). Devices and profiles can be replaced while it runs
+ * (`reload`).
  */
 export class Gateway {
   private adapters: Adapter[] = [];
   private bindings: DeviceBinding[] = [];
+  /** The bridges of the config in force (a reload may change them). */
+  private bridges: Config['gateway']['bridges'];
   private readonly publisher: Publisher;
   private readonly conditions: ConditionState;
   private readonly supervision: Supervision;
   private readonly drops: TelemetryDrops;
   private readonly pipeline: Pipeline;
   private readonly report: HealthReport;
+  /** Devices heard on the broker that are not configured, for the health report (bounded). */
+  private readonly unknown = new UnknownDevices();
+  private readonly unknownLog: ThrottledLog;
   private abort = new AbortController();
   private supervisionTimer: NodeJS.Timeout | undefined;
 
@@ -89,9 +98,21 @@ export class Gateway {
       maxTelemetryReadings: config.outbox.maxTelemetryReadings,
       logger,
     });
-    this.pipeline = new Pipeline({ engine, supervision: this.supervision, raise: (events) => this.raise(events), addReadings: (r) => this.publisher.addReadings(r), clock, metrics, logger });
-    this.report = new HealthReport({ clock, adapters: () => this.adapters, bindings: () => this.bindings, engine, supervision: this.supervision, publisher: this.publisher });
+    const deviceTime = new DeviceTimeCheck({ bounds: config.deviceTime, logger, metrics });
+    this.pipeline = new Pipeline({ engine, supervision: this.supervision, deviceTime, raise: (events) => this.raise(events), addReadings: (r) => this.publisher.addReadings(r), clock, metrics, logger });
+    this.report = new HealthReport({
+      clock,
+      adapters: () => this.adapters,
+      bindings: () => this.bindings,
+      engine,
+      supervision: this.supervision,
+      publisher: this.publisher,
+      unknownDevices: () => this.unknown.list(),
+    });
     this.bindings = bindDevices(config, deps.profiles);
+    this.bridges = config.bridges;
+    // One line per unknown topic a minute: what to add, not a flood.
+    this.unknownLog = new ThrottledLog(logger, clock, 60_000);
   }
 
   async start(): Promise<void> {
@@ -118,6 +139,7 @@ export class Gateway {
     for (const b of bindings) adapterFor(b.profile.transport);
     await this.stopAdapters();
     this.bindings = bindings;
+    this.bridges = config.bridges;
     await this.startAdapters();
     this.deps.logger.info({ devices: bindings.length }, 'gateway reloaded devices and profiles');
   }
@@ -144,7 +166,10 @@ export class Gateway {
         ...(deviceAuth ? { brokerAuth: deviceAuth } : {}),
         sessionId: `${deps.config.site}-${deps.config.id}`,
         stateDir: deps.stateDir,
+        site: deps.config.site,
+        bridges: this.bridges,
         onDecoded: (binding, outcome) => this.pipeline.onDecoded(binding, outcome),
+        onUnknownDevice: (heard) => this.onUnknownDevice(heard),
       }),
     );
     for (const a of this.adapters) await a.start(this.abort.signal);
@@ -154,6 +179,19 @@ export class Gateway {
     this.abort.abort();
     for (const a of this.adapters) await a.stop();
     this.adapters = [];
+  }
+
+  /** A message from a device not in the config: acknowledged, counted, logged (throttled) and shown in the health, so a person can add it. */
+  private onUnknownDevice(heard: HeardDevice): void {
+    const via = heard.bridge ? 'bridge' : heard.device ? 'contract' : 'topic';
+    this.deps.metrics.inc('cosafe_edge_unknown_device_messages_total', { via });
+    this.unknown.heard(heard, this.deps.clock.now());
+    this.unknownLog.write(
+      'warn',
+      heard.topic,
+      { code: 'COSAFE_ERR_DEVICE_UNKNOWN', topic: heard.topic.slice(0, 256), device: heard.device, bridge: heard.bridge, name: heard.name },
+      'message from a device that is not configured (see cosafe status to add it)',
+    );
   }
 
   private supervise(): void {

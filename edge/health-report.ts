@@ -1,4 +1,4 @@
-import type { GatewayHealth } from '../broker/contract/index.js';
+import { cleanText, type GatewayHealth } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Adapter } from './adapters/adapter.js';
 import type { AlarmEngine } from './alarm-engine.js';
@@ -15,6 +15,8 @@ export interface HealthReportDeps {
   engine: AlarmEngine;
   supervision: Supervision;
   publisher: Publisher;
+  /** Devices heard on the broker but not configured. */
+  unknownDevices: () => NonNullable<GatewayHealth['unknownDevices']>;
 }
 
 /**
@@ -41,6 +43,7 @@ export class HealthReport {
 
   health(): GatewayHealth {
     const { d } = this;
+    const outbox = d.publisher.stats();
     return {
       at: d.clock.now(),
       adapters: d.adapters().map((a) => a.health()),
@@ -52,7 +55,9 @@ export class HealthReport {
         commLost: d.supervision.isLost(b.device.id),
       })),
       activeConditions: d.engine.activeConditions(),
-      outbox: d.publisher.stats(),
+      // An error message of the disk may span lines; the status is text for a page.
+      outbox: { ...outbox, ...(outbox.error ? { error: cleanText(outbox.error, 1000) } : {}) },
+      unknownDevices: d.unknownDevices(),
     };
   }
 

@@ -31,6 +31,9 @@ export interface HubLinkOptions<M extends { id: number; payload: string }> {
   beforeTake?: () => void;
   /** After a message was acknowledged. */
   onAck?: (m: M) => void;
+  /** Filters this link reads (QoS 1), subscribed on every connect, and what to do with their messages. */
+  subscribe?: string[];
+  onMessage?: (topic: string, payload: Buffer) => void;
 }
 
 /**
@@ -68,7 +71,9 @@ export class HubLink<M extends { id: number; payload: string }> {
       o.logger.info({ broker: o.brokerUrl, lane: o.lane }, 'gateway connected to hub');
       o.onConnect?.();
       this.pump();
+      if (o.subscribe?.length) this.client?.subscribe(o.subscribe, { qos: 1 });
     });
+    this.client.on('message', (topic, payload) => o.onMessage?.(topic, payload));
     this.client.on('offline', () => o.logger.warn({ broker: o.brokerUrl, lane: o.lane }, 'gateway lost the hub; this lane waits in the outbox until it is back'));
     this.client.on('error', (err) => {
       const hint = refusalHint(err, 'gateway.credentials');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading } from '../broker/contract/index.js';
+import { ALARM_ACK_COMMAND, AlarmAckCommand, decodeMessage, subscriptions, topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
@@ -95,6 +95,9 @@ export class Publisher {
         this.onlineSince = this.o.clock.now();
         this.publishStatus();
       },
+      // Going back up on the alarm lane: the hub tells the site when a fire department acknowledged one of its alarms.
+      subscribe: [subscriptions.gatewayCommands(o.site, o.gateway)],
+      onMessage: (topic, payload) => this.onCommand(topic, payload),
       onAck: (m) => {
         this.updateGauges();
         const event = JSON.parse(m.payload) as Pick<AlarmEvent, 'class' | 'time'>;
@@ -219,6 +222,14 @@ export class Publisher {
     ]);
     this.telemetry.close();
     this.events.close();
+  }
+
+  private onCommand(topic: string, payload: Buffer): void {
+    if (topic !== topics.gatewayCommand(this.o.site, this.o.gateway, ALARM_ACK_COMMAND)) return;
+    const ack = decodeMessage(AlarmAckCommand, payload);
+    if (!ack.ok) return this.o.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, error: ack.error }, 'command does not match the contract; ignored');
+    const a = ack.value;
+    this.o.logger.warn({ device: a.device, condition: a.condition, by: a.acknowledgedBy, operator: a.operator, channel: a.channel, at: new Date(a.at).toISOString() }, 'a fire department acknowledged the alarm');
   }
 
   private offline(): GatewayStatus {

@@ -6,7 +6,8 @@ import type { DeviceBinding } from './device-binding.js';
  * Supervision of devices by silence: a device whose profile says how often it
  * reports, and that has not been heard from for longer than it allows
  * (`silentAfterS`, default three report intervals), is raised as
- * "communication lost" trouble; the first input after that clears it.
+ * "communication lost" trouble, as is one a bridge reports offline; the first
+ * input after that clears it.
  */
 export class Supervision {
   /** When each device last sent anything, seeded at (re)start so a device gets a full period first. */
@@ -28,6 +29,12 @@ export class Supervision {
     this.heardAt.set(device, now);
     if (!this.engine.isActive(device, COMM_LOST)) return [];
     return this.engine.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'cleared', time: now, text: 'device reports again' });
+  }
+
+  /** A bridge says the device is offline: lost now, not after the silence limit. */
+  reportedOffline(binding: DeviceBinding, now: number, text: string): AlarmEvent[] {
+    if (this.engine.isActive(binding.device.id, COMM_LOST)) return [];
+    return this.engine.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text });
   }
 
   lastHeard(device: string): number | null {

@@ -70,6 +70,16 @@ export type ParsedTopic =
   | { kind: 'readings' | 'events' | 'status'; site: string; gateway: string }
   | { kind: 'deviceUplink'; site: string; device: string };
 
+/** The command a gateway gets when one of its alarms is acknowledged. */
+export const ALARM_ACK_COMMAND = 'alarm-ack';
+
+/** Reads `dispatch/<district>/acks/<eventId>` back into its parts; `undefined` for anything else. */
+export function parseAckTopic(topic: string): { district: string; eventId: string } | undefined {
+  const parts = topic.split('/');
+  if (parts.length !== 6 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[2] !== 'dispatch' || parts[4] !== 'acks') return undefined;
+  return { district: parts[3]!, eventId: parts[5]! };
+}
+
 /** Reads a contract topic back into its parts; `undefined` for anything else. */
 export function parseTopic(topic: string): ParsedTopic | undefined {
   const parts = topic.split('/');

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { buildConfig, readConfigFile, type ConfigInput } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
-import { FireDepartmentReceiver } from '../../tests/simulators/fire-department.js';
-import { createDemoSite } from '../../tests/simulators/demo-site.js';
-import { startStack } from '../compose.js';
+import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
+import type { SiteInput } from '../../cloud-sync/registry/site.js';
+import type { AlarmingGateway, DispatchCentre } from '../../tests/simulators/dispatch-centre.js';
+import type { FireDepartmentReceiver, ReceivedAlarm } from '../../tests/simulators/fire-department.js';
 import { untilStopSignal } from '../signals.js';
 import { intOption, logOptions } from './options.js';
 
@@ -65,28 +66,46 @@ Examples:
 }
 
 async function runDemo(o: DemoOptions): Promise<void> {
+  // The simulators and the stack are loaded only when the demo runs, so that other commands start quickly.
+  const [{ FireDepartmentReceiver }, { createDemoSite }, { AlarmingGateway, DispatchCentre }, { startStack }] = await Promise.all([
+    import('../../tests/simulators/fire-department.js'),
+    import('../../tests/simulators/demo-site.js'),
+    import('../../tests/simulators/dispatch-centre.js'),
+    import('../compose.js'),
+  ]);
   const base: ConfigInput = o.config ? structuredClone(readConfigFile(o.config)) : {};
   const baseDir = o.config ? dirname(resolve(o.config)) : process.cwd();
   if ((o.webhookUrl === undefined) !== (o.webhookSecret === undefined)) {
     throw new CosafeError('COSAFE_ERR_CLI_USAGE', '--webhook-url and --webhook-secret go together');
   }
 
-  // Without a real fire department, the demo runs a simulated receiving centre
-  // that checks every signature, so the whole path is visible.
-  let receiver: FireDepartmentReceiver | undefined;
+  // Without a real fire department, the demo runs simulated receiving centres that check every
+  // signature: district central's dispatcher acknowledges after a few seconds; district east's
+  // is unattended, so its alarms escalate to a duty officer.
+  const receivers: FireDepartmentReceiver[] = [];
   const logger = createLogger({ level: (o.logLevel ?? base.log?.level ?? 'info') as 'info', format: o.logFormat ?? base.log?.format });
-  if (!o.webhookUrl && !(base.cloudSync?.fireDepartments?.length)) {
-    const secret = `whsec_${randomBytes(24).toString('base64')}`;
-    receiver = await new FireDepartmentReceiver({
-      secret,
-      onAlarm: (a) =>
-        logger.warn(
-          { eventId: a.body.data.eventId, device: a.body.data.device, state: a.body.data.state, signature: 'verified' },
-          `FIRE DEPARTMENT received ${a.body.type}`,
-        ),
-    }).start();
-    o.webhookUrl = receiver.url;
-    o.webhookSecret = secret;
+  const simulated = !o.webhookUrl && !(base.cloudSync?.fireDepartments?.length);
+  let centre: DispatchCentre | undefined;
+  const departments: NonNullable<ConfigInput['cloudSync']>['fireDepartments'] = [];
+  if (simulated) {
+    const said = (who: string) => (a: ReceivedAlarm) => {
+      const d = a.body.data as ReceivedAlarm['body']['data'] & { msgType?: string; escalation?: number; alarmId?: string };
+      logger.warn({ eventId: d.eventId, device: d.device, msgType: d.msgType, escalation: d.escalation, signature: 'verified' }, `${who} received ${d.msgType ?? a.body.type}${d.escalation ? ` (escalation ${d.escalation})` : ''}`);
+      if (who === 'FIRE DEPARTMENT central' && d.msgType !== 'Cancel') centre?.acknowledgeLater(d.eventId, () => logger.warn({ eventId: d.eventId, alarmId: d.alarmId }, 'FIRE DEPARTMENT central acknowledged over MQTT'));
+    };
+    const demoDepartments: [string, string, { district?: string; primary?: boolean; channels?: { type: 'mqtt' }[] }][] = [
+      ['fd-central', 'FIRE DEPARTMENT central', { district: 'central', channels: [{ type: 'mqtt' }] }],
+      ['fd-east', 'FIRE DEPARTMENT east (unattended)', { district: 'east' }],
+      ['duty-officer', 'DUTY OFFICER', { primary: false }],
+    ];
+    for (const [id, who, extra] of demoDepartments) {
+      const secret = `whsec_${randomBytes(24).toString('base64')}`;
+      const r = await new FireDepartmentReceiver({ secret, onAlarm: said(who) }).start();
+      receivers.push(r);
+      departments.push({ id, url: r.url, secret, ...extra });
+    }
+  } else if (o.webhookUrl) {
+    departments.push({ id: 'fire-department', url: o.webhookUrl, secret: o.webhookSecret! });
   }
 
   const site = base.gateway?.site ?? 'demo-site';
@@ -101,27 +120,49 @@ async function runDemo(o: DemoOptions): Promise<void> {
     cloudSync: {
       ...base.cloudSync,
       ...(o.influxUrl ? { influx: { ...base.cloudSync?.influx, url: o.influxUrl, ...(o.influxDb ? { database: o.influxDb } : {}) } } : {}),
-      ...(o.webhookUrl ? { fireDepartments: [{ id: 'fire-department', url: o.webhookUrl, secret: o.webhookSecret! }] } : {}),
+      ...(departments.length ? { fireDepartments: departments } : {}),
+      alarms: {
+        ...base.cloudSync?.alarms,
+        // The demo's alarms are simulated: CAP status Exercise.
+        cap: { ...base.cloudSync?.alarms?.cap, status: 'Exercise' },
+        ...(simulated ? { districts: { central: { ackTimeoutSeconds: 30 }, east: { ackTimeoutSeconds: 15, escalation: [{ notify: ['duty-officer'] }] } } } : {}),
+      },
     },
   };
   let stack;
+  let warehouse: AlarmingGateway | undefined;
   try {
     const config = buildConfig(input, baseDir, o.config ?? 'command line');
-    stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger);
+    registerDemoSites(config.dataDir, site, simulated);
+    stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger, undefined, { mqtt: '--port', http: '--http-port' });
     // Each simulated sensor logs in as its own device with an internal identity of this process: it may
     // publish on its own uplink topic and nowhere else, as a real device with its credential would.
     const { site: siteId } = config.gateway;
     const issue = stack.issueInternal!;
     await demoSite.start(stack.broker!.url, (device) => issue({ role: 'device', id: `@device:${siteId}:${device}`, site: siteId, device }));
+    if (simulated) {
+      centre = await new DispatchCentre({ brokerUrl: stack.broker!.url, district: 'central', login: issue({ role: 'fire-department', id: '@fire-department:central', district: 'central' }), operator: 'demo dispatcher', delayMs: Math.min(3000, Math.max(200, o.alarmEvery * 250)) }).start();
+      // A warehouse in district east, whose fire department never answers: its alarms escalate.
+      warehouse = await new AlarmingGateway({
+        brokerUrl: stack.broker!.url,
+        site: 'demo-warehouse',
+        gateway: 'gw-warehouse',
+        login: issue({ role: 'gateway', id: '@gateway:demo-warehouse:gw-warehouse', site: 'demo-warehouse', gateway: 'gw-warehouse' }),
+        everyMs: Math.max(o.alarmEvery, 20) * 2000,
+        forMs: 40_000,
+      }).start();
+    }
     logger.info(
       { devices: config.gateway.devices.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
       `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}" and "cosafe status --api ${stack.cloudSync!.httpUrl}" (Ctrl-C to stop)`,
     );
   } catch (err) {
+    await warehouse?.stop();
+    await centre?.stop();
     await demoSite.stop();
     await stack?.stop();
     await demoSite.close();
-    await receiver?.stop();
+    for (const r of receivers) await r.stop();
     throw err;
   }
 
@@ -138,6 +179,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
         storedPerSec: Math.round((stored - last.stored) / secs),
         alarms: metrics.total('cosafe_edge_events_total'),
         delivered: metrics.total('cosafe_dispatch_delivered_total'),
+        acknowledged: metrics.total('cosafe_alarm_acks_total'),
+        escalations: metrics.total('cosafe_alarm_escalations_total'),
       },
       'flow',
     );
@@ -147,9 +190,45 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const stopAfter = o.duration ? new Promise<string>((r) => setTimeout(() => r('duration'), o.duration! * 1000).unref()) : new Promise<string>(() => {});
   await Promise.race([untilStopSignal(logger), stopAfter]);
   clearInterval(report);
+  await warehouse?.stop();
+  await centre?.stop();
   await demoSite.stop();
   await stack.stop();
   await demoSite.close();
-  await receiver?.stop();
+  for (const r of receivers) await r.stop();
   logger.info({ readings: metrics.total('cosafe_edge_readings_total'), alarmsDelivered: metrics.total('cosafe_dispatch_delivered_total') }, 'demo stopped');
+}
+
+/** The demo's buildings, registered as an operator would (`cosafe sites add`): the district decides who gets their alarms. */
+function registerDemoSites(dataDir: string, site: string, withWarehouse: boolean): void {
+  const sites: SiteInput[] = [
+    {
+      id: site,
+      name: 'Demo Bakery',
+      address: 'Hauptstraße 12, 10115 Berlin',
+      location: { lat: 52.5301, lon: 13.3849 },
+      district: 'central',
+      occupancy: 'bakery on the ground floor, flats above',
+      hazards: ['LPG tank in the yard', 'flour dust in the mill room'],
+      contacts: [{ name: 'Anna Müller', role: 'owner', phone: '+49 30 1234567' }],
+    },
+  ];
+  if (withWarehouse) {
+    sites.push({
+      id: 'demo-warehouse',
+      name: 'Demo Logistics Warehouse',
+      address: 'Am Güterbahnhof 3, 10245 Berlin',
+      location: { lat: 52.5012, lon: 13.4498 },
+      district: 'east',
+      occupancy: 'high-bay storage',
+      hazards: ['lithium batteries in aisle 7'],
+      contacts: [{ name: 'Site security', phone: '+49 30 7654321' }],
+    });
+  }
+  const store = SiteStore.open(siteStorePath(dataDir));
+  try {
+    for (const s of sites) if (!store.get(s.id)) store.put(s);
+  } finally {
+    store.close();
+  }
 }

@@ -1,35 +1,66 @@
 import type Database from 'better-sqlite3';
-import type { AlarmEvent } from '../../broker/contract/index.js';
 import { openDurableDatabase } from '../../core/sqlite.js';
 
-/** Delivered ids remembered, to recognise a resent event after a restart. */
+/** Delivered keys remembered, to recognise a resent message after a restart. */
 const DELIVERED_KEPT = 10_000;
 
-export interface PendingDelivery {
+/** webhook: a Standard Webhooks POST; mqtt: a publish on a contract topic (dispatch, gateway command). */
+export type DeliveryChannel = 'webhook' | 'mqtt';
+
+/** A webhook's `data` (the dispatch message), or an MQTT publish. */
+export type DeliveryPayload = WebhookData | MqttPublish;
+
+export interface WebhookData {
+  eventId: string;
+  class: string;
+  state: string;
+  time: number;
+  device: string;
+  [k: string]: unknown;
+}
+
+export interface MqttPublish {
+  topic: string;
+  payload: Record<string, unknown>;
+}
+
+export interface PendingDelivery<P extends DeliveryPayload = DeliveryPayload> {
   key: string;
+  channel: DeliveryChannel;
+  /** The fire department (or, for a gateway command, the gateway) it goes to. */
   department: string;
-  event: AlarmEvent;
+  message: P;
 }
 
 /**
- * The dispatcher's memory on disk (SQLite, WAL): alarm deliveries not yet
- * acknowledged by their fire department, and the ids recently delivered. An
- * alarm is recorded here before cloud-sync acknowledges it to the broker, so a
- * crash of cloud-sync neither loses a delivery in progress (it is resumed at the
- * next start) nor sends a delivered one again when the broker redelivers it.
+ * The dispatcher's memory on disk (SQLite, WAL): deliveries not yet taken by
+ * their receiver (a 2xx, a PUBACK), and the keys recently delivered. It shares
+ * the dispatch database with the alarm store, so a transition and the
+ * deliveries it causes are recorded in one transaction: a crash neither loses
+ * a delivery (it is resumed at the next start) nor sends a delivered one again.
  */
 export class DeliveryLog {
   private db: Database.Database | undefined;
+  private owned = false;
   private s!: ReturnType<DeliveryLog['prepare']>;
 
   constructor(private readonly path: string) {}
 
+  /** Opens its own file. */
   open(): void {
-    const db = openDurableDatabase(this.path);
+    this.attach(openDurableDatabase(this.path));
+    this.owned = true;
+  }
+
+  /** Uses a database another part opened (the alarm store's), to share its transactions. */
+  attach(db: Database.Database): void {
     db.exec(`
       CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, department TEXT NOT NULL, event TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS delivered (n INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE);
     `);
+    // Added with MQTT dispatch: older rows are webhooks.
+    const columns = (db.prepare('PRAGMA table_info(pending)').all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('channel')) db.exec("ALTER TABLE pending ADD COLUMN channel TEXT NOT NULL DEFAULT 'webhook'");
     this.db = db;
     this.s = this.prepare(db);
   }
@@ -38,8 +69,8 @@ export class DeliveryLog {
     return this.s.isPending.get(key) !== undefined || this.s.isDelivered.get(key) !== undefined;
   }
 
-  addPending(key: string, department: string, event: AlarmEvent): void {
-    this.s.addPending.run(key, department, JSON.stringify(event));
+  addPending(p: PendingDelivery): void {
+    this.s.addPending.run(p.key, p.department, JSON.stringify(p.message), p.channel);
   }
 
   delivered(key: string): void {
@@ -50,12 +81,17 @@ export class DeliveryLog {
     })();
   }
 
-  pending(): PendingDelivery[] {
-    return (this.s.allPending.all() as { key: string; department: string; event: string }[]).map((r) => ({ key: r.key, department: r.department, event: JSON.parse(r.event) as AlarmEvent }));
+  pending(channel: DeliveryChannel): PendingDelivery[] {
+    return (this.s.allPending.all(channel) as { key: string; department: string; event: string }[]).map((r) => ({
+      key: r.key,
+      channel,
+      department: r.department,
+      message: JSON.parse(r.event) as DeliveryPayload,
+    }));
   }
 
   close(): void {
-    this.db?.close();
+    if (this.owned) this.db?.close();
     this.db = undefined;
   }
 
@@ -63,11 +99,11 @@ export class DeliveryLog {
     return {
       isPending: db.prepare('SELECT 1 FROM pending WHERE key = ?'),
       isDelivered: db.prepare('SELECT 1 FROM delivered WHERE key = ?'),
-      addPending: db.prepare('INSERT OR IGNORE INTO pending (key, department, event) VALUES (?, ?, ?)'),
+      addPending: db.prepare('INSERT OR IGNORE INTO pending (key, department, event, channel) VALUES (?, ?, ?, ?)'),
       removePending: db.prepare('DELETE FROM pending WHERE key = ?'),
       addDelivered: db.prepare('INSERT OR REPLACE INTO delivered (key) VALUES (?)'),
       prune: db.prepare('DELETE FROM delivered WHERE n <= ?'),
-      allPending: db.prepare('SELECT key, department, event FROM pending'),
+      allPending: db.prepare('SELECT key, department, event FROM pending WHERE channel = ?'),
     };
   }
 }

@@ -1,60 +1,51 @@
-import type { AlarmEvent } from '../../broker/contract/index.js';
-import type { Clock } from '../../core/clock.js';
-import type { FireDepartmentConfig } from '../../core/config.js';
-import type { Logger } from '../../core/logger.js';
-import type { Metrics } from '../../core/metrics.js';
-import { DeliveryLog } from '../dispatch/delivery-log.js';
-import { WebhookDispatcher } from '../dispatch/webhook-dispatcher.js';
+import type { FastifyInstance } from 'fastify';
+import type { AlarmEvent, GatewayStatus } from '../../broker/contract/index.js';
+import { startFireDispatch, type FireDispatch, type FireDispatchDeps } from '../dispatch/fire-dispatch.js';
 import type { Sink } from './sink.js';
 
-export interface DispatchSinkDeps {
-  departments: readonly FireDepartmentConfig[];
-  /** The delivery log file (dataDir/dispatch.db). */
-  logPath: string;
-  logger: Logger;
-  metrics: Metrics;
-  clock: Clock;
-}
-
 /**
- * Alarms to fire departments: the event lane's first sink, so the fire
- * department never waits for cloud-sync's bookkeeping. `onEvent` records the
- * delivery on disk and returns; the webhook is sent (and retried) after.
+ * The fire departments (cloud-sync/dispatch/fire-dispatch.ts: site registry,
+ * alarm lifecycle with its journal and escalation, webhooks and MQTT,
+ * acknowledgements): the alarm lane's first sink, so the fire department never
+ * waits for cloud-sync's bookkeeping.
  */
 export class DispatchSink implements Sink {
   readonly name = 'dispatch';
-  private readonly log: DeliveryLog;
-  private readonly dispatcher: WebhookDispatcher;
+  private dispatch: FireDispatch | undefined;
 
-  constructor(private readonly d: DispatchSinkDeps) {
-    this.log = new DeliveryLog(d.logPath);
-    this.dispatcher = new WebhookDispatcher({ departments: d.departments, logger: d.logger, metrics: d.metrics, clock: d.clock, log: this.log });
-  }
+  constructor(private readonly deps: FireDispatchDeps) {}
 
   async start(): Promise<void> {
-    this.log.open();
-    this.dispatcher.resume();
-    if (this.d.departments.length === 0) this.d.logger.warn('no fire department configured: alarms are stored but sent to nobody');
+    this.dispatch = await startFireDispatch(this.deps);
   }
 
   async stop(): Promise<void> {
-    await this.dispatcher.stop();
-    this.log.close();
+    await this.dispatch?.stop();
+    this.dispatch = undefined;
   }
 
   onEvent(event: AlarmEvent): boolean {
-    try {
-      this.dispatcher.dispatch(event);
-      return true;
-    } catch (err) {
-      // The delivery log could not record it: not acknowledged, so the broker offers it again.
-      this.d.logger.error({ code: 'COSAFE_ERR_WEBHOOK_DELIVERY', eventId: event.eventId, err: (err as Error).message }, 'could not record an alarm delivery; it will be offered again');
-      return false;
-    }
+    return this.require().onEvent(event);
   }
 
-  /** Deliveries not yet acknowledged by their department. */
+  onStatus(status: GatewayStatus): void {
+    this.require().onStatus(status);
+  }
+
+  registerRoutes(app: FastifyInstance): void {
+    this.require().registerRoutes(app);
+  }
+
   pendingCount(): number {
-    return this.dispatcher.pendingCount();
+    return this.dispatch?.pendingCount() ?? 0;
+  }
+
+  health(): Record<string, unknown> {
+    return this.dispatch?.health() ?? {};
+  }
+
+  private require(): FireDispatch {
+    if (!this.dispatch) throw new Error('the dispatch sink is not started');
+    return this.dispatch;
   }
 }

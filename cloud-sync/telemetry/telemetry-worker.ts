@@ -19,7 +19,7 @@ export async function start(port: MessagePort, data: TelemetryWorkerData): Promi
   const post = (m: FromWorker) => port.postMessage(m);
   const ops: MetricOp[] = [];
   const metrics = new Metrics();
-  recordMetricOps(metrics, ops);
+  const sampleGauges = recordMetricOps(metrics, ops);
   const logger = pino({ level: data.logLevel, base: undefined }, { write: (line: string) => post({ type: 'log', line }) });
   // Structured cloning turns Buffers into Uint8Arrays; TLS wants Buffers back.
   const auth: MqttClientAuth | undefined = data.brokerAuth && {
@@ -27,6 +27,7 @@ export async function start(port: MessagePort, data: TelemetryWorkerData): Promi
     ...Object.fromEntries((['ca', 'cert', 'key'] as const).filter((k) => data.brokerAuth?.[k]).map((k) => [k, Buffer.from(data.brokerAuth![k]!)])),
   };
   const flush = () => {
+    sampleGauges();
     if (ops.length) post({ type: 'metrics', ops: ops.splice(0) });
   };
   const flushTimer = setInterval(flush, FLUSH_EVERY_MS);

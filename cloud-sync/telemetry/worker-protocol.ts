@@ -35,9 +35,24 @@ export function applyMetricOps(metrics: Metrics, ops: readonly MetricOp[]): void
   }
 }
 
-/** Makes `metrics` also record every update into `ops`, to be sent to the main thread. */
-export function recordMetricOps(metrics: Metrics, ops: MetricOp[]): void {
+/**
+ * Makes `metrics` also record every update into `ops`, to be sent to the main
+ * thread. Gauges read at scrape time (`collect`) are read by the returned
+ * function instead, which the worker calls before each send.
+ */
+export function recordMetricOps(metrics: Metrics, ops: MetricOp[]): () => void {
   const { inc, set, observe } = metrics;
+  const readers = new Map<string, { name: GaugeName; labels: Record<string, string>; read: () => number }>();
+  metrics.collect = (name, read, labels = {}) => {
+    const key = `${name}${JSON.stringify(labels)}`;
+    const entry = { name, labels: labels as Record<string, string>, read };
+    readers.set(key, entry);
+    return () => {
+      if (readers.get(key) !== entry) return;
+      ops.push(['set', name, entry.labels, read()]);
+      readers.delete(key);
+    };
+  };
   metrics.inc = (name, labels = {}, by = 1) => {
     inc.call(metrics, name, labels, by);
     ops.push(['inc', name, labels as Record<string, string>, by]);
@@ -49,5 +64,8 @@ export function recordMetricOps(metrics: Metrics, ops: MetricOp[]): void {
   metrics.observe = (name, labels, value) => {
     observe.call(metrics, name, labels, value);
     ops.push(['observe', name, labels as Record<string, string>, value]);
+  };
+  return () => {
+    for (const r of readers.values()) ops.push(['set', r.name, r.labels, r.read()]);
   };
 }

@@ -1,0 +1,492 @@
+import {
+  ALARM_ACK_COMMAND,
+  DispatchAck,
+  decodeMessage,
+  parseAckTopic,
+  topics,
+  type AlarmAckCommand,
+  type AlarmEvent,
+  type AlarmLifecycleState,
+  type CapMsgType,
+  type DispatchMessage,
+} from '../../broker/contract/index.js';
+import type { Clock } from '../../core/clock.js';
+import type { AlarmsConfig } from '../../core/config.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics } from '../../core/metrics.js';
+import { CredentialRole } from '../../core/vocabulary.js';
+import type { DeliveryLog, PendingDelivery } from '../dispatch/delivery-log.js';
+import type { Departments } from '../dispatch/departments.js';
+import { may, type Principal } from '../http/permissions.js';
+import type { SiteLookup } from '../registry/site-registry.js';
+import { AlarmStore, alarmIdOf, type AlarmRecord, type JournalEntry, type StoredMessage } from './alarm-store.js';
+import { awaitsAck, mayShelve, transition } from './alarm-states.js';
+import { buildCapAlert, type CapReference } from './cap.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface AlarmLifecycleDeps {
+  store: AlarmStore;
+  log: DeliveryLog;
+  departments: Departments;
+  config: AlarmsConfig;
+  sites: SiteLookup;
+  scheduler: Scheduler;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  /** Starts deliveries recorded in the log (after their transaction committed). */
+  deliver(p: PendingDelivery): void;
+}
+
+export type AckChannel = 'http' | 'mqtt';
+export type AckRefusal = 'unknown' | 'forbidden' | 'wrong-district' | 'stale' | 'not-active' | 'unstamped' | 'invalid';
+
+export interface AckRequest {
+  alarmId?: string;
+  eventId?: string;
+  who: Principal;
+  channel: AckChannel;
+  operator?: string;
+  note?: string;
+  /** MQTT: the district level of the ack topic. */
+  topicDistrict?: string;
+}
+
+export type AckResult = { ok: true; alarm: AlarmRecord; already: boolean } | { ok: false; reason: AckRefusal; alarm?: AlarmRecord };
+export type ShelveResult = { ok: true; alarm: AlarmRecord } | { ok: false; reason: 'unknown' | 'forbidden' | 'not-shelvable' | 'invalid'; message: string };
+
+const escalationKey = (id: string) => `escalate:${id}`;
+const unshelveKey = (id: string) => `unshelve:${id}`;
+
+/**
+ * The alarm lifecycle at the hub (ISA-18.2): one alarm per site, device and
+ * condition; every event of the edge and every acknowledgement moves it along
+ * the state transition diagram (alarm-states.ts), journaled durably with who,
+ * when and through which channel, in the same transaction as the deliveries
+ * it causes. An unacknowledged alarm escalates step after step, for as long as
+ * it stays unacknowledged; the due times are stored, so a restart keeps them.
+ */
+export class AlarmLifecycle {
+  private readonly unregistered = new Set<string>();
+
+  constructor(private readonly d: AlarmLifecycleDeps) {}
+
+  /** Re-arms the timers a restart interrupted, at the due times stored before. */
+  start(): void {
+    for (const a of this.d.store.timed()) {
+      if (a.escalationDue !== null) this.d.scheduler.schedule(escalationKey(a.id), a.escalationDue, () => this.escalate(a.id));
+      if (a.shelved) this.d.scheduler.schedule(unshelveKey(a.id), a.shelved.until, () => this.unshelve(a.id, { id: 'hub', role: 'admin' }, 'expired'));
+    }
+    this.updateGauges();
+  }
+
+  stop(): void {
+    this.d.scheduler.stop();
+  }
+
+  /** Sites that sent events but are not in the registry. */
+  unregisteredSites(): string[] {
+    return [...this.unregistered];
+  }
+
+  /**
+   * Applies an event of the edge. True once it is durable (journaled, its
+   * deliveries recorded); false when the store failed, so the consumer does
+   * not acknowledge it and it comes again. A resent event (same event id)
+   * changes nothing.
+   */
+  onEvent(event: AlarmEvent): boolean {
+    const { store, clock, metrics, logger } = this.d;
+    const id = alarmIdOf(event.site, event.device, event.condition);
+    let out: { deliveries: PendingDelivery[]; alarm: AlarmRecord; changed?: AlarmLifecycleState } | undefined;
+    try {
+      out = store.transaction(() => {
+        if (store.seen(event.eventId)) return undefined;
+        const now = clock.now();
+        const site = this.d.sites(event.site);
+        const before = store.get(id);
+        const a: AlarmRecord = { ...(before ?? this.fresh(id, event, now)), lastEvent: event, class: event.class, updatedAt: now };
+        const input = event.state === 'active' ? 'activate' : 'clear';
+        const t = transition(a.state, input);
+        const actor = `gateway ${event.site}/${event.gateway}`;
+        if (!t) {
+          store.journal({ alarmId: id, at: now, kind: 'repeat', from: a.state, to: a.state, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { state: event.state } });
+          store.markSeen(event.eventId, id, a.activation);
+          store.put(a);
+          return { deliveries: [], alarm: a };
+        }
+        const from = a.state;
+        if (t.newActivation) {
+          Object.assign(a, {
+            activation: a.activation + 1,
+            activatingEvent: event.eventId,
+            district: site?.district ?? null,
+            ack: null,
+            alertId: null,
+            alertSent: null,
+            escalationStep: 0,
+            escalationDue: null,
+            dispatchedAt: null,
+            firstDeliveredAt: null,
+            notified: [],
+            updates: 0,
+          });
+        }
+        if (input === 'activate') a.ack = null;
+        a.state = t.to;
+        a.since = now;
+        store.journal({ alarmId: id, at: now, kind: 'transition', from, to: t.to, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { activation: a.activation, class: event.class, ...(a.shelved ? { shelved: true } : {}) } });
+        store.markSeen(event.eventId, id, a.activation);
+        const deliveries = t.cap ? this.dispatch(a, t.cap, event, now) : [];
+        if (a.state !== 'active-unacknowledged') a.escalationDue = null;
+        store.put(a);
+        return { deliveries, alarm: a, changed: t.to };
+      });
+    } catch (err) {
+      logger.error({ code: 'COSAFE_ERR_ALARM_STORE', err: (err as Error).message, eventId: event.eventId }, 'could not journal an alarm event; it will be offered again');
+      return false;
+    }
+    if (!out) {
+      metrics.inc('cosafe_alarm_duplicate_events_total');
+      return true;
+    }
+    if (out.changed) metrics.inc('cosafe_alarm_transitions_total', { class: event.class, to: out.changed });
+    this.checkSite(event.site, event.gateway);
+    this.afterCommit(out.alarm, out.deliveries);
+    return true;
+  }
+
+  /** An acknowledgement on `dispatch/<district>/acks/<eventId>`, with the identity the broker stamped. */
+  ackFromMqtt(topic: string, payload: Buffer): AckResult {
+    const t = parseAckTopic(topic);
+    const r = decodeMessage(DispatchAck, payload);
+    const role = r.ok ? CredentialRole.safeParse(r.value.identity?.role) : undefined;
+    if (!t || !r.ok || !r.value.identity || !role?.success) {
+      const reason: AckRefusal = !t || !r.ok ? 'invalid' : 'unstamped';
+      this.refused({ channel: 'mqtt', reason, actor: r.ok ? (r.value.identity?.id ?? 'unknown') : 'unknown', ...(t ? { eventId: t.eventId } : {}), why: r.ok ? undefined : r.error });
+      return { ok: false, reason };
+    }
+    const identity = r.value.identity;
+    const who: Principal = { id: identity.id, role: role.data, ...(identity.district ? { district: identity.district } : {}) };
+    return this.acknowledge({ eventId: t.eventId, who, channel: 'mqtt', topicDistrict: t.district, ...(r.value.operator ? { operator: r.value.operator } : {}), ...(r.value.note ? { note: r.value.note } : {}) });
+  }
+
+  /** ISA-18.2 acknowledgement: B -> C, D -> A; only a department of the alarm's district, or an admin. */
+  acknowledge(req: AckRequest): AckResult {
+    const { store, clock, metrics, logger } = this.d;
+    const result = store.transaction((): { r: AckResult; deliveries: PendingDelivery[] } => {
+      const seen = req.eventId ? store.seen(req.eventId) : undefined;
+      const id = req.alarmId ?? seen?.alarmId;
+      const a = id ? store.get(id) : undefined;
+      if (!a || (req.alarmId && req.eventId && seen?.alarmId !== req.alarmId)) return { r: { ok: false, reason: 'unknown' }, deliveries: [] };
+      const now = clock.now();
+      const refuse = (reason: AckRefusal) => {
+        store.journal({ alarmId: a.id, at: now, kind: 'ack-refused', from: a.state, to: a.state, actor: req.who.id, channel: req.channel, eventId: req.eventId ?? null, detail: { reason, role: req.who.role } });
+        return { r: { ok: false as const, reason, alarm: a }, deliveries: [] };
+      };
+      if (!may(req.who, 'alarms.ack', a.district)) return refuse('forbidden');
+      if (req.topicDistrict !== undefined && a.district !== null && req.topicDistrict !== a.district) return refuse('wrong-district');
+      if (req.eventId && seen && seen.activation !== a.activation) return refuse('stale');
+      if (a.state === 'active-acknowledged') return { r: { ok: true, alarm: a, already: true }, deliveries: [] };
+      const t = awaitsAck(a.state) ? transition(a.state, 'ack') : undefined;
+      if (!t) return refuse('not-active');
+      const from = a.state;
+      a.state = t.to;
+      a.since = now;
+      a.updatedAt = now;
+      a.ack = { by: req.who.id, role: req.who.role, at: now, channel: req.channel, ...(req.operator ? { operator: req.operator } : {}), ...(req.note ? { note: req.note } : {}) };
+      a.escalationDue = null;
+      store.journal({ alarmId: a.id, at: now, kind: 'transition', from, to: t.to, actor: req.who.id, channel: req.channel, eventId: req.eventId ?? a.activatingEvent, detail: { ...(req.operator ? { operator: req.operator } : {}), ...(req.note ? { note: req.note } : {}), role: req.who.role } });
+      // The acknowledgement goes back to the site: its gateway is told on its command topic.
+      const command: AlarmAckCommand = {
+        v: 1,
+        alarmId: a.id,
+        eventId: a.activatingEvent ?? a.lastEvent.eventId,
+        site: a.site,
+        device: a.lastEvent.device,
+        condition: a.lastEvent.condition,
+        acknowledgedBy: req.who.id,
+        ...(req.operator ? { operator: req.operator } : {}),
+        channel: req.channel,
+        at: now,
+      };
+      const p: PendingDelivery = {
+        key: `cmd:${a.id}.${a.activation}.ack.${now}`,
+        channel: 'mqtt',
+        department: `gateway ${a.site}/${a.lastEvent.gateway}`,
+        message: { topic: topics.gatewayCommand(a.site, a.lastEvent.gateway, ALARM_ACK_COMMAND), payload: command },
+      };
+      this.d.log.addPending(p);
+      store.put(a);
+      return { r: { ok: true, alarm: a, already: false }, deliveries: [p] };
+    });
+    const r = result.r;
+    if (!r.ok) {
+      this.refused({ channel: req.channel, reason: r.reason, actor: req.who.id, ...(req.eventId ? { eventId: req.eventId } : {}), ...(r.alarm ? { alarmId: r.alarm.id } : {}) });
+      return r;
+    }
+    if (!r.already) {
+      this.d.scheduler.cancel(escalationKey(r.alarm.id));
+      metrics.inc('cosafe_alarm_acks_total', { channel: req.channel });
+      metrics.inc('cosafe_alarm_transitions_total', { class: r.alarm.class, to: r.alarm.state });
+      const activeSince = r.alarm.dispatchedAt ?? r.alarm.since;
+      metrics.observe('cosafe_alarm_ack_latency_seconds', { class: r.alarm.class }, Math.max(0, clock.now() - activeSince) / 1000);
+      logger.info({ alarmId: r.alarm.id, site: r.alarm.site, device: r.alarm.lastEvent.device, by: req.who.id, operator: req.operator, channel: req.channel }, 'alarm acknowledged');
+      this.afterCommit(r.alarm, result.deliveries);
+    }
+    return r;
+  }
+
+  /** ISA-18.2 shelving: time-limited, with a reason, and only for supervisory and trouble signals. */
+  shelve(alarmId: string, who: Principal, minutes: number, reason: string): ShelveResult {
+    const { store, clock } = this.d;
+    const a = store.get(alarmId);
+    if (!a) return { ok: false, reason: 'unknown', message: `no alarm ${alarmId}` };
+    if (!may(who, 'alarms.shelve', a.district)) return { ok: false, reason: 'forbidden', message: 'this credential may not shelve alarms' };
+    if (!mayShelve(a.class)) return { ok: false, reason: 'not-shelvable', message: `a ${a.class} alarm is never shelved (ISA-18.2 shelving is for supervisory and trouble signals)` };
+    if (!Number.isInteger(minutes) || minutes < 1 || minutes > this.d.config.maxShelveMinutes || !reason.trim()) {
+      return { ok: false, reason: 'invalid', message: `give minutes (1 to ${this.d.config.maxShelveMinutes}) and a reason` };
+    }
+    const now = clock.now();
+    const until = now + minutes * 60_000;
+    store.transaction(() => {
+      a.shelved = { until, reason: reason.trim().slice(0, 200), by: who.id };
+      a.escalationDue = null;
+      a.updatedAt = now;
+      store.journal({ alarmId, at: now, kind: 'shelved', from: a.state, to: a.state, actor: who.id, channel: 'http', eventId: null, detail: { until, reason: a.shelved.reason } });
+      store.put(a);
+    });
+    this.d.metrics.inc('cosafe_alarm_shelved_total');
+    this.d.scheduler.cancel(escalationKey(alarmId));
+    this.d.scheduler.schedule(unshelveKey(alarmId), until, () => this.unshelve(alarmId, { id: 'hub', role: 'admin' }, 'expired'));
+    return { ok: true, alarm: a };
+  }
+
+  unshelve(alarmId: string, who: Principal, why = 'by request'): ShelveResult {
+    const { store, clock } = this.d;
+    const a = store.get(alarmId);
+    if (!a || !a.shelved) return { ok: false, reason: 'unknown', message: `no shelved alarm ${alarmId}` };
+    if (!may(who, 'alarms.shelve', a.district)) return { ok: false, reason: 'forbidden', message: 'this credential may not unshelve alarms' };
+    const now = clock.now();
+    const deliveries = store.transaction(() => {
+      a.shelved = null;
+      a.updatedAt = now;
+      store.journal({ alarmId, at: now, kind: 'unshelved', from: a.state, to: a.state, actor: who.id, channel: who.id === 'hub' ? 'hub' : 'http', eventId: null, detail: { why } });
+      // What was suppressed while shelved is sent now.
+      const out = a.state === 'active-unacknowledged' && a.alertId === null ? this.dispatch(a, 'Alert', a.lastEvent, now) : [];
+      store.put(a);
+      return out;
+    });
+    this.d.scheduler.cancel(unshelveKey(alarmId));
+    this.afterCommit(a, deliveries);
+    return { ok: true, alarm: a };
+  }
+
+  /** A department's channel took a message (2xx, PUBACK): transport delivery, journaled apart from acknowledgement. */
+  onDelivered(p: PendingDelivery, at: number, attempts = 1): void {
+    if (p.key.startsWith('cmd:')) return;
+    const messageId = p.key.slice(p.key.indexOf('/') + 1);
+    const { store } = this.d;
+    const m = store.message(messageId);
+    if (!m) return;
+    let rearm: AlarmRecord | undefined;
+    try {
+      store.transaction(() => {
+        const a = store.get(m.alarmId);
+        if (!a) return;
+        store.journal({ alarmId: a.id, at, kind: 'delivered', from: null, to: null, actor: p.department, channel: p.channel, eventId: null, detail: { messageId, msgType: m.msgType, attempts } });
+        if (a.firstDeliveredAt === null && m.activation === a.activation && m.msgType === 'Alert') {
+          a.firstDeliveredAt = at;
+          // The department's time to acknowledge runs from the first delivery.
+          if (a.state === 'active-unacknowledged' && a.escalationStep === 0 && a.escalationDue !== null) {
+            a.escalationDue = at + this.d.departments.waitBefore(a.district, 1);
+            rearm = a;
+          }
+          store.put(a);
+        }
+      });
+    } catch (err) {
+      this.d.logger.warn({ err: (err as Error).message, key: p.key }, 'could not journal a delivery');
+    }
+    if (rearm) this.arm(rearm);
+  }
+
+  get(id: string): AlarmRecord | undefined {
+    return this.d.store.get(id);
+  }
+
+  list(filter: { state?: AlarmLifecycleState; district?: string; includeNormal?: boolean } = {}): AlarmRecord[] {
+    return this.d.store.list(filter);
+  }
+
+  journal(id: string): JournalEntry[] {
+    return this.d.store.journalOf(id);
+  }
+
+  messages(id: string): StoredMessage[] {
+    return this.d.store.messages(id);
+  }
+
+  /** Escalation: the alarm is still unacknowledged at its due time. */
+  private escalate(id: string): void {
+    const { store, clock, logger, metrics, departments } = this.d;
+    let out: { a: AlarmRecord; deliveries: PendingDelivery[]; step: number; due: number } | undefined;
+    try {
+      out = store.transaction(() => {
+        const a = store.get(id);
+        if (!a || a.state !== 'active-unacknowledged' || a.shelved || a.escalationDue === null || a.alertId === null) return undefined;
+        const now = clock.now();
+        if (now < a.escalationDue) return { a, deliveries: [], step: a.escalationStep, due: a.escalationDue };
+        const due = a.escalationDue;
+        const step = a.escalationStep + 1;
+        const added = departments.stepTargets(a.district, step).filter((t) => !a.notified.includes(t));
+        a.notified = [...a.notified, ...added];
+        a.escalationStep = step;
+        const waited = Math.round((now - (a.firstDeliveredAt ?? a.dispatchedAt ?? now)) / 1000);
+        const deliveries = this.dispatch(a, 'Update', a.lastEvent, now, `escalation step ${step}: not acknowledged ${waited} s after it was first delivered`);
+        store.journal({ alarmId: id, at: now, kind: 'escalated', from: a.state, to: a.state, actor: 'hub', channel: 'hub', eventId: a.activatingEvent, detail: { step, dueAt: due, notified: a.notified, added } });
+        a.escalationDue = now + departments.waitBefore(a.district, step + 1);
+        a.updatedAt = now;
+        store.put(a);
+        return { a, deliveries, step, due };
+      });
+    } catch (err) {
+      // The due time is still stored: try again in a second.
+      logger.error({ code: 'COSAFE_ERR_ALARM_STORE', err: (err as Error).message, alarmId: id }, 'could not journal an escalation; retrying');
+      this.d.scheduler.schedule(escalationKey(id), clock.now() + 1000, () => this.escalate(id));
+      return;
+    }
+    if (!out) return;
+    if (out.deliveries.length) {
+      metrics.inc('cosafe_alarm_escalations_total', { district: out.a.district ?? 'unregistered', step: String(Math.min(out.step, 9)) });
+      logger.warn(
+        { code: 'COSAFE_ERR_ESCALATION', alarmId: id, site: out.a.site, district: out.a.district, step: out.step, notified: out.a.notified },
+        'alarm not acknowledged in time: escalated',
+      );
+    }
+    this.afterCommit(out.a, out.deliveries);
+  }
+
+  /**
+   * Within a transaction: makes the CAP message of `msgType`, records it, and
+   * records its deliveries (Alert: the district's departments; Update and
+   * Cancel: everyone told of this occurrence so far).
+   */
+  private dispatch(a: AlarmRecord, msgType: CapMsgType, event: AlarmEvent, now: number, note?: string): PendingDelivery[] {
+    const { departments, store, config, logger, metrics } = this.d;
+    if (msgType !== 'Cancel' && a.shelved) return [];
+    if (msgType === 'Alert') {
+      const routing = departments.route(a.district, a.class);
+      a.notified = routing.departments.map((d) => d.id);
+      if (routing.fallback) {
+        const code = routing.fallback === 'unregistered' ? 'COSAFE_ERR_SITE_UNREGISTERED' : 'COSAFE_ERR_DISTRICT_UNATTENDED';
+        metrics.inc('cosafe_alarm_fallback_routes_total', { reason: routing.fallback });
+        store.journal({ alarmId: a.id, at: now, kind: 'routed', from: null, to: null, actor: 'hub', channel: 'hub', eventId: event.eventId, detail: { fallback: routing.fallback, notified: a.notified } });
+        logger.error({ code, site: a.site, district: a.district, alarmId: a.id, notified: a.notified }, routing.fallback === 'unregistered' ? 'alarm of a site that is not registered: sent to every fire department' : "no fire department serves the alarm's district: sent to every fire department");
+      }
+      if (a.notified.length === 0) logger.error({ code: 'COSAFE_ERR_DISTRICT_UNATTENDED', alarmId: a.id, class: a.class }, 'no fire department takes this class of alarm: it is journaled and sent to nobody');
+      a.alertId = event.eventId;
+      a.alertSent = now;
+      a.dispatchedAt = now;
+      a.escalationStep = 0;
+      a.escalationDue = departments.escalates(a.class) ? now + departments.waitBefore(a.district, 1) : null;
+    } else if (a.alertId === null) {
+      return [];
+    }
+    if (msgType === 'Update' && !note) {
+      // A new activation of an acknowledged alarm: its time to acknowledge starts again.
+      a.escalationStep = 0;
+      a.escalationDue = departments.escalates(a.class) ? now + departments.waitBefore(a.district, 1) : null;
+    }
+    const messageId = msgType === 'Update' && note ? `${a.alertId}.u${(a.updates = (a.updates ?? 0) + 1)}` : event.eventId;
+    const site = this.d.sites(a.site);
+    const references: CapReference[] = msgType === 'Alert' ? [] : [{ sender: config.cap.sender, identifier: a.alertId!, sent: a.alertSent! }];
+    const xml = buildCapAlert({
+      identifier: messageId,
+      sender: config.cap.sender,
+      sent: now,
+      status: config.cap.status,
+      msgType,
+      references,
+      incident: `${a.id}.${a.activation}`,
+      alarmId: a.id,
+      ...(a.district ? { district: a.district } : {}),
+      event,
+      ...(site ? { site } : {}),
+      ...(note ? { note } : msgType === 'Cancel' ? { note: 'the condition returned to normal' } : msgType === 'Update' ? { note: 'activated again after it was acknowledged: acknowledge again' } : {}),
+    });
+    store.addMessage({ id: messageId, alarmId: a.id, activation: a.activation, msgType, escalation: a.escalationStep, sent: now, xml });
+    const message: DispatchMessage = {
+      ...event,
+      alarmId: a.id,
+      messageId,
+      msgType,
+      ...(a.district ? { district: a.district } : {}),
+      alarmState: a.state,
+      escalation: a.escalationStep,
+      cap: xml,
+    };
+    const deliveries = departments.deliveries(a.notified, message).filter((p) => !this.d.log.has(p.key));
+    for (const p of deliveries) this.d.log.addPending(p);
+    return deliveries;
+  }
+
+  private afterCommit(a: AlarmRecord, deliveries: PendingDelivery[]): void {
+    for (const p of deliveries) this.d.deliver(p);
+    this.arm(a);
+    this.updateGauges();
+  }
+
+  private arm(a: AlarmRecord): void {
+    if (a.escalationDue !== null) this.d.scheduler.schedule(escalationKey(a.id), a.escalationDue, () => this.escalate(a.id));
+    else this.d.scheduler.cancel(escalationKey(a.id));
+  }
+
+  private fresh(id: string, e: AlarmEvent, now: number): AlarmRecord {
+    return {
+      id,
+      site: e.site,
+      device: e.device,
+      condition: e.condition,
+      class: e.class,
+      district: null,
+      state: 'normal',
+      activation: 0,
+      activatingEvent: null,
+      lastEvent: e,
+      since: now,
+      alertId: null,
+      alertSent: null,
+      ack: null,
+      shelved: null,
+      escalationStep: 0,
+      escalationDue: null,
+      dispatchedAt: null,
+      firstDeliveredAt: null,
+      notified: [],
+      updatedAt: now,
+    };
+  }
+
+  private refused(r: { channel: AckChannel; reason: AckRefusal; actor: string; eventId?: string; alarmId?: string; why?: string | undefined }): void {
+    this.d.metrics.inc('cosafe_alarm_acks_refused_total', { channel: r.channel, reason: r.reason });
+    this.d.logger.warn({ code: 'COSAFE_ERR_ACK_REFUSED', ...r }, 'acknowledgement refused');
+  }
+
+  /** Raises, once per site, that a site sending to the hub is not registered. */
+  checkSite(site: string, gateway: string): void {
+    if (this.d.sites(site)) {
+      this.unregistered.delete(site);
+      return;
+    }
+    if (this.unregistered.has(site)) return;
+    this.unregistered.add(site);
+    this.d.metrics.inc('cosafe_site_problems_total', { problem: 'unregistered' });
+    this.d.logger.error({ code: 'COSAFE_ERR_SITE_UNREGISTERED', site, gateway }, `site "${site}" is not in the registry: register it with "cosafe sites add"`);
+  }
+
+  private updateGauges(): void {
+    const counts = this.d.store.countByState();
+    for (const s of ['active-unacknowledged', 'active-acknowledged', 'returned-unacknowledged'] as const) this.d.metrics.set('cosafe_alarms', { state: s }, counts.get(s) ?? 0);
+  }
+}

@@ -1,0 +1,201 @@
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import type { AlarmEvent, AlarmLifecycleState, CapMsgType } from '../../broker/contract/index.js';
+
+/** The hub's alarm: one per site, device and condition (ISA-18.2: an alarm is a point, its activations come and go). */
+export interface AlarmRecord {
+  id: string;
+  site: string;
+  device: string;
+  condition: string;
+  class: AlarmEvent['class'];
+  /** From the registry at the last activation; null when the site was not registered. */
+  district: string | null;
+  state: AlarmLifecycleState;
+  /** How many times it became active from normal (or returned to normal): the occurrence number. */
+  activation: number;
+  /** The event that raised the current occurrence; an acknowledgement names it (or any later event of it). */
+  activatingEvent: string | null;
+  lastEvent: AlarmEvent;
+  since: number;
+  /** The CAP Alert of the current occurrence: what Updates and the Cancel reference. */
+  alertId: string | null;
+  alertSent: number | null;
+  ack: { by: string; role: string; at: number; channel: string; operator?: string; note?: string } | null;
+  shelved: { until: number; reason: string; by: string } | null;
+  escalationStep: number;
+  escalationDue: number | null;
+  dispatchedAt: number | null;
+  firstDeliveredAt: number | null;
+  /** Departments told of the current occurrence (primary and escalated), by id. */
+  notified: string[];
+  /** Escalation Updates sent for the current occurrence (their CAP identifiers count up). */
+  updates?: number;
+  updatedAt: number;
+}
+
+export type JournalKind = 'transition' | 'repeat' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored';
+
+export interface JournalEntry {
+  n: number;
+  alarmId: string;
+  at: number;
+  kind: JournalKind;
+  from: AlarmLifecycleState | null;
+  to: AlarmLifecycleState | null;
+  /** Who: the gateway that sent the event, the credential that acknowledged, "hub" for timers. */
+  actor: string;
+  /** Through what: mqtt-event, http, mqtt, webhook, hub. */
+  channel: string;
+  eventId: string | null;
+  detail: Record<string, unknown>;
+}
+
+export interface StoredMessage {
+  id: string;
+  alarmId: string;
+  activation: number;
+  msgType: CapMsgType;
+  escalation: number;
+  sent: number;
+  xml: string;
+}
+
+/** A stable alarm id from what the alarm is about. */
+export function alarmIdOf(site: string, device: string, condition: string): string {
+  return `alm_${createHash('sha256').update(`${site}\u0000${device}\u0000${condition}`).digest('hex').slice(0, 24)}`;
+}
+
+interface Row {
+  id: string;
+  record: string;
+}
+
+/**
+ * Alarms, their journal, the CAP messages sent, and the event ids already
+ * applied, in the dispatch database (SQLite, WAL), next to the delivery log so
+ * that a transition and the deliveries it causes commit in one transaction.
+ * The journal is append-only: every transition, delivery, escalation and
+ * refused acknowledgement, with who, when and through which channel.
+ */
+export class AlarmStore {
+  private readonly s: ReturnType<AlarmStore['prepare']>;
+
+  constructor(private readonly db: Database.Database) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS alarm (
+        id TEXT PRIMARY KEY, site TEXT NOT NULL, district TEXT, state TEXT NOT NULL,
+        escalation_due INTEGER, shelved_until INTEGER, updated_at INTEGER NOT NULL, record TEXT NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS alarm_state ON alarm (state);
+      CREATE TABLE IF NOT EXISTS journal (
+        n INTEGER PRIMARY KEY AUTOINCREMENT, alarm_id TEXT NOT NULL, at INTEGER NOT NULL, kind TEXT NOT NULL,
+        from_state TEXT, to_state TEXT, actor TEXT NOT NULL, channel TEXT NOT NULL, event_id TEXT, detail TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS journal_alarm ON journal (alarm_id, n);
+      CREATE TABLE IF NOT EXISTS event_seen (event_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, activation INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS message (
+        id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, activation INTEGER NOT NULL, msg_type TEXT NOT NULL,
+        escalation INTEGER NOT NULL, sent INTEGER NOT NULL, xml TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS message_alarm ON message (alarm_id, sent);
+    `);
+    this.s = this.prepare(db);
+  }
+
+  transaction<T>(f: () => T): T {
+    return this.db.transaction(f)();
+  }
+
+  get(id: string): AlarmRecord | undefined {
+    const row = this.s.get.get(id) as Row | undefined;
+    return row && (JSON.parse(row.record) as AlarmRecord);
+  }
+
+  put(a: AlarmRecord): void {
+    this.s.put.run(a.id, a.site, a.district, a.state, a.escalationDue, a.shelved?.until ?? null, a.updatedAt, JSON.stringify(a));
+  }
+
+  /** Alarms that are not normal, and the normal ones changed since `since` (for the API's lists). */
+  list(filter: { state?: AlarmLifecycleState; district?: string; includeNormal?: boolean } = {}): AlarmRecord[] {
+    const rows = this.s.list.all() as Row[];
+    return rows
+      .map((r) => JSON.parse(r.record) as AlarmRecord)
+      .filter((a) => (filter.state ? a.state === filter.state : filter.includeNormal || a.state !== 'normal') && (!filter.district || a.district === filter.district));
+  }
+
+  /** Alarms with an escalation or an unshelving due, for the scheduler after a restart. */
+  timed(): AlarmRecord[] {
+    return (this.s.timed.all() as Row[]).map((r) => JSON.parse(r.record) as AlarmRecord);
+  }
+
+  countByState(): Map<AlarmLifecycleState, number> {
+    return new Map((this.s.countByState.all() as { state: AlarmLifecycleState; n: number }[]).map((r) => [r.state, r.n]));
+  }
+
+  journal(entry: Omit<JournalEntry, 'n'>): void {
+    this.s.journal.run(entry.alarmId, entry.at, entry.kind, entry.from, entry.to, entry.actor, entry.channel, entry.eventId, JSON.stringify(entry.detail));
+  }
+
+  journalOf(alarmId: string): JournalEntry[] {
+    return (this.s.journalOf.all(alarmId) as Record<string, unknown>[]).map((r) => ({
+      n: r.n as number,
+      alarmId: r.alarm_id as string,
+      at: r.at as number,
+      kind: r.kind as JournalKind,
+      from: (r.from_state as AlarmLifecycleState | null) ?? null,
+      to: (r.to_state as AlarmLifecycleState | null) ?? null,
+      actor: r.actor as string,
+      channel: r.channel as string,
+      eventId: (r.event_id as string | null) ?? null,
+      detail: JSON.parse(r.detail as string) as Record<string, unknown>,
+    }));
+  }
+
+  /** The alarm and occurrence an event id was applied to, if it was. */
+  seen(eventId: string): { alarmId: string; activation: number } | undefined {
+    const r = this.s.seen.get(eventId) as { alarm_id: string; activation: number } | undefined;
+    return r && { alarmId: r.alarm_id, activation: r.activation };
+  }
+
+  markSeen(eventId: string, alarmId: string, activation: number): void {
+    this.s.markSeen.run(eventId, alarmId, activation);
+  }
+
+  addMessage(m: StoredMessage): void {
+    this.s.addMessage.run(m.id, m.alarmId, m.activation, m.msgType, m.escalation, m.sent, m.xml);
+  }
+
+  messages(alarmId: string): StoredMessage[] {
+    return (this.s.messages.all(alarmId) as Record<string, unknown>[]).map((r) => ({
+      id: r.id as string,
+      alarmId: r.alarm_id as string,
+      activation: r.activation as number,
+      msgType: r.msg_type as CapMsgType,
+      escalation: r.escalation as number,
+      sent: r.sent as number,
+      xml: r.xml as string,
+    }));
+  }
+
+  message(id: string): StoredMessage | undefined {
+    return this.messages((this.s.messageAlarm.get(id) as { alarm_id: string } | undefined)?.alarm_id ?? '').find((m) => m.id === id);
+  }
+
+  private prepare(db: Database.Database) {
+    return {
+      get: db.prepare('SELECT id, record FROM alarm WHERE id = ?'),
+      put: db.prepare('INSERT OR REPLACE INTO alarm (id, site, district, state, escalation_due, shelved_until, updated_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      list: db.prepare('SELECT id, record FROM alarm ORDER BY updated_at DESC'),
+      timed: db.prepare('SELECT id, record FROM alarm WHERE escalation_due IS NOT NULL OR shelved_until IS NOT NULL'),
+      countByState: db.prepare('SELECT state, count(*) AS n FROM alarm GROUP BY state'),
+      journal: db.prepare('INSERT INTO journal (alarm_id, at, kind, from_state, to_state, actor, channel, event_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      journalOf: db.prepare('SELECT * FROM journal WHERE alarm_id = ? ORDER BY n'),
+      seen: db.prepare('SELECT alarm_id, activation FROM event_seen WHERE event_id = ?'),
+      markSeen: db.prepare('INSERT OR IGNORE INTO event_seen (event_id, alarm_id, activation) VALUES (?, ?, ?)'),
+      addMessage: db.prepare('INSERT OR IGNORE INTO message (id, alarm_id, activation, msg_type, escalation, sent, xml) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      messages: db.prepare('SELECT * FROM message WHERE alarm_id = ? ORDER BY sent, rowid'),
+      messageAlarm: db.prepare('SELECT alarm_id FROM message WHERE id = ?'),
+    };
+  }
+}

@@ -1,0 +1,119 @@
+import type { FastifyInstance } from 'fastify';
+import type { AlarmEvent, GatewayStatus } from '../../broker/contract/index.js';
+import type { Clock } from '../../core/clock.js';
+import { dataPath, type Config } from '../../core/config.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
+import { openDurableDatabase } from '../../core/sqlite.js';
+import { AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
+import { AlarmStore } from '../alarms/alarm-store.js';
+import { TimerScheduler, type Scheduler } from '../alarms/scheduler.js';
+import { registerAlarmRoutes } from '../http/alarm-routes.js';
+import { HttpAuthenticator, type CredentialVerifier } from '../http/http-auth.js';
+import { SiteRegistry } from '../registry/site-registry.js';
+import { SiteStore, siteStorePath } from '../registry/site-store.js';
+import { DeliveryLog, type MqttPublish, type PendingDelivery, type WebhookData } from './delivery-log.js';
+import { Departments } from './departments.js';
+import { DispatchLink } from './dispatch-link.js';
+import { MqttDispatcher } from './mqtt-dispatcher.js';
+import { WebhookDispatcher } from './webhook-dispatcher.js';
+
+export interface FireDispatchDeps {
+  config: Config;
+  brokerUrl: string;
+  brokerAuth?: MqttClientAuth;
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  /** The credential store, for the HTTP API (injected: cloud-sync does not import the broker). */
+  verifier?: CredentialVerifier;
+  scheduler?: Scheduler;
+}
+
+export interface FireDispatch {
+  readonly lifecycle: AlarmLifecycle;
+  readonly sites: SiteRegistry;
+  /** The alarm lane's handler: true once the event is journaled and its deliveries recorded. */
+  onEvent(event: AlarmEvent): boolean;
+  onStatus(status: GatewayStatus): void;
+  registerRoutes(app: FastifyInstance): void;
+  pendingCount(): number;
+  health(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+const refuseAll: CredentialVerifier = { verify: async () => undefined, current: () => undefined };
+
+/**
+ * The fire departments' side of cloud-sync, as one sink: the site registry,
+ * the alarm lifecycle with its journal and escalation, delivery over
+ * webhooks and MQTT, acknowledgements over MQTT and HTTP.
+ */
+export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispatch> {
+  const { config, logger, metrics, clock } = d;
+  const log = logger.child({ component: 'dispatch' });
+  const db = openDurableDatabase(dataPath(config, 'dispatch.db'));
+  const deliveryLog = new DeliveryLog(dataPath(config, 'dispatch.db'));
+  deliveryLog.attach(db);
+  const store = new AlarmStore(db);
+  const siteStore = SiteStore.open(siteStorePath(config.dataDir));
+  const sites = new SiteRegistry({ store: siteStore, logger: log, metrics });
+  sites.refresh();
+  const departments = new Departments(config.cloudSync.fireDepartments, config.cloudSync.alarms);
+  const scheduler = d.scheduler ?? new TimerScheduler(clock);
+
+  let lifecycle: AlarmLifecycle | undefined;
+  const link = new DispatchLink({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), logger: log, onAck: (topic, payload) => void lifecycle!.ackFromMqtt(topic, payload) });
+  const webhooks = new WebhookDispatcher({ targets: departments.webhookTargets(), logger: log, metrics, clock, log: deliveryLog, onDelivered: (p, at, n) => lifecycle?.onDelivered(p, at, n) });
+  const mqttOut = new MqttDispatcher({
+    publish: (topic, payload) => link.publish(topic, payload),
+    logger: log,
+    metrics,
+    log: deliveryLog,
+    now: () => clock.now(),
+    onDelivered: (p, at) => {
+      if (!p.key.startsWith('cmd:')) metrics.inc('cosafe_dispatch_mqtt_published_total', { district: p.message.topic.split('/')[3] ?? '' });
+      lifecycle?.onDelivered(p, at);
+    },
+  });
+  lifecycle = new AlarmLifecycle({
+    store,
+    log: deliveryLog,
+    departments,
+    config: config.cloudSync.alarms,
+    sites: sites.lookup,
+    scheduler,
+    clock,
+    logger: log,
+    metrics,
+    deliver: (p) => (p.channel === 'webhook' ? webhooks.start(p as PendingDelivery<WebhookData>) : mqttOut.start(p as PendingDelivery<MqttPublish>)),
+  });
+  if (config.cloudSync.fireDepartments.length === 0) logger.warn('no fire department configured: alarms are journaled but sent to nobody');
+  link.start();
+  lifecycle.start();
+  webhooks.resume();
+  mqttOut.resume();
+  const auth = new HttpAuthenticator({ verifier: d.verifier ?? refuseAll, clock, metrics });
+  const l = lifecycle;
+
+  return {
+    lifecycle: l,
+    sites,
+    onEvent: (event) => l.onEvent(event),
+    onStatus: (status) => {
+      if (status.state === 'online') l.checkSite(status.site, status.gateway);
+    },
+    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, auth, metrics, logger: log }),
+    pendingCount: () => webhooks.pendingCount() + mqttOut.pendingCount(),
+    health: () => ({ dispatchLink: link.connected, unregisteredSites: l.unregisteredSites(), sitesRegistered: sites.all().length }),
+    async stop() {
+      l.stop();
+      await webhooks.stop();
+      mqttOut.stop();
+      await link.stop();
+      siteStore.close();
+      db.close();
+    },
+  };
+}

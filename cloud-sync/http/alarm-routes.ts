@@ -1,0 +1,156 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AlarmLifecycleState, SignalClass } from '../../broker/contract/index.js';
+import type { Logger } from '../../core/logger.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { AckRefusal, AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
+import type { AlarmRecord } from '../alarms/alarm-store.js';
+import { CAP_CONTENT_TYPE } from '../alarms/cap.js';
+import type { SiteRegistry } from '../registry/site-registry.js';
+import type { HttpAuthenticator } from './http-auth.js';
+import { may, mayAtAll, type Permission, type Principal } from './permissions.js';
+
+export interface AlarmRoutesDeps {
+  lifecycle: AlarmLifecycle;
+  sites: SiteRegistry;
+  auth: HttpAuthenticator;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+const ListQuery = z
+  .object({
+    state: AlarmLifecycleState.optional(),
+    class: SignalClass.optional(),
+    district: z.string().min(1).max(64).optional(),
+    site: z.string().min(1).max(64).optional(),
+    all: z.enum(['true', 'false']).optional().describe('true: also the alarms back to normal'),
+  })
+  .strict();
+const AckBody = z.object({ operator: z.string().max(100).optional(), note: z.string().max(200).optional(), eventId: z.string().max(64).optional() }).strict();
+const ShelveBody = z.object({ minutes: z.number().int().positive(), reason: z.string().min(1).max(200) }).strict();
+
+const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, 'wrong-district': 403, stale: 409, 'not-active': 409, unstamped: 400, invalid: 400 };
+
+/**
+ * The fire departments' private API: the alarms a credential may see, one with
+ * its journal (or its CAP message), acknowledgement, shelving; and the registry
+ * details of the district's sites. Every request authenticates; every refusal
+ * is counted.
+ */
+export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): void {
+  const who = async (req: FastifyRequest, reply: FastifyReply, permission: Permission): Promise<Principal | undefined> => {
+    const r = await d.auth.authenticate(req.headers.authorization);
+    if (!r.ok) {
+      void reply
+        .code(401)
+        .header('www-authenticate', 'Basic realm="cosafe", charset="UTF-8"')
+        .send({ error: 'unauthenticated', code: 'COSAFE_ERR_HTTP_UNAUTHENTICATED', reason: r.reason });
+      return undefined;
+    }
+    if (!mayAtAll(r.principal, permission)) {
+      deny(reply, r.principal, permission);
+      return undefined;
+    }
+    return r.principal;
+  };
+  const deny = (reply: FastifyReply, p: Principal, permission: Permission, message = `a ${p.role} credential may not do this`) => {
+    d.metrics.inc('cosafe_http_denied_total', { permission, role: p.role });
+    void reply.code(403).send({ error: 'forbidden', code: 'COSAFE_ERR_HTTP_FORBIDDEN', message });
+  };
+  const alarmFor = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, p: Principal, permission: Permission): AlarmRecord | undefined => {
+    const a = d.lifecycle.get(req.params.id);
+    if (!a) {
+      void reply.code(404).send({ error: 'not found', code: 'COSAFE_ERR_ALARM_UNKNOWN' });
+      return undefined;
+    }
+    if (!may(p, permission, a.district)) {
+      deny(reply, p, permission, `alarm ${a.id} is of district ${a.district}, not of this credential's`);
+      return undefined;
+    }
+    return a;
+  };
+  const view = (a: AlarmRecord) => {
+    const site = d.sites.lookup(a.site);
+    const { lastEvent, ...rest } = a;
+    return { ...rest, device: lastEvent.device, location: lastEvent.location ?? null, lastEvent, siteInfo: site ?? null };
+  };
+
+  app.get('/api/v1/alarms', async (req, reply) => {
+    const p = await who(req, reply, 'alarms.read');
+    if (!p) return reply;
+    const q = ListQuery.safeParse(req.query);
+    if (!q.success) return reply.code(400).send({ error: 'bad request', details: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+    const f = q.data;
+    if (f.district && !may(p, 'alarms.read', f.district)) return deny(reply, p, 'alarms.read', `this credential may not read district ${f.district}`);
+    const alarms = d.lifecycle
+      .list({ ...(f.state ? { state: f.state } : {}), ...(f.district ? { district: f.district } : {}), includeNormal: f.all === 'true' })
+      .filter((a) => may(p, 'alarms.read', a.district) && (!f.class || a.class === f.class) && (!f.site || a.site === f.site))
+      // Unacknowledged first, then newest.
+      .sort((x, y) => Number(y.state === 'active-unacknowledged') - Number(x.state === 'active-unacknowledged') || y.since - x.since);
+    return { alarms: alarms.map(view) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/alarms/:id', async (req, reply) => {
+    const p = await who(req, reply, 'alarms.read');
+    if (!p) return reply;
+    const a = alarmFor(req, reply, p, 'alarms.read');
+    if (!a) return reply;
+    const messages = d.lifecycle.messages(a.id);
+    if ((req.headers.accept ?? '').includes(CAP_CONTENT_TYPE)) {
+      const latest = messages.at(-1);
+      if (!latest) return reply.code(404).send({ error: 'no CAP message was sent for this alarm (yet)', code: 'COSAFE_ERR_ALARM_UNKNOWN' });
+      return reply.type(CAP_CONTENT_TYPE).send(latest.xml);
+    }
+    return { alarm: view(a), journal: d.lifecycle.journal(a.id), messages: messages.map(({ xml: _x, ...m }) => m) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/ack', async (req, reply) => {
+    const p = await who(req, reply, 'alarms.ack');
+    if (!p) return reply;
+    const body = AckBody.safeParse(req.body ?? {});
+    if (!body.success) return reply.code(400).send({ error: 'bad request', details: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+    const r = d.lifecycle.acknowledge({ alarmId: req.params.id, who: p, channel: 'http', ...clean(body.data) });
+    if (r.ok) return { alarm: view(r.alarm), alreadyAcknowledged: r.already };
+    if (r.reason === 'forbidden' || r.reason === 'wrong-district') d.metrics.inc('cosafe_http_denied_total', { permission: 'alarms.ack', role: p.role });
+    return reply.code(ACK_STATUS[r.reason]).send({ error: `acknowledgement refused: ${r.reason}`, code: r.reason === 'unknown' ? 'COSAFE_ERR_ALARM_UNKNOWN' : 'COSAFE_ERR_ACK_REFUSED', reason: r.reason });
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/shelve', async (req, reply) => {
+    const p = await who(req, reply, 'alarms.shelve');
+    if (!p) return reply;
+    const body = ShelveBody.safeParse(req.body ?? {});
+    if (!body.success) return reply.code(400).send({ error: 'bad request', code: 'COSAFE_ERR_SHELVE_REFUSED', details: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+    const r = d.lifecycle.shelve(req.params.id, p, body.data.minutes, body.data.reason);
+    if (r.ok) return { alarm: view(r.alarm) };
+    const status = { unknown: 404, forbidden: 403, 'not-shelvable': 409, invalid: 400 }[r.reason];
+    return reply.code(status).send({ error: r.message, code: r.reason === 'unknown' ? 'COSAFE_ERR_ALARM_UNKNOWN' : r.reason === 'forbidden' ? 'COSAFE_ERR_HTTP_FORBIDDEN' : 'COSAFE_ERR_SHELVE_REFUSED' });
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/unshelve', async (req, reply) => {
+    const p = await who(req, reply, 'alarms.shelve');
+    if (!p) return reply;
+    const r = d.lifecycle.unshelve(req.params.id, p);
+    if (r.ok) return { alarm: view(r.alarm) };
+    return reply.code(r.reason === 'forbidden' ? 403 : 404).send({ error: r.message, code: r.reason === 'forbidden' ? 'COSAFE_ERR_HTTP_FORBIDDEN' : 'COSAFE_ERR_ALARM_UNKNOWN' });
+  });
+
+  app.get('/api/v1/sites', async (req, reply) => {
+    const p = await who(req, reply, 'sites.read');
+    if (!p) return reply;
+    return { sites: d.sites.all().filter((s) => may(p, 'sites.read', s.district)) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/sites/:id', async (req, reply) => {
+    const p = await who(req, reply, 'sites.read');
+    if (!p) return reply;
+    const site = d.sites.lookup(req.params.id);
+    if (!site) return reply.code(404).send({ error: 'not found', code: 'COSAFE_ERR_SITE_UNKNOWN' });
+    if (!may(p, 'sites.read', site.district)) return deny(reply, p, 'sites.read', `site ${site.id} is of district ${site.district}`);
+    return { site };
+  });
+}
+
+function clean<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
