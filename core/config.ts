@@ -1,6 +1,7 @@
 import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
+import { AgencyConfig, PublicConfig } from './public-config.js';
 import { BrokerRole, CredentialRole } from './vocabulary.js';
 import { loadYamlFile, formatPath } from './yaml-file.js';
 
@@ -398,6 +399,8 @@ export const Config = z
           .prefault({}),
         fireDepartments: z.array(FireDepartmentConfig).default([]),
         alarms: AlarmsConfig.prefault({}),
+        public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
+        agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
       })
       .strict()
       .superRefine((c, ctx) => {

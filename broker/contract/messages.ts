@@ -63,6 +63,8 @@ export const AlarmEvent = z.object({
   /** ISA-18.2: activated 3 or more times within 60 s. Still an alarm; also a maintenance problem. */
   chattering: z.boolean().optional(),
   location: z.string().max(200).optional(),
+  /** The device or panel is being tested (a walk test, a test button): dispatched as usual, never made public. */
+  test: z.boolean().optional(),
 });
 export type AlarmEvent = z.infer<typeof AlarmEvent>;
 
@@ -110,6 +112,12 @@ export const DispatchAck = z.object({
   v: z.literal(1),
   operator: z.string().max(100).optional(),
   note: z.string().max(200).optional(),
+  /**
+   * The department's word on the public: true once it confirmed the danger and
+   * residents should be warned, false to end a public warning. Sent with the
+   * acknowledgement, or again later on the same topic.
+   */
+  warnPublic: z.boolean().optional(),
   identity: z.object({ id: z.string().min(1).max(128), role: z.string().min(1).max(32), district: Id.optional() }).strict().optional(),
 });
 export type DispatchAck = z.infer<typeof DispatchAck>;

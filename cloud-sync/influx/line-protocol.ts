@@ -1,4 +1,4 @@
-import type { AlarmEvent, ReadingBatch } from '../../broker/contract/index.js';
+import { timeSeries, type AlarmEvent, type ReadingBatch } from '../../broker/contract/index.js';
 
 /*
  * InfluxDB line protocol. Tags stay bounded (site, device, metric, profile);
@@ -12,7 +12,7 @@ const escapeTag = (s: string) => (/[,= \\]/.test(s) ? s.replace(/[,= \\]/g, (c) 
 const escapeString = (s: string) => s.replace(/["\\]/g, (c) => `\\${c}`);
 
 export function readingLines(batch: ReadingBatch, out: string[]): void {
-  const siteTag = `reading,site=${escapeTag(batch.site)}`;
+  const siteTag = `${timeSeries.reading.measurement},site=${escapeTag(batch.site)}`;
   for (const r of batch.readings) {
     out.push(
       `${siteTag},device=${escapeTag(r.device)},metric=${escapeTag(r.metric)},profile=${escapeTag(r.profile)} value=${r.value},quality="${r.quality}",unit="${escapeString(r.unit)}" ${r.time}`,
@@ -26,5 +26,5 @@ export function eventLine(e: AlarmEvent): string {
   if (e.metric !== undefined) fields.push(`metric="${escapeString(e.metric)}"`);
   if (e.text !== undefined) fields.push(`text="${escapeString(e.text)}"`);
   if (e.chattering) fields.push('chattering=true');
-  return `event,site=${escapeTag(e.site)},device=${escapeTag(e.device)},class=${e.class},condition=${escapeTag(e.condition)} ${fields.join(',')} ${e.time}`;
+  return `${timeSeries.event.measurement},site=${escapeTag(e.site)},device=${escapeTag(e.device)},class=${e.class},condition=${escapeTag(e.condition)} ${fields.join(',')} ${e.time}`;
 }
