@@ -8,6 +8,7 @@ import { ContractConsumer } from './consumer.js';
 import { startFireDispatch } from './dispatch/fire-dispatch.js';
 import type { CredentialVerifier } from './http/http-auth.js';
 import { startHttpApi } from './http-api.js';
+import { startPublicFeeds } from './public-feeds.js';
 import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -40,6 +41,9 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
 
   const dispatch = await startFireDispatch({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock, ...(d.verifier ? { verifier: d.verifier } : {}) });
 
+  // Residents' alerts and agency summaries: sinks that watch the alarm lifecycle.
+  const feeds = await startPublicFeeds({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store, clock, logger, metrics });
+
   const gateways = new Map<string, GatewayStatus>();
   const consumer = new ContractConsumer({
     brokerUrl: d.brokerUrl,
@@ -58,6 +62,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
         const before = gateways.get(key);
         gateways.set(key, status);
         dispatch.onStatus(status);
+        feeds.onStatus(status);
         if (before?.state !== status.state) {
           const log = status.state === 'online' ? logger.info.bind(logger) : logger.warn.bind(logger);
           log({ gateway: status.gateway, site: status.site }, `gateway ${status.state}`);
@@ -76,8 +81,8 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     brokerConnected: () => consumer.connected,
     gateways: () => [...gateways.values()],
     pendingDeliveries: () => dispatch.pendingCount(),
-    healthExtra: () => dispatch.health(),
-    routes: [(app) => dispatch.registerRoutes(app)],
+    healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
+    routes: [(app) => dispatch.registerRoutes(app), (app) => feeds.registerRoutes(app)],
   });
 
   return {
@@ -86,6 +91,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     async stop() {
       await http.app.close();
       await consumer.stop();
+      await feeds.stop();
       await dispatch.stop();
       await store.stop();
     },

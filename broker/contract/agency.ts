@@ -5,6 +5,9 @@ import { ID_PATTERN } from './topics.js';
 /** The feed of `agency/<district>/summary` (retained): what an agency needs to see that safety works. */
 export const AGENCY_SUMMARY_FEED = 'summary';
 
+/** The trouble condition a gateway raises on itself while its full outbox drops telemetry (edge/gateway.ts raises it). */
+export const TELEMETRY_DROPPED_CONDITION = 'telemetry-dropped';
+
 const Count = z.number().int().nonnegative();
 const Seconds = z.number().nonnegative().nullable();
 

@@ -19,7 +19,7 @@ import type { DeliveryLog, PendingDelivery } from '../dispatch/delivery-log.js';
 import type { Departments } from '../dispatch/departments.js';
 import { may, type Principal } from '../http/permissions.js';
 import type { SiteLookup } from '../registry/site-registry.js';
-import { AlarmStore, alarmIdOf, type AlarmRecord, type JournalEntry, type StoredMessage } from './alarm-store.js';
+import { AlarmStore, alarmIdOf, type AlarmRecord, type JournalEntry, type StoredMessage, type TransitionRow } from './alarm-store.js';
 import { awaitsAck, mayShelve, transition } from './alarm-states.js';
 import { buildCapAlert, type CapReference } from './cap.js';
 import type { Scheduler } from './scheduler.js';
@@ -353,6 +353,11 @@ export class AlarmLifecycle {
 
   journal(id: string): JournalEntry[] {
     return this.d.store.journalOf(id);
+  }
+
+  /** Transitions journaled since `since`, oldest first (the agencies' statistics). */
+  transitionsSince(since: number): TransitionRow[] {
+    return this.d.store.transitionsSince(since);
   }
 
   messages(id: string): StoredMessage[] {

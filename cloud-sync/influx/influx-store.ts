@@ -60,6 +60,11 @@ export class InfluxStore implements ReadingStore {
     return this.writer.append([eventLine(event)], 'event');
   }
 
+  /** Records of the hub itself (the agencies' district summaries), as line protocol; droppable like readings. */
+  writeRecords(lines: readonly string[]): boolean {
+    return this.writer.append(lines, 'reading');
+  }
+
   latest(filter: { site?: string; device?: string }): Promise<StoredReading[]> {
     return this.reader.latest(filter);
   }
