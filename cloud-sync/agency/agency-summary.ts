@@ -51,6 +51,11 @@ export function agencySummary(i: AgencyInputs): AgencySummary {
   for (const t of i.transitions) {
     if (activates(t)) {
       activatedAt.set(t.alarmId, t.at);
+      // A walk test is not an alarm: it is not counted, and its acknowledgement not timed.
+      if (t.test) {
+        activatedAt.delete(t.alarmId);
+        continue;
+      }
       const day = days.get(utcDay(t.at));
       if (day) day[t.class] = (day[t.class] ?? 0) + 1;
       if (t.condition === TELEMETRY_DROPPED_CONDITION) dropEpisodes++;

@@ -148,7 +148,7 @@ export class AlarmLifecycle {
         if (input === 'activate') a.ack = null;
         a.state = t.to;
         a.since = now;
-        store.journal({ alarmId: id, at: now, kind: 'transition', from, to: t.to, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { activation: a.activation, class: event.class, ...(a.shelved ? { shelved: true } : {}) } });
+        store.journal({ alarmId: id, at: now, kind: 'transition', from, to: t.to, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { activation: a.activation, class: event.class, ...(a.shelved ? { shelved: true } : {}), ...(event.test ? { test: true } : {}) } });
         store.markSeen(event.eventId, id, a.activation);
         const deliveries = t.cap ? this.dispatch(a, t.cap, event, now) : [];
         if (a.state !== 'active-unacknowledged') a.escalationDue = null;

@@ -15,9 +15,8 @@ export interface PublicMessage {
 
 export interface StoredPublicAlert {
   alert: PublicAlert;
-  /** The private alarm and occurrence it was made for: kept here, never published. */
-  alarmId: string;
-  activation: number;
+  /** What it is about, privately: the site and hazard (`<site>#<hazard>`); kept here, never published. */
+  key: string;
   /** Messages sent for it so far. */
   messages: number;
   latestXml: string;
@@ -30,7 +29,7 @@ const KEEP_ENDED_MS = 30 * 24 * 3600_000;
  * The public alerts and the public log, in dataDir/public-alerts.db (SQLite,
  * WAL). The log is bounded (`logSize` messages): it serves SSE clients that
  * resume with Last-Event-ID; one that comes back after the log moved past it
- * gets the current alerts afresh. The link from a public alert to its alarm
+ * gets the current alerts afresh. The link from a public alert to its site
  * lives here only.
  */
 export class PublicAlertStore {
@@ -42,10 +41,10 @@ export class PublicAlertStore {
   ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS public_alert (
-        id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, activation INTEGER NOT NULL, state TEXT NOT NULL,
+        id TEXT PRIMARY KEY, key TEXT NOT NULL, state TEXT NOT NULL,
         updated_at INTEGER NOT NULL, messages INTEGER NOT NULL, record TEXT NOT NULL, latest_xml TEXT NOT NULL
       ) WITHOUT ROWID;
-      CREATE INDEX IF NOT EXISTS public_alert_alarm ON public_alert (alarm_id);
+      CREATE INDEX IF NOT EXISTS public_alert_key ON public_alert (key);
       CREATE INDEX IF NOT EXISTS public_alert_state ON public_alert (state, updated_at);
       CREATE TABLE IF NOT EXISTS public_log (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, n INTEGER NOT NULL, msg_type TEXT NOT NULL,
@@ -59,9 +58,9 @@ export class PublicAlertStore {
     return this.db.transaction(f)();
   }
 
-  /** The active public alerts of an alarm (any occurrence). */
-  activeOf(alarmId: string): StoredPublicAlert[] {
-    return (this.s.activeOf.all(alarmId) as Row[]).map(fromRow);
+  /** The active public alerts of a key (one, unless a crash left two). */
+  activeOf(key: string): StoredPublicAlert[] {
+    return (this.s.activeOf.all(key) as Row[]).map(fromRow);
   }
 
   get(id: string): StoredPublicAlert | undefined {
@@ -84,7 +83,7 @@ export class PublicAlertStore {
     const before = this.get(stored.alert.id);
     const n = (before?.messages ?? 0) + 1;
     const { alert } = stored;
-    this.s.put.run(alert.id, stored.alarmId, stored.activation, alert.state, alert.updated, n, JSON.stringify(alert), stored.latestXml);
+    this.s.put.run(alert.id, stored.key, alert.state, alert.updated, n, JSON.stringify(alert), stored.latestXml);
     const seq = Number(this.s.log.run(alert.id, n, msgType, JSON.stringify(alert), stored.latestXml).lastInsertRowid);
     this.s.trimLog.run(seq - this.logSize);
     this.s.purge.run(now - KEEP_ENDED_MS);
@@ -108,10 +107,10 @@ export class PublicAlertStore {
   private prepare(db: Database.Database) {
     return {
       get: db.prepare('SELECT * FROM public_alert WHERE id = ?'),
-      activeOf: db.prepare("SELECT * FROM public_alert WHERE alarm_id = ? AND state = 'active'"),
+      activeOf: db.prepare("SELECT * FROM public_alert WHERE key = ? AND state = 'active'"),
       current: db.prepare("SELECT * FROM public_alert WHERE state = 'active' OR updated_at >= ? ORDER BY updated_at DESC"),
       all: db.prepare('SELECT * FROM public_alert ORDER BY updated_at DESC'),
-      put: db.prepare('INSERT OR REPLACE INTO public_alert (id, alarm_id, activation, state, updated_at, messages, record, latest_xml) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO public_alert (id, key, state, updated_at, messages, record, latest_xml) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       log: db.prepare('INSERT INTO public_log (alert_id, n, msg_type, alert, xml) VALUES (?, ?, ?, ?, ?)'),
       trimLog: db.prepare('DELETE FROM public_log WHERE seq <= ?'),
       purge: db.prepare("DELETE FROM public_alert WHERE state = 'ended' AND updated_at < ?"),
@@ -124,8 +123,7 @@ export class PublicAlertStore {
 
 interface Row {
   id: string;
-  alarm_id: string;
-  activation: number;
+  key: string;
   messages: number;
   record: string;
   latest_xml: string;
@@ -141,5 +139,5 @@ interface LogRow {
 }
 
 function fromRow(r: Row): StoredPublicAlert {
-  return { alert: JSON.parse(r.record) as PublicAlert, alarmId: r.alarm_id, activation: r.activation, messages: r.messages, latestXml: r.latest_xml };
+  return { alert: JSON.parse(r.record) as PublicAlert, key: r.key, messages: r.messages, latestXml: r.latest_xml };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PublicAlert, PublicCellAlerts, topics, type CapMsgType } from '../../broker/contract/index.js';
+import { PublicAlert, PublicCellAlerts, topics, type CapMsgType, type PublicHazard } from '../../broker/contract/index.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
@@ -12,7 +12,7 @@ import type { Site } from '../registry/site.js';
 import { areaConcerns, publicArea, topicCells } from './public-area.js';
 import { PublicAlertStore, type PublicMessage, type StoredPublicAlert } from './public-alert-store.js';
 import { buildPublicCap } from './public-cap.js';
-import { publicDecision, type PublicDecision } from './public-policy.js';
+import { HAZARD_OF, publicDecision, type PublicDecision } from './public-policy.js';
 import { alertTexts } from './public-texts.js';
 
 /** Where retained messages go: the broker, through cloud-sync's feed publisher. */
@@ -37,6 +37,8 @@ export interface PublicAlertsDeps {
 
 export type PublicListener = (m: PublicMessage) => void;
 
+const keyOf = (site: string, hazard: PublicHazard) => `${site}#${hazard}`;
+
 /**
  * The residents' side of cloud-sync, as one sink: it watches the alarm
  * lifecycle and keeps the public alerts what the district's policy says
@@ -45,8 +47,8 @@ export type PublicListener = (m: PublicMessage) => void;
  * durable public log, with its CAP 1.2 message; it goes out as the retained
  * `public/<cell>/alerts` of every cell it concerns and to the SSE streams.
  *
- * It works by reconciliation: for an alarm, what should be public now is
- * compared with what is, and the difference is sent (Alert, Update, Cancel).
+ * It works by reconciliation: for a site and hazard, what should be public now
+ * is compared with what is, and the difference is sent (Alert, Update, Cancel).
  * At start every alarm is reconciled again, so a crash between the lifecycle's
  * commit and ours loses neither an alert nor an all-clear.
  */
@@ -69,10 +71,16 @@ export class PublicAlerts {
     const kept = this.store.all();
     this.publishCells(kept.map((s) => s.alert));
     for (const s of kept) if (s.alert.state === 'ended') this.expireLater(s.alert);
+    // What the lifecycle says now, against what is public: alerts and all-clears a crash held back go out now.
     const alarms = this.d.alarms();
-    for (const a of alarms) this.onAlarm(a);
-    const known = new Set(alarms.map((a) => a.id));
-    for (const s of this.store.current(0)) if (s.alert.state === 'active' && !known.has(s.alarmId)) this.endOrphan(s);
+    const keys = new Set<string>();
+    for (const a of alarms) {
+      const hazard = HAZARD_OF[a.class];
+      if (!hazard || keys.has(keyOf(a.site, hazard))) continue;
+      keys.add(keyOf(a.site, hazard));
+      this.reconcile(a.site, hazard, alarms);
+    }
+    for (const s of this.store.current(0)) if (s.alert.state === 'active' && !keys.has(s.key)) this.endOrphan(s);
     this.updateGauge();
   }
 
@@ -83,30 +91,47 @@ export class PublicAlerts {
     this.db = undefined;
   }
 
-  /** The lifecycle changed an alarm: make its public side match (its observer). */
+  /** The lifecycle changed an alarm (its observer): make the public side of its site and hazard match. */
   onAlarm(a: AlarmRecord): void {
-    const store = this.store;
-    if (!store) return;
-    const site = this.d.sites.lookup(a.site);
-    const decision = publicDecision(a, { config: this.d.config, status: this.d.cap.status, registered: site !== undefined });
+    const hazard = HAZARD_OF[a.class];
+    if (!hazard || !this.store) return;
+    this.reconcile(a.site, hazard, this.d.alarms().filter((x) => x.site === a.site));
+  }
+
+  /**
+   * One public alert per site and hazard, however many of the site's devices
+   * are in alarm (two detectors in one bakery are one fire to the
+   * neighbours, and their number would tell something of the building): it is
+   * active while at least one of those alarms is to be public, confirmed once
+   * a department confirmed one of them, and ends when none is left.
+   */
+  private reconcile(siteId: string, hazard: PublicHazard, alarms: readonly AlarmRecord[]): void {
+    const store = this.store!;
+    const site = this.d.sites.lookup(siteId);
+    const key = keyOf(siteId, hazard);
+    const mine = alarms.filter((a) => a.site === siteId && HAZARD_OF[a.class] === hazard);
+    const decisions = mine.map((a) => ({ a, decision: publicDecision(a, { config: this.d.config, status: this.d.cap.status, registered: site !== undefined }) }));
+    const wanted = decisions.filter((x) => x.decision.public);
+    const confirmed = wanted.some((x) => x.decision.public && x.decision.confirmed);
     const now = this.d.clock.now();
     let sent: PublicMessage[];
     try {
       sent = store.transaction(() => {
         const out: PublicMessage[] = [];
-        const active = store.activeOf(a.id);
-        for (const p of active) if (!decision.public || p.activation !== a.activation) out.push(this.end(p, now));
-        const current = active.find((p) => p.activation === a.activation);
-        if (decision.public && !current && site) out.push(this.create(a, site, decision, now));
-        else if (decision.public && current && current.alert.confirmed !== decision.confirmed) out.push(this.change(current, { confirmed: decision.confirmed }, 'Update', now));
+        const [current, ...extra] = store.activeOf(key);
+        for (const p of extra) out.push(this.end(p, now));
+        if (!wanted.length || !site) {
+          if (current) out.push(this.end(current, now));
+        } else if (!current) out.push(this.create(key, wanted[0]!.a, site, hazard, confirmed, now));
+        else if (current.alert.confirmed !== confirmed) out.push(this.change(current, { confirmed }, 'Update', now));
         return out;
       });
     } catch (err) {
-      // The alarm itself is safe in the lifecycle's journal; the next change of it, or the next start, tries again.
+      // The alarms themselves are safe in the lifecycle's journal; the next change, or the next start, tries again.
       this.d.logger.error({ code: 'COSAFE_ERR_PUBLIC_STORE', err: (err as Error).message }, 'could not record a public alert; it is reconciled again at the next change or start');
       return;
     }
-    if (!decision.public) this.explain(a, decision);
+    for (const x of decisions) if (!x.decision.public) this.explain(x.a, x.decision);
     this.afterCommit(sent);
   }
 
@@ -134,7 +159,7 @@ export class PublicAlerts {
     return () => this.listeners.delete(listener);
   }
 
-  private create(a: AlarmRecord, site: Site, decision: Extract<PublicDecision, { public: true }>, now: number): PublicMessage {
+  private create(key: string, a: AlarmRecord, site: Site, hazard: PublicHazard, confirmed: boolean, now: number): PublicMessage {
     const { config } = this.d;
     const area = publicArea(site.location, this.d.sites.all().map((s) => s.location), config);
     if (area.sitesInCell < config.minSitesPerCell) {
@@ -150,19 +175,19 @@ export class PublicAlerts {
       id: `pa_${randomBytes(16).toString('hex')}`,
       status: this.d.cap.status === 'Exercise' ? 'Exercise' : 'Actual',
       state: 'active',
-      hazard: decision.hazard,
-      confirmed: decision.confirmed,
+      hazard,
+      confirmed,
       severity: 'Severe',
-      district: a.district,
-      texts: alertTexts(config, decision.hazard, false),
+      district: a.district ?? site.district,
+      texts: alertTexts(config, hazard, false),
       sent: now,
       updated: now,
       area: { resolution: area.resolution, cells: area.cells },
     });
-    return this.record({ alert, alarmId: a.id, activation: a.activation, messages: 0, latestXml: '' }, 'Alert', now);
+    return this.record({ alert, key, messages: 0, latestXml: '' }, 'Alert', now);
   }
 
-  /** CAP Cancel: the alarm returned to normal, a department ended it, or a new occurrence replaced it. */
+  /** CAP Cancel: the alarms returned to normal, or a department ended the warning. */
   private end(p: StoredPublicAlert, now: number): PublicMessage {
     return this.change(p, { state: 'ended', ended: now, texts: alertTexts(this.d.config, p.alert.hazard, true) }, 'Cancel', now);
   }
@@ -175,7 +200,7 @@ export class PublicAlerts {
   private record(p: StoredPublicAlert, msgType: CapMsgType, now: number): PublicMessage {
     const web = this.d.config.baseUrl ? `${this.d.config.baseUrl.replace(/\/$/, '')}/residents` : undefined;
     const latestXml = buildPublicCap({ alert: p.alert, n: p.messages + 1, msgType, sender: this.d.cap.sender, ...(web ? { web } : {}) });
-    return this.store!.append({ alert: p.alert, alarmId: p.alarmId, activation: p.activation, latestXml }, msgType, now);
+    return this.store!.append({ alert: p.alert, key: p.key, latestXml }, msgType, now);
   }
 
   private endOrphan(s: StoredPublicAlert): void {
