@@ -69,7 +69,7 @@ describe('which alarms become public (policy per district and class)', () => {
         return e as { details: string[] };
       }
     })();
-    expect(err?.details.join('\n')).toMatch(/public\.languages\.1: language "de" needs texts\.fire\.de\.headline/);
+    expect(err?.details.join('\n')).toContain('public.languages[1]: language "de" needs texts.fire.de.headline');
     const texts = alertTexts(config({ languages: ['de', 'en'], texts: { fire: { de: { headline: 'Brand in Ihrer Nähe', instruction: 'Fenster schließen.' } }, gas: { de: { headline: 'Gas', instruction: 'Weg.' } }, co: { de: { headline: 'CO', instruction: 'Raus.' } } } }), 'fire', false);
     expect(texts.map((t) => [t.lang, t.headline])).toEqual([['de', 'Brand in Ihrer Nähe'], ['en', 'Fire in your neighbourhood']]);
   });
