@@ -37,9 +37,19 @@ export class Connections implements ConnectionGate {
       return false;
     }
     const verdict = this.d.addressGuard.admit(from);
-    if (verdict !== 'ok') {
-      const max = verdict === 'auth-failures' ? this.d.limits.authFailuresPerMinute : this.d.limits.connectAttemptsPerMinute;
-      this.d.events.limit(verdict, from, { listener, address: from, perMinute: max });
+    if (verdict === 'failed-identities') {
+      const max = this.d.limits.authFailedIdentitiesPerMinute;
+      this.d.events.limit('auth-failed-identities', from, {
+        listener,
+        address: from,
+        perMinute: max,
+        why: `failed logins for ${max} different identities from ${from} within a minute (password spraying?): the address is refused for the rest of the minute`,
+      });
+      return false;
+    }
+    if (verdict === 'connect-attempts') {
+      const max = this.d.limits.connectAttemptsPerMinute;
+      this.d.events.limit('connect-attempts', from, { listener, address: from, perMinute: max, why: `more than ${max} connections from ${from} within a minute` });
       return false;
     }
     return true;

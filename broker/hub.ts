@@ -79,7 +79,13 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   const ephemeral = o.ephemeral ?? new EphemeralIdentities();
   const events = new SecurityEvents(metrics, logger, clock);
   const sessions = new Sessions();
-  const addressGuard = new AddressGuard({ attempts: limits.connectAttemptsPerMinute, authFailures: limits.authFailuresPerMinute, windowMs: 60_000, clock });
+  const addressGuard = new AddressGuard({
+    attempts: limits.connectAttemptsPerMinute,
+    authFailures: limits.authFailuresPerMinute,
+    failedIdentities: limits.authFailedIdentitiesPerMinute,
+    windowMs: 60_000,
+    clock,
+  });
   const store = o.credentialsPath ? CredentialStore.open(o.credentialsPath, clock) : undefined;
   const authenticator = new Authenticator({ store, ephemeral });
 
@@ -105,7 +111,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     for (const session of sessions.all()) {
       const verdict = authenticator.recheck(session);
       if (verdict === 'ok') {
-        // A device added with its own topic: its gateway may read it from now on (it subscribes on its next connect).
+        // A device or bridge added with its own topic or prefix: its gateway may read it from now on (its MQTT adapter retries a refused subscription).
         session.deviceTopics = authenticator.deviceTopicsFor(session.identity);
         continue;
       }

@@ -6,7 +6,7 @@ import type { AuthFailureReason } from './auth/authenticator.js';
 import type { Identity } from './auth/identity.js';
 import type { Session } from './auth/sessions.js';
 import type { ConnectionInfo } from './listeners/connection-info.js';
-import { ThrottledLog } from './throttled-log.js';
+import { ThrottledLog } from '../core/throttled-log.js';
 
 export type LimitName =
   | 'packet-size'
@@ -16,6 +16,7 @@ export type LimitName =
   | 'connections-per-identity'
   | 'connect-attempts'
   | 'auth-failures'
+  | 'auth-failed-identities'
   | 'inflight'
   | 'queue'
   | 'topic-levels';
@@ -43,7 +44,7 @@ export class SecurityEvents {
     this.log.warn(
       `auth:${info.address}:${reason}`,
       // A username that is not an id may be a secret pasted into the wrong field: it is not logged.
-      { code: 'COSAFE_ERR_AUTH_REJECTED', reason, listener: info.listener, address: info.address, username: loggable(username) },
+      { code: 'COSAFE_ERR_AUTH_REJECTED', reason, listener: info.listener, address: info.address, username: loggable(username), ...(REFUSAL_HINTS[reason] ? { hint: REFUSAL_HINTS[reason] } : {}) },
       'client refused at connect',
     );
   }
@@ -62,6 +63,19 @@ export class SecurityEvents {
     this.log.warn(`limit:${limit}:${key}`, { code: 'COSAFE_ERR_BROKER_LIMIT', limit, ...fields }, `broker limit hit: ${limit}`);
   }
 
+  /** An identity refused from one address after too many failed logins; the others from there are still served. */
+  lockedOut(info: ConnectionInfo, username: string | undefined, failures: number, perMinute: number): void {
+    const identity = loggable(username) ?? '(anonymous)';
+    this.limit('auth-failures', `${info.address}:${identity}`, {
+      listener: info.listener,
+      address: info.address,
+      identity,
+      failures,
+      perMinute,
+      why: `${failures} failed logins for ${identity} from ${info.address} within a minute: that identity is refused from that address for the rest of the minute; other identities from the same address are still served`,
+    });
+  }
+
   sessionEnded(session: Session, reason: 'revoked' | 'rotated'): void {
     this.metrics.inc('cosafe_broker_sessions_ended_total', { reason });
     this.logger.warn({ identity: session.identity.id, client: session.clientId, reason }, `credential ${reason}: session ended`);
@@ -72,6 +86,18 @@ export class SecurityEvents {
     this.log.warn(`error:${key}`, fields, 'broker client error');
   }
 }
+
+/**
+ * What the operator does about a refusal. MQTT 3.1.1 tells the client only
+ * "bad user name or password" or "not authorized" (§3.2.2.3); the log says more.
+ */
+const REFUSAL_HINTS: Partial<Record<RefusalReason, string>> = {
+  'unknown-identity': 'no credential has this username (the identity id): issue one with `cosafe credentials add` (a device: --role device --site <site> --device <id>, plus --topic for a topic of its own; a bridge: --role bridge --site <site> --prefix <prefix>)',
+  'wrong-secret': 'the secret does not match: `cosafe credentials rotate <id>` makes a new one, which the client must then use',
+  revoked: 'this credential was revoked: issue a new one with another id',
+  'anonymous-not-admitted': 'the client sent no username: every client but residents on the WebSocket listener logs in with a credential',
+  'role-not-admitted': 'this listener does not admit the role: broker.listeners.<listener>.roles',
+};
 
 function loggable(username: string | undefined): string | undefined {
   if (username === undefined || username === '') return undefined;

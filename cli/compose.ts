@@ -11,6 +11,7 @@ import type { Config } from '../core/config.js';
 import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
+import { ensurePrivateDir } from '../core/private-files.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
 import type { Profile } from '../device-profiles/schema.js';
@@ -45,7 +46,26 @@ export function loadProfiles(config: Config): Map<string, Profile> {
  * The composition root: starts the roles asked for, in flow order (broker,
  * cloud-sync, gateway), and stops them in reverse so nothing in flight is cut off.
  */
-export async function startStack(config: Config, roles: readonly Role[], logger: Logger, clock: Clock = systemClock): Promise<Stack> {
+/** Command-line flags that set ports, for hints when a port is taken (only `cosafe demo` has them). */
+export interface PortFlags {
+  mqtt?: string;
+  http?: string;
+}
+
+/** What to change when `port` is taken: the flag that sets it, if the command has one, and the config field. */
+function portHint(config: Config, port: number | undefined, flags: PortFlags): string {
+  const { tcp, tls, ws } = config.broker.listeners;
+  const field =
+    tls.enabled && tls.port === port ? 'broker.listeners.tls.port'
+    : ws.enabled && ws.port === port ? 'broker.listeners.ws.port'
+    : tcp.port === config.broker.port ? 'broker.port' : 'broker.listeners.tcp.port';
+  const flag = field === 'broker.port' || field === 'broker.listeners.tcp.port' ? flags.mqtt : undefined;
+  return flag ? `choose another with ${flag} (or ${field} in the config file)` : `choose another in the config file: ${field}`;
+}
+
+export async function startStack(config: Config, roles: readonly Role[], logger: Logger, clock: Clock = systemClock, flags: PortFlags = {}): Promise<Stack> {
+  // 0700 before any part writes into it, whatever the umask; a directory that cannot be private is refused here.
+  ensurePrivateDir(config.dataDir);
   const metrics = new Metrics({ process: true });
   const stack: Stack = { metrics, brokerUrl: '', stop: async () => {} };
   const stoppers: (() => Promise<void>)[] = [];
@@ -68,11 +88,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
         ...(config.broker.persistence === 'disk' ? { dataDir: config.dataDir } : {}),
       }).catch((err: NodeJS.ErrnoException & { port?: number }) => {
         if (err.code === 'EADDRINUSE') {
-          throw new CosafeError(
-            'COSAFE_ERR_CONFIG_INVALID',
-            `broker port ${err.port ?? ''} is already in use; choose another with --port (broker.port) or broker.listeners.tls.port / broker.listeners.ws.port`,
-            { cause: err },
-          );
+          throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `broker port ${err.port ?? ''} is already in use; ${portHint(config, err.port, flags)}`, { cause: err });
         }
         throw err;
       });
@@ -112,7 +128,8 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       const verifier = credentialVerifier(credentials);
       stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock, verifier }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') {
-          throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `HTTP port ${config.http.port} is already in use; choose another with --http-port (or http.port)`, { cause: err });
+          const how = flags.http ? `choose another with ${flags.http} (or http.port in the config file)` : 'choose another in the config file: http.port';
+          throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `HTTP port ${config.http.port} is already in use; ${how}`, { cause: err });
         }
         throw err;
       });
@@ -127,7 +144,12 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       await stack.gateway.start();
       stoppers.push(() => stack.gateway!.stop());
       if (!roles.includes('cloud-sync')) {
-        const status = await startGatewayStatus({ host: config.http.host, port: config.http.port, gateway: stack.gateway, metrics, logger: logger.child({ part: 'gateway' }) });
+        const status = await startGatewayStatus({ host: config.http.host, port: config.http.port, gateway: stack.gateway, metrics, logger: logger.child({ part: 'gateway' }) }).catch(
+          (err: NodeJS.ErrnoException) => {
+            if (err.code === 'EADDRINUSE') throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `HTTP port ${config.http.port} (the gateway's /health and /metrics) is already in use; choose another in the config file: http.port`, { cause: err });
+            throw err;
+          },
+        );
         stoppers.push(() => status.close());
       }
     }

@@ -1,10 +1,10 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { loadConfigFile, type Config } from '../core/config.js';
+import type { Config } from '../core/config.js';
 import { isCosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Gateway } from '../edge/gateway.js';
-import { loadProfiles } from './compose.js';
+import { loadSite } from './site-config.js';
 
 export interface ReloadOptions {
   configFile: string;
@@ -30,8 +30,9 @@ export function reloadOnChange(o: ReloadOptions): () => void {
   const reload = async (why: string) => {
     let next: Config;
     try {
-      next = loadConfigFile(configFile);
-      const profiles = loadProfiles(next);
+      const site = loadSite(configFile);
+      next = site.config;
+      const { profiles } = site;
       const restartOnly = (['broker', 'http', 'cloudSync', 'dataDir'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(running[k]));
       if (
         next.gateway.id !== running.gateway.id ||

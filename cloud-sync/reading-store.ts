@@ -28,6 +28,8 @@ export interface StoreHealth {
   buffered?: number;
   /** Points InfluxDB rejected as invalid, set aside. */
   rejected?: number;
+  /** While writes to InfluxDB back off: the wait chosen before the next attempt. */
+  backoffMs?: number;
 }
 
 /**

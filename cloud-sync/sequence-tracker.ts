@@ -2,6 +2,14 @@
 const MAX_BOOTS = 8;
 /** Runs of received sequence numbers remembered per boot; past it the oldest are forgotten. */
 const MAX_RUNS = 1024;
+/**
+ * A gap wider than this between two runs is not batches on their way: no outbox
+ * holds that many (the default keeps 1,000,000 readings, one batch at least
+ * each). It is a sequence that started again elsewhere (a gateway whose state
+ * was restored, a stray or hostile publisher sending seq = 2^53 - 1), and
+ * counts as a restart, not as trillions of holes.
+ */
+export const MAX_SEQUENCE_GAP = 1_000_000;
 
 /**
  * Which reading batches of each gateway cloud-sync has seen, by (boot, seq).
@@ -13,6 +21,9 @@ const MAX_RUNS = 1024;
  * Seen numbers are kept as sorted runs [from, to]; holes between runs are
  * batches not (yet) received: a backlog still on its way, or batches the
  * gateway dropped (it raises that as trouble).
+ *
+ * A jump far beyond the others (MAX_SEQUENCE_GAP) is taken as the sequence
+ * starting again: the batch is new, and the gap is not counted as holes.
  *
  * Memory is bounded: past the limits the oldest runs and boots are forgotten,
  * so a very late resend of one of them is taken as new and written again, which
@@ -55,10 +66,18 @@ export class SequenceTracker {
     if (runs.length > MAX_RUNS) runs.shift();
   }
 
-  /** Batches missing between the lowest and the highest seen of one gateway (all remembered boots). */
+  /**
+   * Batches missing between runs of one gateway (all remembered boots). A gap
+   * wider than MAX_SEQUENCE_GAP is a restart of the sequence and counts nothing.
+   */
   holes(gateway: string): number {
     let missing = 0;
-    for (const runs of this.gateways.get(gateway)?.values() ?? []) for (let i = 1; i < runs.length; i++) missing += runs[i]![0] - runs[i - 1]![1] - 1;
+    for (const runs of this.gateways.get(gateway)?.values() ?? []) {
+      for (let i = 1; i < runs.length; i++) {
+        const gap = runs[i]![0] - runs[i - 1]![1] - 1;
+        if (gap <= MAX_SEQUENCE_GAP) missing += gap;
+      }
+    }
     return missing;
   }
 }

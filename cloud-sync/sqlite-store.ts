@@ -1,11 +1,10 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { AlarmEvent, ReadingBatch } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
+import { ensurePrivateDatabase } from '../core/private-files.js';
 import type { HistoryQuery, ReadingStore, StoreHealth, StoredReading } from './reading-store.js';
 
 export interface SqliteStoreDeps {
@@ -33,7 +32,7 @@ export class SqliteStore implements ReadingStore {
 
   async start(): Promise<void> {
     try {
-      mkdirSync(dirname(this.d.path), { recursive: true });
+      ensurePrivateDatabase(this.d.path);
       const db = new Database(this.d.path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');

@@ -2,8 +2,8 @@ import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
 import { AgencyConfig, PublicConfig } from './public-config.js';
-import { BrokerRole, CredentialRole } from './vocabulary.js';
-import { loadYamlFile, formatPath } from './yaml-file.js';
+import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from './vocabulary.js';
+import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
  * The one config schema, with defaults and descriptions. Validated once at
@@ -15,6 +15,16 @@ const Id = z
 const Port = z.number().int().min(0).max(65535);
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
+
+/** An IANA time zone name the runtime knows (Node's ICU data). */
+const TimeZone = z.string().refine((zone) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone name such as Europe/Berlin or UTC');
 
 const PemFile = z.string().refine((p) => isAbsolute(p), 'must be an absolute path to a PEM file');
 
@@ -55,10 +65,19 @@ export const DeviceConfig = z
     location: z.string().max(200).optional().describe('Where the device is, for the fire department ("2F kitchen")'),
     // Transport addresses: which one a device needs depends on its profile's transport.
     topic: z.string().min(1).optional().describe('mqtt: topic the device publishes on; default: the contract uplink topic of the device'),
+    bridge: Id.optional().describe('mqtt: the bridge (gateway.bridges) that publishes for this device; its topic is <prefix>/<name>'),
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^+#\u0000-\u001f]+$/, 'must be a topic name without "+", "#" or control characters')
+      .optional()
+      .describe("with bridge: the device's name at the bridge (zigbee2mqtt's friendly name); default: the device id"),
     port: z.string().min(1).optional().describe('serial-lines, modbus-rtu: serial port path, e.g. /dev/ttyUSB0'),
     unitId: z.number().int().min(1).max(247).optional().describe("modbus-rtu: unit (slave) id on the bus; default: the profile's"),
     endpoint: z.string().regex(/^opc\.tcp:\/\/.+/, 'must be an opc.tcp:// URL').optional().describe('opcua: server endpoint URL'),
     opcua: OpcuaConnectionConfig.optional().describe('opcua: security mode and policy, certificate, user; default: no security, anonymous'),
+    timeZone: TimeZone.optional().describe("serial-lines: the zone of the panel's clock, for the times it prints (IANA name, e.g. Europe/Berlin); default: the gateway host's"),
   })
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
@@ -288,7 +307,18 @@ export const BrokerLimitsConfig = z
     maxConnections: z.number().int().min(1).default(10_000).describe('Open connections, all listeners together'),
     maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted)'),
     connectAttemptsPerMinute: z.number().int().min(1).default(300).describe('New connections per remote address per minute'),
-    authFailuresPerMinute: z.number().int().min(1).default(10).describe('Failed logins per remote address per minute; then the address is refused for the rest of the minute'),
+    authFailuresPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('Failed logins per remote address and identity per minute; then that identity is refused from that address for the rest of the minute (the other identities behind the same address, a NAT, are still served)'),
+    authFailedIdentitiesPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(20)
+      .describe('Different identities with a failed login per remote address per minute (password spraying); then the whole address is refused for the rest of the minute'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Time a new connection has to send CONNECT'),
     maxTopicLevels: z.number().int().min(8).max(100).default(32).describe('Levels in a topic (Aedes maxTopicLevels)'),
   })
@@ -373,7 +403,38 @@ export const Config = z
           })
           .strict()
           .prefault({}),
+        deviceTime: z
+          .object({
+            maxAheadMs: z
+              .number()
+              .int()
+              .min(1000)
+              .max(86_400_000)
+              .default(300_000)
+              .describe("How far ahead of the gateway's clock a device's own time may be; past it the reading is restamped with the receive time, quality uncertain"),
+            maxBehindMs: z
+              .number()
+              .int()
+              .min(60_000)
+              .max(31_536_000_000)
+              .default(604_800_000)
+              .describe("How far behind the gateway's clock a device's own time may be (readings a device kept while offline); past it the same"),
+          })
+          .strict()
+          .prefault({})
+          .describe("Bounds on the times devices stamp their readings and events with (MQTT payload times, OPC-UA source timestamps)"),
         profileDir: z.string().optional().describe('Directory of extra profile files (*.yaml)'),
+        bridges: z
+          .array(
+            z
+              .object({
+                id: Id.describe('Named by the devices it publishes for (devices[].bridge)'),
+                prefix: BridgePrefix.describe("Topic prefix it publishes under (zigbee2mqtt's mqtt.base_topic); its credential: cosafe credentials add --role bridge --site <site> --prefix <prefix>"),
+              })
+              .strict(),
+          )
+          .default([])
+          .describe('Bridges (zigbee2mqtt-style: <prefix>/<name>, <prefix>/<name>/availability, <prefix>/bridge/state) that publish for several devices'),
         devices: z.array(DeviceConfig).default([]),
       })
       .strict()
@@ -382,6 +443,19 @@ export const Config = z
         g.devices.forEach((d, i) => {
           if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device "${d.id}" is listed twice` });
           seen.add(d.id);
+          if (d.bridge !== undefined && !g.bridges.some((b) => b.id === d.bridge)) {
+            ctx.addIssue({ code: 'custom', path: ['devices', i, 'bridge'], message: `no bridge "${d.bridge}" in gateway.bridges${g.bridges.length ? ` (${g.bridges.map((b) => b.id).join(', ')})` : ''}` });
+          }
+          if (d.bridge !== undefined && d.topic !== undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'topic'], message: 'give bridge (the topic is <prefix>/<name>) or topic, not both' });
+          if (d.name !== undefined && d.bridge === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'name'], message: 'name is the device\'s name at its bridge: give bridge too' });
+        });
+        g.bridges.forEach((b, i) => {
+          g.bridges.slice(0, i).forEach((other) => {
+            if (other.id === b.id) ctx.addIssue({ code: 'custom', path: ['bridges', i, 'id'], message: `bridge "${b.id}" is listed twice` });
+            else if (underPrefix(b.prefix, other.prefix) || underPrefix(other.prefix, b.prefix)) {
+              ctx.addIssue({ code: 'custom', path: ['bridges', i, 'prefix'], message: `"${b.prefix}" overlaps the prefix "${other.prefix}" of bridge "${other.id}"` });
+            }
+          });
         });
       })
       .prefault({}),
@@ -441,7 +515,7 @@ export function readConfigFile(file: string): Config {
 export function buildConfig(input: ConfigInput, baseDir = process.cwd(), source = 'config'): Config {
   const result = Config.safeParse(input);
   if (!result.success) {
-    const details = result.error.issues.map((i) => `${source} ${formatPath(i.path as (string | number)[]) || '(root)'}: ${i.message}`);
+    const details = explainIssues(result.error.issues).map((i) => `${source} ${formatPath(i.path) || '(root)'}: ${i.message}`);
     throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${source} has ${details.length} error(s)`, { details });
   }
   return finalize(result.data, baseDir);

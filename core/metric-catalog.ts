@@ -24,6 +24,16 @@ const ALARM_LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25
 export const metricCatalog = {
   // edge
   cosafe_edge_decode_errors_total: { kind: 'counter', help: 'Device inputs that could not be fully decoded', labels: ['device'] },
+  cosafe_edge_unknown_device_messages_total: {
+    kind: 'counter',
+    help: 'Messages from devices that are not configured (acknowledged, not decoded), by how they came: a contract uplink, a bridge, another topic',
+    labels: ['via'],
+  },
+  cosafe_edge_device_time_rejected_total: {
+    kind: 'counter',
+    help: "Readings and signals whose device time was too far from the gateway's clock (stamped with the receive time, quality uncertain)",
+    labels: ['device'],
+  },
   cosafe_edge_bad_readings_total: { kind: 'counter', help: 'Readings outside their valid range (kept with quality "bad")', labels: ['device', 'metric'] },
   cosafe_edge_readings_total: { kind: 'counter', help: 'Readings decoded at the edge', labels: [] },
   cosafe_edge_events_total: { kind: 'counter', help: 'Alarm, supervisory and trouble events raised or cleared at the edge', labels: ['class', 'state'] },
@@ -65,6 +75,11 @@ export const metricCatalog = {
   cosafe_influx_buffer_errors_total: { kind: 'counter', help: 'Points the InfluxDB buffer could not store (disk full, I/O error); not acknowledged', labels: [] },
   cosafe_influx_points_written_total: { kind: 'counter', help: 'Points InfluxDB accepted', labels: [] },
   cosafe_influx_points_rejected_total: { kind: 'counter', help: 'Points InfluxDB rejected as invalid (set aside in the dead-letter table)', labels: [] },
+  cosafe_influx_points_refused_total: {
+    kind: 'counter',
+    help: 'Points cloud-sync did not write because a tag or field holds what line protocol cannot carry (a newline, a backslash in a tag)',
+    labels: [],
+  },
   cosafe_influx_write_errors_total: { kind: 'counter', help: 'Write requests to InfluxDB that failed and will be retried', labels: [] },
   cosafe_influx_points_dropped_total: { kind: 'counter', help: 'Readings dropped because the InfluxDB buffer was full (oldest first; events are never dropped)', labels: [] },
   cosafe_influx_buffered_points: { kind: 'gauge', help: 'Points in the on-disk buffer, not yet written to InfluxDB', labels: [] },

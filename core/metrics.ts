@@ -26,6 +26,8 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly made = new Map<MetricName, Metric>();
   private readonly values = new Map<MetricName, Map<string, number>>();
+  /** Gauges read at scrape time: per metric, per label set, where the value comes from. */
+  private readonly readers = new Map<MetricName, Map<string, { labels: Record<string, string>; read: () => number }>>();
 
   constructor(options: MetricsOptions = {}) {
     if (options.process) collectDefaultMetrics({ register: this.registry });
@@ -43,6 +45,27 @@ export class Metrics {
     this.series(name).set(labelKey(labels), value);
   }
 
+  /**
+   * A gauge whose value is read from `read` whenever it is scraped or asked for,
+   * so it is true at every scrape, not only as of the last time code set it
+   * (a buffer that grows while its writer waits to retry). One reader per label
+   * set: a second one replaces the first. Returns what removes the reader.
+   */
+  collect<N extends GaugeName>(name: N, read: () => number, labels: LabelsOf<N> = {}): () => void {
+    this.metric(name);
+    let byLabels = this.readers.get(name);
+    if (!byLabels) this.readers.set(name, (byLabels = new Map()));
+    const key = labelKey(labels);
+    const entry = { labels: labels as Record<string, string>, read };
+    byLabels.set(key, entry);
+    return () => {
+      if (byLabels.get(key) !== entry) return;
+      // The last value read stays exported, as a gauge set by hand would.
+      this.sample(name, key, entry);
+      byLabels.delete(key);
+    };
+  }
+
   /** Records one observation of a histogram (in the metric's unit, seconds for latencies). */
   observe<N extends HistogramName>(name: N, labels: LabelsOf<N>, value: number): void {
     (this.metric(name) as Histogram).observe(labels as Record<string, string>, value);
@@ -54,11 +77,15 @@ export class Metrics {
 
   /** The value of one series (labels exactly as given when it was counted). */
   get<N extends MetricName>(name: N, labels: LabelsOf<N> = {}): number {
-    return this.values.get(name)?.get(labelKey(labels)) ?? 0;
+    const key = labelKey(labels);
+    const reader = this.readers.get(name)?.get(key);
+    if (reader) this.sample(name, key, reader);
+    return this.values.get(name)?.get(key) ?? 0;
   }
 
   /** Sum over every label set of one metric. */
   total(name: MetricName): number {
+    this.sampleAll(name);
     let sum = 0;
     for (const v of this.values.get(name)?.values() ?? []) sum += v;
     return sum;
@@ -79,13 +106,25 @@ export class Metrics {
     return s;
   }
 
+  private sample(name: MetricName, key: string, reader: { labels: Record<string, string>; read: () => number }): void {
+    const value = reader.read();
+    (this.made.get(name) as Gauge).set(reader.labels, value);
+    this.series(name).set(key, value);
+  }
+
+  private sampleAll(name: MetricName): void {
+    for (const [key, reader] of this.readers.get(name) ?? []) this.sample(name, key, reader);
+  }
+
   private metric(name: MetricName): Metric {
     let m = this.made.get(name);
     if (m) return m;
     const def = metricCatalog[name];
     const common = { name, help: def.help, labelNames: [...def.labels], registers: [this.registry] };
+    const sampleAll = () => this.sampleAll(name);
     if (def.kind === 'counter') m = new Counter(common);
-    else if (def.kind === 'gauge') m = new Gauge(common);
+    // prom-client calls collect() on every scrape, before it reads the values.
+    else if (def.kind === 'gauge') m = new Gauge({ ...common, collect: sampleAll });
     else m = new Histogram({ ...common, buckets: [...((def as { buckets?: readonly number[] }).buckets ?? [])] });
     this.made.set(name, m);
     return m;

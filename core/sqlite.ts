@@ -1,17 +1,17 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { CosafeError } from './errors.js';
+import { ensurePrivateDatabase } from './private-files.js';
 
 /**
  * Opens one of cosafe's durable SQLite files (outbox, broker state, buffers):
  * WAL, synchronous=NORMAL (a committed write survives a crash of the process;
  * FULL where a caller asks for more), and an exclusive lock, so a second process
  * pointed at the same dataDir fails at once with a clear error instead of
- * sharing (and corrupting the meaning of) the same queue.
+ * sharing (and corrupting the meaning of) the same queue. The file is 0600 in
+ * a 0700 directory, whatever the umask (core/private-files.ts).
  */
 export function openDurableDatabase(path: string): Database.Database {
-  mkdirSync(dirname(path), { recursive: true });
+  ensurePrivateDatabase(path);
   // A process that just exited may still be letting go of the lock; a second one that runs does not.
   const db = new Database(path, { timeout: 1000 });
   try {
@@ -36,9 +36,9 @@ export function openDurableDatabase(path: string): Database.Database {
  * writes through `PRAGMA data_version`.
  */
 export function openSharedDatabase(path: string): Database.Database {
-  mkdirSync(dirname(path), { recursive: true });
+  // 0600 before SQLite writes the first byte, in a 0700 directory (core/private-files.ts).
+  ensurePrivateDatabase(path);
   const db = new Database(path, { timeout: 5000 });
-  chmodSync(path, 0o600);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   return db;

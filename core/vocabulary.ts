@@ -40,6 +40,20 @@ export const METRIC_NAME_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 export const UNIT_PATTERN = /^[!#-+\--<>-[\]-~]{0,16}$/;
 export const Metric = z.enum(Object.keys(metricUnits) as [Metric, ...Metric[]]);
 
+/**
+ * The topic prefix of a bridge (zigbee2mqtt's `mqtt.base_topic`), in a bridge
+ * credential and in a gateway's config: a topic name of whole levels, outside
+ * the contract tree (`cosafe/`) and the broker's own (`$`), no wildcards.
+ */
+export const BridgePrefix = z
+  .string()
+  .max(128)
+  .refine((t) => t.length > 0 && !/[+#\u0000]/.test(t) && t.split('/').every((level) => level.length > 0), 'must be a topic prefix such as "zigbee2mqtt", without "+", "#", or an empty level ("/" at an end)')
+  .refine((t) => !t.startsWith('$') && t !== 'cosafe' && !t.startsWith('cosafe/'), 'must be outside "cosafe/" and "$"');
+
+/** Whether a topic is the prefix itself or under it (`zigbee2mqtt`, `zigbee2mqtt/...`). */
+export const underPrefix = (topic: string, prefix: string): boolean => topic === prefix || topic.startsWith(`${prefix}/`);
+
 /** Signal classes, after NFPA 72's split of alarm, supervisory and trouble signals. */
 export const SignalClass = z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion', 'supervisory', 'trouble']);
 export type SignalClass = z.infer<typeof SignalClass>;
@@ -49,7 +63,7 @@ export type SignalClass = z.infer<typeof SignalClass>;
  * in broker/auth/acl.ts). `resident` is the anonymous public, admitted only on the
  * WebSocket listener; every other role needs a credential.
  */
-export const BrokerRole = z.enum(['gateway', 'device', 'service', 'fire-department', 'agency', 'admin', 'resident']);
+export const BrokerRole = z.enum(['gateway', 'device', 'bridge', 'service', 'fire-department', 'agency', 'admin', 'resident']);
 export type BrokerRole = z.infer<typeof BrokerRole>;
 
 /** Roles a credential can be issued for (everyone but the anonymous resident). */

@@ -26,19 +26,46 @@ export function parseYamlText<S extends z.ZodType>(text: string, file: string, s
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
-    const details = doc.errors.map((e) => {
-      const line = e.linePos?.[0]?.line ?? 1;
-      return `${file}:${line} ${e.message.split('\n')[0]}`;
-    });
+    // The error's own offset, not `linePos` (set only with prettyErrors): an indentation error on line 12 is reported at 12.
+    const details = doc.errors.map((e) => `${file}:${lineCounter.linePos(e.pos[0]).line} ${e.message.split('\n')[0]}`);
     throw new CosafeError(code, `${file} is not valid YAML`, { details });
   }
   const result = schema.safeParse(doc.toJS() ?? {});
   if (result.success) return result.data;
-  const details = result.error.issues.map((issue) => {
-    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
-    return `${file}:${lineOf(doc, lineCounter, path)} ${formatPath(path) || '(root)'}: ${issue.message}`;
-  });
+  const details = explainIssues(result.error.issues).map(({ path, message }) => `${file}:${lineOf(doc, lineCounter, path)} ${formatPath(path) || '(root)'}: ${message}`);
   throw new CosafeError(code, `${file} has ${details.length} error${details.length === 1 ? '' : 's'}`, { details });
+}
+
+export interface ExplainedIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Zod's issues as a person can act on them. A value that matches none of a
+ * union's forms gets only "Invalid input" from zod; here it gets the problems
+ * of the form it comes closest to (a panel rule with a typo in `class` is told
+ * the allowed classes, not that it is no rule at all).
+ */
+export function explainIssues(issues: readonly z.core.$ZodIssue[]): ExplainedIssue[] {
+  return issues.flatMap((issue): ExplainedIssue[] => {
+    const path = issue.path.map((p) => (typeof p === 'number' ? p : String(p)));
+    // A record key that breaks its rule: say which rule, not only "Invalid key in record".
+    if (issue.code === 'invalid_key' && issue.issues.length) return explainIssues(issue.issues).map((i) => ({ path: [...path, ...i.path], message: i.message }));
+    if (issue.code !== 'invalid_union' || !issue.errors?.length) return [{ path, message: issue.message }];
+    const branches = issue.errors;
+    // A value of the wrong type for every form (`equals: "yes"`): name the types it may have.
+    if (branches.every((b) => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0)) {
+      return [{ path, message: `Invalid input: expected ${branches.map((b) => (b[0] as z.core.$ZodIssueInvalidType).expected).join(' or ')}` }];
+    }
+    const closest = [...branches].sort((a, b) => distance(a) - distance(b))[0]!;
+    return explainIssues(closest).map((i) => ({ path: [...path, ...i.path], message: i.message }));
+  });
+}
+
+/** How far a value is from one form of a union: a wrong type or a key the form does not have means another form was meant. */
+function distance(branch: readonly z.core.$ZodIssue[]): number {
+  return branch.reduce((n, i) => n + (i.path.length === 0 && (i.code === 'unrecognized_keys' || i.code === 'invalid_type') ? 10 : 1), 0);
 }
 
 /** `gateway.devices[0].profile` */

@@ -11,7 +11,13 @@ export const BUILTIN_PROFILE_DIR = join(dirname(fileURLToPath(import.meta.url)),
 export function loadProfileDir(dir: string): Map<string, Profile> {
   const profiles = new Map<string, Profile>();
   const details: string[] = [];
-  for (const name of readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new CosafeError('COSAFE_ERR_PROFILE_INVALID', `cannot read the profile directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  for (const name of names.filter((f) => /\.ya?ml$/.test(f)).sort()) {
     const file = join(dir, name);
     try {
       const p = loadYamlFile(file, Profile, { read: 'COSAFE_ERR_PROFILE_INVALID', invalid: 'COSAFE_ERR_PROFILE_INVALID' });

@@ -13,17 +13,21 @@ export function checkSamples(profile: Profile): string[] {
   profile.samples.forEach((sample, i) => {
     const at = `samples[${i}]${sample.description ? ` (${sample.description})` : ''}`;
     const out = decodeSampleInput(profile, sample.input, SAMPLE_TIME);
+    const wantTimes = sample.expect.signals.some((s) => s.time !== undefined);
     const got = {
       readings: out.values.map((v) => ({ metric: v.metric, value: round(v.value), quality: v.quality })),
-      signals: out.signals.map((s) => ({ key: s.key, class: s.class, state: s.state })),
+      // A sample that gives event times is checked for them; one that does not, for the rest.
+      signals: out.signals.map((s) => ({ key: s.key, class: s.class, state: s.state, ...(wantTimes ? { time: new Date(s.time).toISOString() } : {}) })),
       errors: out.errors.length,
+      line: 'line' in out ? out.line : undefined,
     };
     const want = {
       readings: sample.expect.readings.map((r) => ({ ...r, value: round(r.value) })),
-      signals: sample.expect.signals,
+      signals: sample.expect.signals.map((s) => ({ key: s.key, class: s.class, state: s.state, ...(wantTimes ? { time: s.time === undefined ? undefined : new Date(s.time).toISOString() } : {}) })),
       errors: sample.expect.errors,
+      line: sample.expect.line ?? got.line,
     };
-    for (const part of ['readings', 'signals', 'errors'] as const) {
+    for (const part of ['readings', 'signals', 'errors', 'line'] as const) {
       if (JSON.stringify(got[part]) !== JSON.stringify(want[part])) {
         problems.push(`${at}: expected ${part} ${JSON.stringify(want[part])}, decoded ${JSON.stringify(got[part])}${part === 'errors' && out.errors.length ? ` (${out.errors.join('; ')})` : ''}`);
       }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Metric, SignalClass, metricUnits } from '../core/vocabulary.js';
+import { METRIC_NAME_PATTERN, SignalClass, UNIT_PATTERN, metricUnits } from '../core/vocabulary.js';
 
 /**
  * The device profile: a device model described as data. One declaration; the
@@ -27,11 +27,44 @@ const Pattern = z.string().superRefine((s, ctx) => {
   }
 });
 
+/**
+ * The named groups of a pattern, or undefined when it does not compile.
+ * An empty alternative matches the empty string, and `groups` then lists every
+ * named group of the pattern (each undefined): exact, with no parsing of ours.
+ */
+export function namedGroups(pattern: string): Set<string> | undefined {
+  try {
+    return new Set(Object.keys(new RegExp(`${pattern}|`, 'u').exec('')?.groups ?? {}));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each of `names` must be a named group of `pattern`; otherwise it would read as empty, silently (every fault one key, one reset clearing them all). */
+function requireGroups(pattern: string, names: readonly string[], path: (string | number)[], use: (name: string) => string, ctx: z.RefinementCtx): void {
+  const groups = namedGroups(pattern);
+  if (!groups) return; // the pattern's own error is reported where it is
+  for (const name of names) {
+    if (groups.has(name)) continue;
+    const known = groups.size ? `its named groups: ${[...groups].map((g) => `"${g}"`).join(', ')}` : 'it has no named groups';
+    ctx.addIssue({ code: 'custom', path, message: `${use(name)}, but the pattern has no group "${name}" (${known}); add (?<${name}>...) to it` });
+  }
+}
+
+/** What any metric name must look like (core/vocabulary.ts); it becomes a tag and a label. */
+const MetricName = z.string().regex(METRIC_NAME_PATTERN, 'must be snake_case: a lower-case letter, then lower-case letters, digits or "_" (at most 64)');
+
+/** UCUM-style unit codes (core/vocabulary.ts): `Cel`, not `°C`. */
+const Unit = z.string().regex(UNIT_PATTERN, 'must be a unit code of at most 16 printable ASCII characters, without space, ", \\, "," or "=" (UCUM style: Cel, %RH, L/min; see docs/profiles.md)');
+
+/** Metrics one profile may add to the vocabulary: each is a tag value in the time series, so their number stays small. */
+export const MAX_EXTRA_METRICS = 8;
+
 /* ---------------------------------------------------------------- reading */
 
 const PointBase = {
-  metric: Metric.describe('What is measured, from the fixed vocabulary'),
-  unit: z.string().describe('Unit of the decoded value; must be the unit of the metric'),
+  metric: MetricName.describe('What is measured: a metric of the vocabulary (docs/profiles.md), or one the profile declares under "metrics"'),
+  unit: Unit.describe('Unit of the decoded value; must be the unit of the metric'),
   type: z.enum(['number', 'boolean']).default('number').describe('Booleans are published as 1 (true) and 0 (false)'),
   range: z
     .tuple([z.number(), z.number()])
@@ -71,16 +104,15 @@ export const SerialRead = z
   .object({
     line: Pattern.describe('Pattern with a named group "value" that captures the number'),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => requireGroups(r.line, ['value'], ['line'], () => 'the value is read from a group "value"', ctx));
 
+// The unit is checked against the metric by the profile, which knows its own extra metrics.
 const point = <R extends z.ZodType>(read: R) =>
   z
     .object({ ...PointBase, read })
     .strict()
     .superRefine((p, ctx) => {
-      if (p.unit !== metricUnits[p.metric]) {
-        ctx.addIssue({ code: 'custom', path: ['unit'], message: `metric "${p.metric}" is in "${metricUnits[p.metric]}", not "${p.unit}"` });
-      }
       if (p.range && p.range[0] >= p.range[1]) ctx.addIssue({ code: 'custom', path: ['range'], message: 'the low end must be below the high end' });
       if (p.type === 'number' && !p.range) ctx.addIssue({ code: 'custom', path: ['range'], message: 'a numeric data point needs a valid range' });
     });
@@ -117,7 +149,7 @@ export const Condition = z
   .object({
     id: Id.describe('Unique within the profile; part of the event key'),
     class: SignalClass,
-    metric: Metric.describe('The data point it watches'),
+    metric: MetricName.describe('The data point it watches'),
     when: z.union([Equals, InStates, RateOfRise, Threshold]),
     onDelayS: z.number().nonnegative().default(0).describe('The condition must hold this long before it is raised (filters transients)'),
     offDelayS: z.number().nonnegative().default(0).describe('The condition must be gone this long before it clears (no flapping)'),
@@ -137,16 +169,44 @@ const Signal = z
   })
   .strict();
 
+/** `{zone}` in a signal key: the groups it names. */
+export const keyGroups = (key: string): string[] => [...key.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+
+/** Where the panel's own time of the event sits in its line. */
+const LineTime = z
+  .object({
+    group: z.string().min(1).describe('The named group of `match` that captures the time, e.g. "time" for (?<time>\\S+ \\S+)'),
+    format: z
+      .string()
+      .min(1)
+      .max(64)
+      .describe('How the panel writes it, in Luxon tokens: dd/MM/yy HH:mm:ss, yyyy-MM-dd HH:mm, dd-MMM-yy HH:mm:ss (MMM = JAN...). The zone is the device\'s timeZone'),
+  })
+  .strict();
+
+const ruleBase = {
+  time: LineTime.optional().describe("The event time from the panel's line; without it (or when it does not parse, or the panel's clock is far off), the time the line arrived"),
+};
+
 export const LineRule = z.union([
-  z.object({ match: Pattern, signal: Signal }).strict(),
+  z
+    .object({ match: Pattern, ...ruleBase, signal: Signal })
+    .strict()
+    .superRefine((r, ctx) => requireGroups(r.match, keyGroups(r.signal.key), ['signal', 'key'], (g) => `the key uses {${g}}`, ctx)),
   z
     .object({
       match: Pattern.describe('Pattern with named groups "qualifier", "code" (3 digits) and optionally "zone"'),
+      ...ruleBase,
       contactId: z.literal(true).describe('SIA DC-05 Contact ID: qualifier 1 = new event, 3 = restore, 6 = status'),
     })
+    .strict()
+    .superRefine((r, ctx) => requireGroups(r.match, ['qualifier', 'code'], ['match'], (g) => `Contact ID reads a group "${g}"`, ctx)),
+  z
+    .object({ match: Pattern, ...ruleBase, resetAll: z.literal(true).describe('A panel reset or "system normal": every active signal of the device clears') })
     .strict(),
-  z.object({ match: Pattern, resetAll: z.literal(true).describe('A panel reset or "system normal": every active signal of the device clears') }).strict(),
-]);
+]).superRefine((r, ctx) => {
+  if (r.time) requireGroups(r.match, [r.time.group], ['time', 'group'], (g) => `the time is read from a group "${g}"`, ctx);
+});
 export type LineRule = z.infer<typeof LineRule>;
 
 /* --------------------------------------------------------------- profile */
@@ -158,9 +218,24 @@ const Sample = z
     input: z.union([z.string(), z.record(z.string(), z.unknown())]),
     expect: z
       .object({
-        readings: z.array(z.object({ metric: Metric, value: z.number(), quality: z.enum(['good', 'bad']).default('good') }).strict()).default([]),
-        signals: z.array(z.object({ key: z.string(), class: SignalClass, state: z.enum(['active', 'cleared']) }).strict()).default([]),
+        readings: z.array(z.object({ metric: MetricName, value: z.number(), quality: z.enum(['good', 'bad']).default('good') }).strict()).default([]),
+        signals: z
+          .array(
+            z
+              .object({
+                key: z.string(),
+                class: SignalClass,
+                state: z.enum(['active', 'cleared']),
+                time: z.iso.datetime({ offset: true }).optional().describe("serial-lines: the event time read from the line (samples decode in UTC), e.g. 2025-11-26T10:31:05Z"),
+              })
+              .strict(),
+          )
+          .default([]),
         errors: z.number().int().nonnegative().default(0).describe('How many decode errors the input gives'),
+        line: z
+          .enum(['recognized', 'ignored', 'unrecognized'])
+          .optional()
+          .describe('serial-lines: whether a rule or point knows the line, an `ignore` pattern covers it, or neither (counted as unrecognized)'),
       })
       .strict(),
   })
@@ -180,6 +255,10 @@ const ProfileBase = {
   description: z.string().min(1),
   version: z.number().int().positive().describe('Bump when the profile changes meaning'),
   supervision: Supervision.optional(),
+  metrics: z
+    .record(MetricName, z.object({ unit: Unit, description: z.string().max(200).optional() }).strict())
+    .default({})
+    .describe(`Metrics this profile reads beyond the vocabulary (e.g. linkquality: {unit: "1"}), at most ${MAX_EXTRA_METRICS}; a vocabulary metric keeps its own unit`),
   conditions: z.array(Condition).default([]),
   samples: z.array(Sample).default([]).describe('Recorded device output with the expected result; a test decodes every one'),
 };
@@ -187,9 +266,9 @@ const ProfileBase = {
 /** Serial line framing; the default parity differs by protocol. */
 const serialFraming = (parity: 'none' | 'even') => ({
   baudRate: z.number().int().positive().default(9600),
-  dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+  dataBits: z.literal([7, 8]).default(8),
   parity: z.enum(['none', 'even', 'odd']).default(parity),
-  stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+  stopBits: z.literal([1, 2]).default(1),
 });
 
 export const MqttProfile = z
@@ -245,9 +324,29 @@ export const SerialProfile = z
   })
   .strict();
 
-const profileChecks = (p: { points: { metric: string }[]; conditions: Condition[] }, ctx: z.RefinementCtx) => {
+/** The unit of a metric in a profile: the vocabulary's, else the profile's own declaration. */
+export function unitOf(profile: { metrics: Record<string, { unit: string }> }, metric: string): string | undefined {
+  return Object.hasOwn(metricUnits, metric) ? metricUnits[metric as keyof typeof metricUnits] : profile.metrics[metric]?.unit;
+}
+
+const profileChecks = (p: { points: { metric: string; unit: string }[]; conditions: Condition[]; metrics: Record<string, { unit: string }> }, ctx: z.RefinementCtx) => {
+  const extras = Object.entries(p.metrics);
+  if (extras.length > MAX_EXTRA_METRICS) {
+    ctx.addIssue({ code: 'custom', path: ['metrics'], message: `${extras.length} extra metrics; at most ${MAX_EXTRA_METRICS} per profile, so that the time series' tags stay bounded` });
+  }
+  for (const [name, { unit }] of extras) {
+    const own = Object.hasOwn(metricUnits, name) ? metricUnits[name as keyof typeof metricUnits] : undefined;
+    // One name, one unit everywhere: a dashboard must never add Cel to K.
+    if (own !== undefined && own !== unit) ctx.addIssue({ code: 'custom', path: ['metrics', name, 'unit'], message: `"${name}" is a vocabulary metric in "${own}"; it cannot be declared in "${unit}" (choose another name)` });
+  }
   const metrics = new Set<string>();
   p.points.forEach((pt, i) => {
+    const unit = unitOf(p, pt.metric);
+    if (unit === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['points', i, 'metric'], message: `"${pt.metric}" is not in the vocabulary (${Object.keys(metricUnits).join(', ')}); declare it under "metrics" with its unit` });
+    } else if (pt.unit !== unit) {
+      ctx.addIssue({ code: 'custom', path: ['points', i, 'unit'], message: `metric "${pt.metric}" is in "${unit}", not "${pt.unit}"` });
+    }
     // The metric is a tag in the time series: two points with one metric would overwrite each other.
     if (metrics.has(pt.metric)) ctx.addIssue({ code: 'custom', path: ['points', i, 'metric'], message: `metric "${pt.metric}" is used by two data points` });
     metrics.add(pt.metric);

@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto';
-import type { AlarmEvent } from '../broker/contract/index.js';
+import { cleanText, conditionKey, type AlarmEvent } from '../broker/contract/index.js';
 import type { DeviceConfig } from '../core/config.js';
 import type { DecodedSignal, DecodedValue } from '../device-profiles/codecs/decoded.js';
 import type { Condition, ConditionRule } from '../device-profiles/schema.js';
 import type { DeviceBinding } from './device-binding.js';
+
+/**
+ * A decoded value as the engine sees it. `uncertain`: the gateway restamped it
+ * with its receive time because the device's own time was absurd; the value is
+ * still the device's measurement, so it raises and clears like a good one.
+ */
+export type EngineValue = Omit<DecodedValue, 'quality'> & { quality: DecodedValue['quality'] | 'uncertain' };
 
 /** ISA-18.2 §16.5: an alarm that activates this often within the window is chattering. */
 export const CHATTER_ACTIVATIONS = 3;
@@ -81,10 +88,12 @@ export class AlarmEngine {
     for (const [key, s] of Object.entries(options.snapshot?.conditions ?? {})) this.states.set(key, { ...s, activations: [...s.activations] });
   }
 
-  evaluate(binding: DeviceBinding, value: DecodedValue): AlarmEvent[] {
+  evaluate(binding: DeviceBinding, value: EngineValue): AlarmEvent[] {
     // A reading of bad quality neither raises nor clears anything: acting on a
     // failing sensor could give a false all-clear. (It is counted by the pipeline.)
-    if (value.quality !== 'good') return [];
+    // One whose time the gateway restamped still does: a smoke detector with a
+    // wrong clock still sees smoke, and a lost fire alarm is the worse error.
+    if (value.quality === 'bad') return [];
     const conditions = binding.profile.conditions.filter((c) => c.metric === value.metric);
     if (conditions.length === 0) return [];
     const samples = this.remember(binding, value, conditions);
@@ -101,13 +110,18 @@ export class AlarmEngine {
     return events;
   }
 
-  /** A signal the device reported itself; a repeat of the current state is not a new event. */
+  /**
+   * A signal the device reported itself; a repeat of the current state is not a
+   * new event. Its key is made a contract id here (`conditionKey`), so whatever
+   * a panel printed into a capture group, the event passes the contract.
+   */
   signal(binding: SignalSource, signal: DecodedSignal): AlarmEvent[] {
-    const key = `${binding.device.id}/${signal.key}`;
+    const condition = conditionKey(signal.key);
+    const key = `${binding.device.id}/${condition}`;
     const state = this.stateOf(key);
     const active = signal.state === 'active';
     if (state.active === active) return [];
-    return [this.event(binding, key, state, active ? 'active' : 'cleared', signal.time, { condition: signal.key, class: signal.class, ...(signal.text ? { text: signal.text } : {}) })];
+    return [this.event(binding, key, state, active ? 'active' : 'cleared', signal.time, { condition, class: signal.class, ...(signal.text ? { text: signal.text } : {}) })];
   }
 
   /** A panel reset ("SYSTEM NORMAL"): every signal the device reported clears. Conditions on readings are left to their readings. */
@@ -117,7 +131,8 @@ export class AlarmEngine {
     for (const [key, state] of this.states) {
       const [device, condition] = splitKey(key);
       if (device !== binding.device.id || !state.active || ownConditions.has(condition) || condition === COMM_LOST) continue;
-      events.push(this.event(binding, key, state, 'cleared', time, { condition, class: state.class ?? 'trouble', ...(text ? { text } : {}) }));
+      // conditionKey: a state saved by an older version may carry a key the contract now refuses.
+      events.push(this.event(binding, key, state, 'cleared', time, { condition: conditionKey(condition), class: state.class ?? 'trouble', ...(text ? { text } : {}) }));
     }
     return events;
   }
@@ -148,7 +163,7 @@ export class AlarmEngine {
     return s;
   }
 
-  private remember(binding: DeviceBinding, value: DecodedValue, conditions: Condition[]) {
+  private remember(binding: DeviceBinding, value: EngineValue, conditions: Condition[]) {
     const windowMs = Math.max(0, ...conditions.map((c) => ('riseBy' in c.when ? c.when.withinS * 1000 : 0)));
     if (windowMs === 0) return [];
     const key = `${binding.device.id}/${value.metric}`;
@@ -158,7 +173,7 @@ export class AlarmEngine {
     return list;
   }
 
-  private holds(condition: Condition, active: boolean, value: DecodedValue, samples: { time: number; value: number }[]): boolean {
+  private holds(condition: Condition, active: boolean, value: EngineValue, samples: { time: number; value: number }[]): boolean {
     const rule = condition.when;
     if ('riseBy' in rule) {
       const windowStart = value.time - rule.withinS * 1000;
@@ -199,6 +214,9 @@ export class AlarmEngine {
       state.activations = [...state.activations.filter((t) => t > time - CHATTER_WINDOW_MS), time];
       chattering = state.activations.length >= CHATTER_ACTIVATIONS;
     }
+    // Free text is the device's (a panel's line) and the config's: made fit for the contract, never refused.
+    const text = cause.text ? cleanText(cause.text) : '';
+    const location = binding.device.location ? cleanText(binding.device.location) : '';
     return {
       v: 1,
       eventId: eventIdFor(this.options.site, binding.device.id, cause.condition, change, time),
@@ -211,9 +229,9 @@ export class AlarmEngine {
       state: change,
       time,
       ...(cause.metric !== undefined ? { metric: cause.metric, value: cause.value, unit: cause.unit } : {}),
-      ...(cause.text ? { text: cause.text.slice(0, 200) } : {}),
+      ...(text ? { text } : {}),
       ...(chattering ? { chattering: true } : {}),
-      ...(binding.device.location ? { location: binding.device.location } : {}),
+      ...(location ? { location } : {}),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { AlarmEvent, GatewayHealth, Reading } from '../broker/contract/index.js';
+import { cleanText, type AlarmEvent, type GatewayHealth, type Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -9,10 +9,14 @@ import type { DecodeOutcome } from '../device-profiles/codecs/index.js';
 import type { Profile } from '../device-profiles/schema.js';
 import type { Adapter } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
-import { AlarmEngine, COMM_LOST, type EngineSnapshot, type SignalSource } from './alarm-engine.js';
+import { AlarmEngine, COMM_LOST, type EngineSnapshot, type EngineValue, type SignalSource } from './alarm-engine.js';
 import { bindDevices, type DeviceBinding } from './device-binding.js';
+import { DeviceTimeCheck } from './device-time.js';
 import { Publisher } from './publisher.js';
 import { StateFile } from './state-file.js';
+import { ThrottledLog } from '../core/throttled-log.js';
+import type { HeardDevice } from './adapters/adapter.js';
+import { UnknownDevices } from './unknown-devices.js';
 
 export { bindDevices };
 
@@ -63,9 +67,16 @@ export class Gateway {
   /** The gateway itself, as the source of its own trouble events. */
   private readonly self: SignalSource;
   private drops = { sinceLog: 0, loggedAt: 0 };
+  /** Devices heard on the broker that are not configured, for the health report (bounded). */
+  private readonly unknown = new UnknownDevices();
+  private readonly unknownLog: ThrottledLog;
+  /** The bridges of the config in force (a reload may change them). */
+  private bridges: Config['gateway']['bridges'];
+  private readonly deviceTime: DeviceTimeCheck;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps;
+    this.deviceTime = new DeviceTimeCheck({ bounds: config.deviceTime, logger: deps.logger, metrics: deps.metrics });
     this.self = { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } };
     this.publisher = new Publisher({
       brokerUrl: deps.brokerUrl,
@@ -85,6 +96,9 @@ export class Gateway {
     const snapshot = this.readSnapshot();
     this.alarms = new AlarmEngine({ site: config.site, gateway: config.id, ...(snapshot ? { snapshot } : {}) });
     this.bindings = bindDevices(config, deps.profiles);
+    this.bridges = config.bridges;
+    // One line per unknown topic a minute: what to add, not a flood.
+    this.unknownLog = new ThrottledLog(deps.logger, deps.clock, 60_000);
   }
 
   async start(): Promise<void> {
@@ -112,11 +126,13 @@ export class Gateway {
     for (const b of bindings) adapterFor(b.profile.transport);
     await this.stopAdapters();
     this.bindings = bindings;
+    this.bridges = config.bridges;
     await this.startAdapters();
     this.deps.logger.info({ devices: bindings.length }, 'gateway reloaded devices and profiles');
   }
 
   health(): GatewayHealth {
+    const outbox = this.publisher.stats();
     return {
       at: this.deps.clock.now(),
       adapters: this.adapters.map((a) => a.health()),
@@ -128,7 +144,9 @@ export class Gateway {
         commLost: this.alarms.isActive(b.device.id, COMM_LOST),
       })),
       activeConditions: this.alarms.activeConditions(),
-      outbox: this.publisher.stats(),
+      // An error message of the disk may span lines; the status is text for a page.
+      outbox: { ...outbox, ...(outbox.error ? { error: cleanText(outbox.error, 1000) } : {}) },
+      unknownDevices: this.unknown.list(),
     };
   }
 
@@ -158,7 +176,10 @@ export class Gateway {
         ...(deviceAuth ? { brokerAuth: deviceAuth } : {}),
         sessionId: `${deps.config.site}-${deps.config.id}`,
         stateDir: deps.stateDir,
+        site: deps.config.site,
+        bridges: this.bridges,
         onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
+        onUnknownDevice: (heard) => this.onUnknownDevice(heard),
       }),
     );
     for (const a of this.adapters) await a.start(this.abort.signal);
@@ -177,8 +198,13 @@ export class Gateway {
       metrics.inc('cosafe_edge_decode_errors_total', { device });
       logger.warn({ code: 'COSAFE_ERR_PAYLOAD_INVALID', device, profile: binding.profile.id, errors: outcome.errors }, 'device input not decoded');
     }
-    // Any input, even one that does not decode, proves the link: silence is what supervision is about.
     const now = this.deps.clock.now();
+    // A bridge that says the device is offline (zigbee2mqtt availability): lost now, not after the silence limit.
+    if (outcome.availability === 'offline') {
+      if (!this.alarms.isActive(device, COMM_LOST)) this.emit(this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text: outcome.availabilityText ?? 'reported offline' }));
+      return;
+    }
+    // Any input, even one that does not decode, proves the link: silence is what supervision is about.
     this.lastSeen.set(device, now);
     this.heard.set(device, now);
     const events: AlarmEvent[] = [];
@@ -186,20 +212,38 @@ export class Gateway {
       events.push(...this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'cleared', time: now, text: 'device reports again' }));
     }
     const readings: Reading[] = [];
-    for (const v of outcome.values) {
+    for (const decoded of outcome.values) {
+      // A device time the gateway cannot believe: the value stays, the receive time replaces the time.
+      const v: EngineValue = this.deviceTime.plausible(device, decoded.time, now)
+        ? decoded
+        : { ...decoded, time: now, quality: decoded.quality === 'bad' ? 'bad' : 'uncertain' };
       if (v.quality === 'bad') {
         metrics.inc('cosafe_edge_bad_readings_total', { device, metric: v.metric });
       }
       readings.push({ device, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
       events.push(...this.alarms.evaluate(binding, v));
     }
-    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.signals[0]?.time ?? now));
-    for (const s of outcome.signals) events.push(...this.alarms.signal(binding, s));
+    const signals = outcome.signals.map((s) => (this.deviceTime.plausible(device, s.time, now) ? s : { ...s, time: now }));
+    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.resetAt !== undefined && this.deviceTime.plausible(device, outcome.resetAt, now) ? outcome.resetAt : now));
+    for (const s of signals) events.push(...this.alarms.signal(binding, s));
     this.emit(events);
     if (readings.length) {
       metrics.inc('cosafe_edge_readings_total', {}, readings.length);
       this.publisher.addReadings(readings);
     }
+  }
+
+  /** A message from a device not in the config: acknowledged, counted, logged (throttled) and shown in the health, so a person can add it. */
+  private onUnknownDevice(heard: HeardDevice): void {
+    const via = heard.bridge ? 'bridge' : heard.device ? 'contract' : 'topic';
+    this.deps.metrics.inc('cosafe_edge_unknown_device_messages_total', { via });
+    this.unknown.heard(heard, this.deps.clock.now());
+    this.unknownLog.write(
+      'warn',
+      heard.topic,
+      { code: 'COSAFE_ERR_DEVICE_UNKNOWN', topic: heard.topic.slice(0, 256), device: heard.device, bridge: heard.bridge, name: heard.name },
+      'message from a device that is not configured (see cosafe status to add it)',
+    );
   }
 
   /** Raises "communication lost" for every device silent longer than its profile allows. */

@@ -1,10 +1,11 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fsyncSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { openPrivateFile } from '../core/private-files.js';
 
 /**
  * A small JSON document that survives a crash: written to a temporary file,
  * flushed to disk, then renamed over the old one, so a reader sees either the
- * old or the new version, never half of one.
+ * old or the new version, never half of one. Private (0600), like every file
+ * of the data directory.
  */
 export class StateFile<T> {
   constructor(private readonly path: string) {}
@@ -21,9 +22,8 @@ export class StateFile<T> {
   }
 
   write(value: T): void {
-    mkdirSync(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
+    const fd = openPrivateFile(tmp, 'w');
     try {
       writeSync(fd, JSON.stringify(value));
       fsyncSync(fd);

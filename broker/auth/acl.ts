@@ -42,6 +42,10 @@ function computeGrants(identity: Identity): Grants {
     }
     case 'device':
       return { publish: [topics.deviceUplink(identity.site, identity.device), ...(identity.topic ? [identity.topic] : [])], subscribe: [] };
+    case 'bridge':
+      // Its devices, their availability and its own bridge/... topics, all under its prefix; zigbee2mqtt
+      // also subscribes to <prefix>/# (for its requests and set commands), which nobody else may publish.
+      return { publish: [`${identity.prefix}/#`], subscribe: [`${identity.prefix}/#`] };
     case 'service':
       // cloud-sync: reads what every gateway sends, fans out to fire departments, agencies and residents,
       // and tells gateways when their alarms are acknowledged.
@@ -69,18 +73,19 @@ export function mayPublish(identity: Identity, topic: string): boolean {
 
 /**
  * Whether `identity` may subscribe to `filter`: only if the filter cannot reach
- * beyond one of its grants. `siteDeviceTopics`: for a gateway, the foreign
- * topics (see ForeignTopic) of its own site's devices, which it may read too.
+ * beyond one of its grants. `siteForeign`: for a gateway, what its own site's
+ * devices and bridges publish outside the contract (a device's own topic, a
+ * bridge's `<prefix>/#`), which it may read too.
  */
-export function maySubscribe(identity: Identity, filter: string, siteDeviceTopics: readonly string[] = []): boolean {
+export function maySubscribe(identity: Identity, filter: string, siteForeign: readonly string[] = []): boolean {
   if (!isValidTopicFilter(filter)) return false;
-  if (identity.role === 'gateway' && siteDeviceTopics.includes(filter)) return true;
-  return grantsOf(identity).subscribe.some((g) => filterWithin(filter, g));
+  const grants = identity.role === 'gateway' ? [...grantsOf(identity).subscribe, ...siteForeign] : grantsOf(identity).subscribe;
+  return grants.some((g) => filterWithin(filter, g));
 }
 
 /** Whether a message on `topic` may be delivered to `identity` (checked again on every delivery, defence in depth). */
-export function mayReceive(identity: Identity, topic: string, siteDeviceTopics: readonly string[] = []): boolean {
+export function mayReceive(identity: Identity, topic: string, siteForeign: readonly string[] = []): boolean {
   if (topic.startsWith(`${SYS_ROOT}/`) && identity.role !== 'admin') return false;
-  if (identity.role === 'gateway' && siteDeviceTopics.includes(topic)) return true;
+  if (identity.role === 'gateway' && siteForeign.some((g) => topicMatches(g, topic))) return true;
   return grantsOf(identity).subscribe.some((g) => topicMatches(g, topic));
 }

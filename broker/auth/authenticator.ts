@@ -56,9 +56,9 @@ export class Authenticator {
     return fail(4, !known ? 'unknown-identity' : known.revokedAt !== null ? 'revoked' : 'wrong-secret');
   }
 
-  /** For a gateway: the foreign topics of its site's devices, which it may read. */
+  /** For a gateway: what its site's devices and bridges publish outside the contract (topics, `<prefix>/#`), which it may read. */
   deviceTopicsFor(identity: Identity): string[] {
-    return identity.role === 'gateway' && this.d.store ? this.d.store.siteDeviceTopics(identity.site) : [];
+    return identity.role === 'gateway' && this.d.store ? this.d.store.siteForeignFilters(identity.site) : [];
   }
 
   /** Whether a live session still stands after the store changed. */

@@ -1,9 +1,9 @@
-import { chmodSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { CosafeError } from '../../core/errors.js';
-import { Identity, IdentityId } from './identity.js';
+import { ensurePrivateDatabase } from '../../core/private-files.js';
+import { Identity, IdentityId, underPrefix } from './identity.js';
 import { DECOY_HASH, hashSecret, newSecret, verifySecret } from './secret-hash.js';
 
 /** The store's file in the data directory; the CLI and the running hub open the same file. */
@@ -28,6 +28,7 @@ interface Row {
   device: string | null;
   district: string | null;
   topic: string | null;
+  prefix: string | null;
   secret_hash: string;
   generation: number;
   created_at: number;
@@ -55,10 +56,9 @@ export class CredentialStore {
 
   static open(path: string, clock: Clock = systemClock): CredentialStore {
     try {
-      mkdirSync(dirname(path), { recursive: true });
+      // Only its owner may read the hashes: 0600 before SQLite writes the first byte.
+      ensurePrivateDatabase(path);
       const db = new Database(path);
-      // Only its owner may read the hashes.
-      chmodSync(path, 0o600);
       db.pragma('journal_mode = WAL');
       // The CLI and the hub write and read the file at the same time.
       db.pragma('busy_timeout = 5000');
@@ -78,6 +78,8 @@ export class CredentialStore {
       // Added after the first release of the table: a device's own topic outside the contract.
       const columns = (db.prepare('PRAGMA table_info(credential)').all() as { name: string }[]).map((c) => c.name);
       if (!columns.includes('topic')) db.exec('ALTER TABLE credential ADD COLUMN topic TEXT');
+      // ... and a bridge's topic prefix.
+      if (!columns.includes('prefix')) db.exec('ALTER TABLE credential ADD COLUMN prefix TEXT');
       return new CredentialStore(db, path, clock);
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot open the credential store ${path}: ${(err as Error).message}`, { cause: err });
@@ -96,18 +98,27 @@ export class CredentialStore {
         throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `site "${identity.site}" is already in district "${other}"; a site has one district (revoke its gateway credentials first to move it)`);
       }
     }
-    if (identity.role === 'device' && identity.topic) {
-      const owner = this.sql("SELECT id FROM credential WHERE topic = ? AND revoked_at IS NULL").get(identity.topic) as { id: string } | undefined;
-      // One owner per topic: otherwise another site's gateway could read this one's device.
-      if (owner) throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `topic "${identity.topic}" already belongs to "${owner.id}"`);
+    // One owner per topic and per prefix, and no overlap between them: otherwise another site's gateway could read this one's devices.
+    const claim = identity.role === 'device' ? identity.topic : identity.role === 'bridge' ? identity.prefix : undefined;
+    if (claim !== undefined) {
+      const claims = this.sql("SELECT id, topic, prefix FROM credential WHERE (topic IS NOT NULL OR prefix IS NOT NULL) AND revoked_at IS NULL").all() as { id: string; topic: string | null; prefix: string | null }[];
+      for (const other of claims) {
+        const clash =
+          other.topic !== null && (identity.role === 'bridge' ? underPrefix(other.topic, claim) : other.topic === claim) ? `topic "${other.topic}"`
+          : other.prefix !== null && (underPrefix(claim, other.prefix) || (identity.role === 'bridge' && underPrefix(other.prefix, claim))) ? `prefix "${other.prefix}/#"`
+          : undefined;
+        if (clash) {
+          throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `${identity.role === 'bridge' ? `prefix "${claim}/#"` : `topic "${claim}"`} overlaps ${clash}, which belongs to "${other.id}"; one topic or prefix has one owner`);
+        }
+      }
     }
     const secret = newSecret();
     const hash = await hashSecret(secret);
     const now = this.clock.now();
-    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
+    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string };
     try {
-      this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
-        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, hash, now);
+      this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
+        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, hash, now);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `identity "${identity.id}" already exists`, { cause: err });
@@ -151,10 +162,15 @@ export class CredentialStore {
     return row?.district;
   }
 
-  /** The foreign topics (see ForeignTopic) of a site's active device credentials, which its gateway may read. */
-  siteDeviceTopics(site: string): string[] {
-    const rows = this.sql("SELECT topic FROM credential WHERE role = 'device' AND site = ? AND topic IS NOT NULL AND revoked_at IS NULL").all(site) as { topic: string }[];
-    return rows.map((r) => r.topic);
+  /**
+   * What a site's active devices and bridges publish outside the contract, as
+   * filters its gateway may read: each device's own topic (see ForeignTopic)
+   * and each bridge's `<prefix>/#`.
+   */
+  siteForeignFilters(site: string): string[] {
+    const rows = this.sql("SELECT topic, prefix FROM credential WHERE role IN ('device', 'bridge') AND site = ? AND (topic IS NOT NULL OR prefix IS NOT NULL) AND revoked_at IS NULL")
+      .all(site) as { topic: string | null; prefix: string | null }[];
+    return rows.map((r) => (r.prefix !== null ? `${r.prefix}/#` : r.topic!));
   }
 
   /**
@@ -231,7 +247,7 @@ export class CredentialStore {
 }
 
 function toCredential(row: Row): StoredCredential {
-  const scope = Object.fromEntries(Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic }).filter(([, v]) => v !== null));
+  const scope = Object.fromEntries(Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix }).filter(([, v]) => v !== null));
   return {
     identity: Object.freeze(Identity.parse({ id: row.id, role: row.role, ...scope })),
     generation: row.generation,

@@ -48,7 +48,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
   const { sessions, events, limits } = d;
 
   const refuse = (info: ConnectionInfo, reason: RefusalReason, returnCode: 2 | 3 | 4 | 5, username: string | undefined) => {
-    if (returnCode === 4 || returnCode === 5) d.addressGuard.authFailed(info.address);
+    if (returnCode === 4 || returnCode === 5) d.addressGuard.authFailed(info.address, triedIdentity(info, username));
     events.refused(info, reason, username);
     return new ReportedError(`connection refused: ${reason}`, returnCode);
   };
@@ -94,6 +94,13 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
     authenticate(client, username, password, done) {
       const info = d.infoOf(client.conn);
       if (!info) return done(new ReportedError('connection not attached by a cosafe listener', 5) as never, false);
+      // Before the secret is hashed: an identity locked out from this address costs no scrypt,
+      // known or not (the decoy hash of unknown ids is not needed to hide which ids exist here).
+      const tried = triedIdentity(info, username);
+      if (!d.addressGuard.admitIdentity(info.address, tried)) {
+        events.lockedOut(info, username, d.addressGuard.failuresOf(info.address, tried), limits.authFailuresPerMinute);
+        return done(new ReportedError('too many failed logins for this identity from this address', 5) as never, false);
+      }
       d.authenticator.identify(info, username, password).then(
         (outcome) => {
           // The client may have gone while scrypt ran; Aedes drops the answer then.
@@ -152,4 +159,13 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
       return packet;
     },
   };
+}
+
+/**
+ * The identity a login tried, for counting failures per address and identity:
+ * the username, else the client certificate's CN, else "" (anonymous). Cut to
+ * 128 characters: a username is up to 64 KiB, and the key is only a counter's.
+ */
+function triedIdentity(info: ConnectionInfo, username: string | undefined): string {
+  return (username || info.certificate?.subjectCn || '').slice(0, 128);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BrokerRole, CredentialRole } from '../../core/vocabulary.js';
+import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from '../../core/vocabulary.js';
 import { ID_PATTERN, TOPIC_ROOT } from '../contract/topics.js';
 import { isValidTopicName } from './topic-filter.js';
 
@@ -32,9 +32,13 @@ export const ForeignTopic = z
   .refine(isValidTopicName, 'must be a topic name, without "+" or "#"')
   .refine((t) => !t.startsWith('$') && !t.startsWith(`${TOPIC_ROOT}/`) && t !== TOPIC_ROOT, `must be outside "${TOPIC_ROOT}/" and "$": inside the contract, the device's uplink topic is the one`);
 
+export { BridgePrefix, underPrefix };
+
 export const Identity = z.discriminatedUnion('role', [
   z.object({ role: z.literal('gateway'), id: AnyId, site: Level, gateway: Level, district: Level.optional() }).strict(),
   z.object({ role: z.literal('device'), id: AnyId, site: Level, device: Level, topic: ForeignTopic.optional() }).strict(),
+  /** One client publishing for many devices of one site under one prefix (zigbee2mqtt, a vendor bridge). */
+  z.object({ role: z.literal('bridge'), id: AnyId, site: Level, prefix: BridgePrefix }).strict(),
   z.object({ role: z.literal('service'), id: AnyId }).strict(),
   z.object({ role: z.literal('fire-department'), id: AnyId, district: Level }).strict(),
   z.object({ role: z.literal('agency'), id: AnyId, district: Level.optional() }).strict(),
@@ -50,6 +54,7 @@ export const ANONYMOUS_RESIDENT: Identity = Object.freeze({ role: 'resident', id
 export const roleScope: Readonly<Record<CredentialRole, { required: readonly string[]; optional: readonly string[] }>> = {
   gateway: { required: ['site', 'gateway'], optional: ['district'] },
   device: { required: ['site', 'device'], optional: ['topic'] },
+  bridge: { required: ['site', 'prefix'], optional: [] },
   service: { required: [], optional: [] },
   'fire-department': { required: ['district'], optional: [] },
   agency: { required: [], optional: ['district'] },
@@ -63,6 +68,8 @@ export function describeIdentity(i: Identity): string {
       return `gateway ${i.site}/${i.gateway}`;
     case 'device':
       return `device ${i.site}/${i.device}`;
+    case 'bridge':
+      return `bridge ${i.site} (${i.prefix}/#)`;
     case 'fire-department':
       return `fire department of district ${i.district}`;
     case 'agency':

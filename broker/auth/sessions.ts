@@ -16,7 +16,7 @@ export interface Session {
   readonly generation: number;
   readonly info: ConnectionInfo;
   readonly throttle: PublishThrottle;
-  /** A gateway's: the foreign topics of its site's devices (refreshed when the store changes). */
+  /** A gateway's: what its site's devices and bridges publish outside the contract, as filters (refreshed when the store changes). */
   deviceTopics: readonly string[];
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { SignalClass } from '../../core/vocabulary.js';
+import { METRIC_NAME_PATTERN, SignalClass, UNIT_PATTERN } from '../../core/vocabulary.js';
+import { MAX_EPOCH_MS, MAX_SEQ, MAX_TEXT, TEXT_FORBIDDEN } from './bounds.js';
 import { ID_PATTERN } from './topics.js';
 
 export { SignalClass };
@@ -7,22 +8,38 @@ export { SignalClass };
 /**
  * Message schemas of the contract, declared once; the TypeScript types are
  * derived from them. Version 1: a breaking change gets a new topic root.
+ *
+ * The contract is a trust boundary: a gateway's credential does not make its
+ * payloads trustworthy. Every string that becomes an InfluxDB tag or field, a
+ * topic level or a page's text is bounded here (pattern, length, no control
+ * characters), and so is every number that becomes a timestamp or a counter.
  */
 const Id = z.string().regex(ID_PATTERN, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit');
-/** Milliseconds since the Unix epoch, as the device (or gateway) stamped it. */
-const EpochMs = z.number().int().nonnegative();
+const MetricName = z.string().regex(METRIC_NAME_PATTERN, 'must be 1-64 lower-case letters, digits or "_", starting with a letter');
+const Unit = z.string().regex(UNIT_PATTERN, 'must be 0-16 printable ASCII characters, none of space, \'"\', "\\", "," or "="');
+/** Text a person reads (a panel's own words, a location): bounded, and nothing that can break a line or a page. */
+const Text = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => !TEXT_FORBIDDEN.test(s), 'must not contain control characters (newline, tab, escape) or layout controls (line separators, bidi overrides)');
+/**
+ * Milliseconds since the Unix epoch, as the device (or gateway) stamped it:
+ * from 1970 to 2100, a range every InfluxDB version stores (it ends in 2262).
+ */
+const EpochMs = z.number().int().nonnegative().max(MAX_EPOCH_MS, 'must be an epoch-milliseconds time before 2100');
 
 export const Quality = z.enum(['good', 'bad', 'uncertain']);
 export type Quality = z.infer<typeof Quality>;
 
 export const Reading = z.object({
   device: Id,
-  metric: z.string().min(1).max(64),
+  metric: MetricName,
   value: z.number().refine(Number.isFinite, 'must be a finite number'),
-  unit: z.string().max(16),
+  unit: Unit,
   time: EpochMs,
   quality: Quality,
-  profile: z.string().min(1).max(64),
+  profile: Id,
 });
 export type Reading = z.infer<typeof Reading>;
 
@@ -31,9 +48,9 @@ export const ReadingBatch = z.object({
   gateway: Id,
   site: Id,
   /** Changes every time the gateway starts, so a restarted sequence is not taken for duplicates. */
-  boot: z.string().min(1).max(64),
+  boot: Id,
   /** Per-gateway, per-boot sequence number: gaps and duplicates show in cloud-sync's counters. */
-  seq: z.number().int().nonnegative(),
+  seq: z.number().int().nonnegative().max(MAX_SEQ),
   sentAt: EpochMs,
   readings: z.array(Reading).min(1).max(10_000),
 });
@@ -49,25 +66,30 @@ export const AlarmEvent = z.object({
   gateway: Id,
   site: Id,
   device: Id,
-  profile: z.string().min(1).max(64),
-  condition: z.string().min(1).max(64),
+  profile: Id,
+  /** Which condition of the device changed: a profile's condition id, or a signal key built at the edge (see `conditionKey`). */
+  condition: Id,
   class: SignalClass,
   state: AlarmState,
   /** For conditions on readings: the reading that raised or cleared it. */
-  metric: z.string().min(1).max(64).optional(),
-  value: z.number().optional(),
-  unit: z.string().max(16).optional(),
+  metric: MetricName.optional(),
+  value: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
+  unit: Unit.optional(),
   /** For signals a device reports itself (a panel's event line): its own words. */
-  text: z.string().max(200).optional(),
+  text: Text(MAX_TEXT).optional(),
   time: EpochMs,
   /** ISA-18.2: activated 3 or more times within 60 s. Still an alarm; also a maintenance problem. */
   chattering: z.boolean().optional(),
-  location: z.string().max(200).optional(),
+  location: Text(MAX_TEXT).optional(),
   /** The device or panel is being tested (a walk test, a test button): dispatched as usual, never made public. */
   test: z.boolean().optional(),
 });
 export type AlarmEvent = z.infer<typeof AlarmEvent>;
 
+/** Error counters by kind (the kind may name an OPC-UA node id): shown on status pages. */
+const Counts = z.record(Text(256), z.number());
+/** A short machine word shown on a status page (a transport kind, a link state). */
+const Word = Text(64);
 /**
  * ISA-18.2 alarm states as the hub keeps them (the alarm state transition
  * diagram, states A-D): normal, active and unacknowledged, active and
@@ -90,7 +112,7 @@ export const DispatchMessage = AlarmEvent.extend({
   /** The hub's alarm: one per site, device and condition. */
   alarmId: z.string().regex(/^alm_[0-9a-f]{24}$/),
   /** The CAP identifier of this message (also the webhook-id). */
-  messageId: z.string().min(1).max(200),
+  messageId: Text(200).pipe(z.string().min(1)),
   msgType: CapMsgType,
   /** The district the registry gives the site; absent when the site is not registered. */
   district: Id.optional(),
@@ -110,54 +132,85 @@ export type DispatchMessage = z.infer<typeof DispatchMessage>;
  */
 export const DispatchAck = z.object({
   v: z.literal(1),
-  operator: z.string().max(100).optional(),
-  note: z.string().max(200).optional(),
+  operator: Text(100).optional(),
+  note: Text(MAX_TEXT).optional(),
   /**
    * The department's word on the public: true once it confirmed the danger and
    * residents should be warned, false to end a public warning. Sent with the
    * acknowledgement, or again later on the same topic.
    */
   warnPublic: z.boolean().optional(),
-  identity: z.object({ id: z.string().min(1).max(128), role: z.string().min(1).max(32), district: Id.optional() }).strict().optional(),
+  identity: z.object({ id: Text(128).pipe(z.string().min(1)), role: Word.pipe(z.string().min(1)), district: Id.optional() }).strict().optional(),
 });
 export type DispatchAck = z.infer<typeof DispatchAck>;
 
 /** Tells a gateway (on its `commands/alarm-ack` topic) that a fire department acknowledged one of its alarms. */
 export const AlarmAckCommand = z.object({
   v: z.literal(1),
-  alarmId: z.string(),
-  eventId: z.string(),
+  alarmId: z.string().regex(/^alm_[0-9a-f]{24}$/),
+  eventId: z.string().regex(/^evt_[0-9a-f]{32}$/),
   site: Id,
   device: Id,
-  condition: z.string().min(1).max(64),
-  acknowledgedBy: z.string().min(1).max(128),
-  operator: z.string().max(100).optional(),
-  channel: z.string().max(16),
+  condition: Id,
+  acknowledgedBy: Text(128).pipe(z.string().min(1)),
+  operator: Text(100).optional(),
+  channel: Word,
   at: EpochMs,
 });
 export type AlarmAckCommand = z.infer<typeof AlarmAckCommand>;
 
-const Counts = z.record(z.string(), z.number());
+
 
 /** What a building owner needs to see that the devices work: per transport, per port or unit, per device. */
 export const GatewayHealth = z.object({
   at: EpochMs,
   adapters: z.array(
     z.object({
-      kind: z.string(),
+      kind: Word,
       connected: z.boolean(),
       lastValueAt: EpochMs.nullable(),
       errors: Counts,
       ports: z
-        .array(z.object({ port: z.string(), device: z.string().optional(), state: z.string(), backoffMs: z.number().optional(), lastValueAt: EpochMs.nullable(), errors: Counts }))
+        .array(
+          z.object({
+            /** A serial port path or an opc.tcp:// URL. */
+            port: Text(512),
+            /** The device ids on it, comma-separated. */
+            device: Text(4096).optional(),
+            state: Word,
+            backoffMs: z.number().optional(),
+            lastValueAt: EpochMs.nullable(),
+            errors: Counts,
+            /** serial-lines: the last line no rule of the profile knew (also counted in errors.unrecognized). */
+            lastUnrecognized: z.object({ line: Text(120), at: EpochMs }).optional(),
+          }),
+        )
         .optional(),
     }),
   ),
-  devices: z.array(z.object({ id: Id, profile: z.string(), transport: z.string(), lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
-  activeConditions: z.array(z.string()),
+  devices: z.array(z.object({ id: Id, profile: Id, transport: Word, lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
+  /** `device/condition` of every active condition. */
+  activeConditions: z.array(Text(129)),
+  /** Devices heard on the broker but not configured, the most recently heard first (at most 20), so a person can add them. */
+  unknownDevices: z
+    .array(
+      z.object({
+        topic: Text(256),
+        /** A contract uplink: the device id in its topic. */
+        device: Id.optional(),
+        /** Under a bridge's prefix: the bridge, and the device's name there. */
+        bridge: Id.optional(),
+        name: Text(128).optional(),
+        messages: z.number().int().nonnegative(),
+        firstHeard: EpochMs,
+        lastHeard: EpochMs,
+      }),
+    )
+    .max(20)
+    .optional(),
   /** The gateway's durable outbox: what waits for the hub, and whether the hub is there. */
   outbox: z
-    .object({ connected: z.boolean(), error: z.string().optional(), events: z.number(), readings: z.number(), openReadings: z.number(), inFlight: z.number() })
+    .object({ connected: z.boolean(), error: Text(1000).optional(), events: z.number(), readings: z.number(), openReadings: z.number(), inFlight: z.number() })
     .optional(),
 });
 export type GatewayHealth = z.infer<typeof GatewayHealth>;
@@ -167,7 +220,7 @@ export const GatewayStatus = z.object({
   gateway: Id,
   site: Id,
   state: z.enum(['online', 'offline']),
-  boot: z.string().min(1).max(64),
+  boot: Id,
   since: EpochMs,
   /** Refreshed every few seconds while online; absent from the last will. */
   health: GatewayHealth.optional(),

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CredentialStore, credentialStorePath, type StoredCredential } from '../../broker/auth/credential-store.js';
 import { CredentialRole, describeIdentity, roleScope, type Identity } from '../../broker/auth/identity.js';
 import { loadConfigFile } from '../../core/config.js';
@@ -20,9 +20,10 @@ interface AddOptions extends StoreOptions {
   device?: string;
   district?: string;
   topic?: string;
+  prefix?: string;
 }
 
-const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic'] as const;
+const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic', 'prefix'] as const;
 
 /**
  * `cosafe credentials`: issue, list, rotate and revoke the credentials the
@@ -44,6 +45,7 @@ The username an MQTT client logs in with is the identity id.
 Examples:
   cosafe credentials add --role gateway --site bakery-12 --gateway gw-1 --district north -c cosafe.yaml
   cosafe credentials add --role device --site bakery-12 --device smoke-oven -c cosafe.yaml
+  cosafe credentials add --role bridge --site bakery-12 --prefix zigbee2mqtt -c cosafe.yaml
   cosafe credentials add --role fire-department --district north --id fd-north-station-3 -c cosafe.yaml
   cosafe credentials list -c cosafe.yaml
   cosafe credentials rotate bakery-12.gw-1 -c cosafe.yaml
@@ -56,12 +58,21 @@ Examples:
       .command('add')
       .description('issue a credential and print its secret (once)')
       .addOption(new Option('--role <role>', 'what the identity is').choices(CredentialRole.options).makeOptionMandatory())
-      .option('--id <id>', 'identity id, the MQTT username (default for gateway and device: <site>.<gateway|device>)')
-      .option('--site <site>', 'gateway, device: the site it belongs to')
-      .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)')
-      .option('--device <id>', 'device: its device id (as in gateway.devices)')
-      .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district")
-      .option('--topic <topic>', "device: a topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it")
+      .option('--id <id>', 'identity id, the MQTT username (default for gateway and device: <site>.<gateway|device>)', once('--id'))
+      .option('--site <site>', 'gateway, device: the site it belongs to', once('--site'))
+      .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)', once('--gateway'))
+      .option('--device <id>', 'device: its device id (as in gateway.devices)', once('--device'))
+      .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district", once('--district'))
+      .option(
+        '--topic <topic>',
+        "device: the one topic of its own outside cosafe/v1/ (e.g. zigbee2mqtt/store-sensor) it may publish on too; its site's gateway may read it",
+        once('--topic', 'a device has one topic of its own; a bridge publishing for many devices under one prefix is --role bridge --prefix <prefix>'),
+      )
+      .option(
+        '--prefix <prefix>',
+        "bridge: the topic prefix it publishes under for all its devices (zigbee2mqtt's mqtt.base_topic, e.g. zigbee2mqtt); its site's gateway may read it",
+        once('--prefix', 'a bridge has one prefix (run a second bridge with its own credential)'),
+      )
       .addHelpText(
         'after',
         `
@@ -153,6 +164,18 @@ ${Object.entries(roleScope)
   });
 }
 
+/**
+ * A flag that may be given once. Commander keeps only the last of a repeated
+ * flag; a credential silently scoped to the second of two topics is a
+ * credential that does not do what its operator meant.
+ */
+function once(flag: string, why = 'give it once') {
+  return (value: string, previous: string | undefined): string => {
+    if (previous !== undefined) throw new InvalidArgumentError(`${flag} is given twice ("${previous}", "${value}"): ${why}`);
+    return value;
+  };
+}
+
 function storeOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'config file: the store is in its dataDir')
@@ -172,12 +195,22 @@ function identityFrom(o: AddOptions): Identity {
   const problems: string[] = [];
   for (const f of scope.required) if (!o[f as (typeof SCOPE_FLAGS)[number]]) problems.push(`--${f} is required for role ${o.role}`);
   for (const f of SCOPE_FLAGS) if (o[f] && !scope.required.includes(f) && !scope.optional.includes(f)) problems.push(`--${f} does not apply to role ${o.role}`);
-  const derived = o.role === 'gateway' && o.site && o.gateway ? `${o.site}.${o.gateway}` : o.role === 'device' && o.site && o.device ? `${o.site}.${o.device}` : undefined;
+  const derived =
+    o.role === 'gateway' && o.site && o.gateway ? `${o.site}.${o.gateway}`
+    : o.role === 'device' && o.site && o.device ? `${o.site}.${o.device}`
+    : o.role === 'bridge' && o.site && o.prefix ? bridgeId(o.site, o.prefix)
+    : undefined;
   const id = o.id ?? derived;
   if (!id) problems.push(`--id is required for role ${o.role}`);
   if (problems.length) throw new CosafeError('COSAFE_ERR_CLI_USAGE', 'cannot issue this credential', { details: problems });
   const fields = Object.fromEntries(SCOPE_FLAGS.filter((f) => o[f] !== undefined).map((f) => [f, o[f]]));
   return { role: o.role, id, ...fields } as Identity;
+}
+
+/** `bakery-12.zigbee2mqtt` for prefix `zigbee2mqtt`; undefined (ask for --id) when the prefix is no id material. */
+function bridgeId(site: string, prefix: string): string | undefined {
+  const id = `${site}.${prefix.replaceAll('/', '.')}`;
+  return /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(id) ? id : undefined;
 }
 
 function publicView(c: StoredCredential) {
@@ -191,8 +224,8 @@ function publicView(c: StoredCredential) {
 }
 
 function scopeText(i: Identity): string {
-  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string };
-  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`]
+  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string };
+  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`, s.prefix && `prefix=${s.prefix}/#`]
     .filter(Boolean)
     .join(' ') || '-';
 }

@@ -142,7 +142,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   try {
     const config = buildConfig(input, baseDir, o.config ?? 'command line');
     registerDemoSites(config.dataDir, site, simulated);
-    stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger);
+    stack = await startStack(config, ['broker', 'cloud-sync', 'gateway'], logger, undefined, { mqtt: '--port', http: '--http-port' });
     // Each simulated sensor logs in as its own device with an internal identity of this process: it may
     // publish on its own uplink topic and nowhere else, as a real device with its credential would.
     const { site: siteId } = config.gateway;

@@ -22,8 +22,9 @@ export function registerRoles(program: Command): void {
       .requiredOption('-c, --config <file>', 'config file (YAML)');
     logOptions(cmd).action(async (o: { config: string; logLevel?: LogLevel; logFormat?: 'pretty' | 'json' }) => {
       // Loaded here, not at the top: every other cosafe command (credentials, sites, ...) then starts in a fraction of the time.
-      const [{ startStack }, { reloadOnChange }] = await Promise.all([import('../compose.js'), import('../config-reload.js')]);
-      const config = loadConfigFile(o.config);
+      const [{ startStack }, { reloadOnChange }, { loadSite }] = await Promise.all([import('../compose.js'), import('../config-reload.js'), import('../site-config.js')]);
+      // A gateway's devices and profiles are checked with the file's lines before anything starts.
+      const config = r.roles.includes('gateway') ? loadSite(o.config).config : loadConfigFile(o.config);
       const logger = createLogger({ level: o.logLevel ?? config.log.level, format: o.logFormat ?? config.log.format });
       const stack = await startStack(config, r.roles, logger);
       const stopReloading = stack.gateway ? reloadOnChange({ configFile: o.config, running: config, gateway: stack.gateway, logger }) : () => {};
@@ -40,10 +41,9 @@ export function registerConfigCheck(program: Command): void {
     .description('validate a config file and print every error with its line')
     .argument('<file>', 'config file (YAML)')
     .action(async (file: string) => {
-      const [{ loadProfiles }, { bindDevices }] = await Promise.all([import('../compose.js'), import('../../edge/gateway.js')]);
-      const config = loadConfigFile(file);
-      // Devices must name profiles that exist: the gateway would refuse to start otherwise.
-      bindDevices(config.gateway, loadProfiles(config));
+      const { loadSite } = await import('../site-config.js');
+      // Devices must name profiles that exist, with the addresses their transports need: the gateway would refuse to start otherwise.
+      const { config } = loadSite(file);
       process.stdout.write(`${file}: ok (${config.gateway.devices.length} devices, ${config.cloudSync.fireDepartments.length} fire departments)\n`);
     });
 }

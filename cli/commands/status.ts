@@ -35,11 +35,35 @@ export function renderGateway(g: GatewayStatus, now: number): string {
     }
   }
   out.push(table(rows));
+  for (const a of h.adapters) {
+    for (const p of a.ports ?? []) {
+      if (p.lastUnrecognized) out.push(`  ${p.device ?? p.port}: ${p.errors.unrecognized ?? 0} unrecognized line(s), the last ${ago(p.lastUnrecognized.at, now)}: ${JSON.stringify(p.lastUnrecognized.line)}`);
+    }
+  }
   const devices = [['device', 'profile', 'last heard', 'supervision']];
   for (const d of h.devices) devices.push([d.id, d.profile, ago(d.lastSeen, now), d.commLost ? 'COMMUNICATION LOST' : 'ok']);
   out.push(table(devices));
+  if (h.unknownDevices?.length) {
+    out.push('heard but not configured (add them to gateway.devices, with the profile of their model):');
+    const heard = [['topic', 'messages', 'last heard', 'config entry']];
+    for (const u of h.unknownDevices) heard.push([u.topic, String(u.messages), ago(u.lastHeard, now), configEntry(u)]);
+    out.push(table(heard));
+  }
   out.push(h.activeConditions.length ? `active: ${h.activeConditions.join(', ')}` : 'active: none');
   return `${out.join('\n')}\n`;
+}
+
+type Heard = NonNullable<NonNullable<GatewayStatus['health']>['unknownDevices']>[number];
+
+/** The line a person adds to gateway.devices for a device heard but not configured. */
+function configEntry(u: Heard): string {
+  if (u.device) return `- { id: ${u.device}, profile: <profile> }`;
+  if (u.bridge && u.name) {
+    const id = u.name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64) || 'device';
+    const name = /^[A-Za-z0-9_.-]+$/.test(u.name) ? u.name : JSON.stringify(u.name);
+    return `- { id: ${id}, profile: <profile>, bridge: ${u.bridge}${name === id ? '' : `, name: ${name}`} }`;
+  }
+  return `- { id: <id>, profile: <profile>, topic: ${JSON.stringify(u.topic)} }`;
 }
 
 function ago(t: number | null, now: number): string {

@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { HistoryQuery, ReadingStore, StoreHealth, StoredReading } from '../reading-store.js';
 import { InfluxQlReader } from './influxql.js';
-import { eventLine, readingLines } from './line-protocol.js';
+import { UnsafePoint, eventLine, readingLines } from './line-protocol.js';
 import { v1AuthHeaders, v1WriteTarget } from './v1-write.js';
 import { v2WriteTarget } from './v2-write.js';
 import { WriteBuffer } from './write-buffer.js';
@@ -52,12 +52,28 @@ export class InfluxStore implements ReadingStore {
 
   writeBatch(batch: ReadingBatch): boolean {
     const lines: string[] = [];
-    readingLines(batch, lines);
+    const refused = readingLines(batch, lines);
+    if (refused.length) this.refused(refused, { site: batch.site, gateway: batch.gateway, seq: batch.seq });
     return this.writer.append(lines, 'reading');
   }
 
   writeEvent(event: AlarmEvent): boolean {
-    return this.writer.append([eventLine(event)], 'event');
+    let line: string;
+    try {
+      line = eventLine(event);
+    } catch (err) {
+      if (!(err instanceof UnsafePoint)) throw err;
+      // Done with: the alarm was dispatched already; only its copy in InfluxDB is missing.
+      this.refused([err.message], { site: event.site, gateway: event.gateway, eventId: event.eventId });
+      return true;
+    }
+    return this.writer.append([line], 'event');
+  }
+
+  /** Points the contract should have refused: never written, counted and logged (a bug to report, not a state). */
+  private refused(reasons: string[], where: Record<string, unknown>): void {
+    this.d.metrics.inc('cosafe_influx_points_refused_total', {}, reasons.length);
+    this.d.logger.error({ code: 'COSAFE_ERR_INFLUX_UNSAFE', ...where, points: reasons.length, first: reasons[0] }, 'points InfluxDB line protocol cannot carry safely; not written');
   }
 
   /** Records of the hub itself (the agencies' district summaries), as line protocol; droppable like readings. */

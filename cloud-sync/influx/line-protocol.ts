@@ -4,29 +4,83 @@ import { timeSeries, type AgencySummary, type AgencySummaryField, type AlarmEven
  * InfluxDB line protocol. Tags stay bounded (site, device, metric, profile);
  * values are fields. The timestamp is the device's reading time in ms, so a
  * resent reading overwrites itself: writes are idempotent.
+ *
+ * The contract already bounds every string that reaches here; this is the
+ * second line of defence. Whatever line protocol can escape is escaped; what
+ * it cannot carry is refused, point by point, so that no value can ever end a
+ * line and start a point of its own (InfluxDB splits a request on "\n", in any
+ * tag or field, quoted or not).
  */
 
-// Tag keys/values: escape comma, equals sign and space.
-const escapeTag = (s: string) => (/[,= \\]/.test(s) ? s.replace(/[,= \\]/g, (c) => `\\${c}`) : s);
-// String field values: escape double quote and backslash.
-const escapeString = (s: string) => s.replace(/["\\]/g, (c) => `\\${c}`);
+/** Why a point was not turned into a line. */
+export class UnsafePoint extends Error {}
 
-export function readingLines(batch: ReadingBatch, out: string[]): void {
-  const siteTag = `${timeSeries.reading.measurement},site=${escapeTag(batch.site)}`;
-  for (const r of batch.readings) {
-    out.push(
-      `${siteTag},device=${escapeTag(r.device)},metric=${escapeTag(r.metric)},profile=${escapeTag(r.profile)} value=${r.value},quality="${r.quality}",unit="${escapeString(r.unit)}" ${r.time}`,
-    );
-  }
+/** Control characters: newline and carriage return end a line; none belong in a tag or a field. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+/** InfluxDB's timestamps are int64 nanoseconds: about ±292 years around 1970, here in ms. */
+const MAX_TIME_MS = 9_223_372_036_854;
+
+/**
+ * A tag `key=value`: comma, equals sign and space are escaped. A backslash is
+ * refused: InfluxDB versions differ in how they read one in a tag, and a
+ * trailing one would escape the comma that follows. An empty value is refused
+ * too (InfluxDB rejects the line).
+ */
+function tag(key: string, value: string): string {
+  if (value === '') throw new UnsafePoint(`tag ${key} is empty`);
+  if (CONTROL.test(value) || value.includes('\\')) throw new UnsafePoint(`tag ${key} holds a control character or a backslash`);
+  return `${key}=${value.replace(/[,= ]/g, (c) => `\\${c}`)}`;
 }
 
+/** A string field `key="value"`: double quote and backslash are escaped; control characters refused. */
+function text(key: string, value: string): string {
+  if (CONTROL.test(value)) throw new UnsafePoint(`field ${key} holds a control character`);
+  return `${key}="${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+function float(key: string, value: number): string {
+  if (!Number.isFinite(value)) throw new UnsafePoint(`field ${key} is not a finite number`);
+  return `${key}=${value}`;
+}
+
+function timestamp(ms: number): string {
+  if (!Number.isSafeInteger(ms) || Math.abs(ms) > MAX_TIME_MS) throw new UnsafePoint('time is not an integer InfluxDB can store');
+  return String(ms);
+}
+
+/**
+ * Appends one line per reading to `out`; returns why each point it refused was
+ * refused (empty when every reading became a line).
+ */
+export function readingLines(batch: ReadingBatch, out: string[]): string[] {
+  const refused: string[] = [];
+  let site: string;
+  try {
+    site = `${timeSeries.reading.measurement},${tag('site', batch.site)}`;
+  } catch (err) {
+    return batch.readings.map(() => (err as Error).message);
+  }
+  for (const r of batch.readings) {
+    try {
+      const tags = `${site},${tag('device', r.device)},${tag('metric', r.metric)},${tag('profile', r.profile)}`;
+      out.push(`${tags} ${float('value', r.value)},${text('quality', r.quality)},${text('unit', r.unit)} ${timestamp(r.time)}`);
+    } catch (err) {
+      if (!(err instanceof UnsafePoint)) throw err;
+      refused.push(err.message);
+    }
+  }
+  return refused;
+}
+
+/** One line for an alarm event; throws `UnsafePoint` when it cannot be written safely. */
 export function eventLine(e: AlarmEvent): string {
-  const fields = [`state="${e.state}"`, `event_id="${e.eventId}"`];
-  if (e.value !== undefined) fields.push(`value=${e.value}`);
-  if (e.metric !== undefined) fields.push(`metric="${escapeString(e.metric)}"`);
-  if (e.text !== undefined) fields.push(`text="${escapeString(e.text)}"`);
+  const fields = [text('state', e.state), text('event_id', e.eventId)];
+  if (e.value !== undefined) fields.push(float('value', e.value));
+  if (e.metric !== undefined) fields.push(text('metric', e.metric));
+  if (e.text !== undefined) fields.push(text('text', e.text));
   if (e.chattering) fields.push('chattering=true');
-  return `${timeSeries.event.measurement},site=${escapeTag(e.site)},device=${escapeTag(e.device)},class=${e.class},condition=${escapeTag(e.condition)} ${fields.join(',')} ${e.time}`;
+  const tags = [tag('site', e.site), tag('device', e.device), tag('class', e.class), tag('condition', e.condition)];
+  return `${timeSeries.event.measurement},${tags.join(',')} ${fields.join(',')} ${timestamp(e.time)}`;
 }
 
 /**
@@ -53,13 +107,13 @@ export function agencySummaryLines(s: AgencySummary): string[] {
     telemetry_drop_episodes: s.drops.telemetryEpisodes,
   };
   const fields = Object.entries(f)
-    .filter(([, v]) => v !== null)
-    .map(([k, v]) => (k.endsWith('_seconds') ? `${k}=${v}` : `${k}=${v}i`));
-  const district = escapeTag(s.district);
-  const lines = [`${timeSeries.agencySummary.measurement},district=${district} ${fields.join(',')} ${s.at}`];
+    .filter((e): e is [string, number] => e[1] !== null)
+    .map(([k, v]) => (k.endsWith('_seconds') ? float(k, v) : `${k}=${Math.trunc(v)}i`));
+  const district = tag('district', s.district);
+  const lines = [`${timeSeries.agencySummary.measurement},${district} ${fields.join(',')} ${timestamp(s.at)}`];
   for (const day of s.alarms.perDay) {
     const start = Date.parse(`${day.day}T00:00:00Z`);
-    for (const [cls, count] of Object.entries(day.classes)) lines.push(`${timeSeries.agencyAlarmsDaily.measurement},district=${district},class=${cls} count=${count}i ${start}`);
+    for (const [cls, count] of Object.entries(day.classes)) lines.push(`${timeSeries.agencyAlarmsDaily.measurement},${district},${tag('class', cls)} count=${count}i ${timestamp(start)}`);
   }
   return lines;
 }

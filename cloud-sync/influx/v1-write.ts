@@ -1,5 +1,5 @@
 import type { InfluxConfig } from '../../core/config.js';
-import { REJECTED_STATUSES, parseRetryAfter, rejectedAll, type WriteOutcome, type WriteTarget } from './write-outcome.js';
+import { REJECTED_STATUSES, parseRetryAfter, pingServer, rejectedAll, type WriteOutcome, type WriteTarget } from './write-outcome.js';
 
 /** HTTP basic auth for InfluxDB 1.x, when a user is configured. */
 export function v1AuthHeaders(config: InfluxConfig): Record<string, string> {
@@ -30,6 +30,7 @@ export function v1WriteTarget(config: InfluxConfig): WriteTarget & { createDatab
 
   return {
     createDatabase,
+    ping: (signal) => pingServer(base, headers, signal),
     async write(body, lines, signal): Promise<WriteOutcome> {
       let res: Response;
       try {

@@ -1,6 +1,6 @@
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client';
 import type { InfluxConfig } from '../../core/config.js';
-import { REJECTED_STATUSES, parseRetryAfter, rejectedAll, type WriteOutcome, type WriteTarget } from './write-outcome.js';
+import { REJECTED_STATUSES, parseRetryAfter, pingServer, rejectedAll, type WriteOutcome, type WriteTarget } from './write-outcome.js';
 
 /** Longest a write request may take. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -18,7 +18,9 @@ export function v2WriteTarget(config: InfluxConfig): WriteTarget {
   if (config.org) params.set('org', config.org);
   const path = `/api/v2/write?${params}`;
 
+  const headers: Record<string, string> = config.token ? { Authorization: `Token ${config.token}` } : {};
   return {
+    ping: (signal) => pingServer(config.url, headers, signal),
     async write(body, lines, signal): Promise<WriteOutcome> {
       try {
         await client.transport.request(path, body, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });

@@ -13,6 +13,19 @@ export type WriteOutcome =
 export interface WriteTarget {
   /** Writes newline-separated line protocol with millisecond timestamps. */
   write(body: string, lines: number, signal: AbortSignal): Promise<WriteOutcome>;
+  /** Whether the server answers `GET /ping` (InfluxDB 1.x, 2.x, 3.x): cheap, so it can be asked often while writes back off. */
+  ping(signal: AbortSignal): Promise<boolean>;
+}
+
+/** `GET <url>/ping` answered with a 2xx (InfluxDB says 204). */
+export async function pingServer(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<boolean> {
+  try {
+    const res = await fetch(`${url.replace(/\/$/, '')}/ping`, { headers, signal });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** Statuses that say the points themselves are bad. */

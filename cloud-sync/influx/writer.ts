@@ -11,6 +11,11 @@ export interface InfluxWriterDeps {
   logger: Logger;
   metrics: Metrics;
   now?: () => number;
+  /**
+   * The wait before retry `attempt` (1, 2, ...), at most `capMs`; default full
+   * jitter: random(0, capMs). Tests make it long, to show what ends it early.
+   */
+  retryDelay?: (attempt: number, capMs: number) => number;
 }
 
 /** First retry delay cap; doubles per failed attempt up to `maxRetryDelayMs`. */
@@ -21,8 +26,12 @@ const REQUEST_TIMEOUT_MS = 30_000;
 /** How long `stop()` lets requests in flight finish (their points stay buffered either way). */
 const STOP_GRACE_MS = 2000;
 const DROP_LOG_EVERY_MS = 10_000;
+/** While writes back off because InfluxDB was unreachable, it is asked this often whether it is back. */
+const PING_EVERY_MS = 500;
+const PING_TIMEOUT_MS = 1000;
 
-type Delivery = { ok: true } | { ok: false; reason: string; retryAfterMs?: number };
+/** `status` absent: no HTTP answer at all (refused, reset, timed out): the server was unreachable. */
+type Delivery = { ok: true } | { ok: false; reason: string; status?: number; retryAfterMs?: number };
 
 /**
  * Moves line protocol from the durable buffer to InfluxDB.
@@ -36,6 +45,11 @@ type Delivery = { ok: true } | { ok: false; reason: string; retryAfterMs?: numbe
  *   (delay = random(0, min(max, base * 2^attempt))), or after the server's
  *   Retry-After if that is longer. After a failure one request probes; full
  *   concurrency resumes when it succeeds.
+ * - While it backs off after InfluxDB was unreachable (no HTTP answer), it
+ *   asks `/ping` every PING_EVERY_MS; once InfluxDB answers, the backoff ends
+ *   and writes resume at once, not after the rest of a delay of up to
+ *   `maxRetryDelayMs`. A server that answered (5xx, 429, Retry-After) is not
+ *   pinged: it is up, and the backoff is what it asked for.
  * - Points the server rejects as invalid (400, 413, 422) are isolated by halving
  *   the request until the offending lines are alone; those are set aside in the
  *   dead-letter table, counted and logged, and the rest is written. Nothing is
@@ -51,6 +65,10 @@ export class InfluxWriter {
   private lastError: string | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  /** The wait of the backoff in progress, for /health. */
+  private backoffMs: number | undefined;
+  private stopGauge: (() => void) | undefined;
   private stopped = false;
   private forceFlush = false;
   private readonly abort = new AbortController();
@@ -66,7 +84,8 @@ export class InfluxWriter {
     this.d.buffer.open();
     const { points } = this.d.buffer.stats();
     if (points > 0) this.d.logger.info({ points }, 'InfluxDB buffer holds points from before the restart; writing them');
-    this.updateGauges();
+    // Read at every scrape: the buffer grows while the writer waits to retry, and nothing else would say so.
+    this.stopGauge = this.d.metrics.collect('cosafe_influx_buffered_points', () => this.d.buffer.stats().points);
     this.pump();
   }
 
@@ -85,9 +104,15 @@ export class InfluxWriter {
     return true;
   }
 
-  health(): { ok: boolean; buffered: number; rejected: number; detail?: string } {
+  health(): { ok: boolean; buffered: number; rejected: number; detail?: string; backoffMs?: number } {
     const s = this.d.buffer.stats();
-    return { ok: this.lastError === undefined, buffered: s.points, rejected: s.setAside, ...(this.lastError ? { detail: this.lastError } : {}) };
+    return {
+      ok: this.lastError === undefined,
+      buffered: s.points,
+      rejected: s.setAside,
+      ...(this.lastError ? { detail: this.lastError } : {}),
+      ...(this.backoffMs !== undefined ? { backoffMs: this.backoffMs } : {}),
+    };
   }
 
   /** Writes everything buffered without waiting for the batch delay; resolves when done or after `timeoutMs`. */
@@ -108,6 +133,8 @@ export class InfluxWriter {
     this.stopped = true;
     clearTimeout(this.flushTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.pingTimer);
+    this.stopGauge?.();
     const deadline = this.now() + STOP_GRACE_MS;
     while (this.inFlight > 0 && this.now() < deadline) await this.nextSettle(50);
     this.abort.abort();
@@ -140,7 +167,6 @@ export class InfluxWriter {
       this.inFlight++;
       void this.send(claim);
     }
-    this.updateGauges();
   }
 
   private async send(claim: Claim): Promise<void> {
@@ -174,7 +200,14 @@ export class InfluxWriter {
       this.d.metrics.inc('cosafe_influx_points_written_total', {}, lines.length);
       return { ok: true };
     }
-    if (outcome.kind === 'retry') return { ok: false, reason: outcome.reason, ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}) };
+    if (outcome.kind === 'retry') {
+      return {
+        ok: false,
+        reason: outcome.reason,
+        ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+        ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
+      };
+    }
     if (lines.length === 1 || outcome.rejectedAll) {
       this.d.buffer.setAside(lines, outcome.status, outcome.reason, this.now());
       this.d.metrics.inc('cosafe_influx_points_rejected_total', {}, lines.length);
@@ -192,7 +225,7 @@ export class InfluxWriter {
     return { ok: true };
   }
 
-  private retryLater(failure: { reason: string; retryAfterMs?: number }): void {
+  private retryLater(failure: { reason: string; status?: number; retryAfterMs?: number }): void {
     this.d.metrics.inc('cosafe_influx_write_errors_total');
     if (this.lastError === undefined) this.d.logger.error({ code: 'COSAFE_ERR_INFLUX_WRITE', err: failure.reason }, 'InfluxDB write failed; buffering on disk and retrying with backoff');
     this.lastError = failure.reason;
@@ -200,12 +233,32 @@ export class InfluxWriter {
     if (this.retryTimer || this.stopped) return;
     this.attempt++;
     const cap = Math.min(this.d.config.maxRetryDelayMs, BASE_RETRY_MS * 2 ** Math.min(this.attempt, 30));
-    const jittered = Math.random() * cap;
-    const wait = Math.max(Math.min(failure.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS), jittered);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.pump();
-    }, wait);
+    const delay = this.d.retryDelay ? this.d.retryDelay(this.attempt, cap) : Math.random() * cap;
+    const wait = Math.max(Math.min(failure.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS), delay);
+    this.backoffMs = Math.round(wait);
+    this.retryTimer = setTimeout(() => this.endBackoff(), wait);
+    if (failure.status === undefined && failure.retryAfterMs === undefined && wait > PING_EVERY_MS) this.schedulePing();
+  }
+
+  private endBackoff(): void {
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.pingTimer);
+    this.retryTimer = this.pingTimer = this.backoffMs = undefined;
+    this.pump();
+  }
+
+  /** Asks InfluxDB whether it is back, while the backoff lasts. */
+  private schedulePing(): void {
+    this.pingTimer = setTimeout(() => {
+      this.pingTimer = undefined;
+      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(PING_TIMEOUT_MS)]);
+      void this.d.target.ping(signal).then((up) => {
+        if (this.stopped || !this.retryTimer) return;
+        if (!up) return this.schedulePing();
+        this.d.logger.info('InfluxDB answers /ping again; resuming writes');
+        this.endBackoff();
+      });
+    }, PING_EVERY_MS);
   }
 
   private dropped(points: number): void {
@@ -216,10 +269,6 @@ export class InfluxWriter {
       this.d.logger.error({ code: 'COSAFE_ERR_INFLUX_BUFFER_FULL', dropped: this.drops.sinceLog }, 'InfluxDB buffer full: dropped the oldest readings');
       this.drops = { sinceLog: 0, loggedAt: now };
     }
-  }
-
-  private updateGauges(): void {
-    this.d.metrics.set('cosafe_influx_buffered_points', {}, this.d.buffer.stats().points);
   }
 
   private nextSettle(maxMs: number): Promise<void> {

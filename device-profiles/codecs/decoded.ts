@@ -27,6 +27,12 @@ export interface DecodeOutcome {
   signals: DecodedSignal[];
   /** The device reported that every signal is back to normal (panel reset). */
   resetAll?: boolean;
+  /** When the reset happened, by the device's own clock (a panel line with a time). */
+  resetAt?: number;
+  /** What a bridge reports about the device's link (zigbee2mqtt availability): offline raises "communication lost" at once, online proves the link. */
+  availability?: 'online' | 'offline';
+  /** Why, in words, for the trouble event. */
+  availabilityText?: string;
   /** Problems that cost a value or the whole input: `where: why`. */
   errors: string[];
 }

@@ -17,7 +17,8 @@ export function decodeSampleInput(profile: Profile, input: unknown, time: number
     case 'mqtt':
       return decodeJsonPayload(profile, typeof input === 'string' ? input : JSON.stringify(input), time);
     case 'serial-lines':
-      return typeof input === 'string' ? decodeLine(profile, input, time) : { values: [], signals: [], errors: ['sample: a serial-lines sample is one line of text'] };
+      // Recorded lines are read long after they were printed, in UTC so that a sample means the same everywhere.
+      return typeof input === 'string' ? decodeLine(profile, input, time, { timeZone: 'UTC' }) : { values: [], signals: [], errors: ['sample: a serial-lines sample is one line of text'] };
     case 'modbus-rtu':
       return decodeRegisters(profile, toRegisterImage(input), time);
     case 'opcua':

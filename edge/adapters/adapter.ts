@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
 import type { DecodeOutcome } from '../../device-profiles/codecs/index.js';
-import type { DeviceBinding } from '../device-binding.js';
+import type { BridgeConfig, DeviceBinding } from '../device-binding.js';
 
 /** One connection of an adapter (an OPC-UA endpoint, a serial port), for status pages. */
 export interface AdapterEndpointHealth {
@@ -39,6 +39,18 @@ export interface PortHealth {
   backoffMs?: number;
   lastValueAt: number | null;
   errors: Record<string, number>;
+  /** serial-lines: the last line the profile did not know, and when it came. */
+  lastUnrecognized?: { line: string; at: number };
+}
+
+/** A device heard on the broker that no configured device matches: what a person needs to add it. */
+export interface HeardDevice {
+  topic: string;
+  /** A contract uplink: the device id in its topic. */
+  device?: string;
+  /** Under a bridge's prefix: the bridge, and the device's name there (zigbee2mqtt's friendly name). */
+  bridge?: string;
+  name?: string;
 }
 
 /** Everything an adapter needs, in one object. */
@@ -54,6 +66,12 @@ export interface AdapterContext {
   stateDir?: string;
   /** Stable for one gateway across restarts (`<site>-<gateway>`): names persistent sessions. */
   sessionId?: string;
+  /** MQTT: the gateway's site; the adapter reads every device uplink of it, to hear devices not configured too. */
+  site?: string;
+  /** MQTT: bridges (zigbee2mqtt-style) whose whole prefix the adapter reads. */
+  bridges?: readonly BridgeConfig[];
+  /** MQTT: a message from a device that is not configured (acknowledged, not decoded); the gateway counts and shows it. */
+  onUnknownDevice?(heard: HeardDevice): void;
   /**
    * The one callback: what was decoded from one device's input (values, signals,
    * errors). When it returns, the readings and events are in the durable outbox.

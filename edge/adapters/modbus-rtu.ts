@@ -109,7 +109,8 @@ export function createModbusRtuAdapter(ctx: AdapterContext): Adapter {
         let bus = buses.get(path);
         if (!bus) {
           const gaps = ctx.devices.filter((d) => d.device.port === path && d.profile.transport === 'modbus-rtu').map((d) => (d.profile as ProfileOf<'modbus-rtu'>).modbus.frameGapMs ?? 0);
-          bus = new ModbusBus({ path, settings: profile.serial, frameGapMs: Math.max(defaultFrameGapMs(profile.serial.baudRate), ...gaps), logger: ctx.logger.child({ port: path }) });
+          // The serial link names its port in every line it logs; a child logger with `port` too would write the key twice.
+          bus = new ModbusBus({ path, settings: profile.serial, frameGapMs: Math.max(defaultFrameGapMs(profile.serial.baudRate), ...gaps), logger: ctx.logger });
           buses.set(path, bus);
           bus.start();
         }

@@ -1,14 +1,31 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import { subscriptions, parseTopic } from '../../broker/contract/index.js';
 import { mqttAuthOptions, refusalHint } from '../../core/mqtt-client-auth.js';
+import { underPrefix } from '../../core/vocabulary.js';
 import { decodeJsonPayload } from '../../device-profiles/codecs/json-payload.js';
-import type { Adapter, AdapterContext, AdapterHealth } from './adapter.js';
-import type { DeviceBinding } from '../device-binding.js';
+import type { Adapter, AdapterContext, AdapterHealth, PortHealth } from './adapter.js';
+import type { BridgeConfig, DeviceBinding } from '../device-binding.js';
+import { readAvailability } from './mqtt-availability.js';
+
+/** A refused subscription is tried again after this, doubling up to the maximum: a credential issued meanwhile works without a reload. */
+const RETRY_MIN_MS = 2000;
+const RETRY_MAX_MS = 10_000;
+
+type FilterState = 'subscribing' | 'subscribed' | 'refused';
 
 /**
- * MQTT devices: subscribes to each device's own topic (on the hub's broker or a
- * site broker) and decodes its JSON payload with the device's profile.
+ * MQTT devices: reads every device uplink of the gateway's site, each
+ * bridge's whole prefix and each device's own topic (on the hub's broker or a
+ * site broker), and decodes each configured device's JSON payload with its
+ * profile. A message from a device that is not configured is acknowledged and
+ * reported (onUnknownDevice), so a person can add it. A bridge's availability
+ * topics (zigbee2mqtt: `<prefix>/<name>/availability`, `<prefix>/bridge/state`)
+ * feed supervision.
+ *
  * mqtt.js reconnects by itself; subscriptions are renewed on every connect
- * because a restarted broker may have forgotten them.
+ * because a restarted broker may have forgotten them. A subscription the broker
+ * refuses (0x80: no credential names that topic or prefix yet) is logged with
+ * the command that fixes it and tried again with backoff.
  *
  * Nothing is lost between the device and the outbox: the session is persistent
  * (clean: false, a client id fixed per gateway), so the broker keeps QoS 1
@@ -18,12 +35,91 @@ import type { DeviceBinding } from '../device-binding.js';
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
+  const bridges = ctx.bridges ?? [];
+  const filters = new Map<string, { state: FilterState; why: string; retryMs: number; timer?: NodeJS.Timeout }>(subscriptionFilters(ctx, bridges).map(([f, why]) => [f, { state: 'subscribing', why, retryMs: RETRY_MIN_MS }]));
   const errors: Record<string, number> = {};
   let lastValueAt: number | null = null;
   let client: MqttClient | undefined;
 
   const countError = (kind: string) => {
     errors[kind] = (errors[kind] ?? 0) + 1;
+  };
+
+  const subscribe = (wanted: string[]) => {
+    const c = client;
+    if (!c || wanted.length === 0) return;
+    for (const f of wanted) clearTimeout(filters.get(f)?.timer);
+    // mqtt.js reports a refusal as "Unspecified error" and passes the SUBACK as the third argument:
+    // its return codes, in the order of the filters, say which ones [MQTT-3.9.3].
+    c.subscribe(wanted, { qos: 1 }, (err, _granted, packet) => {
+      if (c !== client) return;
+      const codes = (packet as { granted?: number[] } | undefined)?.granted;
+      if (err && !codes) {
+        countError('subscribe');
+        ctx.logger.warn({ err: err.message, filters: wanted }, 'mqtt adapter could not subscribe; trying again on the next connect');
+        return;
+      }
+      wanted.forEach((f, i) => {
+        const entry = filters.get(f);
+        if (!entry) return;
+        if ((codes?.[i] ?? 0) < 0x80) {
+          if (entry.state === 'refused') ctx.logger.info({ filter: f }, `mqtt adapter now reads ${f}`);
+          entry.state = 'subscribed';
+          entry.retryMs = RETRY_MIN_MS;
+          return;
+        }
+        countError('subscribe');
+        if (entry.state !== 'refused') {
+          ctx.logger.error({ code: 'COSAFE_ERR_ACL_DENIED', filter: f, hint: entry.why, retryInMs: entry.retryMs }, `the broker refused the subscription to ${f}; trying again`);
+        }
+        entry.state = 'refused';
+        entry.timer = setTimeout(() => subscribe([f]), entry.retryMs);
+        entry.retryMs = Math.min(RETRY_MAX_MS, entry.retryMs * 2);
+      });
+    });
+  };
+
+  const onMessage = (packet: IPublishPacket) => {
+    const { topic } = packet;
+    const receivedAt = ctx.clock.now();
+    const binding = byTopic.get(topic);
+    if (binding?.profile.transport === 'mqtt') {
+      const outcome = decodeJsonPayload(binding.profile, packet.payload as Buffer, receivedAt);
+      if (outcome.errors.length) countError('decode');
+      if (outcome.values.length) lastValueAt = receivedAt;
+      ctx.onDecoded(binding, outcome);
+      return;
+    }
+    const bridge = bridges.find((b) => underPrefix(topic, b.prefix));
+    if (bridge) return onBridgeTopic(bridge, topic, packet.payload as Buffer);
+    const parsed = parseTopic(topic);
+    ctx.onUnknownDevice?.(parsed?.kind === 'deviceUplink' ? { topic, device: parsed.device } : { topic });
+  };
+
+  /** zigbee2mqtt's topic tree under its base topic: devices, their availability, the bridge's own topics. */
+  const onBridgeTopic = (bridge: BridgeConfig, topic: string, payload: Buffer) => {
+    const rest = topic.slice(bridge.prefix.length + 1);
+    if (rest === 'bridge/state') {
+      // The bridge itself is gone (its last will): none of its devices can report.
+      if (readAvailability(payload) === 'offline') {
+        for (const b of ctx.devices) if (b.bridge?.id === bridge.id) ctx.onDecoded(b, { values: [], signals: [], errors: [], availability: 'offline', availabilityText: `bridge ${bridge.id} (${bridge.prefix}) is offline` });
+      }
+      return;
+    }
+    // Requests and answers of the bridge, set and get commands to devices: not device output.
+    if (rest === '' || rest.startsWith('bridge/') || /\/(set|get)(\/.*)?$/.test(rest)) return;
+    const availability = rest.endsWith('/availability');
+    const deviceTopic = availability ? topic.slice(0, -'/availability'.length) : topic;
+    const binding = byTopic.get(deviceTopic);
+    if (binding && availability) {
+      const state = readAvailability(payload);
+      if (state === undefined) {
+        countError('decode');
+        ctx.onDecoded(binding, { values: [], signals: [], errors: [`availability: "${payload.toString('utf8').slice(0, 40)}" is neither online nor offline`] });
+      } else ctx.onDecoded(binding, { values: [], signals: [], errors: [], availability: state, availabilityText: `${bridge.id} reports the device ${state}` });
+      return;
+    }
+    if (!binding) ctx.onUnknownDevice?.({ topic: deviceTopic, bridge: bridge.id, name: deviceTopic.slice(bridge.prefix.length + 1) });
   };
 
   return {
@@ -35,17 +131,12 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         reconnectPeriod: 1000,
         connectTimeout: 5000,
         clean: false,
+        // Our own retries (refused filters) and renewals on connect, not mqtt.js' memory of what was granted.
+        resubscribe: false,
       });
       client.on('connect', () => {
-        ctx.logger.info({ broker: ctx.brokerUrl, devices: byTopic.size }, 'mqtt adapter connected');
-        client?.subscribe([...byTopic.keys()], { qos: 1 }, (err, granted) => {
-          // The broker answers 0x80 for a topic the gateway's credentials may not read [MQTT-3.9.3].
-          const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-          if (err || refused.length) {
-            countError('subscribe');
-            ctx.logger.error({ err: err?.message, refused }, 'mqtt adapter could not subscribe to device topics');
-          }
-        });
+        ctx.logger.info({ broker: ctx.brokerUrl, devices: byTopic.size, filters: [...filters.keys()] }, 'mqtt adapter connected');
+        subscribe([...filters.keys()]);
       });
       client.on('error', (err) => {
         countError('connection');
@@ -54,23 +145,40 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         else ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
       });
       client.handleMessage = (packet, done) => {
-        const binding = byTopic.get(packet.topic);
-        if (binding?.profile.transport === 'mqtt') {
-          const receivedAt = ctx.clock.now();
-          const outcome = decodeJsonPayload(binding.profile, packet.payload as Buffer, receivedAt);
-          if (outcome.errors.length) countError('decode');
-          if (outcome.values.length) lastValueAt = receivedAt;
-          ctx.onDecoded(binding, outcome);
-        }
+        onMessage(packet);
         done();
       };
     },
     async stop() {
-      await client?.endAsync();
+      for (const f of filters.values()) clearTimeout(f.timer);
+      const c = client;
       client = undefined;
+      await c?.endAsync();
     },
     health(): AdapterHealth {
-      return { kind: 'mqtt', connected: client?.connected ?? false, lastValueAt, errors: { ...errors } };
+      // One row per subscription: a refused one (no credential names it yet) is a link in trouble.
+      const ports: PortHealth[] = [...filters].map(([filter, f]) => ({ port: filter, state: f.state === 'refused' ? 'refused: no credential' : f.state, lastValueAt: null, errors: {} }));
+      return { kind: 'mqtt', connected: client?.connected ?? false, lastValueAt, errors: { ...errors }, ports };
     },
   };
+}
+
+/**
+ * What the adapter subscribes to, each with the command that makes the broker
+ * grant it: the site's uplinks (all of them, to hear devices not configured),
+ * each bridge's prefix, and each device's own topic that neither covers.
+ * Without a site (a single adapter under test), the devices' own topics.
+ */
+function subscriptionFilters(ctx: AdapterContext, bridges: readonly BridgeConfig[]): [string, string][] {
+  const site = ctx.site ?? '<site>';
+  const out = new Map<string, string>();
+  if (ctx.site) out.set(subscriptions.siteUplinks(ctx.site), `the gateway's login must be a gateway credential of site ${ctx.site} (gateway.credentials)`);
+  for (const b of bridges) out.set(`${b.prefix}/#`, `no bridge credential of site ${site} has prefix ${b.prefix}: cosafe credentials add --role bridge --site ${site} --prefix ${b.prefix}`);
+  for (const d of ctx.devices) {
+    if (!d.topic || d.bridge || out.has(d.topic) || bridges.some((b) => underPrefix(d.topic!, b.prefix))) continue;
+    const uplink = parseTopic(d.topic);
+    if (ctx.site && uplink?.kind === 'deviceUplink' && uplink.site === ctx.site) continue;
+    out.set(d.topic, `no device credential of site ${site} has topic ${d.topic}: cosafe credentials add --role device --site ${site} --device ${d.device.id} --topic ${d.topic}`);
+  }
+  return [...out];
 }

@@ -34,6 +34,12 @@ export interface OpcuaEndpointOptions {
   lib: OpcuaLib;
   /** A certificate store read afresh from `pkiDir`, one per connection built. */
   openCertificateStore(): Promise<OPCUACertificateManager>;
+  /**
+   * After every connection attempt: node-opcua writes the client certificate
+   * and the servers' rejected certificates with the process's umask, and the
+   * store must stay private.
+   */
+  afterAttempt?(): void;
   pkiDir: string;
   logger: Logger;
   clock: Clock;
@@ -137,7 +143,11 @@ export class OpcuaEndpoint {
     while (!this.stopped) {
       this.setState('connecting');
       try {
-        await this.establish();
+        try {
+          await this.establish();
+        } finally {
+          this.o.afterAttempt?.();
+        }
         attempt = 0;
         const reason = await new Promise<string>((resolve) => (this.broken = resolve));
         if (this.stopped) break;

@@ -3,6 +3,7 @@ import { format } from 'node:util';
 import type { OPCUACertificateManager } from 'node-opcua-certificate-manager';
 import type { OpcuaConnectionConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
+import { makeTreePrivate } from '../../core/private-files.js';
 import { decodeOpcuaValues } from '../../device-profiles/codecs/opcua-values.js';
 import type { DeviceBinding } from '../device-binding.js';
 import type { Adapter, AdapterContext, AdapterHealth } from './adapter.js';
@@ -62,7 +63,15 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
           disableFileWatchers: true,
         });
         await store.initialize();
+        makeTreePrivate(pkiDir);
         return store;
+      };
+      const keepPrivate = () => {
+        try {
+          makeTreePrivate(pkiDir);
+        } catch (err) {
+          ctx.logger.error({ err: (err as Error).message, pkiDir }, 'could not make the OPC-UA certificate store private (0700/0600)');
+        }
       };
       endpoints = groups.map(
         (g) =>
@@ -72,6 +81,7 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
             devices: g.devices,
             lib,
             openCertificateStore,
+            afterAttempt: keepPrivate,
             pkiDir,
             logger: ctx.logger,
             clock: ctx.clock,

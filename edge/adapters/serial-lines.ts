@@ -1,3 +1,5 @@
+import { cleanText } from '../../broker/contract/index.js';
+import { ThrottledLog } from '../../core/throttled-log.js';
 import { decodeLine } from '../../device-profiles/codecs/serial-lines.js';
 import type { DeviceBinding } from '../device-binding.js';
 import type { Adapter, AdapterContext, AdapterHealth } from './adapter.js';
@@ -10,7 +12,12 @@ interface PortReader {
   splitter: LineSplitter;
   lastValueAt: number | null;
   counts: Record<string, number>;
+  /** The last line no rule knew, so a person can write the rule it needs. */
+  lastUnrecognized?: { line: string; at: number };
 }
+
+/** Shown and logged: enough of a line to recognise it, never a terminal escape. */
+const shown = (line: string) => cleanText(line.trim(), 120);
 
 /**
  * Panels that print their events as text lines on a serial port (RS-232 printer
@@ -20,6 +27,8 @@ interface PortReader {
  */
 export function createSerialLinesAdapter(ctx: AdapterContext): Adapter {
   const readers: PortReader[] = [];
+  // One line a minute per device: a panel printing a format the profile lacks would otherwise fill the log.
+  const unrecognizedLog = new ThrottledLog(ctx.logger, ctx.clock, 60_000);
 
   return {
     kind: 'serial-lines',
@@ -44,10 +53,11 @@ export function createSerialLinesAdapter(ctx: AdapterContext): Adapter {
             count('overlong', splitter.overlong - before.overlong);
             for (const line of lines) {
               const now = ctx.clock.now();
-              const outcome = decodeLine(profile, line, now);
-              if (!outcome.recognized) {
+              const outcome = decodeLine(profile, line, now, binding.device.timeZone ? { timeZone: binding.device.timeZone } : {});
+              if (outcome.line === 'unrecognized' && outcome.errors.length === 0) {
                 count('unrecognized');
-                ctx.logger.debug({ device: binding.device.id, line: line.slice(0, 120) }, 'line not recognized by the profile');
+                reader.lastUnrecognized = { line: shown(line), at: now };
+                unrecognizedLog.write('info', binding.device.id, { device: binding.device.id, profile: profile.id, line: reader.lastUnrecognized.line }, 'line not recognized by the profile (add a rule, or an ignore pattern)');
               }
               if (outcome.errors.length) count('decode');
               if (outcome.signals.length || outcome.values.length) reader.lastValueAt = now;
@@ -71,7 +81,15 @@ export function createSerialLinesAdapter(ctx: AdapterContext): Adapter {
         connected: readers.every((r) => r.link.isOpen),
         lastValueAt: readers.reduce<number | null>((m, r) => (r.lastValueAt !== null && (m === null || r.lastValueAt > m) ? r.lastValueAt : m), null),
         errors,
-        ports: readers.map((r) => ({ port: r.binding.device.port!, device: r.binding.device.id, state: r.link.state, backoffMs: r.link.backoffMs, lastValueAt: r.lastValueAt, errors: { ...r.counts, ...r.link.errors } })),
+        ports: readers.map((r) => ({
+          port: r.binding.device.port!,
+          device: r.binding.device.id,
+          state: r.link.state,
+          backoffMs: r.link.backoffMs,
+          lastValueAt: r.lastValueAt,
+          errors: { ...r.counts, ...r.link.errors },
+          ...(r.lastUnrecognized ? { lastUnrecognized: { ...r.lastUnrecognized } } : {}),
+        })),
       };
     },
   };

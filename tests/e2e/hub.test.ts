@@ -63,7 +63,7 @@ beforeAll(async () => {
     addCredential(configFile, '--role', 'gateway', '--site', SITE, '--gateway', 'gw-e2e'),
   ]);
   hub = startCosafe(['run', '--config', configFile]);
-  await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 20_000, 100).catch((err: Error) => {
+  await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 60_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}\n--- cosafe output ---\n${hub.output()}`);
   });
   sensor = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: 'e2e-sensor', ...temp1 });
@@ -136,4 +136,63 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
     expect(metrics).toMatch(/cosafe_edge_decode_errors_total\{device="temp-1"\} 2/);
     expect(metrics).toMatch(/cosafe_sync_invalid_messages_total 1/);
   });
+
+  it('refuses a batch whose metric carries a second line of line protocol, stores nothing of it, and stores the batches after it', async () => {
+    const invalidBefore = await metricValue('cosafe_sync_invalid_messages_total');
+    const ts = Date.now();
+    const reading = { device: 'temp-1', value: 21, unit: 'Cel', time: ts, quality: 'good', profile: 'mqtt-temperature-humidity' };
+    // The payload of issue 9: InfluxDB splits a request on "\n", so without the
+    // contract's bounds the second line became a `reading` of its own, with no
+    // site or device, which /api/v1/readings/latest then returned.
+    const injected = { v: 1, gateway: 'gw-e2e', site: SITE, boot: 'stray-boot', seq: 1, sentAt: ts, readings: [{ ...reading, metric: 'temperature\nreading' }] };
+    const valid = { v: 1, gateway: 'gw-e2e', site: SITE, boot: 'stray-boot', seq: 2, sentAt: ts, readings: [{ ...reading, device: 'temp-after', metric: 'temperature', value: 22.5 }] };
+    await stray.publishAsync(topics.readings(SITE, 'gw-e2e'), JSON.stringify(injected), { qos: 1 });
+    await stray.publishAsync(topics.readings(SITE, 'gw-e2e'), JSON.stringify(valid), { qos: 1 });
+    // Cloud-sync handles one gateway's messages in order: once the second batch is stored, the first was dealt with.
+    await waitUntil(
+      'the batch after the injection in InfluxDB',
+      async () => (await influx.query(`SELECT value FROM reading WHERE device = 'temp-after'`, 'e2e'))[0]?.values.length === 1,
+      10_000,
+      100,
+    );
+    // Nothing of the injected batch is in InfluxDB: no point at its time but the valid one, no reading without a site.
+    const atTs = await influx.query(`SELECT value, device FROM reading WHERE time = ${ts}ms`, 'e2e');
+    expect(atTs[0]?.values.map((row) => row[2])).toEqual(['temp-after']);
+    expect(await influx.query(`SELECT count(value) FROM reading WHERE site = ''`, 'e2e')).toEqual([]);
+    const latest = (await (await fetch(`${api}/api/v1/readings/latest`)).json()) as { readings: { site: string; device: string; metric: string }[] };
+    expect(latest.readings.filter((r) => r.site !== SITE || r.device === '' || r.metric.includes('\n'))).toEqual([]);
+    expect(latest.readings.find((r) => r.device === 'temp-after')).toMatchObject({ site: SITE, metric: 'temperature', value: 22.5 });
+    expect(await metricValue('cosafe_sync_invalid_messages_total')).toBe(invalidBefore + 1);
+  });
+
+  it('stamps a reading whose device time is absurd with the receive time, quality uncertain, counts it, and still raises its alarm', async () => {
+    const before = Date.now();
+    // Issue 9: a time of 9e15 passed the gateway and InfluxDB then rejected it.
+    await sensor.publishAsync(topics.deviceUplink(SITE, 'temp-1'), JSON.stringify({ temp: 30.5, hum: 41, bat: 90, ts: 9e15 }), { qos: 1 });
+    await waitUntil(
+      'the reading with the absurd time in InfluxDB',
+      async () => (await influx.query(`SELECT value FROM reading WHERE device = 'temp-1' AND metric = 'temperature' AND value = 30.5`, 'e2e')).length === 1,
+      10_000,
+      100,
+    );
+    const after = Date.now();
+    const [series] = await influx.query(`SELECT value, quality FROM reading WHERE device = 'temp-1' AND metric = 'temperature' AND value = 30.5`, 'e2e');
+    const [time, , quality] = series!.values[0]! as [number, number, string];
+    expect(quality).toBe('uncertain');
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(after);
+    // All three values of that payload (temperature, humidity, battery) were counted for the device.
+    expect(await metricValue('cosafe_edge_device_time_rejected_total{device="temp-1"}')).toBe(3);
+
+    // A smoke detector with a wrong clock still reaches the fire department, at the time the gateway heard it.
+    await smoke.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: true, battery: 88, ts: 9e15 }), { qos: 1 });
+    const alarm = await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active' && Number(a.body.data.time) >= before, 10_000);
+    expect(alarm.body.data.time).toBeLessThanOrEqual(Date.now());
+  });
 });
+
+async function metricValue(name: string): Promise<number> {
+  const text = await (await fetch(`${api}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}

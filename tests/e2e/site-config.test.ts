@@ -60,7 +60,7 @@ const baseDevices = [
 
 async function startHub() {
   hub = startCosafe(['run', '--config', configFile]);
-  await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 20_000, 100).catch((err: Error) => {
+  await waitUntil('the hub to be healthy', async () => (await fetch(`${api}/health`)).ok, 60_000, 100).catch((err: Error) => {
     throw new Error(`${err.message}\n${hub.output()}`);
   });
 }

@@ -6,7 +6,9 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
+import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
+import type { Identity } from '../../broker/auth/identity.js';
+import { startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { startTcpProxy, type TcpLink } from '../helpers/tcp-proxy.js';
@@ -76,12 +78,12 @@ function withOutput(p: Spawned) {
 
 async function startHub() {
   hub = startCosafe(['hub', '--config', files.hub]);
-  await waitUntil('the hub to be healthy', async () => (await fetch(`http://127.0.0.1:${ports.hubHttp}/health`)).ok, 20_000, 100).catch(withOutput(hub));
+  await waitUntil('the hub to be healthy', async () => (await fetch(`http://127.0.0.1:${ports.hubHttp}/health`)).ok, 60_000, 100).catch(withOutput(hub));
 }
 
 async function startGateway() {
   gateway = startCosafe(['gateway', '--config', files.gateway]);
-  await waitUntil('the gateway to reach the hub', async () => (await fetch(`http://127.0.0.1:${ports.gwHttp}/health`)).ok, 20_000, 100).catch(withOutput(gateway));
+  await waitUntil('the gateway to reach the hub', async () => (await fetch(`http://127.0.0.1:${ports.gwHttp}/health`)).ok, 60_000, 100).catch(withOutput(gateway));
 }
 
 async function metric(url: string, name: string): Promise<number> {
@@ -108,6 +110,11 @@ async function expectEveryNumberOnce(device: string, count: number) {
     throw new Error(`${err.message} (have ${(await storedNumbers(device)).length})\n--- hub ---\n${hub.output().slice(-3000)}\n--- gateway ---\n${gateway.output().slice(-3000)}`);
   });
   expect(await storedNumbers(device)).toEqual(Array.from({ length: count }, (_, n) => n));
+}
+
+/** Waits until `n` readings of a stream were accepted: the fault comes mid-stream however fast the machine is. */
+function midStream(s: NumberedSensor, n: number): Promise<void> {
+  return waitUntil(`${n} readings accepted`, () => s.acknowledged >= n, 30_000, 20);
 }
 
 function stream(device: string, count: number, ratePerSec: number): Promise<NumberedSensor> {
@@ -151,13 +158,27 @@ beforeAll(async () => {
       },
     }),
   );
-  for (const device of DEVICES) logins.devices.set(device, await addCredential(files.site, '--role', 'device', '--site', SITE, '--device', device));
-  logins.gatewayOnSite = await addCredential(files.site, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY);
-  logins.gatewayOnHub = await addCredential(files.hub, '--role', 'gateway', '--site', SITE, '--gateway', GATEWAY);
+  // Issued with the credential store itself: what the CLI does (tested in hub.test.ts and roles.test.ts),
+  // without ten starts of the CLI, which take minutes on a loaded machine.
+  const issue = async (dataDir: string, identities: Identity[]) => {
+    const store = CredentialStore.open(credentialStorePath(dataDir));
+    try {
+      const out: { username: string; password: string }[] = [];
+      for (const identity of identities) out.push({ username: identity.id, password: (await store.add(identity)).secret });
+      return out;
+    } finally {
+      store.close();
+    }
+  };
+  const gatewayIdentity: Identity = { role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY };
+  const onSite = await issue(join(dir, 'site'), [...DEVICES.map((device): Identity => ({ role: 'device', id: `${SITE}.${device}`, site: SITE, device })), gatewayIdentity]);
+  DEVICES.forEach((device, i) => logins.devices.set(device, onSite[i]!));
+  logins.gatewayOnSite = onSite[DEVICES.length]!;
+  [logins.gatewayOnHub] = (await issue(join(dir, 'hub'), [gatewayIdentity])) as [typeof logins.gatewayOnHub];
   writeGatewayConfig();
   site = startCosafe(['broker', '--config', files.site]);
   await startHub();
-  await waitUntil('the site broker', async () => (await mqtt.connectAsync(siteUrl(), { reconnectPeriod: 0, ...logins.devices.get('smoke-1')! })).endAsync().then(() => true), 20_000, 100).catch(withOutput(site));
+  await waitUntil('the site broker', async () => (await mqtt.connectAsync(siteUrl(), { reconnectPeriod: 0, ...logins.devices.get('smoke-1')! })).endAsync().then(() => true), 60_000, 100).catch(withOutput(site));
   await startGateway();
 });
 
@@ -173,10 +194,11 @@ afterAll(async () => {
 describe('nothing lost: store and forward from gateway to InfluxDB', () => {
   it('InfluxDB stopped for a while during a steady stream, then started again', async () => {
     const s = await stream('num-influx', 3000, 1000);
-    await sleep(600);
+    await midStream(s, 600);
     await influx.pause();
     await waitUntil('the hub to notice', async () => (await fetch(`http://127.0.0.1:${ports.hubHttp}/health`)).status === 503, 10_000, 100);
-    await sleep(1500);
+    // The outage lasts while readings pile up in the hub's buffer.
+    await waitUntil('readings buffered at the hub', async () => (await hubMetric('cosafe_influx_buffered_points')) >= 500, 20_000, 100);
     await influx.restart();
     await s.done;
     await s.stop();
@@ -187,7 +209,7 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
 
   it('the hub broker unreachable for a while, then back', async () => {
     const s = await stream('num-broker', 3000, 1000);
-    await sleep(600);
+    await midStream(s, 600);
     proxy.cut();
     try {
       await waitUntil('the gateway to buffer in its outbox', async () => (await gatewayMetric('cosafe_edge_outbox_readings')) > 500, 10_000, 100);
@@ -202,9 +224,10 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
 
   it('the gateway killed with SIGKILL mid-stream and started again', async () => {
     const s = await stream('num-gateway', 4000, 1000);
-    await sleep(1200);
+    await midStream(s, 1200);
     await gateway.stop('SIGKILL');
-    await sleep(500);
+    // While the gateway is dead, the site broker keeps taking readings for it.
+    await midStream(s, s.acknowledged + 500);
     await startGateway();
     await s.done;
     await s.stop();
@@ -215,9 +238,10 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
     const s = await stream('num-hub', 4000, 1000);
     const smokeFrom = T0 + 300_000;
     const alarms = smokeAlarms(10, smokeFrom, 250);
-    await sleep(1200);
+    await midStream(s, 1200);
     await hub.stop('SIGKILL');
-    await sleep(300);
+    // While the hub is dead, readings wait in the gateway's outbox.
+    await waitUntil('readings in the outbox', async () => (await gatewayMetric('cosafe_edge_outbox_readings')) > 0, 10_000, 50);
     await startHub();
     const times = await alarms;
     await s.done;

@@ -43,7 +43,7 @@ export async function waitUntil(what: string, check: () => Promise<boolean> | bo
 export interface Spawned {
   child: ChildProcess;
   output: () => string;
-  /** Sends `signal` and waits for the exit; SIGKILL after `graceMs`. */
+  /** Sends `signal` and waits for the exit; SIGKILL after `graceMs` (default 30 s: a loaded machine shuts down slowly, and the wait is spent only then). */
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
 }
@@ -58,7 +58,7 @@ export function spawnLogged(cmd: string, args: string[], options: { env?: NodeJS
     child,
     output: () => out,
     exited,
-    async stop(signal = 'SIGTERM', graceMs = 5000) {
+    async stop(signal = 'SIGTERM', graceMs = 30_000) {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);

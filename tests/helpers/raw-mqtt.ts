@@ -20,7 +20,9 @@ export function connectPacket(clientId: string, login?: { username: string; pass
 
 /**
  * Opens a plain TCP connection, writes `bytes` in one go, and reports whether
- * the broker closed it within `waitMs` (it is closed by us after that).
+ * the broker closed it within `waitMs` (it is closed by us after that). A test
+ * that expects 'closed' waits for that event: give it a generous `waitMs`, it
+ * is only spent when the broker fails to close.
  */
 export function sendRaw(port: number, bytes: Buffer, waitMs = 1000): Promise<'closed' | 'open'> {
   return new Promise((resolve) => {

@@ -112,6 +112,37 @@ describe('authorization', () => {
     expect(await got).toBe('{"temperature":4.5}');
   });
 
+  it("lets a zigbee2mqtt-style bridge publish for all its devices under its prefix, read by its own site's gateway only", async () => {
+    // zigbee2mqtt/store-sensor belongs to a device credential above: a bridge's prefix may not overlap it.
+    const bridge = await t.credential({ role: 'bridge', id: 'bakery-12.z2m', site: 'bakery-12', prefix: 'z2m-bakery' });
+    const other = await t.credential({ role: 'gateway', id: 'far-site.gw-1', site: 'far-site', gateway: 'gw-1' });
+    const gw = await t.connect({ ...gateway, clientId: 'gw-z2m-test' });
+    const got: string[] = [];
+    gw.on('message', (topic, p) => got.push(`${topic} ${p.toString()}`));
+    await gw.subscribeAsync('z2m-bakery/#', { qos: 1 });
+    const stranger = await t.connect({ ...other, clientId: 'far-gw' });
+    const err = (await stranger.subscribeAsync('z2m-bakery/#').catch((e: unknown) => e)) as { packet?: { granted: number[] } };
+    expect(err.packet?.granted).toEqual([128]);
+    // As zigbee2mqtt does: its last will and retained state on bridge/state, a device, its availability.
+    const will = ['--will-topic', 'z2m-bakery/bridge/state', '--will-payload', '{"state":"offline"}', '--will-retain'];
+    for (const [topic, payload] of [
+      ['z2m-bakery/bridge/state', '{"state":"online"}'],
+      ['z2m-bakery/store-sensor', '{"temperature":4.5,"linkquality":120}'],
+      ['z2m-bakery/store-sensor/availability', '{"state":"online"}'],
+    ]) {
+      const r = await mosquittoPub(['-p', port, ...login(bridge), ...will, '-t', topic!, '-q', '1', '-m', payload!]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await waitUntil("the bridge's messages at its site's gateway", () => got.length === 3);
+    expect(got).toEqual(['z2m-bakery/bridge/state {"state":"online"}', 'z2m-bakery/store-sensor {"temperature":4.5,"linkquality":120}', 'z2m-bakery/store-sensor/availability {"state":"online"}']);
+    // Outside its prefix: denied, counted, and (MQTT 3.1.1 has no other answer) disconnected.
+    const before = t.metrics.get('cosafe_broker_denied_total', { action: 'publish', role: 'bridge' });
+    const posing = await mosquittoPub(['-p', port, ...login(bridge), '-t', topics.deviceUplink('bakery-12', 'smoke-1'), '-q', '1', '-m', 'posing']);
+    expect(posing.code).not.toBe(0);
+    expect(t.metrics.get('cosafe_broker_denied_total', { action: 'publish', role: 'bridge' })).toBe(before + 1);
+    expect(seen.some((m) => m.payload === 'posing')).toBe(false);
+  });
+
   it('answers a subscription beyond the role with the failure return code', async () => {
     const r = await mosquittoSub(['-p', port, ...login(gateway), '-t', subscriptions.allReadings, '-W', '3']);
     expect(r.stderr).toMatch(/denied/i);
@@ -140,12 +171,12 @@ describe('rotation and revocation, from the command line while the broker runs',
   it('disconnects a revoked identity at once and refuses it from then on', async () => {
     const cred = await t.credential({ role: 'device', id: 'bakery-12.temp-7', site: 'bakery-12', device: 'temp-7' });
     const c = await t.connect({ ...cred, clientId: 'temp-7' });
-    const closedAt = new Promise<number>((resolve) => c.once('close', () => resolve(Date.now())));
-    const t0 = Date.now();
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
     const r = await runCosafe(['credentials', 'revoke', cred.username, '--data-dir', t.dataDir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`revoked "${cred.username}"`);
-    expect((await closedAt) - t0).toBeLessThan(5000);
+    // The broker ends the session by itself (it checks the store every revocationCheckMs), the client does nothing.
+    await closed;
     expect(t.metrics.get('cosafe_broker_sessions_ended_total', { reason: 'revoked' })).toBe(1);
     const again = await mosquittoPub(['-p', port, ...login(cred), '-t', topics.deviceUplink('bakery-12', 'temp-7'), '-m', 'x']);
     expect(again.stderr).toContain('bad user name or password');

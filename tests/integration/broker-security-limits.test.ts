@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { topics } from '../../broker/contract/index.js';
+import { subscriptions, topics } from '../../broker/contract/index.js';
 import type { ConfigInput } from '../../core/config.js';
 import { connectError, startTestBroker, type TestBroker } from '../helpers/broker.js';
 import { login, mosquittoPub } from '../helpers/mosquitto.js';
@@ -53,7 +53,7 @@ describe('broker limits', () => {
     await t.connect({ ...a, clientId: 'a-3' });
   });
 
-  it('failed logins per address (brute force): the address is refused, a connected client keeps working', async () => {
+  it('failed logins per address and identity: ten wrong passwords for one identity do not refuse the others behind the same address', async () => {
     const { t, a, b } = await brokerWith({ authFailuresPerMinute: 3 });
     const connected = await t.connect({ ...a, clientId: 'a-1' });
     const port = String(t.broker.port);
@@ -61,12 +61,34 @@ describe('broker limits', () => {
       const r = await mosquittoPub(['-p', port, '-u', b.username, '-P', `guess-${i}`, '-t', 'x', '-m', 'x']);
       expect(r.stderr).toContain('bad user name or password');
     }
-    // Now even the right secret gets no answer from this address.
+    // Now even the right secret of that identity is refused from this address ...
     const right = await mosquittoPub(['-p', port, ...login(b), '-t', topics.deviceUplink('s1', 'b'), '-m', 'x'], 5000);
     expect(right.code).not.toBe(0);
-    expect(right.stderr).not.toContain('bad user name or password');
     expect(limitHits(t, 'auth-failures')).toBe(1);
-    expect(logged(t, 'auth-failures')).toBe(true);
+    const hit = t.logs().find((l) => l.code === 'COSAFE_ERR_BROKER_LIMIT' && l.limit === 'auth-failures');
+    expect(hit).toMatchObject({ identity: 's1.b', address: '127.0.0.1', failures: 3, perMinute: 3 });
+    expect(String(hit?.why)).toContain('other identities from the same address are still served');
+    // ... while another device behind the same address (a shared NAT) still logs in, and a connected one keeps working.
+    const other = await mosquittoPub(['-p', port, ...login(a), '-i', 'a-2', '-q', '1', '-t', topics.deviceUplink('s1', 'a'), '-m', 'x'], 5000);
+    expect(other.code, other.stderr).toBe(0);
+    await connected.publishAsync(topics.deviceUplink('s1', 'a'), 'still here', { qos: 1 });
+    expect(connected.connected).toBe(true);
+  });
+
+  it('failed logins for many identities from one address (spraying): the address is refused, a connected client keeps working', async () => {
+    const { t, a } = await brokerWith({ authFailedIdentitiesPerMinute: 3 });
+    const connected = await t.connect({ ...a, clientId: 'a-1' });
+    const port = String(t.broker.port);
+    for (const user of ['s1.x', 's1.y', 's1.z']) {
+      const r = await mosquittoPub(['-p', port, '-u', user, '-P', 'guess', '-t', 'x', '-m', 'x']);
+      expect(r.stderr).toContain('bad user name or password');
+    }
+    // Now even a right secret gets no answer from this address.
+    const right = await mosquittoPub(['-p', port, ...login(a), '-i', 'a-2', '-t', topics.deviceUplink('s1', 'a'), '-m', 'x'], 5000);
+    expect(right.code).not.toBe(0);
+    expect(right.stderr).not.toContain('bad user name or password');
+    expect(limitHits(t, 'auth-failed-identities')).toBe(1);
+    expect(logged(t, 'auth-failed-identities')).toBe(true);
     await connected.publishAsync(topics.deviceUplink('s1', 'a'), 'still here', { qos: 1 });
     expect(connected.connected).toBe(true);
   });
@@ -78,37 +100,35 @@ describe('broker limits', () => {
     expect(limitHits(t, 'connect-attempts')).toBe(1);
   });
 
-  it('publish rate: publishes over the rate are held back, not lost', async () => {
-    const { t, a, b } = await brokerWith({ publishesPerSecond: 40, publishBurst: 5 });
+  it('publish rate: publishes over the rate are held back, not lost, and another client overtakes them', async () => {
+    const { t, a, b } = await brokerWith({ publishesPerSecond: 10, publishBurst: 5 });
     const gateway = await t.credential({ role: 'gateway', id: 's1.gw', site: 's1', gateway: 'gw' });
     const sub = await t.connect({ ...gateway, clientId: 'gw' });
     const got: string[] = [];
     sub.on('message', (_t, p) => got.push(p.toString()));
-    await sub.subscribeAsync(topics.deviceUplink('s1', 'a'), { qos: 1 });
+    await sub.subscribeAsync(subscriptions.siteUplinks('s1'), { qos: 1 });
     const fast = await t.connect({ ...a, clientId: 'a-1' });
     const other = await t.connect({ ...b, clientId: 'b-1' });
-    const t0 = Date.now();
-    await Promise.all([...Array(45).keys()].map((i) => fast.publishAsync(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 })));
-    const took = Date.now() - t0;
-    // Meanwhile another client is not slowed down by it.
-    const t1 = Date.now();
-    await other.publishAsync(topics.deviceUplink('s1', 'b'), 'x', { qos: 1 });
-    expect(Date.now() - t1).toBeLessThan(500);
-    expect(took).toBeGreaterThanOrEqual(800); // 40 over the burst at 40/s
-    await waitUntil('every message', () => got.length === 45);
-    expect(got).toEqual([...Array(45).keys()].map(String));
+    // 25 at once: 5 go through (the burst), 20 are held back at 10/s, two seconds' worth.
+    const all = Promise.all([...Array(25).keys()].map((i) => fast.publishAsync(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 })));
+    await waitUntil('the fast client held back', () => limitHits(t, 'publish-rate') > 0);
+    // Meanwhile another client is not queued behind it: its message is delivered before the held ones.
+    await other.publishAsync(topics.deviceUplink('s1', 'b'), 'b', { qos: 1 });
+    await all;
+    await waitUntil('every message', () => got.length === 26);
+    expect(got.indexOf('b')).toBeLessThan(got.indexOf('24'));
+    expect(got.filter((m) => m !== 'b')).toEqual([...Array(25).keys()].map(String));
     expect(fast.connected).toBe(true);
-    expect(limitHits(t, 'publish-rate')).toBeGreaterThan(0);
   });
 
   it('held publishes and packets before CONNACK: a client that piles them up is disconnected', async () => {
     const { t, a } = await brokerWith({ publishesPerSecond: 1, publishBurst: 1, maxHeldPublishes: 5, queueLimit: 30 });
     const publish = packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 0, dup: false, retain: false });
     // One read: CONNECT and 20 publishes, more than 1 allowed now plus 5 held.
-    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-pile', a), ...Array(20).fill(publish)]), 3000)).toBe('closed');
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-pile', a), ...Array(20).fill(publish)]), 20_000)).toBe('closed');
     expect(limitHits(t, 'held-publishes')).toBe(1);
     // More packets before the CONNACK than Aedes' queueLimit.
-    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-queue', a), ...Array(40).fill(publish)]), 3000)).toBe('closed');
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-queue', a), ...Array(40).fill(publish)]), 20_000)).toBe('closed');
     expect(limitHits(t, 'queue')).toBe(1);
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 1 });
@@ -117,7 +137,7 @@ describe('broker limits', () => {
   it('in-flight messages: QoS 2 publishes whose PUBREL never comes are capped', async () => {
     const { t, a } = await brokerWith({ maxInflightInbound: 3 });
     const qos2 = (messageId: number) => packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 2, messageId, dup: false, retain: false });
-    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-half-open', a), qos2(1), qos2(2), qos2(3), qos2(4)]), 3000)).toBe('closed');
+    expect(await sendRaw(t.broker.port, Buffer.concat([connectPacket('a-half-open', a), qos2(1), qos2(2), qos2(3), qos2(4)]), 20_000)).toBe('closed');
     await waitUntil('the in-flight limit to be counted', () => limitHits(t, 'inflight') === 1);
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 2 });
@@ -126,7 +146,8 @@ describe('broker limits', () => {
 
 describe('stopping the broker', () => {
   it('ends every connection at once: logged in, WebSocket, and ones that never sent CONNECT', async () => {
-    t = await startTestBroker({ listeners: { ws: { enabled: true, port: 0 } } });
+    // A connection that never sends CONNECT would otherwise wait ten minutes: only an active close ends it within the test.
+    t = await startTestBroker({ listeners: { ws: { enabled: true, port: 0 } }, limits: { connectTimeoutMs: 600_000 } });
     const a = await t.credential({ role: 'device', id: 's1.a', site: 's1', device: 'a' });
     const client = await t.connect({ ...a, clientId: 'a-1' });
     await t.connect({ clientId: 'resident' }, t.broker.listeners.ws!.url);
@@ -134,9 +155,7 @@ describe('stopping the broker', () => {
     silent.on('error', () => {});
     await new Promise((r) => silent.once('connect', r));
     const silentClosed = new Promise((r) => silent.once('close', r));
-    const t0 = Date.now();
     await t.broker.close();
-    expect(Date.now() - t0).toBeLessThan(2000);
     await silentClosed;
     expect(client.connected).toBe(false);
   });

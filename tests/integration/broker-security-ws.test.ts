@@ -27,6 +27,12 @@ afterAll(async () => {
   await t?.close();
 });
 
+/** What cloud-sync (a service) does: publish an alert for residents, here with mosquitto_pub over TCP. */
+async function publishAlert(message: string): Promise<void> {
+  const r = await mosquittoPub(['-p', String(t.broker.port), ...login(service), '-t', topics.publicAlerts(CELL), '-q', '1', '-m', message]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
 describe('a resident over WebSocket', () => {
   it('reads a public alert', async () => {
     expect(ws).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/mqtt$/);
@@ -48,13 +54,17 @@ describe('a resident over WebSocket', () => {
       const err = (await resident.subscribeAsync(filter).catch((e: unknown) => e)) as { packet?: { granted: number[] } };
       expect(err.packet?.granted, filter).toEqual([128]);
     }
-    // Nothing of a site reaches it, even by accident: the gateway publishes, the resident's connection stays silent.
+    // Nothing of a site reaches it, even by accident: the gateway publishes, then
+    // a public alert follows; the broker delivers in order, so once the alert is
+    // there, anything of the site would have been there before it.
+    await resident.subscribeAsync(topics.publicAlerts(CELL), { qos: 1 });
     const got: string[] = [];
     resident.on('message', (topic) => got.push(topic));
     const r = await mosquittoPub(['-p', String(t.broker.port), ...login(gateway), '-t', topics.readings('bakery-12', 'gw-1'), '-q', '1', '-m', '{"business":"Bakery 12"}']);
     expect(r.code, r.stderr).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(got).toEqual([]);
+    await publishAlert('after the reading');
+    await waitUntil('the public alert after it', () => got.length > 0);
+    expect(got).toEqual([topics.publicAlerts(CELL)]);
     expect(resident.connected).toBe(true);
     expect(t.metrics.get('cosafe_broker_denied_total', { action: 'subscribe', role: 'resident' })).toBe(5);
   });
@@ -68,8 +78,10 @@ describe('a resident over WebSocket', () => {
     const closed = new Promise<void>((resolve) => resident.once('close', () => resolve()));
     resident.publish(topics.publicAlerts(CELL), 'fake alert', { qos: 1 });
     await closed;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(got).toEqual([]);
+    // A real alert after it: once the watcher has it, the fake one would have come first.
+    await publishAlert('real alert');
+    await waitUntil('the real alert', () => got.length > 0);
+    expect(got).toEqual(['real alert']);
     expect(t.metrics.get('cosafe_broker_denied_total', { action: 'publish', role: 'resident' })).toBe(1);
   });
 

@@ -5,6 +5,10 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ReadingBatch } from '../../broker/contract/index.js';
 import { InfluxStore } from '../../cloud-sync/influx/influx-store.js';
+import { readingLines } from '../../cloud-sync/influx/line-protocol.js';
+import { v1WriteTarget } from '../../cloud-sync/influx/v1-write.js';
+import { WriteBuffer } from '../../cloud-sync/influx/write-buffer.js';
+import { InfluxWriter } from '../../cloud-sync/influx/writer.js';
 import { InfluxConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { Metrics } from '../../core/metrics.js';
@@ -136,5 +140,45 @@ describe('InfluxDB v1 store (real influxd)', () => {
     expect(lines).toHaveLength(3);
     expect(lines.every((l) => l.startsWith('reading,site=site-a,device=bad-1,'))).toBe(true);
     expect(aside.every((r) => r.status === 400 && r.error.includes('field type conflict'))).toBe(true);
+  });
+
+  it('shows the true buffered count at every scrape during an outage, and writes again as soon as InfluxDB answers /ping, not after the retry delay', async () => {
+    const metrics = new Metrics();
+    const config = InfluxConfig.parse({ url: influx.url, database: 't_ping', flushIntervalMs: 20 });
+    await v1WriteTarget(config).createDatabase();
+    const writer = new InfluxWriter({
+      config,
+      buffer: new WriteBuffer({ path: join(dir, 't_ping.db'), maxPoints: config.maxBufferedPoints }),
+      target: v1WriteTarget(config),
+      logger: silentLogger,
+      metrics,
+      // An hour between retries: only noticing that InfluxDB is back can end the wait within this test.
+      retryDelay: () => 3_600_000,
+    });
+    const scraped = async () => Number(/^cosafe_influx_buffered_points (\d+)$/m.exec(await metrics.render())?.[1]);
+    const append = (seq: number) => {
+      const lines: string[] = [];
+      readingLines(batch('temp-ping', seq, 100, seq * 100), lines);
+      expect(writer.append(lines, 'reading')).toBe(true);
+    };
+    writer.start();
+    append(0);
+    await writer.flush();
+    expect(await count('t_ping', 'temp-ping')).toBe(100);
+    await influx.pause();
+    append(1);
+    await waitUntil('the failed write to be noticed', () => writer.health().ok === false, 10_000);
+    // Issue 9: the gauge stayed at what it was when the backoff began (574 shown while 1,519 were buffered).
+    for (let seq = 2; seq <= 5; seq++) {
+      append(seq);
+      expect(await scraped()).toBe(writer.health().buffered);
+    }
+    expect(await scraped()).toBe(500);
+    await influx.restart();
+    await waitUntil('every buffered reading in InfluxDB', async () => (await count('t_ping', 'temp-ping')) === 600, 20_000, 100);
+    await waitUntil('the buffer to empty', () => writer.health().buffered === 0, 5000);
+    expect(await scraped()).toBe(0);
+    expect(writer.health().ok).toBe(true);
+    await writer.stop();
   });
 });

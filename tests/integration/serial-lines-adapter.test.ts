@@ -4,7 +4,7 @@ import { createSerialLinesAdapter } from '../../edge/adapters/serial-lines.js';
 import type { DeviceBinding } from '../../edge/device-binding.js';
 import { AdapterHarness } from '../helpers/adapter-harness.js';
 import { waitUntil } from '../helpers/processes.js';
-import { FirePanelSimulator } from '../simulators/fire-panel.js';
+import { FirePanelSimulator, stamp } from '../simulators/fire-panel.js';
 import { PtyPair } from '../simulators/pty-pair.js';
 
 const profile = loadBuiltinProfiles().get('serial-conventional-panel-printer')!;
@@ -38,6 +38,15 @@ describe('serial lines from a fire alarm panel (socat pseudo-terminals)', () => 
     ]);
   });
 
+  it("dates an event by the panel's own clock, as printed on its line", async () => {
+    const { harness, panel } = await setup();
+    const printedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 10 * 60_000); // a line the panel printed 10 min ago (its buffer)
+    await panel.line(`${stamp(printedAt)} FIRE ALARM      ZONE 04 ARCHIVE`);
+    await waitUntil('the alarm', () => harness.signals().length === 1, 5000);
+    expect(harness.signals()[0]).toMatchObject({ key: 'fire-zone-04', state: 'active', time: printedAt.getTime() });
+    expect(harness.received[0]!.outcome.errors).toEqual([]);
+  });
+
   it('counts noise, overlong garbage and unknown lines, and keeps reading what follows', async () => {
     const { harness, panel } = await setup();
     await panel.write(Buffer.from([0x00, 0xff, 0xfe, 0x13, 0x81]));
@@ -50,6 +59,8 @@ describe('serial lines from a fire alarm panel (socat pseudo-terminals)', () => 
     expect(errors.noiseBytes).toBeGreaterThanOrEqual(5);
     expect(errors.overlong).toBe(1);
     expect(errors.unrecognized).toBe(1);
+    // The last line no rule knew is shown, so a person can write the rule it needs.
+    expect(harness.adapter.health().ports?.[0]?.lastUnrecognized).toMatchObject({ line: 'PRINTER PAPER LOW' });
   });
 
   it('survives the cable being unplugged and plugged back in', async () => {
@@ -62,7 +73,8 @@ describe('serial lines from a fire alarm panel (socat pseudo-terminals)', () => 
     await pty.unplug();
     await waitUntil('the adapter to notice', () => !harness.adapter.health().connected, 5000);
     expect(harness.adapter.health().ports?.[0]).toMatchObject({ state: 'backoff' });
-    await new Promise((r) => setTimeout(r, 1500)); // stays unplugged a while: several reopen attempts fail
+    // It stays unplugged a while: several reopen attempts fail, each counted.
+    await waitUntil('two failed reopen attempts', () => (harness.adapter.health().errors.open ?? 0) >= 2, 15_000);
     await pty.plug();
     await waitUntil('the adapter to reopen the port', () => harness.adapter.health().connected, 15_000);
     panel = await new FirePanelSimulator(pty.simPath).open();

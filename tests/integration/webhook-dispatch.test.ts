@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AlarmEvent } from '../../broker/contract/index.js';
 import { DeliveryLog, type PendingDelivery, type WebhookData } from '../../cloud-sync/dispatch/delivery-log.js';
 import { WebhookDispatcher } from '../../cloud-sync/dispatch/webhook-dispatcher.js';
 import { systemClock } from '../../core/clock.js';
-import { silentLogger } from '../../core/logger.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { Metrics } from '../../core/metrics.js';
 import { waitUntil } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
@@ -38,8 +39,8 @@ const targets = (url: string) => new Map([['fd-1', { department: 'fd-1', url, se
 /** A delivery of one event to fd-1, keyed as the alarm lifecycle keys an alert. */
 const delivery = (e: AlarmEvent): PendingDelivery<WebhookData> => ({ key: `fd-1/${e.eventId}`, channel: 'webhook', department: 'fd-1', message: e });
 
-function dispatcherFor(url: string, metrics = new Metrics()) {
-  const d = new WebhookDispatcher({ targets: targets(url), logger: silentLogger, metrics, clock: systemClock });
+function dispatcherFor(url: string, metrics = new Metrics(), logger: Logger = silentLogger) {
+  const d = new WebhookDispatcher({ targets: targets(url), logger, metrics, clock: systemClock });
   cleanup.push(() => d.stop());
   return d;
 }
@@ -58,10 +59,12 @@ describe('fire-department webhooks (real HTTP)', () => {
     const fd = await new FireDepartmentReceiver({ secret, failFirst: 3 }).start();
     cleanup.push(() => fd.stop());
     const metrics = new Metrics();
-    const started = Date.now();
-    dispatcherFor(fd.url, metrics).send(delivery(event));
+    const lines: { code?: string; retryInMs?: number }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { code?: string }) });
+    dispatcherFor(fd.url, metrics, logger).send(delivery(event));
     await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // Within seconds: the waits the dispatcher chose after each failure, as its log says them.
+    expect(lines.filter((l) => l.code === 'COSAFE_ERR_WEBHOOK_DELIVERY').map((l) => l.retryInMs)).toEqual([250, 500, 1000]);
     expect(fd.failed).toBe(3);
     expect(metrics.total('cosafe_dispatch_failures_total')).toBe(3);
     await waitUntil('the delivery to be counted', () => metrics.total('cosafe_dispatch_delivered_total') === 1);
@@ -74,8 +77,7 @@ describe('fire-department webhooks (real HTTP)', () => {
     await probe.stop();
     const metrics = new Metrics();
     dispatcherFor(url, metrics).send(delivery(event));
-    await new Promise((r) => setTimeout(r, 1200));
-    expect(metrics.total('cosafe_dispatch_failures_total')).toBeGreaterThanOrEqual(2);
+    await waitUntil('two failed attempts', () => metrics.total('cosafe_dispatch_failures_total') >= 2, 10_000);
     const fd = await new FireDepartmentReceiver({ secret, port }).start();
     cleanup.push(() => fd.stop());
     await fd.waitFor((a) => a.body.data.eventId === event.eventId, 10_000);
@@ -88,8 +90,11 @@ describe('fire-department webhooks (real HTTP)', () => {
     const d = dispatcherFor(fd.url, metrics);
     d.send(delivery(event));
     d.send(delivery(event));
+    // One delivery under way, not two.
+    expect(d.pendingCount()).toBe(1);
     await fd.waitFor((a) => a.body.data.eventId === event.eventId);
-    await new Promise((r) => setTimeout(r, 300));
+    // Nothing left in flight: whatever was sent has arrived.
+    await waitUntil('no delivery in flight', () => d.pendingCount() === 0);
     expect(fd.alarms.map((a) => a.body.data.eventId)).toEqual([event.eventId]);
     expect(metrics.total('cosafe_dispatch_duplicates_total')).toBe(1);
   });
@@ -124,7 +129,8 @@ describe('fire-department webhooks (real HTTP)', () => {
     await waitUntil('the delivery to be recorded', () => metrics.total('cosafe_dispatch_delivered_total') === 1);
     // The broker redelivers the same event (its acknowledgement was lost in the crash).
     d.send(delivery(event));
-    await new Promise((r) => setTimeout(r, 300));
+    // Recognised at once: no delivery is started for it.
+    expect(d.pendingCount()).toBe(0);
     expect(fd.alarms).toHaveLength(1);
     expect(metrics.total('cosafe_dispatch_duplicates_total')).toBe(1);
   });

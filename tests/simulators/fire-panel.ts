@@ -55,8 +55,10 @@ export class FirePanelSimulator {
 
   write(data: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (!this.port?.isOpen) return reject(new Error('panel port is not open'));
-      this.port.write(data, (err) => (err ? reject(err) : this.port!.drain(() => resolve())));
+      const port = this.port;
+      if (!port?.isOpen) return reject(new Error('panel port is not open'));
+      // The port of this write: close() may take this.port away before it completes (the demo stopping).
+      port.write(data, (err) => (err ? reject(err) : port.drain(() => resolve())));
     });
   }
 
@@ -68,8 +70,8 @@ export class FirePanelSimulator {
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
-function stamp(): string {
-  const d = new Date();
+/** The panel's own clock as it prints it: local time, day first (dd/MM/yy HH:mm:ss). */
+export function stamp(d = new Date()): string {
   const two = (n: number) => String(n).padStart(2, '0');
   return `${two(d.getDate())}/${two(d.getMonth() + 1)}/${String(d.getFullYear()).slice(2)} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }

@@ -103,6 +103,13 @@ export class OpcuaSprinklerServer {
     return this.server?.currentSessionCount ?? 0;
   }
 
+  /** What clients subscribed to (Part 4 §5.13): each subscription's publishing interval and how many items it monitors. */
+  subscriptions(): { publishingIntervalMs: number; monitoredItems: number }[] {
+    return (this.server?.engine.getSessions() ?? []).flatMap((session) =>
+      session.publishEngine.subscriptions.map((sub) => ({ publishingIntervalMs: sub.publishingInterval, monitoredItems: sub.monitoredItemCount })),
+    );
+  }
+
   /** The ApplicationUris of the clients that activated a session (Part 4 §5.6.2 CreateSession clientDescription). */
   clientApplicationUris(): string[] {
     return [...this.clients];

@@ -21,7 +21,11 @@ export class PtyPair {
 
   async plug(): Promise<this> {
     const socat = socatPath();
-    this.proc = spawn(socat, [`pty,raw,echo=0,link=${this.devicePath}`, `pty,raw,echo=0,link=${this.simPath}`], { stdio: 'ignore' });
+    const args = [`pty,raw,echo=0,link=${this.devicePath}`, `pty,raw,echo=0,link=${this.simPath}`];
+    // socat outlives a parent killed with SIGKILL (no handler runs): util-linux's setpriv asks the kernel to
+    // kill it when its parent dies (prctl PR_SET_PDEATHSIG), so `cosafe demo` leaves no socat behind.
+    const guard = setprivPath();
+    this.proc = guard ? spawn(guard, ['--pdeathsig', 'KILL', '--', socat, ...args], { stdio: 'ignore' }) : spawn(socat, args, { stdio: 'ignore' });
     const deadline = Date.now() + 5000;
     while (!(existsSync(this.devicePath) && existsSync(this.simPath))) {
       if (this.proc.exitCode !== null) throw new Error(`socat exited with ${this.proc.exitCode}`);
@@ -39,6 +43,13 @@ export class PtyPair {
     p.kill('SIGTERM');
     await exited;
   }
+}
+
+let setprivBinary: string | null | undefined;
+/** setpriv (Debian's util-linux, always installed there); null where there is none (not Linux). */
+function setprivPath(): string | null {
+  if (setprivBinary === undefined) setprivBinary = (process.env.PATH ?? '/usr/bin:/bin').split(':').map((dir) => join(dir, 'setpriv')).find((p) => existsSync(p)) ?? null;
+  return setprivBinary;
 }
 
 let socatBinary: string | undefined;

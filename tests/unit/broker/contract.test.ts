@@ -67,6 +67,11 @@ describe('contract messages', () => {
     expect(decodeMessage(AlarmEvent, Buffer.from(JSON.stringify(event)))).toEqual({ ok: true, value: event });
   });
 
+  it('accepts the largest sequence number and free text with accents, quotes and emoji', () => {
+    expect(decodeMessage(ReadingBatch, JSON.stringify({ ...batch, seq: Number.MAX_SAFE_INTEGER })).ok).toBe(true);
+    expect(decodeMessage(AlarmEvent, JSON.stringify({ ...event, text: 'FEU "zone 3" — cuisine 🔥', location: 'Küche, 2. OG' })).ok).toBe(true);
+  });
+
   it('says what is wrong with an invalid message, and never throws', () => {
     const r = decodeMessage(ReadingBatch, JSON.stringify({ ...batch, seq: -1, readings: [] }));
     expect(r.ok).toBe(false);
@@ -85,6 +90,16 @@ describe('contract messages', () => {
     ['a non-finite value', { ...batch, readings: [{ ...batch.readings[0], value: null }] }],
     ['an unknown quality', { ...batch, readings: [{ ...batch.readings[0], quality: 'fine' }] }],
     ['another version', { ...batch, v: 2 }],
+    // Issue 9: each of these became a tag or field of InfluxDB line protocol, and a newline split it into two points.
+    ['a newline in the metric', { ...batch, readings: [{ ...batch.readings[0], metric: 'temperature\nreading' }] }],
+    ['a metric outside the vocabulary pattern', { ...batch, readings: [{ ...batch.readings[0], metric: 'Temperature,site=x' }] }],
+    ['a newline in the profile', { ...batch, readings: [{ ...batch.readings[0], profile: 'p\nreading' }] }],
+    ['a newline in the unit', { ...batch, readings: [{ ...batch.readings[0], unit: 'Cel\nx' }] }],
+    ['a quote in the unit', { ...batch, readings: [{ ...batch.readings[0], unit: 'C"el' }] }],
+    ['a boot that is not an id', { ...batch, boot: 'b/1' }],
+    ['a sequence number past 2^53 - 1', { ...batch, seq: 2 ** 53 }],
+    ['a reading time of 9e15', { ...batch, readings: [{ ...batch.readings[0], time: 9e15 }] }],
+    ['a time after 2100', { ...batch, sentAt: Date.UTC(2100, 0, 2) }],
   ])('rejects a batch with %s', (_name, bad) => {
     expect(decodeMessage(ReadingBatch, JSON.stringify(bad)).ok).toBe(false);
   });
@@ -94,6 +109,13 @@ describe('contract messages', () => {
     ['an unknown state', { ...event, state: 'maybe' }],
     ['a malformed event id', { ...event, eventId: '123' }],
     ['no device', { ...event, device: undefined }],
+    ['a newline in the condition', { ...event, condition: 'smoke\nevent' }],
+    ['a condition that is not an id', { ...event, condition: 'fire zone 3' }],
+    ['a newline in the text', { ...event, text: 'FIRE\nevent,site=x state="cleared"' }],
+    ['a terminal escape in the text', { ...event, text: 'FIRE \u001b[2J' }],
+    ['a bidi override in the location', { ...event, location: 'kitchen \u202e2F' }],
+    ['text over 200 characters', { ...event, text: 'x'.repeat(201) }],
+    ['a profile that is not an id', { ...event, profile: 'p,q' }],
   ])('rejects an event with %s', (_name, bad) => {
     expect(decodeMessage(AlarmEvent, JSON.stringify(bad)).ok).toBe(false);
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SequenceTracker } from '../../../cloud-sync/sequence-tracker.js';
+import { MAX_SEQUENCE_GAP, SequenceTracker } from '../../../cloud-sync/sequence-tracker.js';
 
 describe('sequence tracker', () => {
   it('takes a batch for a duplicate only if that very boot and seq was seen', () => {
@@ -26,6 +26,21 @@ describe('sequence tracker', () => {
     t.add('gw', 'b1', 4);
     expect(t.holes('gw')).toBe(0);
     expect(t.has('gw', 'b1', 3)).toBe(true);
+  });
+
+  it('takes a jump to seq 2^53 - 1 for a restart of the sequence, not for trillions of holes', () => {
+    const t = new SequenceTracker();
+    for (const seq of [1, 2, 3, 5]) t.add('gw', 'b1', seq);
+    t.add('gw', 'b1', Number.MAX_SAFE_INTEGER);
+    expect(t.has('gw', 'b1', Number.MAX_SAFE_INTEGER)).toBe(true);
+    expect(t.holes('gw')).toBe(1); // seq 4, and nothing for the jump
+    // The real sequence goes on, and its holes still count.
+    t.add('gw', 'b1', 8);
+    expect(t.holes('gw')).toBe(3);
+    // A gap an outbox can hold is still holes.
+    t.add('gw', 'b2', 1);
+    t.add('gw', 'b2', MAX_SEQUENCE_GAP + 2);
+    expect(t.holes('gw')).toBe(3 + MAX_SEQUENCE_GAP);
   });
 
   it('stays bounded, forgetting the oldest rather than ever refusing a new batch', () => {

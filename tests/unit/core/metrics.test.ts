@@ -37,6 +37,20 @@ describe('metrics', () => {
     expect(m.total('cosafe_alarm_delivery_latency_seconds')).toBe(1);
   });
 
+  it('reads a collected gauge at every scrape, not when it was last set', async () => {
+    const m = new Metrics();
+    let buffered = 574;
+    const remove = m.collect('cosafe_influx_buffered_points', () => buffered);
+    expect(await m.render()).toMatch(/^cosafe_influx_buffered_points 574$/m);
+    buffered = 1519;
+    expect(await m.render()).toMatch(/^cosafe_influx_buffered_points 1519$/m);
+    expect(m.get('cosafe_influx_buffered_points')).toBe(1519);
+    remove();
+    buffered = 0;
+    // Removed: the last value read stays, as a gauge set by hand would.
+    expect(await m.render()).toMatch(/^cosafe_influx_buffered_points 1519$/m);
+  });
+
   it('exports the event loop delay of the process when asked', async () => {
     const text = await new Metrics({ process: true }).render();
     expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CosafeError } from '../../../core/errors.js';
-import { metricUnits } from '../../../core/vocabulary.js';
 import { profileJsonSchema } from '../../../device-profiles/json-schema.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../../../device-profiles/loader.js';
 import { checkSamples } from '../../../device-profiles/samples.js';
+import { unitOf } from '../../../device-profiles/schema.js';
 
 const profiles = [...loadBuiltinProfiles().values()];
 
@@ -17,9 +17,9 @@ describe('built-in profiles', () => {
     expect(new Set(profiles.map((p) => p.id)).size).toBe(profiles.length);
   });
 
-  it.each(profiles.map((p) => [p.id, p] as const))('%s: units from the vocabulary, ranges on numbers, conditions on its own points', (_id, p) => {
+  it.each(profiles.map((p) => [p.id, p] as const))('%s: units from the vocabulary (or its own declared metrics), ranges on numbers, conditions on its own points', (_id, p) => {
     for (const point of p.points) {
-      expect(point.unit).toBe(metricUnits[point.metric]);
+      expect(point.unit).toBe(unitOf(p, point.metric));
       if (point.type === 'number') expect(point.range, `${p.id} ${point.metric} has no valid range`).toBeDefined();
     }
     for (const c of p.conditions) expect(p.points.some((pt) => pt.metric === c.metric), `${p.id} condition ${c.id}`).toBe(true);

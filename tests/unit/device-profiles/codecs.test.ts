@@ -74,17 +74,19 @@ describe('modbus registers', () => {
 });
 
 describe('serial lines', () => {
-  it('turns a panel event and its restore into one signal key', () => {
-    const a = decodeLine(printer, '26/11/26 10:31:05 FIRE ALARM      ZONE 03 KITCHEN 1F\r', 1);
-    const r = decodeLine(printer, '26/11/26 10:35:40 FIRE RESTORE    ZONE 03 KITCHEN 1F', 2);
-    expect(a.signals).toEqual([{ key: 'fire-zone-03', class: 'fire', state: 'active', time: 1, text: '26/11/26 10:31:05 FIRE ALARM      ZONE 03 KITCHEN 1F' }]);
+  it('turns a panel event and its restore into one signal key, at the time the panel printed', () => {
+    const utc = { timeZone: 'UTC' };
+    const a = decodeLine(printer, '26/11/26 10:31:05 FIRE ALARM      ZONE 03 KITCHEN 1F\r', Date.UTC(2026, 10, 26, 10, 31, 7), utc);
+    const r = decodeLine(printer, '26/11/26 10:35:40 FIRE RESTORE    ZONE 03 KITCHEN 1F', Date.UTC(2026, 10, 26, 10, 35, 41), utc);
+    expect(a.signals).toEqual([{ key: 'fire-zone-03', class: 'fire', state: 'active', time: Date.UTC(2026, 10, 26, 10, 31, 5), text: '26/11/26 10:31:05 FIRE ALARM      ZONE 03 KITCHEN 1F' }]);
+    expect(a.errors).toEqual([]);
     expect(r.signals[0]).toMatchObject({ key: 'fire-zone-03', state: 'cleared' });
   });
 
   it('recognizes a reset, ignores headers, and reports unknown lines as not recognized', () => {
-    expect(decodeLine(printer, '26/11/26 11:15:00 SYSTEM RESET', 1)).toMatchObject({ resetAll: true, recognized: true });
-    expect(decodeLine(printer, '==========', 1)).toMatchObject({ recognized: true, signals: [], errors: [] });
-    expect(decodeLine(printer, 'PRINTER PAPER LOW', 1)).toMatchObject({ recognized: false, signals: [], errors: [] });
+    expect(decodeLine(printer, '26/11/26 11:15:00 SYSTEM RESET', 1)).toMatchObject({ resetAll: true, line: 'recognized' });
+    expect(decodeLine(printer, '==========', 1)).toMatchObject({ line: 'ignored', signals: [], errors: [] });
+    expect(decodeLine(printer, 'PRINTER PAPER LOW', 1)).toMatchObject({ line: 'unrecognized', signals: [], errors: [] });
   });
 
   it('strips control characters and noise bytes a printer port carries', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { AlarmEvent } from '../../../broker/contract/index.js';
 import type { DecodedValue } from '../../../device-profiles/codecs/decoded.js';
 import { loadBuiltinProfiles } from '../../../device-profiles/loader.js';
 import { Profile } from '../../../device-profiles/schema.js';
@@ -129,6 +130,32 @@ describe('alarm engine', () => {
       ['ac-power', 'trouble', 'cleared'],
     ]);
     expect(engine.activeConditions()).toEqual([]);
+  });
+
+  it('makes whatever a panel printed into a key, text or location an event the contract accepts', () => {
+    const engine = new AlarmEngine({ site: 's', gateway: 'g' });
+    const panel = {
+      device: { id: 'panel', profile: 'serial-conventional-panel-printer', location: 'riser\ncupboard\u202e 2F' },
+      profile: profiles.get('serial-conventional-panel-printer')!,
+    };
+    const long = `zone-${'x'.repeat(80)}`;
+    const signals = [
+      { key: 'fire zone 3\nreading', text: 'FIRE\tALARM\u001b[2J ZONE 3' },
+      { key: `${long}-a`, text: 'one' },
+      { key: `${long}-b`, text: 'two' },
+      { key: '_hidden', text: 't'.repeat(300) },
+    ].map((s) => ({ ...s, class: 'fire' as const, state: 'active' as const, time: 1 }));
+    const events = signals.flatMap((s) => engine.signal(panel, s));
+    expect(events).toHaveLength(4);
+    for (const e of events) expect(AlarmEvent.safeParse(e).success, JSON.stringify(e)).toBe(true);
+    expect(events[0]).toMatchObject({ condition: 'fire_zone_3_reading', text: 'FIRE ALARM [2J ZONE 3', location: 'riser cupboard  2F' });
+    // Two long keys that share their first 64 characters stay two conditions.
+    expect(events[1]!.condition).not.toBe(events[2]!.condition);
+    expect(events[1]!.condition.length).toBeLessThanOrEqual(64);
+    expect(events[3]).toMatchObject({ condition: 'k_hidden' });
+    expect(events[3]!.text).toHaveLength(200);
+    // The restore of the same printed key clears the same condition.
+    expect(engine.signal(panel, { ...signals[0]!, state: 'cleared', time: 2 })).toMatchObject([{ condition: 'fire_zone_3_reading', state: 'cleared' }]);
   });
 
   it('keeps condition state across a restart: no second raise, and the clear still comes', () => {

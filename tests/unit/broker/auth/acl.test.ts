@@ -5,6 +5,7 @@ import { subscriptions, topics } from '../../../../broker/contract/index.js';
 
 const gateway: Identity = { role: 'gateway', id: 's1.g1', site: 's1', gateway: 'g1', district: 'north' };
 const device: Identity = { role: 'device', id: 's1.d1', site: 's1', device: 'd1' };
+const bridge: Identity = { role: 'bridge', id: 's1.zigbee2mqtt', site: 's1', prefix: 'zigbee2mqtt' };
 const service: Identity = { role: 'service', id: 'cloud-sync' };
 const fireDepartment: Identity = { role: 'fire-department', id: 'fd-north-3', district: 'north' };
 const agency: Identity = { role: 'agency', id: 'statistics-office' };
@@ -36,6 +37,15 @@ const publishTable: Row[] = [
   ['device', device, topics.deviceUplink('s2', 'd1'), false], // same device id, another site
   ['device', device, topics.readings('s1', 'g1'), false], // posing as the gateway
   ['device', device, 'zigbee2mqtt/d1', false],
+  ['bridge', bridge, 'zigbee2mqtt/store-sensor', true], // a device of the bridge
+  ['bridge', bridge, 'zigbee2mqtt/store-sensor/availability', true], // its availability
+  ['bridge', bridge, 'zigbee2mqtt/bridge/state', true], // the bridge's own state (and its last will)
+  ['bridge', bridge, 'zigbee2mqtt', true], // `prefix/#` covers the prefix itself [MQTT-4.7.1-2]
+  ['bridge', bridge, 'zigbee2mqtt-other/x', false], // a prefix is whole levels
+  ['bridge', bridge, 'homeassistant/sensor/x/config', false], // outside its prefix
+  ['bridge', bridge, topics.deviceUplink('s1', 'd1'), false], // posing as a contract device
+  ['bridge', bridge, topics.readings('s1', 'g1'), false], // posing as the gateway
+  ['bridge', bridge, '$SYS/broker/x', false],
   ['service', service, topics.dispatchAlarm('north', 's1'), true],
   ['service', service, topics.agencyFeed('north', 'events'), true],
   ['service', service, topics.publicAlerts(CELL), true],
@@ -72,6 +82,11 @@ const subscribeTable: Row[] = [
   ['gateway', gateway, '#', false],
   ['device', device, topics.deviceUplink('s1', 'd1'), false], // devices only publish
   ['device', device, '#', false],
+  ['bridge', bridge, 'zigbee2mqtt/#', true], // zigbee2mqtt reads its requests and set commands
+  ['bridge', bridge, 'zigbee2mqtt/+/set', true],
+  ['bridge', bridge, '#', false],
+  ['bridge', bridge, '+/store-sensor', false], // "+" could be another prefix
+  ['bridge', bridge, subscriptions.siteUplinks('s1'), false],
   ['service', service, subscriptions.allReadings, true],
   ['service', service, subscriptions.allEvents, true],
   ['service', service, subscriptions.allStatus, true],
@@ -155,12 +170,38 @@ describe("ACL: a device's own topic outside the contract", () => {
   });
 });
 
-describe('ACL: grants', () => {
-  const everyone = [gateway, device, service, fireDepartment, agency, districtAgency, resident, admin];
+describe("ACL: a bridge's prefix, read by its own site's gateway", () => {
+  const siteForeign = ['zigbee2mqtt/#'];
+  const otherGateway: Identity = { role: 'gateway', id: 's2.g1', site: 's2', gateway: 'g1' };
 
-  it('grants no role a wildcard publish at the root, except the admin', () => {
+  it.each([
+    ['zigbee2mqtt/#', true],
+    ['zigbee2mqtt/store-sensor', true],
+    ['zigbee2mqtt/+/availability', true],
+    ['zigbee2mqtt', true],
+    ['#', false],
+    ['+/store-sensor', false],
+    ['zigbee2mqtt-annex/#', false],
+  ] as const)("the site's gateway subscribing %s: %s", (filter, allowed) => {
+    expect(maySubscribe(gateway, filter, siteForeign)).toBe(allowed);
+  });
+
+  it("delivers the prefix to its site's gateway only", () => {
+    expect(mayReceive(gateway, 'zigbee2mqtt/store-sensor', siteForeign)).toBe(true);
+    expect(mayReceive(gateway, 'zigbee2mqtt-annex/x', siteForeign)).toBe(false);
+    expect(maySubscribe(otherGateway, 'zigbee2mqtt/#')).toBe(false); // another site's gateway: no bridge of its own here
+    expect(mayReceive(otherGateway, 'zigbee2mqtt/store-sensor')).toBe(false);
+    expect(maySubscribe(service, 'zigbee2mqtt/#', siteForeign)).toBe(false); // gateways only: raw device payloads stay at the edge
+    expect(mayReceive(device, 'zigbee2mqtt/store-sensor', siteForeign)).toBe(false);
+  });
+});
+
+describe('ACL: grants', () => {
+  const everyone = [gateway, device, bridge, service, fireDepartment, agency, districtAgency, resident, admin];
+
+  it('grants no role a wildcard publish at the root, except the admin; a bridge only under its own prefix', () => {
     for (const i of everyone.filter((x) => x.role !== 'admin')) {
-      for (const g of grantsOf(i).publish) expect(g.startsWith('cosafe/v1/'), `${i.role}: ${g}`).toBe(true);
+      for (const g of grantsOf(i).publish) expect(g.startsWith('cosafe/v1/') || (i.role === 'bridge' && g === `${i.prefix}/#`), `${i.role}: ${g}`).toBe(true);
     }
   });
 
@@ -172,7 +213,7 @@ describe('ACL: grants', () => {
 
   it('confines site and district roles to their own site and district', () => {
     const elsewhere = [topics.readings('s2', 'g1'), topics.deviceUplink('s2', 'd1'), topics.gatewayCommand('s2', 'g1', 'x'), topics.dispatchAlarm('south', 's2')];
-    for (const i of [gateway, device, fireDepartment, districtAgency]) {
+    for (const i of [gateway, device, bridge, fireDepartment, districtAgency]) {
       for (const t of elsewhere) {
         expect(mayPublish(i, t), `${i.role} publish ${t}`).toBe(false);
         expect(mayReceive(i, t), `${i.role} read ${t}`).toBe(false);

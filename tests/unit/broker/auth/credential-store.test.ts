@@ -92,13 +92,32 @@ describe('credential store', () => {
   it("keeps a device's own topic outside the contract, with one owner", async () => {
     const s = store();
     await s.add({ role: 'device', id: 's.store', site: 's', device: 'store', topic: 'zigbee2mqtt/store-sensor' });
-    expect(s.siteDeviceTopics('s')).toEqual(['zigbee2mqtt/store-sensor']);
-    expect(s.siteDeviceTopics('other')).toEqual([]);
+    expect(s.siteForeignFilters('s')).toEqual(['zigbee2mqtt/store-sensor']);
+    expect(s.siteForeignFilters('other')).toEqual([]);
     expect(await codeOf(s.add({ role: 'device', id: 'x.d', site: 'x', device: 'd', topic: 'zigbee2mqtt/store-sensor' }))).toBe('COSAFE_ERR_CREDENTIALS_CONFLICT');
     expect(await codeOf(s.add({ role: 'device', id: 'x.e', site: 'x', device: 'e', topic: 'cosafe/v1/sites/s/gateways/g/readings' }))).toBe('COSAFE_ERR_CLI_USAGE');
     expect(await codeOf(s.add({ role: 'device', id: 'x.f', site: 'x', device: 'f', topic: 'zigbee2mqtt/+' }))).toBe('COSAFE_ERR_CLI_USAGE');
     s.revoke('s.store');
-    expect(s.siteDeviceTopics('s')).toEqual([]);
+    expect(s.siteForeignFilters('s')).toEqual([]);
+  });
+
+  it("keeps a bridge's prefix to one owner, overlapping no other prefix or device topic", async () => {
+    const s = store();
+    await s.add({ role: 'bridge', id: 's.z2m', site: 's', prefix: 'zigbee2mqtt' });
+    await s.add({ role: 'device', id: 's.door', site: 's', device: 'door', topic: 'vendor/door-1' });
+    expect(s.siteForeignFilters('s').sort()).toEqual(['vendor/door-1', 'zigbee2mqtt/#']);
+    expect(s.siteForeignFilters('x')).toEqual([]);
+    const conflict = async (p: Promise<unknown>) => ((await p.catch((e: unknown) => e)) as CosafeError).message;
+    expect(await conflict(s.add({ role: 'bridge', id: 'x.z2m', site: 'x', prefix: 'zigbee2mqtt' }))).toBe('prefix "zigbee2mqtt/#" overlaps prefix "zigbee2mqtt/#", which belongs to "s.z2m"; one topic or prefix has one owner');
+    expect(await conflict(s.add({ role: 'bridge', id: 'x.sub', site: 'x', prefix: 'zigbee2mqtt/annex' }))).toMatch(/overlaps prefix "zigbee2mqtt\/#"/); // inside another's prefix
+    expect(await conflict(s.add({ role: 'bridge', id: 'x.vendor', site: 'x', prefix: 'vendor' }))).toMatch(/overlaps topic "vendor\/door-1", which belongs to "s.door"/); // around another's topic
+    expect(await conflict(s.add({ role: 'device', id: 'x.d', site: 'x', device: 'd', topic: 'zigbee2mqtt/kitchen' }))).toMatch(/^topic "zigbee2mqtt\/kitchen" overlaps prefix/);
+    for (const prefix of ['zigbee2mqtt/', 'a/+/b', '#', 'cosafe/v1/sites/s', '$SYS', '']) {
+      expect(await codeOf(s.add({ role: 'bridge', id: `y.${prefix.length}`, site: 'y', prefix })), prefix).toBe('COSAFE_ERR_CLI_USAGE');
+    }
+    s.revoke('s.z2m');
+    await s.add({ role: 'bridge', id: 'x.z2m-2', site: 'x', prefix: 'zigbee2mqtt' });
+    expect(s.siteForeignFilters('x')).toEqual(['zigbee2mqtt/#']);
   });
 
   it('refuses identities that are not valid, with every reason', async () => {

@@ -33,29 +33,46 @@ describe('publish throttle', () => {
 describe('address guard', () => {
   it('limits attempts per address over a sliding window', () => {
     let now = 0;
-    const guard = new AddressGuard({ attempts: 3, authFailures: 2, windowMs: 60_000, clock: { now: () => now } });
+    const guard = new AddressGuard({ attempts: 3, authFailures: 2, failedIdentities: 5, windowMs: 60_000, clock: { now: () => now } });
     expect([1, 2, 3, 4].map(() => guard.admit('10.0.0.1'))).toEqual(['ok', 'ok', 'ok', 'connect-attempts']);
     expect(guard.admit('10.0.0.2')).toBe('ok'); // another address is not affected
     now = 60_001;
     expect(guard.admit('10.0.0.1')).toBe('ok');
   });
 
-  it('refuses an address after too many failed logins, until the window has passed', () => {
+  it('refuses one identity from one address after too many failed logins, and serves the others behind it', () => {
     let now = 0;
-    const guard = new AddressGuard({ attempts: 100, authFailures: 2, windowMs: 60_000, clock: { now: () => now } });
-    guard.authFailed('10.0.0.1');
+    const guard = new AddressGuard({ attempts: 100, authFailures: 2, failedIdentities: 5, windowMs: 60_000, clock: { now: () => now } });
+    guard.authFailed('10.0.0.1', 'site.a');
+    expect(guard.admitIdentity('10.0.0.1', 'site.a')).toBe(true);
+    guard.authFailed('10.0.0.1', 'site.a');
+    expect(guard.admitIdentity('10.0.0.1', 'site.a')).toBe(false);
+    // The address itself, the other identities behind it, and the same identity elsewhere are not refused.
     expect(guard.admit('10.0.0.1')).toBe('ok');
-    guard.authFailed('10.0.0.1');
-    expect(guard.admit('10.0.0.1')).toBe('auth-failures');
+    expect(guard.admitIdentity('10.0.0.1', 'site.b')).toBe(true);
+    expect(guard.admitIdentity('10.0.0.2', 'site.a')).toBe(true);
     now = 30_000;
-    expect(guard.admit('10.0.0.1')).toBe('auth-failures');
+    expect(guard.admitIdentity('10.0.0.1', 'site.a')).toBe(false);
+    now = 61_000;
+    expect(guard.admitIdentity('10.0.0.1', 'site.a')).toBe(true);
+  });
+
+  it('refuses an address that fails logins for many identities (spraying), until the window has passed', () => {
+    let now = 0;
+    const guard = new AddressGuard({ attempts: 100, authFailures: 10, failedIdentities: 3, windowMs: 60_000, clock: { now: () => now } });
+    guard.authFailed('10.0.0.1', 'a');
+    guard.authFailed('10.0.0.1', 'b');
+    expect(guard.admit('10.0.0.1')).toBe('ok');
+    guard.authFailed('10.0.0.1', 'c');
+    expect(guard.admit('10.0.0.1')).toBe('failed-identities');
+    expect(guard.admit('10.0.0.2')).toBe('ok');
     now = 61_000;
     expect(guard.admit('10.0.0.1')).toBe('ok');
   });
 
   it('forgets addresses whose window is over', () => {
     let now = 0;
-    const guard = new AddressGuard({ attempts: 10, authFailures: 10, windowMs: 1000, clock: { now: () => now } });
+    const guard = new AddressGuard({ attempts: 10, authFailures: 10, failedIdentities: 10, windowMs: 1000, clock: { now: () => now } });
     for (let i = 0; i < 100; i++) guard.admit(`10.0.0.${i}`);
     expect(guard.trackedAddresses).toBe(100);
     now = 5000;

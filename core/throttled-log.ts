@@ -1,5 +1,5 @@
-import type { Logger } from '../core/logger.js';
-import type { Clock } from '../core/clock.js';
+import type { Logger } from './logger.js';
+import type { Clock } from './clock.js';
 
 /**
  * A flood of refused connections or denied publishes must be visible without
@@ -17,6 +17,10 @@ export class ThrottledLog {
   ) {}
 
   warn(key: string, fields: Record<string, unknown>, message: string): void {
+    this.write('warn', key, fields, message);
+  }
+
+  write(level: 'info' | 'warn' | 'error', key: string, fields: Record<string, unknown>, message: string): void {
     const now = this.clock.now();
     const entry = this.last.get(key);
     if (entry && now - entry.at < this.everyMs) {
@@ -26,6 +30,6 @@ export class ThrottledLog {
     // Bounded: a flood from many addresses forgets its old keys rather than growing.
     if (this.last.size >= 10_000) this.last.clear();
     this.last.set(key, { at: now, suppressed: 0 });
-    this.logger.warn({ ...fields, ...(entry?.suppressed ? { notLoggedSince: entry.suppressed } : {}) }, message);
+    this.logger[level]({ ...fields, ...(entry?.suppressed ? { notLoggedSince: entry.suppressed } : {}) }, message);
   }
 }
