@@ -10,6 +10,7 @@ import type { ReadingStore } from './reading-store.js';
 import { mergeHealth, readingStoreFor } from './reading-stores.js';
 import { DispatchSink } from './sinks/dispatch-sink.js';
 import { GatewayDirectory } from './sinks/gateway-directory.js';
+import { PublicFeedsSink } from './sinks/public-feeds-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { storeSink } from './sinks/store-sink.js';
 import { startTelemetryLane, type TelemetryLane } from './telemetry/telemetry-lane.js';
@@ -54,8 +55,11 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const dispatch = new DispatchSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock, ...(d.verifier ? { verifier: d.verifier } : {}) });
   const gateways = new GatewayDirectory(logger);
 
+  // Residents' alerts and agency summaries: they watch the alarm lifecycle of the dispatch sink.
+  const feeds = new PublicFeedsSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store: events, clock, logger, metrics });
+
   // The alarm lane's sinks. Order matters: the fire department must not wait for our bookkeeping.
-  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), gateways];
+  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, gateways];
 
   const started: Sink[] = [];
   let alarms: ContractConsumer | undefined;
@@ -102,8 +106,8 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       brokerLanes: () => ({ alarm: a.connected, telemetry: t.health().connected }),
       gateways: () => gateways.all(),
       pendingDeliveries: () => dispatch.pendingCount(),
-      healthExtra: () => dispatch.health(),
-      routes: [(app) => dispatch.registerRoutes(app)],
+      healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
+      routes: [(app) => dispatch.registerRoutes(app), (app) => feeds.registerRoutes(app)],
     });
     return {
       httpUrl: http.url,

@@ -68,7 +68,12 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
 
   for (const register of d.routes ?? []) register(app);
 
-  app.setErrorHandler((err: Error, _req, reply) => {
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    // A plugin's own refusal (the public rate limit's 429, a body too large): its status and words, not a 500.
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      const { statusCode, ...body } = err as unknown as Record<string, unknown>;
+      return reply.code(statusCode as number).send(err instanceof Error ? { error: err.message, code: (err as { code?: string }).code } : body);
+    }
     if (isCosafeError(err) && err.code === 'COSAFE_ERR_INFLUX_QUERY') {
       // The time-series server cannot answer (no InfluxQL, or down): its fault, not ours.
       return reply.code(502).send({ error: 'time-series server cannot answer', code: err.code, message: err.message });

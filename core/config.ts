@@ -1,6 +1,7 @@
 import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
+import { AgencyConfig, PublicConfig } from './public-config.js';
 import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from './vocabulary.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
@@ -484,6 +485,8 @@ export const Config = z
           .boolean()
           .default(true)
           .describe('Run the telemetry lane (decoding and storing reading batches) in a worker thread of its own, so it never holds up alarms and the broker'),
+        public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
+        agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
       })
       .strict()
       .superRefine((c, ctx) => {

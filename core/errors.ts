@@ -55,6 +55,11 @@ export const errorCatalog = {
   COSAFE_ERR_MQTT_DISPATCH: 'an alarm could not be published on its MQTT dispatch topic (retried)',
   COSAFE_ERR_HTTP_UNAUTHENTICATED: 'an HTTP request carried no credential, or one that is unknown, revoked or wrong',
   COSAFE_ERR_HTTP_FORBIDDEN: "an HTTP request's credential may not do what it asked",
+  COSAFE_ERR_PUBLIC_STORE: 'the public alert store (dataDir/public-alerts.db) could not record a public alert (reconciled again later)',
+  COSAFE_ERR_PUBLIC_AREA: 'fewer than k registered sites fall even in the coarsest cell allowed for a public alert',
+  COSAFE_ERR_PUBLIC_REQUEST: 'a request to the public endpoints is invalid (unknown cells, alert or district)',
+  COSAFE_ERR_PUBLIC_RATE_LIMITED: 'a client sent too many requests to the public endpoints, or opened too many streams',
+  COSAFE_ERR_FEED_PUBLISH: 'a public or agency message could not be published on MQTT (sent again on reconnect)',
 } as const;
 
 export type ErrorCode = keyof typeof errorCatalog;

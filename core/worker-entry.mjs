@@ -6,12 +6,14 @@ import { parentPort } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 
 register();
-parentPort.on('message', async (m) => {
+// A worker always has its parent's port; `?.` only satisfies the type check.
+parentPort?.on('message', async (m) => {
   if (m.type !== 'load') return;
   try {
     const mod = await import(m.module);
     await mod.start(m.port, m.data);
-  } catch (err) {
-    m.port.postMessage({ type: 'load-failed', message: err?.message ?? String(err), code: err?.code });
+  } catch (e) {
+    const err = /** @type {{ message?: string, code?: string }} */ (e);
+    m.port.postMessage({ type: 'load-failed', message: err?.message ?? String(e), code: err?.code });
   }
 });

@@ -1,9 +1,9 @@
-import type { AlarmEvent } from '../broker/contract/index.js';
+import { TELEMETRY_DROPPED_CONDITION, type AlarmEvent } from '../broker/contract/index.js';
 import type { Logger } from '../core/logger.js';
 import type { AlarmEngine, SignalSource } from './alarm-engine.js';
 
-/** The gateway's own trouble condition when its outbox drops telemetry. */
-export const TELEMETRY_DROPPED = 'telemetry-dropped';
+/** The gateway's own trouble condition when its outbox drops telemetry (the contract names it: agencies count it). */
+export const TELEMETRY_DROPPED = TELEMETRY_DROPPED_CONDITION;
 /** The full-outbox trouble clears once the outbox is below this share of its limit (a deadband, so it does not chatter). */
 const DROP_CLEAR_RATIO = 0.5;
 /** Drops are logged at most this often (each drop is counted at once, by the publisher). */

@@ -34,6 +34,8 @@ export interface FireDispatchDeps {
 export interface FireDispatch {
   readonly lifecycle: AlarmLifecycle;
   readonly sites: SiteRegistry;
+  /** Who an HTTP request is (the broker's credentials), for every private route. */
+  readonly auth: HttpAuthenticator;
   /** The alarm lane's handler: true once the event is journaled and its deliveries recorded. */
   onEvent(event: AlarmEvent): boolean;
   onStatus(status: GatewayStatus): void;
@@ -100,6 +102,7 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
   return {
     lifecycle: l,
     sites,
+    auth,
     onEvent: (event) => l.onEvent(event),
     onStatus: (status) => {
       if (status.state === 'online') l.checkSite(status.site, status.gateway);

@@ -7,8 +7,9 @@ import type { AckRefusal, AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
 import type { AlarmRecord } from '../alarms/alarm-store.js';
 import { CAP_CONTENT_TYPE } from '../alarms/cap.js';
 import type { SiteRegistry } from '../registry/site-registry.js';
+import { authorizer } from './authorize.js';
 import type { HttpAuthenticator } from './http-auth.js';
-import { may, mayAtAll, type Permission, type Principal } from './permissions.js';
+import { may, type Permission, type Principal } from './permissions.js';
 
 export interface AlarmRoutesDeps {
   lifecycle: AlarmLifecycle;
@@ -27,7 +28,14 @@ const ListQuery = z
     all: z.enum(['true', 'false']).optional().describe('true: also the alarms back to normal'),
   })
   .strict();
-const AckBody = z.object({ operator: z.string().max(100).optional(), note: z.string().max(200).optional(), eventId: z.string().max(64).optional() }).strict();
+const AckBody = z
+  .object({
+    operator: z.string().max(100).optional(),
+    note: z.string().max(200).optional(),
+    eventId: z.string().max(64).optional(),
+    warnPublic: z.boolean().optional().describe('true: the department confirmed the danger, warn residents; false: end a public warning'),
+  })
+  .strict();
 const ShelveBody = z.object({ minutes: z.number().int().positive(), reason: z.string().min(1).max(200) }).strict();
 
 const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, 'wrong-district': 403, stale: 409, 'not-active': 409, unstamped: 400, invalid: 400 };
@@ -39,25 +47,7 @@ const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, '
  * is counted.
  */
 export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): void {
-  const who = async (req: FastifyRequest, reply: FastifyReply, permission: Permission): Promise<Principal | undefined> => {
-    const r = await d.auth.authenticate(req.headers.authorization);
-    if (!r.ok) {
-      void reply
-        .code(401)
-        .header('www-authenticate', 'Basic realm="cosafe", charset="UTF-8"')
-        .send({ error: 'unauthenticated', code: 'COSAFE_ERR_HTTP_UNAUTHENTICATED', reason: r.reason });
-      return undefined;
-    }
-    if (!mayAtAll(r.principal, permission)) {
-      deny(reply, r.principal, permission);
-      return undefined;
-    }
-    return r.principal;
-  };
-  const deny = (reply: FastifyReply, p: Principal, permission: Permission, message = `a ${p.role} credential may not do this`) => {
-    d.metrics.inc('cosafe_http_denied_total', { permission, role: p.role });
-    void reply.code(403).send({ error: 'forbidden', code: 'COSAFE_ERR_HTTP_FORBIDDEN', message });
-  };
+  const { who, deny } = authorizer(d);
   const alarmFor = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, p: Principal, permission: Permission): AlarmRecord | undefined => {
     const a = d.lifecycle.get(req.params.id);
     if (!a) {

@@ -44,6 +44,11 @@ export class DispatchSink implements Sink {
     return this.dispatch?.health() ?? {};
   }
 
+  /** The running dispatch, for the sinks that follow its alarm lifecycle (public feeds). */
+  fireDispatch(): FireDispatch {
+    return this.require();
+  }
+
   private require(): FireDispatch {
     if (!this.dispatch) throw new Error('the dispatch sink is not started');
     return this.dispatch;

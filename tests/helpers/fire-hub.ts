@@ -29,12 +29,12 @@ export interface FireHub {
 }
 
 /** The hub (broker and cloud-sync) in this process on free ports, with sites registered and fire departments configured. */
-export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullable<ConfigInput['cloudSync']> }): Promise<FireHub> {
+export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullable<ConfigInput['cloudSync']>; broker?: NonNullable<ConfigInput['broker']> }): Promise<FireHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-fire-'));
   const sites = SiteStore.open(siteStorePath(dataDir));
   for (const s of o.sites) sites.put(s);
   sites.close();
-  const config = buildConfig({ dataDir, log: { level: 'silent' }, broker: { host: '127.0.0.1', port: 0 }, http: { port: 0 }, cloudSync: o.cloudSync });
+  const config = buildConfig({ dataDir, log: { level: 'silent' }, broker: { host: '127.0.0.1', port: 0, ...o.broker }, http: { port: 0 }, cloudSync: o.cloudSync });
   const stack = await startStack(config, ['broker', 'cloud-sync'], pino({ level: 'silent' }));
   const credentials = CredentialStore.open(credentialStorePath(dataDir));
   const clients: MqttClient[] = [];
