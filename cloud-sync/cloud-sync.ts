@@ -12,6 +12,7 @@ import { startPublicFeeds } from './public-feeds.js';
 import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
 import { SqliteStore } from './sqlite-store.js';
+import { startTimeSeries } from './time-series/time-series-sinks.js';
 
 export interface CloudSyncDeps {
   config: Config;
@@ -44,6 +45,9 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   // Residents' alerts and agency summaries: sinks that watch the alarm lifecycle.
   const feeds = await startPublicFeeds({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store, clock, logger, metrics });
 
+  // The hub's own records for the dashboards (with InfluxDB): alarm lifecycle, public alerts, hub operations.
+  const records = await startTimeSeries({ config: config.cloudSync.timeSeries, store, dispatch, publicAlerts: feeds.alerts, clock, logger, metrics });
+
   const gateways = new Map<string, GatewayStatus>();
   const consumer = new ContractConsumer({
     brokerUrl: d.brokerUrl,
@@ -63,6 +67,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
         gateways.set(key, status);
         dispatch.onStatus(status);
         feeds.onStatus(status);
+        records.onStatus(status);
         if (before?.state !== status.state) {
           const log = status.state === 'online' ? logger.info.bind(logger) : logger.warn.bind(logger);
           log({ gateway: status.gateway, site: status.site }, `gateway ${status.state}`);
@@ -91,6 +96,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     async stop() {
       await http.app.close();
       await consumer.stop();
+      await records.stop();
       await feeds.stop();
       await dispatch.stop();
       await store.stop();
