@@ -71,6 +71,7 @@ export const metricCatalog = {
     labels: ['gateway'],
   },
   cosafe_sync_events_received_total: { kind: 'counter', help: 'Alarm events received from gateways', labels: ['class'] },
+  cosafe_sync_events_repaired_total: { kind: 'counter', help: 'Alarm events that broke the contract only in descriptive fields (text, location, unit, ...): cleaned and taken, never refused', labels: ['class'] },
   cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },
 
   // cloud-sync: the local store

@@ -204,4 +204,15 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     expect(hub.stack.metrics.total('cosafe_http_auth_failures_total')).toBeGreaterThanOrEqual(3);
     expect(hub.stack.metrics.total('cosafe_http_denied_total')).toBeGreaterThanOrEqual(3);
   });
+
+  it('never refuses a fire alarm for what a device said about itself: a panel line with control characters is cleaned, counted and dispatched', async () => {
+    // An older gateway did not clean its panels' words; the contract now refuses control characters in text.
+    const e = { ...alarmEvent({ site: 'bakery-12', gateway: 'gw-1', device: 'panel-1', condition: 'fire-zone-{zone 3}' }), text: 'FIRE ZONE 3\r\n\u001b[2J', unit: 'a b' };
+    await hub.publishEvent(logins.gwNorth!, e as never);
+    const m = await received(fdNorth, (x) => x.eventId === e.eventId);
+    expect(m.text).toBe('FIRE ZONE 3   [2J');
+    expect(m.condition).toMatch(/^fire-zone-_zone_3_$/);
+    expect(m.unit).toBeUndefined();
+    expect(hub.stack.metrics.get('cosafe_sync_events_repaired_total', { class: 'fire' })).toBe(1);
+  });
 });
