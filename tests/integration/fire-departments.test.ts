@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscriptions, topics, type DispatchMessage } from '../../broker/contract/index.js';
 import { alarmEvent } from '../helpers/alarm-events.js';
+import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
 import { startFireHub, type FireHub } from '../helpers/fire-hub.js';
 import { mosquittoPub } from '../helpers/mosquitto.js';
 import { waitUntil } from '../helpers/processes.js';
@@ -176,10 +177,20 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     await received(fdSouth, (x) => x.eventId === e.eventId);
     expect(a.district).toBeUndefined();
     expect(a.cap).toContain('NOT REGISTERED');
-    expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(1);
+    // Two alarms of the unregistered site went to everyone: its fire alarm, and the hub's trouble about the site.
+    expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(2);
     const health = (await (await hub.http('/health')).json()) as { dispatch: { unregisteredSites: string[] } };
     expect(health.dispatch.unregisteredSites).toContain('stray');
     expect(hub.stack.metrics.get('cosafe_site_problems_total', { problem: 'unregistered' })).toBeGreaterThanOrEqual(1);
+    // Raised as trouble: an alarm of the hub's own, listed and journaled like any other, until the site is registered.
+    type Listed = { alarms: { device: string; condition: string; class: string; state: string; site: string }[] };
+    const trouble = async () => ((await (await hub.http('/api/v1/alarms', logins.admin)).json()) as Listed).alarms.find((x) => x.site === 'stray' && x.condition === 'site-unregistered');
+    expect(await trouble()).toMatchObject({ device: 'cosafe-hub', class: 'trouble', state: 'active-unacknowledged' });
+    const sites = SiteStore.open(siteStorePath(hub.dataDir));
+    sites.put({ id: 'stray', name: 'Stray Kiosk', address: 'Am Rand 1, 10115 Berlin', location: { lat: 52.53, lon: 13.39 }, district: 'north' });
+    sites.close();
+    await hub.publishEvent(logins.gwStray!, alarmEvent({ site: 'stray', gateway: 'gw-1', state: 'cleared', condition: e.condition, device: e.device }));
+    await waitUntil('the trouble to clear once the site is registered', async () => (await trouble())?.state === 'returned-unacknowledged');
   });
 
   it("raises a gateway whose credential names another district than the registry, and routes by the registry", async () => {
