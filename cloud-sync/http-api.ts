@@ -9,10 +9,12 @@ import type { ReadingStore } from './reading-store.js';
 export interface HttpApiDeps {
   host: string;
   port: number;
-  store: ReadingStore;
+  store: Pick<ReadingStore, 'latest' | 'history' | 'health'>;
   metrics: Metrics;
   logger: Logger;
   brokerConnected: () => boolean;
+  /** Each lane's session with the broker. */
+  brokerLanes: () => Record<string, boolean>;
   gateways: () => GatewayStatus[];
   pendingDeliveries: () => number;
   /** More of the hub's state for /health (the site registry, the dispatch link). */
@@ -41,7 +43,7 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
     const ok = d.brokerConnected() && store.ok;
     return reply.code(ok ? 200 : 503).send({
       status: ok ? 'ok' : 'degraded',
-      broker: { connected: d.brokerConnected() },
+      broker: { connected: d.brokerConnected(), lanes: d.brokerLanes() },
       store,
       gateways: d.gateways(),
       dispatch: { pending: d.pendingDeliveries(), ...d.healthExtra?.() },
