@@ -21,7 +21,7 @@ export function districtDashboard() {
   const red = [{ value: null, color: 'green' }, { value: 1, color: 'red' }];
   return cosafeDashboard('cosafe-district', 'cosafe / District', "A district's alarms, their acknowledgement, sites with trouble and public alerts (fire departments, agencies).")
     .withVariable(tagVariable({ name: 'district', label: 'District', measurements: [agencySummary.measurement, alarm.measurement], tag: 'district' }))
-    .withRow(row('Now'))
+    .withRow(row(p, 'Now'))
     .withPanel(hubRecordingPanel(p, 4))
     .withPanel(statPanel(p, { title: 'Alarms open now', description: `Alarms of the district that are not normal (ISA-18.2), from the last ${NOW_LOOKBACK}.`, w: 5, h: 4, query: new InfluxQl(openAlarmsCountQuery(districts)), noValue: '0', steps: red }))
     .withPanel(
@@ -73,7 +73,7 @@ export function districtDashboard() {
         words: ALARM_STATE_WORDS,
       }),
     )
-    .withRow(row('Over time'))
+    .withRow(row(p, 'Over time'))
     .withPanel(
       timeSeriesPanel(p, {
         title: 'Alarms per class',

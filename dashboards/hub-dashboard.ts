@@ -46,7 +46,7 @@ export function hubDashboard() {
     });
   return cosafeDashboard('cosafe-hub', 'cosafe / Hub operations', "The hub's own health: ingest, buffers and outboxes, drops, rejected points, alarm delivery, gateways.")
     .withVariable(tagVariable({ name: 'instance', label: 'cloud-sync', measurements: [hub.measurement], tag: 'instance' }))
-    .withRow(row('Now'))
+    .withRow(row(p, 'Now'))
     .withPanel(hubRecordingPanel(p, 4))
     .withPanel(gauge('Gateways online', 'Gateways whose last status says online.', 'gateways_online', [{ value: null, color: 'blue' }]))
     .withPanel(gauge('Gateways offline', 'Gateways the hub knows whose last will came (offline).', 'gateways_offline', [{ value: null, color: 'green' }, { value: 1, color: 'red' }]))
@@ -66,7 +66,7 @@ export function hubDashboard() {
         words: valueWords({ '1': { text: 'online', color: 'green' }, '0': { text: 'OFFLINE', color: 'red' } }),
       }),
     )
-    .withRow(row('Ingest and storage'))
+    .withRow(row(p, 'Ingest and storage'))
     .withPanel(series('Ingest rate', 'Readings and events received from gateways, per second.', `${rate('readings_received', 'readings/s')}, ${rate('events_received', 'events/s')}, ${rate('points_written', 'points written/s')}`, { unit: 'reqps' }))
     .withPanel(
       series(
@@ -84,7 +84,7 @@ export function hubDashboard() {
       ),
     )
     .withPanel(series('Sequence holes and duplicates', 'Reading batches not (yet) received below the highest one, per gateway summed; batches received twice.', `mean(${id('sequence_holes')}) AS ${id('holes')}, ${sums(['duplicate_batches', 'duplicate batches'])}`))
-    .withRow(row('Alarms and delivery'))
+    .withRow(row(p, 'Alarms and delivery'))
     .withPanel(
       series(
         'Delivery latency',
@@ -102,7 +102,7 @@ export function hubDashboard() {
       ),
     )
     .withPanel(series('Gateways', 'Gateways online and offline.', `last(${id('gateways_online')}) AS ${id('online')}, last(${id('gateways_offline')}) AS ${id('offline')}`))
-    .withRow(row('Access and public'))
+    .withRow(row(p, 'Access and public'))
     .withPanel(series('Connections and refusals', 'Open broker connections; logins refused and actions denied by the ACL or the HTTP permissions.', `mean(${id('broker_connections')}) AS ${id('connections')}, ${sums(['auth_failures', 'logins refused'], ['denied', 'denied'])}`))
     .withPanel(series('Public alerts', 'Public alerts active, and the messages (Alert, Update, Cancel) sent to residents.', `last(${id('public_alerts_active')}) AS ${id('active')}, ${sums(['public_messages', 'messages'])}`));
 }

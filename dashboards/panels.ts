@@ -81,8 +81,9 @@ export function stateTimelinePanel(ids: PanelIds, o: Sized & { query: InfluxQl; 
   return p;
 }
 
-export function row(title: string) {
-  return new dashboard.RowBuilder(title);
+/** A row: a panel too, so it takes the next id (Grafana wants every panel id unique, rows included). */
+export function row(ids: PanelIds, title: string) {
+  return new dashboard.RowBuilder(title).id(ids.next());
 }
 
 const hub = timeSeries.hub;

@@ -34,7 +34,7 @@ export function siteDashboard() {
     .annotation(eventAnnotation('Clears', 'green', `${id('state')} = 'cleared'`))
     .annotation(eventAnnotation('Trouble', 'orange', `${id('state')} = 'active' AND ${trouble}`))
     .annotation(eventAnnotation('Acknowledged', 'blue', `${id('record')} = 'transition' AND ${id('change')} = 'acknowledge'`, alarm.measurement, 'channel', 'alarm_id'))
-    .withRow(row('Now'))
+    .withRow(row(p, 'Now'))
     .withPanel(hubRecordingPanel(p, 4))
     .withPanel(
       statPanel(p, {
@@ -101,7 +101,7 @@ export function siteDashboard() {
         noValue: 'no readings in the time range',
       }),
     )
-    .withRow(row('Trends'))
+    .withRow(row(p, 'Trends'))
     .withPanel(
       timeSeriesPanel(p, {
         title: 'Readings',
