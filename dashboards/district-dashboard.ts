@@ -64,7 +64,7 @@ export function districtDashboard() {
     )
     .withPanel(
       tablePanel(p, {
-        title: 'Sites with trouble now',
+        title: 'Trouble now, by site',
         description: 'Trouble and supervisory alarms open now, by site, device and condition.',
         w: 12,
         h: 8,
