@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { GatewayStatus } from '../../broker/contract/index.js';
+import type { PublicAlerts } from '../public/public-alerts.js';
 import { startPublicFeeds, type PublicFeeds, type PublicFeedsDeps } from '../public-feeds.js';
 import type { DispatchSink } from './dispatch-sink.js';
 import type { Sink } from './sink.js';
@@ -26,6 +27,11 @@ export class PublicFeedsSink implements Sink {
 
   onStatus(status: GatewayStatus): void {
     this.feeds?.onStatus(status);
+  }
+
+  /** The residents' alerts, once started (the time-series sink records them). */
+  alerts(): PublicAlerts | undefined {
+    return this.feeds?.alerts;
   }
 
   registerRoutes(app: FastifyInstance): void {
