@@ -25,7 +25,7 @@ describe('reconnect backoff with full jitter', () => {
       return b.next();
     });
     const buckets = [0, 0, 0, 0];
-    for (const w of waits) buckets[Math.floor(w / 250)]++;
+    for (const w of waits) buckets[Math.floor(w / 250)]! += 1;
     // No quarter of the window gets a wave: each holds roughly a quarter of the clients.
     for (const n of buckets) expect(n).toBeGreaterThan(150);
   });
