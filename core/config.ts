@@ -1,7 +1,7 @@
 import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
-import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from './vocabulary.js';
+import { BridgePrefix, BrokerRole, CredentialRole, HTTP_ONLY_ROLES, underPrefix } from './vocabulary.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
@@ -227,7 +227,8 @@ export const MqttClientTlsConfig = z
   .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together' });
 export type MqttClientTlsConfig = z.infer<typeof MqttClientTlsConfig>;
 
-const AUTHENTICATED_ROLES = CredentialRole.options;
+// Owners and monitors log in to the HTTP API only: an MQTT listener refuses them unless its roles name them.
+const AUTHENTICATED_ROLES = CredentialRole.options.filter((r) => !HTTP_ONLY_ROLES.includes(r));
 
 const roles = (fallback: readonly BrokerRole[], what: string) =>
   z

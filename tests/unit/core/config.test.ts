@@ -51,6 +51,10 @@ describe('config', () => {
     const c = buildConfig({ broker: { host: '127.0.0.1', port: 1884 } });
     expect(c.broker.listeners.tcp).toMatchObject({ enabled: true, host: '127.0.0.1', port: 1884 });
     expect(c.broker.listeners.tcp.roles).not.toContain('resident');
+    // Owners and monitors use the HTTP API only: no MQTT listener admits them unless told to.
+    for (const l of [c.broker.listeners.tcp, c.broker.listeners.tls]) expect(l.roles).not.toEqual(expect.arrayContaining(['owner']));
+    expect(c.broker.listeners.tcp.roles).not.toContain('monitor');
+    expect(c.broker.listeners.tcp.roles).toContain('fire-department');
     expect(c.broker.listeners.tls.enabled).toBe(false);
     expect(c.broker.listeners.ws).toMatchObject({ enabled: false, port: 9001, path: '/mqtt', roles: ['resident'] });
     expect(buildConfig({ broker: { port: 1884, listeners: { tcp: { port: 1885 } } } }).broker.listeners.tcp.port).toBe(1885);
