@@ -6,8 +6,9 @@ import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
 import { startFireDispatch } from './dispatch/fire-dispatch.js';
-import type { CredentialVerifier } from './http/http-auth.js';
-import { startHttpApi } from './http-api.js';
+import type { CredentialVerifier, LoginGuard } from './http/http-auth.js';
+import { registerSiteRoutes } from './http/site-routes.js';
+import { startHttpApi, type HttpRoute } from './http-api.js';
 import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -21,11 +22,15 @@ export interface CloudSyncDeps {
   metrics: Metrics;
   clock: Clock;
   /** The credential store, for the HTTP API's private endpoints (injected by the composition root). */
-  verifier?: CredentialVerifier;
+  verifier: CredentialVerifier;
+  /** Failed logins per address and identity (the broker's guard, injected by the composition root). */
+  loginGuard: LoginGuard;
 }
 
 export interface CloudSync {
   readonly httpUrl: string;
+  /** The HTTP API's routes and who may call each. */
+  readonly httpRoutes: readonly HttpRoute[];
   readonly store: ReadingStore;
   stop(): Promise<void>;
 }
@@ -38,7 +43,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     : new SqliteStore({ path: dataPath(config, 'readings.db'), retentionHours: config.cloudSync.store.retentionHours, logger, metrics, clock });
   await store.start();
 
-  const dispatch = await startFireDispatch({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock, ...(d.verifier ? { verifier: d.verifier } : {}) });
+  const dispatch = await startFireDispatch({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock });
 
   const gateways = new Map<string, GatewayStatus>();
   const consumer = new ContractConsumer({
@@ -68,20 +73,25 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   await consumer.start();
 
   const http = await startHttpApi({
-    host: config.http.host,
-    port: config.http.port,
+    http: config.http,
     store,
     metrics,
     logger,
+    clock,
+    access: { verifier: d.verifier, guard: d.loginGuard, sessionsPath: dataPath(config, 'sessions.db') },
     brokerConnected: () => consumer.connected,
     gateways: () => [...gateways.values()],
     pendingDeliveries: () => dispatch.pendingCount(),
     healthExtra: () => dispatch.health(),
-    routes: [(app) => dispatch.registerRoutes(app)],
+    routes: [
+      (app) => dispatch.registerRoutes(app),
+      (app, h) => void registerSiteRoutes(app, { lifecycle: dispatch.lifecycle, sites: dispatch.sites, store, gateways: () => [...gateways.values()], metrics, clock, stillValid: h.stillValid }),
+    ],
   });
 
   return {
     httpUrl: http.url,
+    httpRoutes: http.routes,
     store,
     async stop() {
       await http.app.close();

@@ -142,6 +142,8 @@ export class Gateway {
         transport: b.profile.transport,
         lastSeen: this.heard.get(b.device.id) ?? null,
         commLost: this.alarms.isActive(b.device.id, COMM_LOST),
+        // Where it is, for the owner's page ("1F kitchen"); the config's words, bounded as the contract says.
+        ...(b.device.location ? { location: cleanText(b.device.location) } : {}),
       })),
       activeConditions: this.alarms.activeConditions(),
       // An error message of the disk may span lines; the status is text for a page.

@@ -52,6 +52,9 @@ export interface AckRequest {
   topicDistrict?: string;
 }
 
+/** Told of every alarm after a change of it has committed (public alerts, agency feeds, the consoles' live stream). */
+export type AlarmObserver = (alarm: AlarmRecord) => void;
+
 export type AckResult = { ok: true; alarm: AlarmRecord; already: boolean } | { ok: false; reason: AckRefusal; alarm?: AlarmRecord };
 export type ShelveResult = { ok: true; alarm: AlarmRecord } | { ok: false; reason: 'unknown' | 'forbidden' | 'not-shelvable' | 'invalid'; message: string };
 
@@ -68,6 +71,7 @@ const unshelveKey = (id: string) => `unshelve:${id}`;
  */
 export class AlarmLifecycle {
   private readonly unregistered = new Set<string>();
+  private readonly observers = new Set<AlarmObserver>();
 
   constructor(private readonly d: AlarmLifecycleDeps) {}
 
@@ -82,6 +86,12 @@ export class AlarmLifecycle {
 
   stop(): void {
     this.d.scheduler.stop();
+  }
+
+  /** Calls `observer` with every alarm whose state changed, once the change is durable; returns the unsubscribe. */
+  observe(observer: AlarmObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Sites that sent events but are not in the registry. */
@@ -290,10 +300,12 @@ export class AlarmLifecycle {
     const m = store.message(messageId);
     if (!m) return;
     let rearm: AlarmRecord | undefined;
+    let delivered: AlarmRecord | undefined;
     try {
       store.transaction(() => {
         const a = store.get(m.alarmId);
         if (!a) return;
+        delivered = a;
         store.journal({ alarmId: a.id, at, kind: 'delivered', from: null, to: null, actor: p.department, channel: p.channel, eventId: null, detail: { messageId, msgType: m.msgType, attempts } });
         if (a.firstDeliveredAt === null && m.activation === a.activation && m.msgType === 'Alert') {
           a.firstDeliveredAt = at;
@@ -309,6 +321,8 @@ export class AlarmLifecycle {
       this.d.logger.warn({ err: (err as Error).message, key: p.key }, 'could not journal a delivery');
     }
     if (rearm) this.arm(rearm);
+    // A console shows each delivery in the alarm's timeline as it happens.
+    if (delivered) this.notify(delivered);
   }
 
   get(id: string): AlarmRecord | undefined {
@@ -321,6 +335,11 @@ export class AlarmLifecycle {
 
   journal(id: string): JournalEntry[] {
     return this.d.store.journalOf(id);
+  }
+
+  /** The journal of a site's alarms since `since`: their occurrences for an owner's history. */
+  siteJournal(site: string, since: number): JournalEntry[] {
+    return this.d.store.siteJournal(site, since);
   }
 
   messages(id: string): StoredMessage[] {
@@ -435,6 +454,17 @@ export class AlarmLifecycle {
     for (const p of deliveries) this.d.deliver(p);
     this.arm(a);
     this.updateGauges();
+    this.notify(a);
+  }
+
+  private notify(a: AlarmRecord): void {
+    for (const observe of this.observers) {
+      try {
+        observe(a);
+      } catch (err) {
+        this.d.logger.error({ err: (err as Error).message, alarmId: a.id }, 'an alarm observer failed');
+      }
+    }
   }
 
   private arm(a: AlarmRecord): void {

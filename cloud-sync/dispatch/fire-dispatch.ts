@@ -10,7 +10,6 @@ import { AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
 import { AlarmStore } from '../alarms/alarm-store.js';
 import { TimerScheduler, type Scheduler } from '../alarms/scheduler.js';
 import { registerAlarmRoutes } from '../http/alarm-routes.js';
-import { HttpAuthenticator, type CredentialVerifier } from '../http/http-auth.js';
 import { SiteRegistry } from '../registry/site-registry.js';
 import { SiteStore, siteStorePath } from '../registry/site-store.js';
 import { DeliveryLog, type MqttPublish, type PendingDelivery, type WebhookData } from './delivery-log.js';
@@ -26,8 +25,6 @@ export interface FireDispatchDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
-  /** The credential store, for the HTTP API (injected: cloud-sync does not import the broker). */
-  verifier?: CredentialVerifier;
   scheduler?: Scheduler;
 }
 
@@ -42,8 +39,6 @@ export interface FireDispatch {
   health(): Record<string, unknown>;
   stop(): Promise<void>;
 }
-
-const refuseAll: CredentialVerifier = { verify: async () => undefined, current: () => undefined };
 
 /**
  * The fire departments' side of cloud-sync, as one sink: the site registry,
@@ -94,7 +89,6 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
   lifecycle.start();
   webhooks.resume();
   mqttOut.resume();
-  const auth = new HttpAuthenticator({ verifier: d.verifier ?? refuseAll, clock, metrics });
   const l = lifecycle;
 
   return {
@@ -104,7 +98,7 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
     onStatus: (status) => {
       if (status.state === 'online') l.checkSite(status.site, status.gateway);
     },
-    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, auth, metrics, logger: log }),
+    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, metrics, logger: log }),
     pendingCount: () => webhooks.pendingCount() + mqttOut.pendingCount(),
     health: () => ({ dispatchLink: link.connected, unregisteredSites: l.unregisteredSites(), sitesRegistered: sites.all().length }),
     async stop() {

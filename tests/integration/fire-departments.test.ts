@@ -177,7 +177,7 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     expect(a.district).toBeUndefined();
     expect(a.cap).toContain('NOT REGISTERED');
     expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(1);
-    const health = (await (await hub.http('/health')).json()) as { dispatch: { unregisteredSites: string[] } };
+    const health = (await (await hub.http('/health', hub.admin)).json()) as { dispatch: { unregisteredSites: string[] } };
     expect(health.dispatch.unregisteredSites).toContain('stray');
     expect(hub.stack.metrics.get('cosafe_site_problems_total', { problem: 'unregistered' })).toBeGreaterThanOrEqual(1);
   });
