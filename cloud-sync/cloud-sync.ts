@@ -9,6 +9,7 @@ import { startFireDispatch } from './dispatch/fire-dispatch.js';
 import type { CredentialVerifier, LoginGuard } from './http/http-auth.js';
 import { registerSiteRoutes } from './http/site-routes.js';
 import { startHttpApi, type HttpRoute } from './http-api.js';
+import { startPublicFeeds } from './public-feeds.js';
 import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -45,6 +46,9 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
 
   const dispatch = await startFireDispatch({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock });
 
+  // Residents' alerts and agency summaries: sinks that watch the alarm lifecycle.
+  const feeds = await startPublicFeeds({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store, clock, logger, metrics });
+
   const gateways = new Map<string, GatewayStatus>();
   const consumer = new ContractConsumer({
     brokerUrl: d.brokerUrl,
@@ -63,6 +67,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
         const before = gateways.get(key);
         gateways.set(key, status);
         dispatch.onStatus(status);
+        feeds.onStatus(status);
         if (before?.state !== status.state) {
           const log = status.state === 'online' ? logger.info.bind(logger) : logger.warn.bind(logger);
           log({ gateway: status.gateway, site: status.site }, `gateway ${status.state}`);
@@ -82,9 +87,10 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     brokerConnected: () => consumer.connected,
     gateways: () => [...gateways.values()],
     pendingDeliveries: () => dispatch.pendingCount(),
-    healthExtra: () => dispatch.health(),
+    healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
     routes: [
       (app) => dispatch.registerRoutes(app),
+      (app, h) => feeds.registerRoutes(app, h),
       (app, h) => void registerSiteRoutes(app, { lifecycle: dispatch.lifecycle, sites: dispatch.sites, store, gateways: () => [...gateways.values()], metrics, clock, stillValid: h.stillValid }),
     ],
   });
@@ -96,6 +102,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
     async stop() {
       await http.app.close();
       await consumer.stop();
+      await feeds.stop();
       await dispatch.stop();
       await store.stop();
     },

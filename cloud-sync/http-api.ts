@@ -13,7 +13,8 @@ import { HttpAuthenticator, type CredentialVerifier, type LoginGuard } from './h
 import { mayAtAll, sitesOf, type Principal } from './http/permissions.js';
 import { SessionStore } from './http/session-store.js';
 import { registerSessionRoutes } from './http/session-routes.js';
-import { registerWebAssets, WEB_PREFIX } from './http/web-assets.js';
+import { PUBLIC_PREFIX } from './http/public-api.js';
+import { WEB_PREFIX } from './http/web-assets.js';
 import type { ReadingStore } from './reading-store.js';
 
 export interface HttpApiDeps {
@@ -42,6 +43,8 @@ export interface HttpRoute {
 
 /** What further routes get from the HTTP API. */
 export interface HttpContext {
+  /** The listener speaks TLS. */
+  secure: boolean;
   /** Whether a long-lived request's credential or session still holds (a live stream checks it on every heartbeat). */
   stillValid(req: FastifyRequest): boolean;
 }
@@ -91,9 +94,9 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
     sessions.close();
   });
   const auth = new HttpAuthenticator({ verifier: d.access.verifier, guard: d.access.guard, sessions, clock: d.clock, metrics: d.metrics, logger: d.logger });
-  registerAccess(app, { auth, metrics: d.metrics, logger: d.logger, secure, allowedOrigins: c.allowedOrigins, publicPrefixes: [WEB_PREFIX] });
+  // The public endpoints (public-api.ts) and the static pages are routes of plugins: public by their prefix.
+  registerAccess(app, { auth, metrics: d.metrics, logger: d.logger, secure, allowedOrigins: c.allowedOrigins, publicPrefixes: [WEB_PREFIX, `${PUBLIC_PREFIX}/`] });
   registerSessionRoutes(app, { auth, metrics: d.metrics, secure, maxAgeSeconds: c.sessions.maxHours * 3600 });
-  await registerWebAssets(app, { tls: secure });
 
   app.get('/health', { config: access('public') }, async (req, reply) => {
     const store = d.store.health();
@@ -141,7 +144,7 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
     return { gateways: d.gateways().filter((g) => !reach || reach.includes(g.site)) };
   });
 
-  const context: HttpContext = { stillValid: (req) => req.principal !== undefined && auth.stillValid(req.principal, req.authVia!, req.session?.token) };
+  const context: HttpContext = { secure, stillValid: (req) => req.principal !== undefined && auth.stillValid(req.principal, req.authVia!, req.session?.token) };
   for (const register of d.routes ?? []) register(app, context);
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {

@@ -44,6 +44,8 @@ export interface ReadingStore {
   start(): Promise<void>;
   writeBatch(batch: ReadingBatch): boolean;
   writeEvent(event: AlarmEvent): boolean;
+  /** InfluxDB only: records of the hub itself (agency summaries) as line protocol. */
+  writeRecords?(lines: readonly string[]): boolean;
   latest(filter: { site?: string; device?: string }): Promise<StoredReading[]>;
   history(query: HistoryQuery): Promise<StoredReading[]>;
   health(): StoreHealth;

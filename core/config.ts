@@ -1,6 +1,7 @@
 import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
+import { AgencyConfig, PublicConfig } from './public-config.js';
 import { BridgePrefix, BrokerRole, CredentialRole, HTTP_ONLY_ROLES, underPrefix } from './vocabulary.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
@@ -512,6 +513,8 @@ export const Config = z
           .prefault({}),
         fireDepartments: z.array(FireDepartmentConfig).default([]),
         alarms: AlarmsConfig.prefault({}),
+        public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
+        agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
       })
       .strict()
       .superRefine((c, ctx) => {

@@ -125,6 +125,20 @@ export const metricCatalog = {
   cosafe_dispatch_mqtt_published_total: { kind: 'counter', help: 'Dispatch messages the broker acknowledged on dispatch/<district>/alarms/<site>', labels: ['district'] },
   cosafe_dispatch_mqtt_failures_total: { kind: 'counter', help: 'Dispatch messages that could not be published and will be retried', labels: [] },
 
+  // cloud-sync: residents' alerts and agency feeds
+  cosafe_public_messages_total: { kind: 'counter', help: 'Public alert messages published (Alert, Update, Cancel), by hazard', labels: ['hazard', 'msg_type'] },
+  cosafe_public_alerts_active: { kind: 'gauge', help: 'Public alerts active now', labels: [] },
+  cosafe_public_withheld_total: {
+    kind: 'counter',
+    help: 'Alarm occurrences of a public class not made public, by reason (awaiting-confirmation, test-event, unregistered)',
+    labels: ['reason'],
+  },
+  cosafe_public_area_below_k_total: { kind: 'counter', help: 'Public alerts whose coarsest allowed cell still holds fewer than k registered sites', labels: [] },
+  cosafe_public_streams: { kind: 'gauge', help: 'Open Server-Sent Events streams of public alerts', labels: [] },
+  cosafe_public_requests_limited_total: { kind: 'counter', help: 'Public requests refused by the rate limit or the stream limits', labels: ['limit'] },
+  cosafe_feed_publish_failures_total: { kind: 'counter', help: 'Retained public or agency messages that could not be published (sent again on reconnect)', labels: ['feed'] },
+  cosafe_agency_summaries_total: { kind: 'counter', help: 'District summaries published for agencies', labels: [] },
+
   // cloud-sync: the HTTP API
   cosafe_http_auth_failures_total: { kind: 'counter', help: 'HTTP requests refused for want of a valid credential, by reason', labels: ['reason'] },
   cosafe_http_denied_total: { kind: 'counter', help: 'HTTP requests refused because the credential may not do what was asked', labels: ['permission', 'role'] },

@@ -75,3 +75,12 @@ export type CredentialRole = z.infer<typeof CredentialRole>;
 
 /** Roles that use the HTTP API only: the broker's listeners do not admit them by default (their ACL grants nothing anyway). */
 export const HTTP_ONLY_ROLES: readonly CredentialRole[] = ['owner', 'monitor'];
+/**
+ * The hazards a public alert names (residents' alerts): a sprinkler's waterflow
+ * is announced as a fire. Intrusion, supervisory and trouble signals are never public.
+ */
+export const PublicHazard = z.enum(['fire', 'gas', 'co']);
+export type PublicHazard = z.infer<typeof PublicHazard>;
+
+/** BCP 47 language tag, as CAP 1.2 §3.2.2 <language> takes it: "en", "de", "en-GB". */
+export const LanguageTag = z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$/, 'must be a language tag such as "en", "de" or "en-GB"');

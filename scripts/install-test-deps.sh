@@ -2,14 +2,15 @@
 # Installs what the tests need on Debian/Ubuntu: the real servers the integration
 # and end-to-end tests start (InfluxDB 1.x), the MQTT clients nobody here wrote
 # (mosquitto_pub, mosquitto_sub), openssl (the TLS tests make their own CA and
-# certificates), then the locked npm dependencies. Safe to run again.
+# certificates), chromium (the pages' tests), then the locked npm dependencies. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # influxdb: InfluxDB 1.x (v1 /write, InfluxQL); victoria-metrics: a server of the v2 write API;
 # socat: serial lines (util-linux, for setpriv, kills them with their parent); mosquitto-clients: an MQTT client nobody here wrote;
-# openssl: test certificates; libxml2-utils: xmllint, which checks every CAP 1.2 message against the OASIS schema.
-packages=(influxdb victoria-metrics socat util-linux mosquitto-clients openssl libxml2-utils)
+# openssl: test certificates; libxml2-utils: xmllint, which checks every CAP 1.2 message against the OASIS schema;
+# chromium: the browser the residents' page is tested in (driven by playwright-core).
+packages=(influxdb victoria-metrics socat util-linux mosquitto-clients openssl libxml2-utils chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

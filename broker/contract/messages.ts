@@ -81,6 +81,8 @@ export const AlarmEvent = z.object({
   /** ISA-18.2: activated 3 or more times within 60 s. Still an alarm; also a maintenance problem. */
   chattering: z.boolean().optional(),
   location: Text(MAX_TEXT).optional(),
+  /** The device or panel is being tested (a walk test, a test button): dispatched as usual, never made public. */
+  test: z.boolean().optional(),
 });
 export type AlarmEvent = z.infer<typeof AlarmEvent>;
 
@@ -132,6 +134,12 @@ export const DispatchAck = z.object({
   v: z.literal(1),
   operator: Text(100).optional(),
   note: Text(MAX_TEXT).optional(),
+  /**
+   * The department's word on the public: true once it confirmed the danger and
+   * residents should be warned, false to end a public warning. Sent with the
+   * acknowledgement, or again later on the same topic.
+   */
+  warnPublic: z.boolean().optional(),
   identity: z.object({ id: Text(128).pipe(z.string().min(1)), role: Word.pipe(z.string().min(1)), district: Id.optional() }).strict().optional(),
 });
 export type DispatchAck = z.infer<typeof DispatchAck>;

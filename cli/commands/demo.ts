@@ -89,9 +89,17 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const departments: NonNullable<ConfigInput['cloudSync']>['fireDepartments'] = [];
   if (simulated) {
     const said = (who: string) => (a: ReceivedAlarm) => {
-      const d = a.body.data as ReceivedAlarm['body']['data'] & { msgType?: string; escalation?: number; alarmId?: string };
+      const d = a.body.data as ReceivedAlarm['body']['data'] & { msgType?: string; escalation?: number; alarmId?: string; class?: string };
       logger.warn({ eventId: d.eventId, device: d.device, msgType: d.msgType, escalation: d.escalation, signature: 'verified' }, `${who} received ${d.msgType ?? a.body.type}${d.escalation ? ` (escalation ${d.escalation})` : ''}`);
-      if (who === 'FIRE DEPARTMENT central' && d.msgType !== 'Cancel') centre?.acknowledgeLater(d.eventId, () => logger.warn({ eventId: d.eventId, alarmId: d.alarmId }, 'FIRE DEPARTMENT central acknowledged over MQTT'));
+      if (who === 'FIRE DEPARTMENT central' && d.msgType !== 'Cancel') {
+        // The dispatcher confirms a fire and asks to warn the public; the all-clear follows when the detector clears.
+        const warnPublic = d.class === 'fire';
+        centre?.acknowledgeLater(
+          d.eventId,
+          () => logger.warn({ eventId: d.eventId, alarmId: d.alarmId, warnPublic }, `FIRE DEPARTMENT central acknowledged over MQTT${warnPublic ? ' and warns the public' : ''}`),
+          { warnPublic },
+        );
+      }
     };
     const demoDepartments: [string, string, { district?: string; primary?: boolean; channels?: { type: 'mqtt' }[] }][] = [
       ['fd-central', 'FIRE DEPARTMENT central', { district: 'central', channels: [{ type: 'mqtt' }] }],
@@ -156,6 +164,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
       { devices: config.gateway.devices.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
       `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}" and "cosafe status --api ${stack.cloudSync!.httpUrl}" (Ctrl-C to stop)`,
     );
+    const residents = `${stack.cloudSync!.httpUrl.replace('://127.0.0.1', '://localhost')}/web/residents/`;
+    logger.info({ residents, feed: `${stack.cloudSync!.httpUrl}/public/v1/feeds/cap.atom` }, `residents' page: open ${residents} and enter 52.5301, 13.3849 (the bakery's neighbourhood)`);
   } catch (err) {
     await warehouse?.stop();
     await centre?.stop();
@@ -213,6 +223,12 @@ function registerDemoSites(dataDir: string, site: string, withWarehouse: boolean
       contacts: [{ name: 'Anna Müller', role: 'owner', phone: '+49 30 1234567' }],
     },
   ];
+  // Neighbours of the bakery, registered without gateways: with them, the bakery's neighbourhood cell holds
+  // three sites, so its public alerts can stay at resolution 8 (k = 3) without pointing at the bakery.
+  sites.push(
+    { id: 'demo-cafe', name: 'Demo Café', address: 'Hauptstraße 14, 10115 Berlin', location: { lat: 52.5305, lon: 13.3858 }, district: 'central' },
+    { id: 'demo-print-shop', name: 'Demo Print Shop', address: 'Hauptstraße 9, 10115 Berlin', location: { lat: 52.5296, lon: 13.3841 }, district: 'central' },
+  );
   if (withWarehouse) {
     sites.push({
       id: 'demo-warehouse',

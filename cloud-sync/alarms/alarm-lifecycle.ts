@@ -19,7 +19,7 @@ import type { DeliveryLog, PendingDelivery } from '../dispatch/delivery-log.js';
 import type { Departments } from '../dispatch/departments.js';
 import { may, type Principal } from '../http/permissions.js';
 import type { SiteLookup } from '../registry/site-registry.js';
-import { AlarmStore, alarmIdOf, type AlarmRecord, type JournalEntry, type StoredMessage } from './alarm-store.js';
+import { AlarmStore, alarmIdOf, type AlarmRecord, type JournalEntry, type StoredMessage, type TransitionRow } from './alarm-store.js';
 import { awaitsAck, mayShelve, transition } from './alarm-states.js';
 import { buildCapAlert, type CapReference } from './cap.js';
 import type { Scheduler } from './scheduler.js';
@@ -50,9 +50,11 @@ export interface AckRequest {
   note?: string;
   /** MQTT: the district level of the ack topic. */
   topicDistrict?: string;
+  /** The department's word on the public: warn residents (true) or end a warning (false). */
+  warnPublic?: boolean;
 }
 
-/** Told of every alarm after a change of it has committed (public alerts, agency feeds, the consoles' live stream). */
+/** Told of every alarm after a change of it has committed (public alerts, agency feeds, the consoles' live stream); a delivery is not a change. */
 export type AlarmObserver = (alarm: AlarmRecord) => void;
 
 export type AckResult = { ok: true; alarm: AlarmRecord; already: boolean } | { ok: false; reason: AckRefusal; alarm?: AlarmRecord };
@@ -72,6 +74,7 @@ const unshelveKey = (id: string) => `unshelve:${id}`;
 export class AlarmLifecycle {
   private readonly unregistered = new Set<string>();
   private readonly observers = new Set<AlarmObserver>();
+  private readonly deliveryObservers = new Set<AlarmObserver>();
 
   constructor(private readonly d: AlarmLifecycleDeps) {}
 
@@ -92,6 +95,12 @@ export class AlarmLifecycle {
   observe(observer: AlarmObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /** Calls `observer` with an alarm each time one of its messages was delivered (a console's timeline); returns the unsubscribe. */
+  observeDeliveries(observer: AlarmObserver): () => void {
+    this.deliveryObservers.add(observer);
+    return () => this.deliveryObservers.delete(observer);
   }
 
   /** Sites that sent events but are not in the registry. */
@@ -140,12 +149,13 @@ export class AlarmLifecycle {
             firstDeliveredAt: null,
             notified: [],
             updates: 0,
+            publicWarning: null,
           });
         }
         if (input === 'activate') a.ack = null;
         a.state = t.to;
         a.since = now;
-        store.journal({ alarmId: id, at: now, kind: 'transition', from, to: t.to, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { activation: a.activation, class: event.class, ...(a.shelved ? { shelved: true } : {}) } });
+        store.journal({ alarmId: id, at: now, kind: 'transition', from, to: t.to, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { activation: a.activation, class: event.class, ...(a.shelved ? { shelved: true } : {}), ...(event.test ? { test: true } : {}) } });
         store.markSeen(event.eventId, id, a.activation);
         const deliveries = t.cap ? this.dispatch(a, t.cap, event, now) : [];
         if (a.state !== 'active-unacknowledged') a.escalationDue = null;
@@ -178,13 +188,22 @@ export class AlarmLifecycle {
     }
     const identity = r.value.identity;
     const who: Principal = { id: identity.id, role: role.data, ...(identity.district ? { district: identity.district } : {}) };
-    return this.acknowledge({ eventId: t.eventId, who, channel: 'mqtt', topicDistrict: t.district, ...(r.value.operator ? { operator: r.value.operator } : {}), ...(r.value.note ? { note: r.value.note } : {}) });
+    const v = r.value;
+    return this.acknowledge({
+      eventId: t.eventId,
+      who,
+      channel: 'mqtt',
+      topicDistrict: t.district,
+      ...(v.operator ? { operator: v.operator } : {}),
+      ...(v.note ? { note: v.note } : {}),
+      ...(v.warnPublic !== undefined ? { warnPublic: v.warnPublic } : {}),
+    });
   }
 
   /** ISA-18.2 acknowledgement: B -> C, D -> A; only a department of the alarm's district, or an admin. */
   acknowledge(req: AckRequest): AckResult {
     const { store, clock, metrics, logger } = this.d;
-    const result = store.transaction((): { r: AckResult; deliveries: PendingDelivery[] } => {
+    const result = store.transaction((): { r: AckResult; deliveries: PendingDelivery[]; publicChanged?: boolean } => {
       const seen = req.eventId ? store.seen(req.eventId) : undefined;
       const id = req.alarmId ?? seen?.alarmId;
       const a = id ? store.get(id) : undefined;
@@ -197,7 +216,12 @@ export class AlarmLifecycle {
       if (!may(req.who, 'alarms.ack', a.district)) return refuse('forbidden');
       if (req.topicDistrict !== undefined && a.district !== null && req.topicDistrict !== a.district) return refuse('wrong-district');
       if (req.eventId && seen && seen.activation !== a.activation) return refuse('stale');
-      if (a.state === 'active-acknowledged') return { r: { ok: true, alarm: a, already: true }, deliveries: [] };
+      if (a.state === 'active-acknowledged') {
+        // Acknowledged before: the department may still say (again, or otherwise) whether to warn the public.
+        const publicChanged = this.recordPublicWarning(a, req, now);
+        if (publicChanged) store.put(a);
+        return { r: { ok: true, alarm: a, already: true }, deliveries: [], publicChanged };
+      }
       const t = awaitsAck(a.state) ? transition(a.state, 'ack') : undefined;
       if (!t) return refuse('not-active');
       const from = a.state;
@@ -207,6 +231,7 @@ export class AlarmLifecycle {
       a.ack = { by: req.who.id, role: req.who.role, at: now, channel: req.channel, ...(req.operator ? { operator: req.operator } : {}), ...(req.note ? { note: req.note } : {}) };
       a.escalationDue = null;
       store.journal({ alarmId: a.id, at: now, kind: 'transition', from, to: t.to, actor: req.who.id, channel: req.channel, eventId: req.eventId ?? a.activatingEvent, detail: { ...(req.operator ? { operator: req.operator } : {}), ...(req.note ? { note: req.note } : {}), role: req.who.role } });
+      this.recordPublicWarning(a, req, now);
       // The acknowledgement goes back to the site: its gateway is told on its command topic.
       const command: AlarmAckCommand = {
         v: 1,
@@ -234,6 +259,10 @@ export class AlarmLifecycle {
     if (!r.ok) {
       this.refused({ channel: req.channel, reason: r.reason, actor: req.who.id, ...(req.eventId ? { eventId: req.eventId } : {}), ...(r.alarm ? { alarmId: r.alarm.id } : {}) });
       return r;
+    }
+    if (r.already && result.publicChanged) {
+      logger.info({ alarmId: r.alarm.id, by: req.who.id, warnPublic: req.warnPublic, channel: req.channel }, req.warnPublic ? 'fire department asks to warn the public' : 'fire department ends the public warning');
+      this.notify(r.alarm);
     }
     if (!r.already) {
       this.d.scheduler.cancel(escalationKey(r.alarm.id));
@@ -322,7 +351,7 @@ export class AlarmLifecycle {
     }
     if (rearm) this.arm(rearm);
     // A console shows each delivery in the alarm's timeline as it happens.
-    if (delivered) this.notify(delivered);
+    if (delivered) this.notify(delivered, this.deliveryObservers);
   }
 
   get(id: string): AlarmRecord | undefined {
@@ -340,6 +369,11 @@ export class AlarmLifecycle {
   /** The journal of a site's alarms since `since`: their occurrences for an owner's history. */
   siteJournal(site: string, since: number): JournalEntry[] {
     return this.d.store.siteJournal(site, since);
+  }
+
+  /** Transitions journaled since `since`, oldest first (the agencies' statistics). */
+  transitionsSince(since: number): TransitionRow[] {
+    return this.d.store.transitionsSince(since);
   }
 
   messages(id: string): StoredMessage[] {
@@ -457,14 +491,36 @@ export class AlarmLifecycle {
     this.notify(a);
   }
 
-  private notify(a: AlarmRecord): void {
-    for (const observe of this.observers) {
+  private notify(a: AlarmRecord, observers: ReadonlySet<AlarmObserver> = this.observers): void {
+    for (const observe of observers) {
       try {
         observe(a);
       } catch (err) {
         this.d.logger.error({ err: (err as Error).message, alarmId: a.id }, 'an alarm observer failed');
       }
     }
+  }
+
+  /**
+   * Within a transaction: journals a department's word on the public (the
+   * acknowledgement's warnPublic), if it says something new. True if it did.
+   */
+  private recordPublicWarning(a: AlarmRecord, req: AckRequest, now: number): boolean {
+    if (req.warnPublic === undefined || a.publicWarning?.warn === req.warnPublic) return false;
+    a.publicWarning = { warn: req.warnPublic, by: req.who.id, at: now, channel: req.channel };
+    a.updatedAt = now;
+    this.d.store.journal({
+      alarmId: a.id,
+      at: now,
+      kind: 'public-warning',
+      from: a.state,
+      to: a.state,
+      actor: req.who.id,
+      channel: req.channel,
+      eventId: req.eventId ?? a.activatingEvent,
+      detail: { warn: req.warnPublic, role: req.who.role, ...(req.operator ? { operator: req.operator } : {}) },
+    });
+    return true;
   }
 
   private arm(a: AlarmRecord): void {

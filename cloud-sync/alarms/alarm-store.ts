@@ -29,12 +29,17 @@ export interface AlarmRecord {
   firstDeliveredAt: number | null;
   /** Departments told of the current occurrence (primary and escalated), by id. */
   notified: string[];
+  /**
+   * A fire department's word on warning the public about this occurrence (the
+   * acknowledgement's `warnPublic`): true to warn, false to end a warning.
+   */
+  publicWarning?: { warn: boolean; by: string; at: number; channel: string } | null;
   /** Escalation Updates sent for the current occurrence (their CAP identifiers count up). */
   updates?: number;
   updatedAt: number;
 }
 
-export type JournalKind = 'transition' | 'repeat' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored';
+export type JournalKind = 'transition' | 'repeat' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored' | 'public-warning';
 
 export interface JournalEntry {
   n: number;
@@ -71,6 +76,21 @@ interface Row {
   record: string;
 }
 
+/** One journaled transition, as `transitionsSince` reads it. */
+export interface TransitionRow {
+  alarmId: string;
+  at: number;
+  from: AlarmLifecycleState | null;
+  to: AlarmLifecycleState | null;
+  channel: string;
+  district: string | null;
+  class: AlarmEvent['class'];
+  site: string;
+  condition: string;
+  /** 1 when the transition was caused by an event the edge marked as a test. */
+  test: number;
+}
+
 /**
  * Alarms, their journal, the CAP messages sent, and the event ids already
  * applied, in the dispatch database (SQLite, WAL), next to the delivery log so
@@ -93,6 +113,7 @@ export class AlarmStore {
         from_state TEXT, to_state TEXT, actor TEXT NOT NULL, channel TEXT NOT NULL, event_id TEXT, detail TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS journal_alarm ON journal (alarm_id, n);
+      CREATE INDEX IF NOT EXISTS journal_at ON journal (at);
       CREATE TABLE IF NOT EXISTS event_seen (event_id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, activation INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS message (
         id TEXT PRIMARY KEY, alarm_id TEXT NOT NULL, activation INTEGER NOT NULL, msg_type TEXT NOT NULL,
@@ -150,6 +171,14 @@ export class AlarmStore {
     return (this.s.siteJournal.all(site, since) as Record<string, unknown>[]).map(toEntry);
   }
 
+  /**
+   * State transitions journaled since `since` (ms), oldest first, with the
+   * alarm's district, class and condition: what the agencies' statistics count.
+   */
+  transitionsSince(since: number): TransitionRow[] {
+    return this.s.transitionsSince.all(since) as TransitionRow[];
+  }
+
   /** The alarm and occurrence an event id was applied to, if it was. */
   seen(eventId: string): { alarmId: string; activation: number } | undefined {
     const r = this.s.seen.get(eventId) as { alarm_id: string; activation: number } | undefined;
@@ -194,6 +223,13 @@ export class AlarmStore {
           WHERE a.site = ? AND j.at >= ? AND j.kind IN ('transition', 'delivered', 'escalated', 'routed') ORDER BY j.n`,
       ),
       seen: db.prepare('SELECT alarm_id, activation FROM event_seen WHERE event_id = ?'),
+      transitionsSince: db.prepare(
+        `SELECT j.alarm_id AS alarmId, j.at, j.from_state AS "from", j.to_state AS "to", j.channel, a.district,
+                json_extract(a.record, '$.class') AS class, a.site, json_extract(a.record, '$.condition') AS condition,
+                json_extract(j.detail, '$.test') IS NOT NULL AS test
+           FROM journal j JOIN alarm a ON a.id = j.alarm_id
+          WHERE j.kind = 'transition' AND j.at >= ? ORDER BY j.n`,
+      ),
       markSeen: db.prepare('INSERT OR IGNORE INTO event_seen (event_id, alarm_id, activation) VALUES (?, ?, ?)'),
       addMessage: db.prepare('INSERT OR IGNORE INTO message (id, alarm_id, activation, msg_type, escalation, sent, xml) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       messages: db.prepare('SELECT * FROM message WHERE alarm_id = ? ORDER BY sent, rowid'),

@@ -27,7 +27,14 @@ const ListQuery = z
     all: z.enum(['true', 'false']).optional().describe('true: also the alarms back to normal'),
   })
   .strict();
-const AckBody = z.object({ operator: z.string().max(100).optional(), note: z.string().max(200).optional(), eventId: z.string().max(64).optional() }).strict();
+const AckBody = z
+  .object({
+    operator: z.string().max(100).optional(),
+    note: z.string().max(200).optional(),
+    eventId: z.string().max(64).optional(),
+    warnPublic: z.boolean().optional().describe('true: the department confirmed the danger, warn residents; false: end a public warning'),
+  })
+  .strict();
 const ShelveBody = z.object({ minutes: z.number().int().positive(), reason: z.string().min(1).max(200) }).strict();
 
 const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, 'wrong-district': 403, stale: 409, 'not-active': 409, unstamped: 400, invalid: 400 };

@@ -49,9 +49,10 @@ export class AlarmStreams {
       if (res.writableLength > MAX_BUFFERED_BYTES) close();
     };
     // Listen before the snapshot is read: both in this one synchronous turn, so no change falls between them.
-    const unlisten = lifecycle.observe((a) => {
+    const changed = (a: AlarmRecord) => {
       if (may(who, 'alarms.read', whereOf(a))) send('alarm', { alarm: view(a) });
-    });
+    };
+    const unlisten = [lifecycle.observe(changed), lifecycle.observeDeliveries(changed)];
     res.write('retry: 2000\n\n');
     send('snapshot', { alarms: lifecycle.list({}).filter((a) => may(who, 'alarms.read', whereOf(a))).map(view), at: Date.now() });
     const heartbeat = setInterval(() => {
@@ -67,7 +68,7 @@ export class AlarmStreams {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
-      unlisten();
+      for (const u of unlisten) u();
       this.open.delete(close);
       metrics.set('cosafe_http_alarm_streams', {}, this.open.size);
       res.end();

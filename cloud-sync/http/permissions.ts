@@ -19,10 +19,15 @@ export type Permission =
   | 'devices.read'
   | 'gateways.read'
   | 'health.read'
-  | 'metrics.read';
+  | 'metrics.read'
+  | 'agency.read';
 
-/** How far a role's permissions reach: everything; the sites and alarms of its own district; its own sites (an owner's). */
-type Reach = 'all' | 'district' | 'sites';
+/**
+ * How far a role's permissions reach: everything; the sites and alarms of its
+ * own district; its district if its credential names one, else every district
+ * (an agency of the city, or of one district); its own sites (an owner's).
+ */
+type Reach = 'all' | 'district' | 'district-if-any' | 'sites';
 
 /** What a permission is asked for: a district (null: a site the registry does not know), or one site of a district. */
 export type Target = string | null | { site: string; district: string | null };
@@ -31,17 +36,19 @@ export type Target = string | null | { site: string; district: string | null };
  * The one table of who may do what over HTTP (and of who may acknowledge over
  * MQTT too), deny by default, mirroring the broker's ACL: a fire department sees
  * and acknowledges the alarms of its district and reads its sites' registry
- * details; an owner sees their own sites' devices, readings, gateways and
- * alarms (with who acknowledged them) but acknowledges nothing, which is the
+ * details; an agency reads the summaries (counts, no site) of its district, or
+ * of all districts; an owner sees their own sites' devices, readings, gateways
+ * and alarms (with who acknowledged them) but acknowledges nothing, which is the
  * fire department's to do; a monitor (Prometheus) reads /metrics and the
  * details of /health; an admin may do everything. Roles not listed (gateway,
  * device, bridge, service) may do nothing here: machines talk to the broker.
  */
 export const permissionTable: Readonly<Partial<Record<CredentialRole, { reach: Reach; may: readonly Permission[] }>>> = {
   'fire-department': { reach: 'district', may: ['alarms.read', 'alarms.ack', 'sites.read'] },
+  agency: { reach: 'district-if-any', may: ['agency.read'] },
   owner: { reach: 'sites', may: ['alarms.read', 'sites.read', 'readings.read', 'devices.read', 'gateways.read'] },
   monitor: { reach: 'all', may: ['health.read', 'metrics.read'] },
-  admin: { reach: 'all', may: ['alarms.read', 'alarms.ack', 'alarms.shelve', 'sites.read', 'readings.read', 'devices.read', 'gateways.read', 'health.read', 'metrics.read'] },
+  admin: { reach: 'all', may: ['alarms.read', 'alarms.ack', 'alarms.shelve', 'sites.read', 'readings.read', 'devices.read', 'gateways.read', 'health.read', 'metrics.read', 'agency.read'] },
 };
 
 /**
@@ -53,7 +60,7 @@ export const permissionTable: Readonly<Partial<Record<CredentialRole, { reach: R
 export function may(who: Principal, what: Permission, where: Target): boolean {
   const entry = permissionTable[who.role];
   if (!entry || !entry.may.includes(what)) return false;
-  if (entry.reach === 'all') return true;
+  if (entry.reach === 'all' || (entry.reach === 'district-if-any' && who.district === undefined)) return true;
   const target = typeof where === 'object' && where !== null ? where : { district: where };
   if (entry.reach === 'sites') return 'site' in target && (who.sites ?? []).includes(target.site);
   return target.district === null || (who.district !== undefined && who.district === target.district);

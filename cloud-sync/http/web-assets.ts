@@ -14,6 +14,7 @@ export const VENDOR_PREFIX = '/vendor/';
 const require = createRequire(import.meta.url);
 const uplotDist = join(dirname(require.resolve('uplot/package.json')), 'dist');
 const VENDOR: Readonly<Record<string, { dir: string; file: string }>> = {
+  'h3-js/h3-js.es.js': { dir: join(dirname(require.resolve('h3-js/package.json')), 'dist', 'browser'), file: 'h3-js.es.js' },
   'uplot/uPlot.esm.js': { dir: uplotDist, file: 'uPlot.esm.js' },
   'uplot/uPlot.min.css': { dir: uplotDist, file: 'uPlot.min.css' },
 };
@@ -42,7 +43,8 @@ function hardening(set: (name: string, value: string) => unknown, tls: boolean):
   set('referrer-policy', 'no-referrer');
   set('cross-origin-opener-policy', 'same-origin');
   set('cross-origin-resource-policy', 'same-origin');
-  set('permissions-policy', 'geolocation=(), camera=(), microphone=()');
+  // The residents' page asks for the position itself; nothing else may.
+  set('permissions-policy', 'geolocation=(self), camera=(), microphone=()');
   // Over TLS, the browser is told to come back only over TLS (RFC 6797).
   if (tls) set('strict-transport-security', 'max-age=31536000');
 }
@@ -65,7 +67,7 @@ export async function registerWebAssets(app: FastifyInstance, o: { tls: boolean 
     hardening((n, value) => reply.header(n, value), o.tls);
     return reply.sendFile(v.file, v.dir, { maxAge: 3_600_000 });
   });
-  for (const [path, page] of [['/login', 'login'], ['/owner', 'owner'], ['/console', 'console']] as const) {
-    app.get(path, { config: access('public') }, (_req, reply) => reply.redirect(`${WEB_PREFIX}${page}/`, 302));
-  }
+  // Short addresses for people: the residents' page (also the hub's front page), sign-in, the owners' page, the console.
+  const pages = [['/', 'residents'], ['/residents', 'residents'], ['/login', 'login'], ['/owner', 'owner'], ['/console', 'console']] as const;
+  for (const [path, page] of pages) app.get(path, { config: access('public') }, (_req, reply) => reply.redirect(`${WEB_PREFIX}${page}/`, 302));
 }

@@ -76,6 +76,11 @@ export class InfluxStore implements ReadingStore {
     this.d.logger.error({ code: 'COSAFE_ERR_INFLUX_UNSAFE', ...where, points: reasons.length, first: reasons[0] }, 'points InfluxDB line protocol cannot carry safely; not written');
   }
 
+  /** Records of the hub itself (the agencies' district summaries), as line protocol; droppable like readings. */
+  writeRecords(lines: readonly string[]): boolean {
+    return this.writer.append(lines, 'reading');
+  }
+
   latest(filter: { site?: string; device?: string }): Promise<StoredReading[]> {
     return this.reader.latest(filter);
   }

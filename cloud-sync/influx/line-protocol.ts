@@ -1,4 +1,4 @@
-import type { AlarmEvent, ReadingBatch } from '../../broker/contract/index.js';
+import { timeSeries, type AgencySummary, type AgencySummaryField, type AlarmEvent, type ReadingBatch } from '../../broker/contract/index.js';
 
 /*
  * InfluxDB line protocol. Tags stay bounded (site, device, metric, profile);
@@ -56,7 +56,7 @@ export function readingLines(batch: ReadingBatch, out: string[]): string[] {
   const refused: string[] = [];
   let site: string;
   try {
-    site = `reading,${tag('site', batch.site)}`;
+    site = `${timeSeries.reading.measurement},${tag('site', batch.site)}`;
   } catch (err) {
     return batch.readings.map(() => (err as Error).message);
   }
@@ -80,5 +80,40 @@ export function eventLine(e: AlarmEvent): string {
   if (e.text !== undefined) fields.push(text('text', e.text));
   if (e.chattering) fields.push('chattering=true');
   const tags = [tag('site', e.site), tag('device', e.device), tag('class', e.class), tag('condition', e.condition)];
-  return `event,${tags.join(',')} ${fields.join(',')} ${timestamp(e.time)}`;
+  return `${timeSeries.event.measurement},${tags.join(',')} ${fields.join(',')} ${timestamp(e.time)}`;
+}
+
+/**
+ * A district's agency summary as points: one `agency_summary` at its time, and
+ * one `agency_alarms_daily` per day and class at the day's start, so that a
+ * day's count is rewritten (not added to) every time it is recorded again.
+ */
+export function agencySummaryLines(s: AgencySummary): string[] {
+  const f: Record<AgencySummaryField, number | null> = {
+    sites_registered: s.sites.registered,
+    sites_online: s.sites.online,
+    gateways_online: s.gateways.online,
+    gateways_offline: s.gateways.offline,
+    devices_known: s.devices.known,
+    devices_online: s.devices.online,
+    devices_silent: s.devices.silent,
+    devices_in_trouble: s.devices.inTrouble,
+    alarms_unacknowledged: s.alarms.open.unacknowledged,
+    alarms_acknowledged: s.alarms.open.acknowledged,
+    alarms_returned_unacknowledged: s.alarms.open.returnedUnacknowledged,
+    ack_count: s.timeToAcknowledge.count,
+    ack_median_seconds: s.timeToAcknowledge.medianSeconds,
+    ack_p90_seconds: s.timeToAcknowledge.p90Seconds,
+    telemetry_drop_episodes: s.drops.telemetryEpisodes,
+  };
+  const fields = Object.entries(f)
+    .filter((e): e is [string, number] => e[1] !== null)
+    .map(([k, v]) => (k.endsWith('_seconds') ? float(k, v) : `${k}=${Math.trunc(v)}i`));
+  const district = tag('district', s.district);
+  const lines = [`${timeSeries.agencySummary.measurement},${district} ${fields.join(',')} ${timestamp(s.at)}`];
+  for (const day of s.alarms.perDay) {
+    const start = Date.parse(`${day.day}T00:00:00Z`);
+    for (const [cls, count] of Object.entries(day.classes)) lines.push(`${timeSeries.agencyAlarmsDaily.measurement},${district},${tag('class', cls)} count=${count}i ${timestamp(start)}`);
+  }
+  return lines;
 }

@@ -31,12 +31,12 @@ export interface FireHub {
 }
 
 /** The hub (broker and cloud-sync) in this process on free ports, with sites registered and fire departments configured. */
-export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullable<ConfigInput['cloudSync']>; http?: NonNullable<ConfigInput['http']> }): Promise<FireHub> {
+export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullable<ConfigInput['cloudSync']>; broker?: NonNullable<ConfigInput['broker']>; http?: NonNullable<ConfigInput['http']> }): Promise<FireHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-fire-'));
   const sites = SiteStore.open(siteStorePath(dataDir));
   for (const s of o.sites) sites.put(s);
   sites.close();
-  const config = buildConfig({ dataDir, log: { level: 'silent' }, broker: { host: '127.0.0.1', port: 0 }, http: { ...o.http, port: 0 }, cloudSync: o.cloudSync });
+  const config = buildConfig({ dataDir, log: { level: 'silent' }, broker: { host: '127.0.0.1', port: 0, ...o.broker }, http: { ...o.http, port: 0 }, cloudSync: o.cloudSync });
   const stack = await startStack(config, ['broker', 'cloud-sync'], pino({ level: 'silent' }));
   const credentials = CredentialStore.open(credentialStorePath(dataDir));
   const admin = { username: 'test-admin', password: (await credentials.add({ role: 'admin', id: 'test-admin' })).secret };

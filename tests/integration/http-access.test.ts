@@ -39,7 +39,7 @@ let troubleAlarm: string;
 
 beforeAll(async () => {
   // The table sends the same wrong secrets many times from one address: the login limits (tested on their own) stay out of its way.
-  hub = await startFireHub({ sites: [north, south], cloudSync: { alarms: { ackTimeoutSeconds: 600 } }, http: { limits: { authFailuresPerMinute: 10_000 } } });
+  hub = await startFireHub({ sites: [north, south], cloudSync: { alarms: { ackTimeoutSeconds: 600 }, public: { requestsPerMinute: 100_000, maxStreamsPerAddress: 1000 } }, http: { limits: { authFailuresPerMinute: 10_000 } } });
   for (const [who, identity] of Object.entries(CREDENTIALS)) logins[who as Who] = await hub.credential(identity);
   logins['wrong-secret'] = { username: 'anna', password: 'cosafe_not-the-secret' };
   const revoked = await hub.credential({ role: 'admin', id: 'former-admin' });
@@ -62,7 +62,7 @@ afterAll(async () => {
 });
 
 /** The status a caller gets; `ok` stands for the status the endpoint answers once access is granted. */
-type Row = { method: 'GET' | 'POST' | 'DELETE'; path: () => string; route: string; ok?: number; body?: unknown; allowed: readonly Who[]; authenticatedOnly?: boolean };
+type Row = { method: 'GET' | 'POST' | 'DELETE' | 'OPTIONS'; path: () => string; route: string; ok?: number; body?: unknown; allowed: readonly Who[]; authenticatedOnly?: boolean };
 const PUBLIC: Who[] = EVERYONE;
 const CREDENTIALED: Who[] = EVERYONE.filter((w) => !['anonymous', 'resident', 'wrong-secret', 'revoked'].includes(w));
 
@@ -88,10 +88,24 @@ const table: Row[] = [
   { method: 'DELETE', route: '/api/v1/session', path: () => '/api/v1/session', ok: 204, allowed: CREDENTIALED },
   // Signing in is public: without a body it is a bad request for everyone, never a 401/403 of the door.
   { method: 'POST', route: '/api/v1/session', path: () => '/api/v1/session', ok: 400, body: {}, allowed: PUBLIC },
+  // Agencies: their districts' summaries (no site in them).
+  { method: 'GET', route: '/api/v1/agency/summary', path: () => '/api/v1/agency/summary', allowed: ['agency', 'admin'] },
+  { method: 'GET', route: '/api/v1/agency/districts/:district/summary', path: () => '/api/v1/agency/districts/north/summary', allowed: ['agency', 'admin'] },
+  // The residents' public endpoints: anyone (they hold nothing private).
+  { method: 'GET', route: '/public/v1/config', path: () => '/public/v1/config', allowed: PUBLIC },
+  { method: 'GET', route: '/public/v1/alerts', path: () => '/public/v1/alerts', allowed: PUBLIC },
+  { method: 'GET', route: '/public/v1/alerts/stream', path: () => '/public/v1/alerts/stream', allowed: PUBLIC },
+  { method: 'GET', route: '/public/v1/alerts/:file', path: () => '/public/v1/alerts/no-such-alert.json', ok: 404, allowed: PUBLIC },
+  { method: 'GET', route: '/public/v1/feeds/cap.atom', path: () => '/public/v1/feeds/cap.atom', allowed: PUBLIC },
+  { method: 'GET', route: '/public/v1/feeds/:district/cap.atom', path: () => '/public/v1/feeds/north/cap.atom', allowed: PUBLIC },
+  { method: 'OPTIONS', route: '/public/v1/*', path: () => '/public/v1/alerts', ok: 204, allowed: PUBLIC },
   // The pages and their assets are public: the data they show is not.
+  { method: 'GET', route: '/web/*', path: () => '/web/residents/', allowed: PUBLIC },
   { method: 'GET', route: '/web/*', path: () => '/web/owner/', allowed: PUBLIC },
   { method: 'GET', route: '/web/*', path: () => '/web/console/console.js', allowed: PUBLIC },
   { method: 'GET', route: '/vendor/*', path: () => '/vendor/uplot/uPlot.esm.js', allowed: PUBLIC },
+  { method: 'GET', route: '/', path: () => '/', ok: 302, allowed: PUBLIC },
+  { method: 'GET', route: '/residents', path: () => '/residents', ok: 302, allowed: PUBLIC },
   { method: 'GET', route: '/login', path: () => '/login', ok: 302, allowed: PUBLIC },
   { method: 'GET', route: '/owner', path: () => '/owner', ok: 302, allowed: PUBLIC },
   { method: 'GET', route: '/console', path: () => '/console', ok: 302, allowed: PUBLIC },
@@ -117,7 +131,7 @@ describe('who may call what over HTTP (real hub, every role)', () => {
     const served = hub.stack.cloudSync!.httpRoutes.map((r) => `${r.method} ${r.url}`);
     const named = new Set(table.map((r) => `${r.method} ${r.route}`));
     expect(served.filter((r) => !named.has(r))).toEqual([]);
-    for (const r of hub.stack.cloudSync!.httpRoutes) expect(r.access ?? (r.url.startsWith('/web/') ? 'public' : null), `${r.method} ${r.url}`).not.toBeNull();
+    for (const r of hub.stack.cloudSync!.httpRoutes) expect(r.access ?? (['/web/', '/public/v1/'].some((p) => r.url.startsWith(p)) ? 'public' : null), `${r.method} ${r.url}`).not.toBeNull();
   });
 
   // Order matters only for the changes (ack, shelve): the first allowed caller changes the alarm, the others find it changed.

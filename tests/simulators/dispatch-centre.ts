@@ -5,7 +5,9 @@ import { topics, type AlarmEvent } from '../../broker/contract/index.js';
 /**
  * A fire department's dispatcher for the demo: told of an alarm (by its
  * webhook receiver), it acknowledges after a few seconds over MQTT, as a
- * dispatch centre's own system would, on `dispatch/<district>/acks/<eventId>`.
+ * dispatch centre's own system would, on `dispatch/<district>/acks/<eventId>`;
+ * for a fire it has confirmed, the acknowledgement also asks to warn the
+ * public (`warnPublic`).
  */
 export class DispatchCentre {
   private client: MqttClient | undefined;
@@ -18,12 +20,13 @@ export class DispatchCentre {
     return this;
   }
 
-  /** Acknowledges the alarm of `eventId` after the dispatcher's delay; resolves when the broker has it. */
-  acknowledgeLater(eventId: string, onDone?: () => void): void {
+  /** Acknowledges the alarm of `eventId` after the dispatcher's delay (warning the public if asked); calls `onDone` when the broker has it. */
+  acknowledgeLater(eventId: string, onDone?: () => void, o: { warnPublic?: boolean } = {}): void {
     const t = setTimeout(() => {
       this.timers.delete(t);
+      const ack = { v: 1, operator: this.o.operator, ...(o.warnPublic !== undefined ? { warnPublic: o.warnPublic } : {}) };
       void this.client
-        ?.publishAsync(topics.dispatchAck(this.o.district, eventId), JSON.stringify({ v: 1, operator: this.o.operator }), { qos: 1 })
+        ?.publishAsync(topics.dispatchAck(this.o.district, eventId), JSON.stringify(ack), { qos: 1 })
         .then(() => onDone?.())
         .catch(() => {});
     }, this.o.delayMs);

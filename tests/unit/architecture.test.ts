@@ -18,7 +18,12 @@ const allowed: Record<string, string[]> = {
   edge: ['edge', 'device-profiles', 'broker/contract', 'core'],
   'cloud-sync': ['cloud-sync', 'broker/contract', 'core'],
   dashboards: ['dashboards', 'broker/contract'],
+  // The pages: browser modules; the contract for its types only (JSDoc), vendor modules by their /vendor/ URL.
+  web: ['web', 'broker/contract'],
 };
+
+/** Packages the hub serves to the pages under /vendor/: a page may name them in JSDoc types. */
+const VENDORED = ['h3-js'];
 
 function partOf(file: string): string | undefined {
   const rel = relative(root, file);
@@ -30,7 +35,7 @@ function sources(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) return sources(p);
-    return p.endsWith('.ts') ? [p] : [];
+    return p.endsWith('.ts') || (p.endsWith('.js') && relative(root, p).startsWith('web/')) ? [p] : [];
   });
 }
 
@@ -47,15 +52,22 @@ describe('folder import rules', () => {
 
   it('finds the sources it checks', () => {
     expect(files.length).toBeGreaterThan(20);
+    expect(files.some((f) => relative(root, f).startsWith('web/') && f.endsWith('.js'))).toBe(true);
   });
 
   it('no part imports what ARCHITECTURE.md forbids', () => {
     const violations: string[] = [];
     for (const file of files) {
       const from = partOf(file)!;
-      for (const m of readFileSync(file, 'utf8').matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
+      const text = readFileSync(file, 'utf8');
+      // Static imports and re-exports, dynamic import() and JSDoc's import('...') types alike.
+      for (const m of text.matchAll(/(?:(?:import|export)[^'"]*?from\s+|import\(\s*)['"](\.[^'"]+)['"]/g)) {
         const target = partOf(resolve(dirname(file), m[1]!));
         if (target === undefined || !allowed[from]!.includes(target)) violations.push(`${relative(root, file)} imports ${m[1]} (${target ?? 'outside the parts'})`);
+      }
+      // A page may load a module by URL only from the hub's /vendor/ (served from node_modules): never from elsewhere.
+      if (from === 'web') {
+        for (const m of text.matchAll(/(?:from\s+|import\(\s*)['"]([^.'"][^'"]*)['"]/g)) if (!m[1]!.startsWith('/vendor/') && !(m[0]!.startsWith('import(') && VENDORED.includes(m[1]!))) violations.push(`${relative(root, file)} imports ${m[1]} (pages import only web/, the contract's types and /vendor/)`);
       }
     }
     expect(violations).toEqual([]);
