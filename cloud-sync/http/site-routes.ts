@@ -34,7 +34,11 @@ const MAX_OCCURRENCES = 200;
 export function registerSiteRoutes(app: FastifyInstance, d: SiteRoutesDeps): AlarmStreams {
   const view = (a: Parameters<typeof alarmView>[0]) => alarmView(a, d);
   const streams = new AlarmStreams({ lifecycle: d.lifecycle, view, metrics: d.metrics, stillValid: d.stillValid });
-  app.addHook('onClose', async () => streams.closeAll());
+  // Before the server closes: it waits for every open connection, and a live stream never ends by itself.
+  app.addHook('preClose', (done) => {
+    streams.closeAll();
+    done();
+  });
 
   /** The site of the path, if the caller may `permission` it; otherwise the reply (404 or 403) is sent. */
   const siteFor = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, permission: Permission) => {
