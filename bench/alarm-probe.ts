@@ -36,8 +36,8 @@ export class AlarmProbe {
       sensorLogin: { username: string; password: string };
       /** A service login: it reads the gateway's events as cloud-sync does. */
       observerLogin: { username: string; password: string };
-      /** The gateway's view, to resynchronise after a lost alarm. */
-      isActive: () => boolean;
+      /** The gateway's view (its /health), so each toggle is a change. */
+      isActive: () => Promise<boolean>;
     },
   ) {}
 
@@ -46,8 +46,8 @@ export class AlarmProbe {
   }
 
   async start(): Promise<void> {
-    this.client = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.sensorLogin, clientId: `bench-smoke-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
-    this.observer = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.observerLogin, clientId: `bench-observer-${process.pid}`, clean: true, reconnectPeriod: 0, connectTimeout: 5000 });
+    this.client = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.sensorLogin, clientId: `bench-smoke-${process.pid}`, clean: true, reconnectPeriod: 1000, connectTimeout: 10_000 });
+    this.observer = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.observerLogin, clientId: `bench-observer-${process.pid}`, clean: true, reconnectPeriod: 1000, connectTimeout: 10_000 });
     this.observer.on('message', (_topic, payload) => {
       const at = performance.now();
       try {
@@ -91,7 +91,7 @@ export class AlarmProbe {
 
   /** Raises the alarm if it is clear, clears it if raised; waits for the webhook up to `timeoutMs`. */
   async toggle(timeoutMs: number): Promise<AlarmSample> {
-    const smoke = !this.o.isActive();
+    const smoke = !(await this.o.isActive());
     const ts = this.nextTs();
     const sample: AlarmSample = { state: smoke ? 'active' : 'cleared', ts, late: false };
     this.samples.push(sample);

@@ -117,7 +117,7 @@ export async function runBacklogBench(opts: BacklogBenchOptions = {}): Promise<R
       site: SITE,
       gateway: GATEWAY,
       batch: { maxReadings: batchReadings, maxDelayMs: 200 },
-      outbox: { path: outboxFile, maxTelemetryReadings: Math.max(1000, N * 4), maxInFlight: 16, fsyncEvents: true },
+      outbox: { path: outboxFile, eventsPath: join(dir, 'gateway', `outbox-${GATEWAY}-alarms.db`), maxTelemetryReadings: Math.max(1000, N * 4), maxInFlight: 16, fsyncEvents: true },
       logger: silentLogger,
       clock: systemClock,
       metrics: gatewayMetrics,

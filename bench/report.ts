@@ -1,36 +1,41 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LoadRunResult } from './hub-under-test.js';
-import type { AlarmResult, IngestResult } from './ingest.js';
+import type { LatencySummary } from './alarm-probe.js';
 import type { InfluxDirectResult } from './influx-direct.js';
-import type { MqttCeilingResult } from './mqtt-ceiling.js';
+import type { HubDuring, LoadResult } from './phases.js';
 import type { RunInfo } from './system.js';
 
-export interface Targets {
-  ingestReadingsPerSecond: number;
-  alarmP99Ms: number;
-}
+type Cpu = Record<string, { cpuMs: number; corePercent: number }>;
 
 export interface BenchReport {
   bench: 'cosafe';
-  schema: 1;
+  schema: 2;
   run: RunInfo;
   params: Record<string, unknown>;
-  targets: Targets;
+  targets: {
+    devices: { p99Ms: number; maxMs: number };
+    steady: { p99Ms: number; maxMs: number };
+    overload: { maxMs: number };
+    hubEventLoopP99Ms: number;
+    hubRssMiB: number;
+    ingestToInfluxDirect: number;
+  };
   results: {
     influxDirect?: InfluxDirectResult;
-    mqttCeiling?: MqttCeilingResult[];
-    ingest?: IngestResult;
-    alarms?: AlarmResult;
-    ratios?: { ingestToMqttCeiling: number; ingestToInfluxDirect: number };
-    targetsMet?: { ingest: boolean; alarmP99: boolean };
-    backlog?: Record<string, number | string>;
+    idle?: LatencySummary;
+    devices?: { alarms: LatencySummary; devices: Record<string, unknown>; gatewayReadings: number; hub: HubDuring };
+    burst?: LoadResult & { alarms: LatencySummary; hub: HubDuring };
+    steady?: LoadResult & { targetReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring };
+    overload?: LoadResult & { offeredReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring };
+    missingAlarms?: number;
+    webhooksRejected?: number;
+    hubPeakRssMiB?: number;
+    ratios?: { ingestToInfluxDirect: number };
   };
   phases: Record<string, { ms: number; monotonicUs: [number, number] }>;
   /** Phases during which other processes took CPU from the bench (see `cpu.others` in each phase). */
   disturbed: string[];
-  /** Why the run is not ok, if it is not. */
   problems: string[];
   ok: boolean;
   durationMs: number;
@@ -53,85 +58,88 @@ export function saveReport(report: BenchReport): string {
 
 const n = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : String(x));
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : String(x));
-const cpu = (c: Record<string, { corePercent: number }>) =>
+const cpu = (c: Cpu) =>
   Object.entries(c)
     .map(([k, v]) => `${k} ${v.corePercent}%`)
     .join(', ');
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 
 /** Phases during which the rest of the machine used more than a quarter of a core. */
 export function othersBusy(r: BenchReport): string[] {
   const x = r.results;
-  const phases: [string, Record<string, { corePercent: number }> | undefined][] = [
-    ...(x.influxDirect?.runs ?? []).map((run): [string, Record<string, { corePercent: number }>] => [`influx-direct c=${run.concurrency}`, run.cpu]),
-    ...(x.mqttCeiling ?? []).map((c): [string, Record<string, { corePercent: number }>] => [`mqtt-ceiling ${c.persistence}`, c.cpu]),
-    ['ingest', x.ingest?.cpu],
-    ['alarm latency', x.alarms?.load.cpu],
+  const phases: [string, Cpu | undefined][] = [
+    ...(x.influxDirect?.runs ?? []).map((run): [string, Cpu] => [`influx-direct c=${run.concurrency}`, run.cpu]),
+    ['devices', x.devices?.hub.cpu],
+    ['burst', x.burst?.hub.cpu],
+    ['steady', x.steady?.hub.cpu],
+    ['overload', x.overload?.hub.cpu],
   ];
-  return phases.flatMap(([name, cpu]) => {
-    const others = cpu?.others?.corePercent ?? 0;
+  return phases.flatMap(([name, c]) => {
+    const others = c?.others?.corePercent ?? 0;
     return others > 25 ? [`${name}: ${others}% of a core`] : [];
   });
 }
 
-function loadDetails(l: LoadRunResult, log: (line: string) => void): void {
-  log(`   broker acknowledged it at ${n(l.publishReadingsPerSecond)} readings/s (${n(l.publishMs)} ms), then ${n(l.drainMs)} ms until InfluxDB had it all`);
-  log(`   queued: up to ${n(l.maxBrokerBacklogReadings)} readings in the broker, ${n(l.maxBufferedPoints)} points in cloud-sync's buffer; hub heap + buffers up to ${n(l.peakHeapMiB)} MiB`);
-  log(`   hub event loop delay p50 ${ms(l.eventLoopDelayMs.p50)}, p99 ${ms(l.eventLoopDelayMs.p99)}, max ${ms(l.eventLoopDelayMs.max)}; CPU ${cpu(l.cpu)}`);
+function latency(l: LatencySummary): string {
+  return `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (${l.delivered}/${l.count} delivered; edge part p99 ${ms(l.edge.p99)}, hub part p99 ${ms(l.hub.p99)})`;
+}
+
+function hub(h: HubDuring): string {
+  return `hub event loop delay p50 ${ms(h.eventLoopDelayMs.p50)}, p99 ${ms(h.eventLoopDelayMs.p99)}, max ${ms(h.eventLoopDelayMs.max)}; hub RSS ${h.rssMiB.start} -> max ${h.rssMiB.max} MiB; CPU ${cpu(h.cpu)}`;
+}
+
+function load(l: LoadResult): string {
+  return `${n(l.readingsPerSecond)} readings/s into InfluxDB (${n(l.readingsSent)} sent, ${n(l.readingsCounted)} counted, ${n(l.lost)} lost; broker took them in ${n(l.publishMs)} ms; broker backlog up to ${n(l.maxBrokerBacklogReadings)} readings)`;
 }
 
 export function printReport(r: BenchReport, log: (line: string) => void = console.log): void {
-  const { run, results: x, targets } = r;
+  const { run, results: x, targets: t } = r;
   log('');
   log(`cosafe bench  ${run.date}`);
   log(`  commit ${run.commit}${run.dirty ? ' (dirty)' : ''}, node ${run.node}, ${run.cpuCount} x ${run.cpuModel}`);
-  log('  CPU: % of one core; main = this process (the writer in 1, broker + subscriber in 2, the whole hub in 3-4), others = the rest of the machine');
+  log('  alarm latency: smoke detector publish -> gateway -> hub broker -> cloud-sync -> signed webhook received (edge part: until the event leaves the broker)');
+  log('  CPU: % of one core per process; others = the rest of the machine');
   if (x.influxDirect) {
     log('');
-    log('1. influx-direct: line protocol POSTed straight to InfluxDB /write');
-    for (const run of x.influxDirect.runs) {
-      log(`   ${run.concurrency} request(s) in flight: ${n(run.pointsPerSecond)} points/s  (${n(run.pointsCounted)} counted of ${n(run.pointsSent)} sent, ${n(run.ms)} ms${run.stoppedEarly ? ', stopped at the time limit' : ''}; CPU ${cpu(run.cpu)})`);
-    }
-    log(`   best: ${n(x.influxDirect.best.pointsPerSecond)} points/s with ${x.influxDirect.best.concurrency} in flight`);
+    log('1. InfluxDB alone (line protocol straight to /write)');
+    for (const d of x.influxDirect.runs) log(`   ${d.concurrency} in flight: ${n(d.pointsPerSecond)} points/s; CPU ${cpu(d.cpu)}`);
   }
-  if (x.mqttCeiling) {
+  if (x.idle) log(`   idle alarms: ${latency(x.idle)}`);
+  if (x.devices) {
+    const d = x.devices;
     log('');
-    log('2. mqtt-ceiling: publishers -> hub broker -> subscriber (persistent session, like cloud-sync) that only counts');
-    for (const m of x.mqttCeiling) {
-      log(`   ${m.persistence} persistence: ${n(m.readingsPerSecond)} readings/s first to last message  (${n(m.readingsPerSecondFromFirstPublish)}/s from the first publish)`);
-      log(`     ${n(m.readingsReceived)} received of ${n(m.readingsSent)} sent, ${m.duplicateBatches} duplicate batches, ${n(m.ms)} ms; CPU ${cpu(m.cpu)}`);
-    }
+    log(`2. devices: ${n(Number(d.devices.published ?? 0))} readings from 1,000 MQTT devices through the gateway's adapter (${n(d.gatewayReadings)} taken by the gateway)`);
+    log(`   alarms: ${latency(d.alarms)}   target p99 <= ${t.devices.p99Ms} ms, max <= ${t.devices.maxMs} ms: ${verdict(d.alarms.p99 <= t.devices.p99Ms && d.alarms.max <= t.devices.maxMs)}`);
+    log(`   ${hub(d.hub)}`);
   }
-  if (x.ingest) {
-    const i = x.ingest;
+  if (x.burst) {
+    const b = x.burst;
     log('');
-    log('3. ingest: publishers -> broker -> cloud-sync -> InfluxDB (embedded stack), as fast as the broker acknowledges');
-    log(`   ${n(i.readingsPerSecond)} readings/s first publish to all counted in InfluxDB   target >= ${n(targets.ingestReadingsPerSecond)}: ${x.targetsMet?.ingest ? 'met' : 'NOT met'}`);
-    log(`   sent ${n(i.readingsSent)}, counted ${n(i.readingsCounted)}, lost ${n(i.lost)}`);
-    if (x.ratios) log(`   ingest / mqtt-ceiling (disk) = ${x.ratios.ingestToMqttCeiling.toFixed(3)}, ingest / influx-direct = ${x.ratios.ingestToInfluxDirect.toFixed(3)}`);
-    loadDetails(i, log);
-    log(`   alarms sent during it (${i.alarms.count}, one at a time): p50 ${ms(i.alarms.p50)}, max ${ms(i.alarms.max)} (smoke detector -> event out of the broker: max ${ms(i.alarms.edge.max)})`);
+    log(`3. burst: ${load(b)}`);
+    if (x.ratios) log(`   ingest / InfluxDB alone = ${x.ratios.ingestToInfluxDirect.toFixed(3)}   target >= ${t.ingestToInfluxDirect}: ${verdict(x.ratios.ingestToInfluxDirect >= t.ingestToInfluxDirect)}`);
+    log(`   alarms: ${latency(b.alarms)}`);
+    log(`   ${hub(b.hub)}`);
+    log(`   hub RSS through the burst: max ${b.hub.rssMiB.max} MiB   target <= ${t.hubRssMiB} MiB: ${verdict(b.hub.rssMiB.max <= t.hubRssMiB)}`);
+    log(`   hub event loop delay p99 under full load: ${ms(b.hub.eventLoopDelayMs.p99)}   target <= ${t.hubEventLoopP99Ms} ms: ${verdict(b.hub.eventLoopDelayMs.p99 <= t.hubEventLoopP99Ms)}`);
   }
-  if (x.alarms) {
-    const a = x.alarms;
+  if (x.steady) {
+    const s = x.steady;
     log('');
-    log(`4. alarm latency: smoke detector publish -> gateway -> broker -> cloud-sync -> signed webhook received`);
-    log(`   under a steady ${n(a.load.targetReadingsPerSecond)} readings/s (${a.underLoad.count} alarms): p50 ${ms(a.underLoad.p50)}, p99 ${ms(a.underLoad.p99)}, max ${ms(a.underLoad.max)}   target p99 < ${targets.alarmP99Ms} ms: ${x.targetsMet?.alarmP99 ? 'met' : 'NOT met'}`);
-    log(`     of which smoke detector -> event out of the broker: p50 ${ms(a.underLoad.edge.p50)}, p99 ${ms(a.underLoad.edge.p99)}, max ${ms(a.underLoad.edge.max)}; then -> webhook: p50 ${ms(a.underLoad.hub.p50)}, p99 ${ms(a.underLoad.hub.p99)}, max ${ms(a.underLoad.hub.max)}`);
-    log(`   idle (${a.idle.count}): p50 ${ms(a.idle.p50)}, p99 ${ms(a.idle.p99)}, max ${ms(a.idle.max)}`);
-    log(`   the load: ${n(a.load.readingsPerSecond)} readings/s into InfluxDB, sent ${n(a.load.readingsSent)}, counted ${n(a.load.readingsCounted)}, lost ${n(a.load.lost)}`);
-    loadDetails(a.load, log);
-    const all = [a.idle, a.underLoad, x.ingest?.alarms].filter((s) => s !== undefined);
-    log(`   alarms delivered ${all.reduce((k, s) => k + s.delivered, 0)} of ${all.reduce((k, s) => k + s.count, 0)} (late ${all.reduce((k, s) => k + s.late, 0)}, missing ${a.missing}); smoke readings ${a.smokeReadings.counted}/${a.smokeReadings.published}, events ${a.events.counted}/${a.events.expected} in InfluxDB`);
+    log(`4. steady at ${n(s.targetReadingsPerSecond)} readings/s: ${load(s)}`);
+    log(`   alarms: ${latency(s.alarms)}   target p99 <= ${t.steady.p99Ms} ms, max <= ${t.steady.maxMs} ms: ${verdict(s.alarms.p99 <= t.steady.p99Ms && s.alarms.max <= t.steady.maxMs)}`);
+    log(`   ${hub(s.hub)}`);
   }
-  if (x.backlog) {
-    const b = x.backlog;
+  if (x.overload) {
+    const o = x.overload;
     log('');
-    log(`5. backlog drain: ${n(Number(b.backlog_readings))} readings buffered during an outage, drained while live ingest continues at ${n(Number(b.live_rate_target_readings_per_s))} readings/s`);
-    for (const [k, v] of Object.entries(b)) if (!['backlog_readings', 'live_rate_target_readings_per_s'].includes(k)) log(`   ${k}: ${typeof v === 'number' ? n(v) : v}`);
+    log(`5. overload, ${n(o.offeredReadingsPerSecond)} readings/s offered: ${load(o)}`);
+    log(`   alarms: ${latency(o.alarms)}   target max <= ${t.overload.maxMs} ms, all delivered: ${verdict(o.alarms.max <= t.overload.maxMs && o.alarms.delivered === o.alarms.count)}`);
+    log(`   ${hub(o.hub)}`);
   }
+  if (x.missingAlarms !== undefined) log(`\n   alarms never delivered: ${x.missingAlarms}; webhooks that failed verification: ${x.webhooksRejected ?? 0}; hub peak RSS over the run: ${x.hubPeakRssMiB ?? '?'} MiB`);
   if (r.disturbed.length) {
     log('');
-    log(`WARNING: other processes on this machine were busy during the run (${r.disturbed.join(', ')}); on ${run.cpuCount} cores the figures are lower than this code alone would give.`);
+    log(`WARNING: other processes on this machine were busy during the run (${r.disturbed.join(', ')}); on ${run.cpuCount} cores the figures are worse than this code alone would give.`);
   }
   log('');
   log(r.ok ? `ok (${(r.durationMs / 1000).toFixed(1)} s)` : `FAILED: ${r.problems.join('; ')}`);

@@ -13,8 +13,10 @@ import { createAuthHooks, isReported } from './auth/hooks.js';
 import { RevocationWatcher } from './auth/revocation-watcher.js';
 import { Sessions } from './auth/sessions.js';
 import { Connections } from './connections.js';
+import { isTelemetryTopic } from './lanes.js';
 import { AddressGuard } from './limits/address-guard.js';
 import { PacketTooLargeError } from './limits/frame-guard.js';
+import { TelemetryWindow } from './limits/telemetry-window.js';
 import type { Listener, ListenerName } from './listeners/connection-info.js';
 import { startTcpListener } from './listeners/tcp.js';
 import { startTlsListener } from './listeners/tls.js';
@@ -122,7 +124,9 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   };
   const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: recheck }) : undefined;
 
-  const persistence = o.dataDir ? new SqlitePersistence(join(o.dataDir, 'broker.db')) : undefined;
+  const persistence = o.dataDir
+    ? new SqlitePersistence(join(o.dataDir, 'broker.db'), { telemetryPath: join(o.dataDir, 'broker-telemetry.db'), isTelemetry: isTelemetryTopic })
+    : undefined;
   const listeners: Listener[] = [];
   const stop = async () => {
     watcher?.stop();
@@ -163,6 +167,8 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     aedes.on('client', (client) => logger.debug({ client: client.id, identity: sessions.get(client)?.identity.id }, 'client connected'));
     aedes.on('clientDisconnect', (client) => logger.debug({ client: client.id }, 'client disconnected'));
 
+    // After the auth hooks and before the journal: a batch held back is not journaled nor acknowledged yet.
+    new TelemetryWindow({ maxBytes: limits.telemetryWindowBytes, metrics }).install(aedes);
     // After the auth hooks (the journal wraps authorizePublish) and before any listener opens,
     // so what was acknowledged before a crash is queued again before anyone connects.
     if (persistence) await persistBeforeAck(aedes, persistence, logger, metrics);

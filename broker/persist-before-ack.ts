@@ -1,7 +1,7 @@
 import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { SqlitePersistence } from './sqlite-persistence.js';
+import type { JournalRef, SqlitePersistence } from './sqlite-persistence.js';
 
 /**
  * Makes the broker's PUBACK mean "it is on disk".
@@ -24,50 +24,50 @@ import type { SqlitePersistence } from './sqlite-persistence.js';
  * At any moment of a crash the message is in the journal, in the queues, or in
  * both (then it is delivered twice, which the contract allows: batches carry
  * gateway, boot and seq, events a stable id, and InfluxDB writes are
- * idempotent). Journal and queues share one SQLite WAL, so a later write never
- * survives without an earlier one.
+ * idempotent). Each lane's journal and queues share one SQLite WAL (telemetry
+ * topics have a file of their own), so a later write never survives without an
+ * earlier one.
  *
  * Wraps whatever hooks the broker has (authentication and ACL run first, so a
  * message that is refused is never journaled).
  */
 export async function persistBeforeAck(aedes: Aedes, store: SqlitePersistence, logger: Logger, metrics: Metrics): Promise<void> {
-  const journalIds = new WeakMap<object, number>();
+  const journalIds = new WeakMap<object, JournalRef>();
 
   const authorize = aedes.authorizePublish;
   aedes.authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void) => {
     authorize.call(aedes, client, packet, (err?: Error | null) => {
       if (err || packet.qos !== 1) return done(err);
-      try {
-        journalIds.set(packet, store.journalAppend(packet as never));
-      } catch (e) {
-        // Not on disk, so not acknowledged: the client is disconnected and sends it again.
-        metrics.inc('cosafe_broker_persistence_errors_total');
-        logger.error({ code: 'COSAFE_ERR_BROKER_PERSISTENCE', err: (e as Error).message, topic: packet.topic }, 'broker could not journal a message; refusing it');
-        return done(e as Error);
-      }
-      done(null);
+      store.journalAppend(packet as never).then(
+        (ref) => {
+          journalIds.set(packet, ref);
+          done(null);
+        },
+        (e: Error) => {
+          // Not on disk, so not acknowledged: the client is disconnected and sends it again.
+          metrics.inc('cosafe_broker_persistence_errors_total');
+          logger.error({ code: 'COSAFE_ERR_BROKER_PERSISTENCE', err: e.message, topic: packet.topic }, 'broker could not journal a message; refusing it');
+          done(e);
+        },
+      );
     });
   };
 
   const published = aedes.published;
   aedes.published = (packet: AedesPublishPacket, client: Client, done: (error?: Error | null) => void) => {
-    const id = journalIds.get(packet);
-    if (id !== undefined) {
+    const ref = journalIds.get(packet);
+    if (ref !== undefined) {
       journalIds.delete(packet);
-      try {
-        store.journalRemove(id);
-      } catch (e) {
-        // Left in the journal: replayed after a restart, which is a harmless duplicate.
-        logger.warn({ err: (e as Error).message }, 'broker could not clear a journal entry');
-      }
+      // Left in the journal if this fails: replayed after a restart, which is a harmless duplicate.
+      store.journalRemove(ref).catch((e: Error) => logger.warn({ err: e.message }, 'broker could not clear a journal entry'));
     }
     published.call(aedes, packet, client, done);
   };
 
-  const pending = store.journalEntries();
+  const pending = await store.journalEntries();
   for (const entry of pending) {
     await new Promise<void>((resolve, reject) => aedes.publish(entry.packet as unknown as PublishPacket, (err) => (err ? reject(err) : resolve())));
-    store.journalRemove(entry.id);
+    await store.journalRemove(entry.ref);
   }
   if (pending.length) {
     metrics.inc('cosafe_broker_journal_replayed_total', {}, pending.length);

@@ -1,24 +1,49 @@
 import { Readable } from 'node:stream';
-import { deserialize, serialize } from 'node:v8';
 import MemoryPersistence, { type PersistedSubscription, type PersistenceClient, type StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import type Database from 'better-sqlite3';
 import { openDurableDatabase } from '../core/sqlite.js';
+import { localQueue, workerQueue, type Queue } from './persistence/queue.js';
+import { QueueTables, pack, unpack } from './persistence/queue-tables.js';
 
 const Packet = MemoryPersistence.Packet;
 
 /** Rows read per step while a queue is streamed, so a long queue is never in memory at once. */
 const STREAM_PAGE = 200;
 
-export interface JournalEntry {
+export type QueueLane = 'alarm' | 'telemetry';
+
+/** Where a journal entry is: which lane's file, which row. */
+export interface JournalRef {
+  lane: QueueLane;
   id: number;
+}
+
+export interface JournalEntry {
+  ref: JournalRef;
   packet: StoredPacket;
 }
 
+export interface SqlitePersistenceOptions {
+  /**
+   * A SQLite file of its own, on a worker thread, for the queues and journal
+   * of telemetry topics (`isTelemetry`): their writes, WAL checkpoints and
+   * flushes then never stall the broker's event loop, where alarms are
+   * handled. Without it, everything is in the one file.
+   */
+  telemetryPath?: string;
+  isTelemetry?: (topic: string) => boolean;
+}
+
 /**
- * A durable Aedes persistence in one SQLite file (WAL): what an MQTT server must
- * keep for a session that is not clean [MQTT-3.1.2-4] (its subscriptions and the
+ * A durable Aedes persistence in SQLite (WAL): what an MQTT server must keep
+ * for a session that is not clean [MQTT-3.1.2-4] (its subscriptions and the
  * QoS 1 and 2 messages queued or in flight for it), retained messages, wills,
  * and incoming QoS 2 packets survive a crash of the broker process.
+ *
+ * Two lanes: messages on telemetry topics are queued (and journaled) in a file
+ * of their own on a worker thread (`telemetryPath`); everything else (events,
+ * status, sessions, retained messages, wills) stays in the main file on this
+ * thread, so an alarm's writes never wait behind a reading batch's.
  *
  * Subscriptions and retained messages are also kept in memory by the in-memory
  * persistence this extends (aedes-persistence), so matching a topic costs no
@@ -29,15 +54,23 @@ export interface JournalEntry {
  * Every method that changes state returns after its transaction committed: with
  * synchronous=NORMAL in WAL mode the change is in the WAL file and survives a
  * crash of the process, though not a crash of the OS. It passes aedes-persistence's
- * abstract test suite (tests/unit/broker/sqlite-persistence.test.ts).
+ * abstract test suite, with and without the telemetry lane
+ * (tests/unit/broker/sqlite-persistence.test.ts).
  *
  * It also holds the broker's inbound journal (see broker/persist-before-ack.ts).
  */
 export class SqlitePersistence extends MemoryPersistence {
   private db: Database.Database | undefined;
   private s!: ReturnType<SqlitePersistence['prepare']>;
+  private alarm: Queue | undefined;
+  private telemetry: Queue | undefined;
+  /** Packet identifiers in flight on the telemetry lane, per client, so a PUBACK goes straight to its lane. */
+  private readonly telemetryIds = new Map<string, Set<number>>();
 
-  constructor(private readonly path: string) {
+  constructor(
+    private readonly path: string,
+    private readonly options: SqlitePersistenceOptions = {},
+  ) {
     super();
   }
 
@@ -47,18 +80,21 @@ export class SqlitePersistence extends MemoryPersistence {
     db.exec(`
       CREATE TABLE IF NOT EXISTS subscription (client_id TEXT NOT NULL, topic TEXT NOT NULL, sub TEXT NOT NULL, PRIMARY KEY (client_id, topic)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, packet BLOB NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS outgoing (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, broker_id TEXT, broker_counter INTEGER,
-        message_id INTEGER, packet BLOB NOT NULL);
-      CREATE INDEX IF NOT EXISTS outgoing_client ON outgoing (client_id, seq);
-      CREATE INDEX IF NOT EXISTS outgoing_message ON outgoing (client_id, message_id);
-      CREATE INDEX IF NOT EXISTS outgoing_origin ON outgoing (client_id, broker_id, broker_counter);
       CREATE TABLE IF NOT EXISTS incoming (client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS will (client_id TEXT PRIMARY KEY, broker_id TEXT, packet BLOB NOT NULL) WITHOUT ROWID;
-      CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, packet BLOB NOT NULL);
     `);
     this.db = db;
     this.s = this.prepare(db);
+    this.alarm = localQueue(new QueueTables(db));
+    if (this.options.telemetryPath) {
+      try {
+        this.telemetry = await workerQueue(this.options.telemetryPath);
+      } catch (err) {
+        db.close();
+        this.db = undefined;
+        throw err;
+      }
+    }
     const byClient = new Map<string, PersistedSubscription[]>();
     for (const row of db.prepare('SELECT client_id, sub FROM subscription').all() as { client_id: string; sub: string }[]) {
       byClient.set(row.client_id, [...(byClient.get(row.client_id) ?? []), JSON.parse(row.sub) as PersistedSubscription]);
@@ -102,40 +138,44 @@ export class SqlitePersistence extends MemoryPersistence {
 
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
     if (subs.length === 0) return;
-    const p = new Packet(packet);
-    const blob = pack(p);
-    this.tx(() => {
-      for (const sub of subs) this.s.enqueue.run(sub.clientId, p.brokerId ?? null, p.brokerCounter ?? null, blob);
-    });
+    await this.queueOf(packet.topic).enqueue(
+      subs.map((s) => s.clientId),
+      packet,
+    );
   }
 
   async outgoingUpdate(client: PersistenceClient, packet: StoredPacket): Promise<void> {
-    // The same message (broker id and counter) gets its packet identifier; or,
-    // a message of another broker with the same identifier is replaced (PUBREL).
-    if (this.s.setMessageId.run(packet.messageId ?? null, client.id, packet.brokerId ?? null, packet.brokerCounter ?? null).changes > 0) return;
-    const row = this.s.byMessageIdOtherBroker.get(client.id, packet.messageId ?? null, packet.brokerId ?? null) as { seq: number } | undefined;
-    if (!row) throw new Error('no such packet');
-    this.s.replace.run(packet.brokerId ?? null, packet.brokerCounter ?? null, packet.messageId ?? null, pack({ ...packet }), row.seq);
+    const queue = this.queueOf(packet.topic);
+    if (!(await queue.update(client.id, packet))) throw new Error('no such packet');
+    if (queue === this.telemetry && packet.messageId !== undefined) {
+      let ids = this.telemetryIds.get(client.id);
+      if (!ids) this.telemetryIds.set(client.id, (ids = new Set()));
+      ids.add(packet.messageId);
+    }
   }
 
   async outgoingClearMessageId(client: PersistenceClient, packet: StoredPacket): Promise<StoredPacket | undefined> {
-    const row = this.s.byMessageId.get(client.id, packet.messageId ?? null) as OutgoingRow | undefined;
-    if (!row) return undefined;
-    this.s.dequeue.run(row.seq);
-    return fromRow(row);
+    const ids = this.telemetryIds.get(client.id);
+    if (this.telemetry && packet.messageId !== undefined && ids?.delete(packet.messageId)) return this.telemetry.clear(client.id, packet.messageId);
+    // Not known to be telemetry (or known before a restart): the alarm lane first, it is on this thread.
+    const found = await this.requireAlarm().clear(client.id, packet.messageId);
+    if (found || !this.telemetry) return found;
+    return this.telemetry.clear(client.id, packet.messageId);
   }
 
   outgoingStream(client: PersistenceClient): Readable {
-    // The queue as it is now (later messages reach the client as they are published), page by page.
-    const last = (this.s.lastSeqOf.get(client.id) as { seq: number | null }).seq ?? 0;
-    const s = this.s;
+    // The queues as they are now (later messages reach the client as they are published), page by page, the alarm lane first.
+    const queues = [this.requireAlarm(), ...(this.telemetry ? [this.telemetry] : [])];
     async function* rows() {
-      let after = 0;
-      for (;;) {
-        const page = s.pageOf.all(client.id, after, last, STREAM_PAGE) as OutgoingRow[];
-        for (const row of page) yield fromRow(row);
-        if (page.length < STREAM_PAGE) return;
-        after = page.at(-1)!.seq;
+      const ends = await Promise.all(queues.map((q) => q.lastSeq(client.id)));
+      for (const [i, queue] of queues.entries()) {
+        let after = 0;
+        for (;;) {
+          const page = await queue.page(client.id, after, ends[i]!, STREAM_PAGE);
+          for (const row of page) yield row.packet;
+          if (page.length < STREAM_PAGE) break;
+          after = page.at(-1)!.seq;
+        }
       }
     }
     return Readable.from(rows());
@@ -186,29 +226,47 @@ export class SqlitePersistence extends MemoryPersistence {
 
   override async destroy(): Promise<void> {
     await super.destroy();
+    await this.telemetry?.close();
+    this.telemetry = undefined;
+    this.alarm = undefined;
     this.db?.close();
     this.db = undefined;
   }
 
   /* The inbound journal: QoS 1 messages acknowledged but not yet handed on. */
 
-  journalAppend(packet: StoredPacket): number {
-    const entry: StoredPacket = { cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: packet.qos, retain: packet.retain };
-    if (packet.properties !== undefined) entry.properties = packet.properties;
-    return Number(this.s.journalAppend.run(pack(entry)).lastInsertRowid);
+  async journalAppend(packet: StoredPacket): Promise<JournalRef> {
+    const lane = this.laneOf(packet.topic);
+    return { lane, id: await this.queueOf(packet.topic).journalAppend(packet) };
   }
 
-  journalRemove(id: number): void {
-    this.s.journalRemove.run(id);
+  async journalRemove(ref: JournalRef): Promise<void> {
+    await (ref.lane === 'telemetry' && this.telemetry ? this.telemetry : this.requireAlarm()).journalRemove(ref.id);
   }
 
-  journalEntries(): JournalEntry[] {
-    return (this.s.journalAll.all() as { id: number; packet: Buffer }[]).map((r) => ({ id: r.id, packet: unpack(r.packet) }));
+  /** Both lanes' journals, the alarm lane's first. */
+  async journalEntries(): Promise<JournalEntry[]> {
+    const out: JournalEntry[] = (await this.requireAlarm().journalEntries()).map((e) => ({ ref: { lane: 'alarm', id: e.id }, packet: e.packet }));
+    if (this.telemetry) out.push(...(await this.telemetry.journalEntries()).map((e): JournalEntry => ({ ref: { lane: 'telemetry', id: e.id }, packet: e.packet })));
+    return out;
   }
 
-  /** Messages queued for one client (for health and tests). */
-  queued(clientId: string): number {
-    return (this.s.countOf.get(clientId) as { n: number }).n;
+  /** Messages queued for one client, both lanes (for health and tests). */
+  async queued(clientId: string): Promise<number> {
+    return (await this.requireAlarm().count(clientId)) + ((await this.telemetry?.count(clientId)) ?? 0);
+  }
+
+  private laneOf(topic: string | undefined): QueueLane {
+    return this.telemetry && topic !== undefined && this.options.isTelemetry?.(topic) ? 'telemetry' : 'alarm';
+  }
+
+  private queueOf(topic: string | undefined): Queue {
+    return this.laneOf(topic) === 'telemetry' ? this.telemetry! : this.requireAlarm();
+  }
+
+  private requireAlarm(): Queue {
+    if (!this.alarm) throw new Error('the broker persistence is not set up');
+    return this.alarm;
   }
 
   private prepare(db: Database.Database) {
@@ -218,17 +276,6 @@ export class SqlitePersistence extends MemoryPersistence {
       upsertSub: db.prepare('INSERT OR REPLACE INTO subscription (client_id, topic, sub) VALUES (?, ?, ?)'),
       deleteSub: db.prepare('DELETE FROM subscription WHERE client_id = ? AND topic = ?'),
       deleteSubsOf: db.prepare('DELETE FROM subscription WHERE client_id = ?'),
-      enqueue: db.prepare('INSERT INTO outgoing (client_id, broker_id, broker_counter, packet) VALUES (?, ?, ?, ?)'),
-      setMessageId: db.prepare(
-        `UPDATE outgoing SET message_id = ? WHERE seq = (SELECT seq FROM outgoing WHERE client_id = ? AND broker_id IS ? AND broker_counter IS ? ORDER BY seq LIMIT 1)`,
-      ),
-      byMessageIdOtherBroker: db.prepare('SELECT seq FROM outgoing WHERE client_id = ? AND message_id = ? AND broker_id IS NOT ? ORDER BY seq LIMIT 1'),
-      replace: db.prepare('UPDATE outgoing SET broker_id = ?, broker_counter = ?, message_id = ?, packet = ? WHERE seq = ?'),
-      byMessageId: db.prepare('SELECT seq, message_id, packet FROM outgoing WHERE client_id = ? AND message_id = ? ORDER BY seq LIMIT 1'),
-      dequeue: db.prepare('DELETE FROM outgoing WHERE seq = ?'),
-      lastSeqOf: db.prepare('SELECT max(seq) AS seq FROM outgoing WHERE client_id = ?'),
-      pageOf: db.prepare('SELECT seq, message_id, packet FROM outgoing WHERE client_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
-      countOf: db.prepare('SELECT count(*) AS n FROM outgoing WHERE client_id = ?'),
       upsertIncoming: db.prepare('INSERT OR REPLACE INTO incoming (client_id, message_id, packet) VALUES (?, ?, ?)'),
       getIncoming: db.prepare('SELECT packet FROM incoming WHERE client_id = ? AND message_id = ?'),
       deleteIncoming: db.prepare('DELETE FROM incoming WHERE client_id = ? AND message_id = ?'),
@@ -237,9 +284,6 @@ export class SqlitePersistence extends MemoryPersistence {
       getWill: db.prepare('SELECT packet FROM will WHERE client_id = ?'),
       deleteWill: db.prepare('DELETE FROM will WHERE client_id = ?'),
       allWills: db.prepare('SELECT broker_id, packet FROM will'),
-      journalAppend: db.prepare('INSERT INTO journal (packet) VALUES (?)'),
-      journalRemove: db.prepare('DELETE FROM journal WHERE id = ?'),
-      journalAll: db.prepare('SELECT id, packet FROM journal ORDER BY id'),
     };
   }
 
@@ -247,20 +291,4 @@ export class SqlitePersistence extends MemoryPersistence {
     if (!this.db) throw new Error('the broker persistence is not set up');
     this.db.transaction(fn)();
   }
-}
-
-interface OutgoingRow {
-  seq: number;
-  message_id: number | null;
-  packet: Buffer;
-}
-
-// v8 serialisation keeps Buffers, strings and undefined as they are, like the in-memory persistence.
-const pack = (packet: StoredPacket): Buffer => serialize(packet);
-const unpack = (blob: Buffer): StoredPacket => deserialize(blob) as StoredPacket;
-
-function fromRow(row: OutgoingRow): StoredPacket {
-  const packet = unpack(row.packet);
-  if (row.message_id !== null) packet.messageId = row.message_id;
-  return packet;
 }

@@ -16,7 +16,7 @@ import { ensurePrivateDir } from '../core/private-files.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
 import type { Profile } from '../device-profiles/schema.js';
-import { Gateway } from '../edge/gateway.js';
+import type { Gateway } from '../edge/gateway.js';
 import { startGatewayStatus } from './gateway-status.js';
 
 export type Role = 'broker' | 'gateway' | 'cloud-sync';
@@ -143,6 +143,8 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       const { site, id } = config.gateway;
       const brokerAuth = authFor('gateway', { role: 'gateway', id: `@gateway:${site}:${id}`, site, gateway: id });
       stack.brokerUrl = brokerUrl;
+      // Loaded only when this process runs a gateway: its transports (OPC-UA, serial, Modbus) are most of the code, and a hub needs none of it.
+      const { Gateway } = await import('../edge/gateway.js');
       stack.gateway = new Gateway({ config: config.gateway, brokerUrl, brokerAuth, profiles: loadProfiles(config), stateDir: config.dataDir, logger: logger.child({ part: 'gateway' }), clock, metrics });
       await stack.gateway.start();
       stoppers.push(() => stack.gateway!.stop());
@@ -165,7 +167,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
 }
 
 /** The HTTP API's view of the broker's credential store: the same identities, no second user database. */
-function credentialVerifier(store: CredentialStore): CredentialVerifier {
+export function credentialVerifier(store: CredentialStore): CredentialVerifier {
   const principalOf = (c: StoredCredential) => {
     const i = c.identity;
     const district = (i as { district?: string }).district;

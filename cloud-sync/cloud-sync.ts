@@ -1,18 +1,21 @@
-import type { GatewayStatus } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import { dataPath, type Config } from '../core/config.js';
-import type { Logger } from '../core/logger.js';
+import type { Logger, LogLevel } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
-import { startFireDispatch } from './dispatch/fire-dispatch.js';
 import type { CredentialVerifier, LoginGuard } from './http/http-auth.js';
 import { registerSiteRoutes } from './http/site-routes.js';
 import { startHttpApi, type HttpRoute } from './http-api.js';
-import { startPublicFeeds } from './public-feeds.js';
-import { InfluxStore } from './influx/influx-store.js';
 import type { ReadingStore } from './reading-store.js';
-import { SqliteStore } from './sqlite-store.js';
+import { mergeHealth, readingStoreFor } from './reading-stores.js';
+import { DispatchSink } from './sinks/dispatch-sink.js';
+import { GatewayDirectory } from './sinks/gateway-directory.js';
+import { PublicFeedsSink } from './sinks/public-feeds-sink.js';
+import type { Sink } from './sinks/sink.js';
+import { storeSink } from './sinks/store-sink.js';
+import { startTelemetryLane, type TelemetryLane } from './telemetry/telemetry-lane.js';
+import { startTelemetryThread } from './telemetry/telemetry-thread.js';
 
 export interface CloudSyncDeps {
   config: Config;
@@ -32,79 +35,101 @@ export interface CloudSync {
   readonly httpUrl: string;
   /** The HTTP API's routes and who may call each. */
   readonly httpRoutes: readonly HttpRoute[];
-  readonly store: ReadingStore;
+  /** Reading back what was stored, and the health of both lanes' stores. */
+  readonly store: Pick<ReadingStore, 'latest' | 'history' | 'health'>;
   stop(): Promise<void>;
 }
 
-/** Consumes the contract and fans out: readings to the store, alarms to fire departments. */
+/**
+ * Consumes the contract in two lanes (ARCHITECTURE.md) and fans out to the
+ * sinks, registered in one list per lane below.
+ *
+ * - The alarm lane, on the main thread: alarms to the fire departments first
+ *   (their lifecycle, journal, escalation, delivery), then events to the store,
+ *   gateway status to the directory.
+ * - The telemetry lane, in a worker thread of its own by default
+ *   (`cloudSync.telemetryWorker`): reading batches to the store.
+ *
+ * Each lane has its own broker session and its own store buffer, so nothing of
+ * the alarm lane waits behind telemetry. Sinks start in list order, before the
+ * lane's consumer connects, and stop in reverse, after it has disconnected.
+ */
 export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const { config, logger, metrics, clock } = d;
-  const store: ReadingStore = config.cloudSync.influx
-    ? new InfluxStore({ config: config.cloudSync.influx, bufferPath: dataPath(config, 'influx-buffer.db'), logger: logger.child({ component: 'influx' }), metrics })
-    : new SqliteStore({ path: dataPath(config, 'readings.db'), retentionHours: config.cloudSync.store.retentionHours, logger, metrics, clock });
-  await store.start();
+  const events = readingStoreFor('alarm', d);
+  const dispatch = new DispatchSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock });
+  const gateways = new GatewayDirectory(logger);
 
-  const dispatch = await startFireDispatch({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock });
+  // Residents' alerts and agency summaries: they watch the alarm lifecycle of the dispatch sink.
+  const feeds = new PublicFeedsSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store: events, clock, logger, metrics });
 
-  // Residents' alerts and agency summaries: sinks that watch the alarm lifecycle.
-  const feeds = await startPublicFeeds({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store, clock, logger, metrics });
+  // The alarm lane's sinks. Order matters: the fire department must not wait for our bookkeeping.
+  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, gateways];
 
-  const gateways = new Map<string, GatewayStatus>();
-  const consumer = new ContractConsumer({
-    brokerUrl: d.brokerUrl,
-    ...(d.brokerAuth ? { auth: d.brokerAuth } : {}),
-    logger,
-    metrics,
-    handlers: {
-      onBatch: (batch) => store.writeBatch(batch),
-      onEvent: (event) => {
-        // The alarm lifecycle first: the fire department must not wait for our bookkeeping.
-        if (!dispatch.onEvent(event)) return false;
-        return store.writeEvent(event);
-      },
-      onStatus: (status) => {
-        const key = `${status.site}/${status.gateway}`;
-        const before = gateways.get(key);
-        gateways.set(key, status);
-        dispatch.onStatus(status);
-        feeds.onStatus(status);
-        if (before?.state !== status.state) {
-          const log = status.state === 'online' ? logger.info.bind(logger) : logger.warn.bind(logger);
-          log({ gateway: status.gateway, site: status.site }, `gateway ${status.state}`);
-        }
-      },
-    },
-  });
-  await consumer.start();
-
-  const http = await startHttpApi({
-    http: config.http,
-    store,
-    metrics,
-    logger,
-    clock,
-    access: { verifier: d.verifier, guard: d.loginGuard, sessionsPath: dataPath(config, 'sessions.db') },
-    brokerConnected: () => consumer.connected,
-    gateways: () => [...gateways.values()],
-    pendingDeliveries: () => dispatch.pendingCount(),
-    healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
-    routes: [
-      (app) => dispatch.registerRoutes(app),
-      (app, h) => feeds.registerRoutes(app, h),
-      (app, h) => void registerSiteRoutes(app, { lifecycle: dispatch.lifecycle, sites: dispatch.sites, store, gateways: () => [...gateways.values()], metrics, clock, stillValid: h.stillValid }),
-    ],
-  });
-
-  return {
-    httpUrl: http.url,
-    httpRoutes: http.routes,
-    store,
-    async stop() {
-      await http.app.close();
-      await consumer.stop();
-      await feeds.stop();
-      await dispatch.stop();
-      await store.stop();
-    },
+  const started: Sink[] = [];
+  let alarms: ContractConsumer | undefined;
+  let telemetry: TelemetryLane | undefined;
+  const stopAll = async () => {
+    await telemetry?.stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping the telemetry lane'));
+    await alarms?.stop();
+    for (const sink of started.splice(0).reverse()) await sink.stop().catch((err: Error) => logger.error({ sink: sink.name, err: err.message }, 'error while stopping a sink'));
   };
+  try {
+    for (const sink of alarmSinks) {
+      await sink.start();
+      started.push(sink);
+    }
+    alarms = new ContractConsumer({
+      brokerUrl: d.brokerUrl,
+      ...(d.brokerAuth ? { auth: d.brokerAuth } : {}),
+      logger,
+      metrics,
+      sinks: alarmSinks,
+      lanes: ['alarm'],
+      onAlarmSubscribed: () => telemetry?.alarmLaneSubscribed(),
+      now: () => clock.now(),
+    });
+    await alarms.start();
+    const laneDeps = { config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock };
+    telemetry = config.cloudSync.telemetryWorker ? await startTelemetryThread({ ...laneDeps, logLevel: logger.level as LogLevel }) : await startTelemetryLane(laneDeps);
+    // The alarm lane may have subscribed before the telemetry lane was there to hear it.
+    if (alarms.alarmLaneReady) telemetry.alarmLaneSubscribed();
+    const a = alarms;
+    const t = telemetry;
+    const store: CloudSync['store'] = {
+      latest: (filter) => events.latest(filter),
+      history: (q) => events.history(q),
+      health: () => mergeHealth(t.health().store, events.health()),
+    };
+    const http = await startHttpApi({
+      http: config.http,
+      store,
+      metrics,
+      logger,
+      clock,
+      access: { verifier: d.verifier, guard: d.loginGuard, sessionsPath: dataPath(config, 'sessions.db') },
+      brokerConnected: () => a.connected && t.health().connected,
+      brokerLanes: () => ({ alarm: a.connected, telemetry: t.health().connected }),
+      gateways: () => gateways.all(),
+      pendingDeliveries: () => dispatch.pendingCount(),
+      healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
+      routes: [
+        (app) => dispatch.registerRoutes(app),
+        (app, h) => feeds.registerRoutes(app, h),
+        (app, h) => void registerSiteRoutes(app, { lifecycle: dispatch.fireDispatch().lifecycle, sites: dispatch.fireDispatch().sites, store, gateways: () => gateways.all(), metrics, clock, stillValid: h.stillValid }),
+      ],
+    });
+    return {
+      httpUrl: http.url,
+      httpRoutes: http.routes,
+      store,
+      async stop() {
+        await http.app.close();
+        await stopAll();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import {
-  AlarmEvent,
+  decodeAlarmEvent,
   GatewayStatus,
   ReadingBatch,
   decodeMessage,
@@ -11,19 +11,9 @@ import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { SequenceTracker } from './sequence-tracker.js';
+import type { Lane, Sink } from './sinks/sink.js';
 
-/**
- * Each handler returns true once what it got is durably stored: only then is
- * the message acknowledged to the broker (PUBACK). False means "not stored";
- * the message is offered again until it is.
- */
-export interface ConsumerHandlers {
-  onBatch(batch: ReadingBatch): boolean;
-  onEvent(event: AlarmEvent): boolean;
-  onStatus(status: GatewayStatus): void;
-}
-
-/** How long to wait before offering a message that could not be stored to the handlers again. */
+/** How long to wait before offering a message that could not be stored to the sinks again. */
 const STORE_RETRY_MS = 1000;
 
 export interface ConsumerDeps {
@@ -32,73 +22,170 @@ export interface ConsumerDeps {
   auth?: MqttClientAuth;
   logger: Logger;
   metrics: Metrics;
-  handlers: ConsumerHandlers;
+  /** Every sink, in the order they get each message. */
+  sinks: readonly Sink[];
+  /** Which lanes this consumer runs (default both): the telemetry lane may run in a worker thread of its own. */
+  lanes?: readonly Lane[];
+  /** Names the persistent sessions (several cloud-sync processes on one broker need their own). */
+  instance?: string;
+  /** Called each time the alarm lane's subscriptions are in place (to tell a telemetry lane elsewhere). */
+  onAlarmSubscribed?: () => void;
+  now?: () => number;
 }
 
+/** What each lane's session reads, and what it must not (an earlier version's session may still have it). */
+const LANE_TOPICS: Record<Lane, { subscribe: string[]; unsubscribe: string[] }> = {
+  alarm: { subscribe: [subscriptions.allEvents, subscriptions.allStatus], unsubscribe: [subscriptions.allReadings] },
+  telemetry: { subscribe: [subscriptions.allReadings], unsubscribe: [subscriptions.allEvents, subscriptions.allStatus] },
+};
+
 /**
- * Cloud-sync's only input: the contract topics on the broker. Validates every
- * message; a message that breaks the contract is counted and logged, and never
- * stops the ones behind it. Recognises resent batches by gateway, boot and seq.
+ * Cloud-sync's only input: the contract topics on the broker, in two lanes,
+ * each a persistent MQTT session of its own, so the broker keeps and delivers
+ * them apart and an alarm never queues behind a batch:
  *
- * A message is acknowledged only once it is stored: mqtt.js sends the PUBACK
- * when `handleMessage` calls back [MQTT-4.3.2], and that happens after the
- * handlers returned true. Until then the broker keeps the message in
- * cloud-sync's persistent session, and offers it again after a reconnect.
+ * - the alarm lane (`cosafe-cloud-sync-<instance>-alarms`): events and gateway
+ *   status;
+ * - the telemetry lane (`cosafe-cloud-sync-<instance>`, the session earlier
+ *   versions used for everything): reading batches.
+ *
+ * Each session's subscriptions are made on every connect, not only when the
+ * session is new, so a subscription a later version adds is made on a session
+ * that already exists. The telemetry session gives up the alarm topics only
+ * once the alarm session has subscribed to them, so no event finds neither.
+ * Messages are routed by topic, so whatever an older session still holds is
+ * handled by the right lane's sinks.
+ *
+ * Every message is validated; one that breaks the contract is counted and
+ * logged, and never stops the ones behind it. Resent batches are recognised by
+ * gateway, boot and seq. A message is acknowledged only once every sink has
+ * taken it: mqtt.js sends the PUBACK when `handleMessage` calls back
+ * [MQTT-4.3.2], after the handlers returned true. Until then the broker keeps
+ * it in the session, and offers it again after a reconnect.
  */
 export class ContractConsumer {
-  private client: MqttClient | undefined;
+  private readonly clients: Partial<Record<Lane, MqttClient>> = {};
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly sequences = new SequenceTracker();
-  private retryTimer: NodeJS.Timeout | undefined;
+  private alarmSubscribed = false;
   private stopped = false;
+  private readonly now: () => number;
 
-  constructor(private readonly d: ConsumerDeps) {}
+  constructor(private readonly d: ConsumerDeps) {
+    this.now = d.now ?? Date.now;
+  }
 
+  /** Every lane this consumer runs is connected to the broker. */
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.running().every((lane) => this.clients[lane]?.connected === true);
+  }
+
+  /** Each lane this consumer runs, and whether it is connected. */
+  lanes(): Partial<Record<Lane, boolean>> {
+    return Object.fromEntries(this.running().map((lane) => [lane, this.clients[lane]?.connected ?? false]));
   }
 
   async start(): Promise<void> {
-    const { logger, metrics } = this.d;
+    for (const lane of this.running()) this.connect(lane);
+  }
+
+  /** The alarm lane's subscriptions have been made (in this run). */
+  get alarmLaneReady(): boolean {
+    return this.alarmSubscribed;
+  }
+
+  /** The alarm lane (run elsewhere) has subscribed: the telemetry session may let go of the alarm topics. */
+  alarmLaneSubscribed(): void {
+    this.alarmSubscribed = true;
+    const telemetry = this.clients.telemetry;
+    if (telemetry?.connected) this.unsubscribeOthers('telemetry', telemetry);
+  }
+
+  private running(): readonly Lane[] {
+    return this.d.lanes ?? ['alarm', 'telemetry'];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    await Promise.all(Object.values(this.clients).map((c) => c.endAsync()));
+    for (const lane of Object.keys(this.clients) as Lane[]) delete this.clients[lane];
+  }
+
+  private connect(lane: Lane): void {
+    const { logger } = this.d;
+    const instance = this.d.instance ?? process.env.COSAFE_INSTANCE ?? 'main';
     // A persistent session (clean: false) with a fixed id: QoS 1 messages that
     // arrive while cloud-sync reconnects are kept for it by the broker.
-    this.client = mqtt.connect(this.d.brokerUrl, {
+    const client = mqtt.connect(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
-      clientId: `cosafe-cloud-sync-${process.env.COSAFE_INSTANCE ?? 'main'}`,
+      clientId: lane === 'alarm' ? `cosafe-cloud-sync-${instance}-alarms` : `cosafe-cloud-sync-${instance}`,
       clean: false,
       reconnectPeriod: 1000,
       connectTimeout: 5000,
     });
-    this.client.on('connect', (connack) => {
-      logger.info({ broker: this.d.brokerUrl, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');
-      if (!connack.sessionPresent) {
-        this.client?.subscribe([subscriptions.allReadings, subscriptions.allEvents, subscriptions.allStatus], { qos: 1 }, (err, granted) => {
-          // The broker answers 0x80 for a topic these credentials may not read [MQTT-3.9.3].
-          const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
-          if (err || refused.length) logger.error({ err: err?.message, refused }, 'cloud-sync could not subscribe (are cloudSync.credentials those of a service?)');
-        });
-      }
+    this.clients[lane] = client;
+    client.on('connect', (connack) => {
+      logger.info({ broker: this.d.brokerUrl, lane, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');
+      this.subscribe(lane, client);
     });
-    this.client.on('error', (err) => {
+    client.on('error', (err) => {
       const hint = refusalHint(err, 'cloudSync.credentials');
-      if (hint) logger.error({ err: err.message, hint }, 'the hub refused cloud-sync');
-      else logger.warn({ err: err.message }, 'cloud-sync broker connection error');
+      if (hint) logger.error({ err: err.message, hint, lane }, 'the hub refused cloud-sync');
+      else logger.warn({ err: err.message, lane }, 'cloud-sync broker connection error');
     });
-    this.client.handleMessage = (packet, done) => {
+    client.handleMessage = (packet, done) => {
+      // The sinks that have not taken this message yet: a retry goes to them only.
+      let waiting: Set<Sink> | undefined;
       const deliver = () => {
         if (this.stopped) return; // not acknowledged: the broker offers it again to the next run
-        if (this.handle(packet.topic, packet.payload as Buffer)) return done();
-        // Not stored (the disk failed): hold the line, as the broker holds the message.
-        this.retryTimer = setTimeout(deliver, STORE_RETRY_MS);
+        waiting = this.handle(packet.topic, packet.payload as Buffer, waiting);
+        if (waiting.size === 0) return done();
+        // Not stored (a disk failed): hold this lane, as the broker holds the message.
+        const timer = setTimeout(() => {
+          this.retryTimers.delete(timer);
+          deliver();
+        }, STORE_RETRY_MS);
+        this.retryTimers.add(timer);
       };
       deliver();
     };
   }
 
-  /** True when the message is done with: stored, or invalid (counted and skipped). */
-  private handle(topic: string, payload: Buffer): boolean {
+  /** On every connect: [MQTT-3.8.4] subscribing again to a filter the session has replaces it, so this is safe to repeat. */
+  private subscribe(lane: Lane, client: MqttClient): void {
+    const { logger } = this.d;
+    const topics = LANE_TOPICS[lane];
+    client.subscribe(topics.subscribe, { qos: 1 }, (err, granted) => {
+      // The broker answers 0x80 for a topic these credentials may not read [MQTT-3.9.3].
+      const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+      if (err || refused.length) {
+        logger.error({ err: err?.message, refused, lane }, 'cloud-sync could not subscribe (are cloudSync.credentials those of a service?)');
+        return;
+      }
+      if (lane === 'alarm') {
+        this.unsubscribeOthers('alarm', client);
+        // Now the telemetry session may let go of the alarm topics.
+        this.alarmLaneSubscribed();
+        this.d.onAlarmSubscribed?.();
+      }
+      if (lane === 'telemetry' && this.alarmSubscribed) this.unsubscribeOthers('telemetry', client);
+    });
+  }
+
+  private unsubscribeOthers(lane: Lane, client: MqttClient): void {
+    client.unsubscribe(LANE_TOPICS[lane].unsubscribe, (err) => {
+      if (err) this.d.logger.warn({ err: err.message, lane }, 'cloud-sync could not drop the other lane’s topics from this session; they are handled all the same');
+    });
+  }
+
+  /** The sinks still waiting for this message: empty when it is done with (taken by all, or invalid and skipped). */
+  private handle(topic: string, payload: Buffer, waiting: Set<Sink> | undefined): Set<Sink> {
     const { metrics } = this.d;
+    const done = new Set<Sink>();
     const parsed = parseTopic(topic);
-    if (!parsed || parsed.kind === 'deviceUplink') return true;
+    if (!parsed || parsed.kind === 'deviceUplink') return done;
     if (parsed.kind === 'readings') {
       const r = decodeMessage(ReadingBatch, payload);
       if (!r.ok) return this.invalid(topic, r.error);
@@ -107,41 +194,48 @@ export class ContractConsumer {
       const key = `${batch.site}/${batch.gateway}`;
       if (this.sequences.has(key, batch.boot, batch.seq)) {
         metrics.inc('cosafe_sync_duplicate_batches_total', { gateway: batch.gateway });
-        return true;
+        return done;
       }
-      if (!this.d.handlers.onBatch(batch)) return false;
+      const left = this.offer(waiting, (s) => s.onBatch?.(batch));
+      if (left.size) return left;
       this.sequences.add(key, batch.boot, batch.seq);
       metrics.inc('cosafe_sync_readings_received_total', {}, batch.readings.length);
-      const holes = this.sequences.holes(key);
-      metrics.set('cosafe_sync_sequence_holes', { gateway: batch.gateway }, holes);
-      return true;
+      metrics.set('cosafe_sync_sequence_holes', { gateway: batch.gateway }, this.sequences.holes(key));
+      return left;
     }
     if (parsed.kind === 'events') {
-      const r = decodeMessage(AlarmEvent, payload);
+      const r = decodeAlarmEvent(payload);
       if (!r.ok) return this.invalid(topic, r.error);
       if (r.value.site !== parsed.site) return this.invalid(topic, 'site in the message does not match the topic');
-      if (!this.d.handlers.onEvent(r.value)) return false;
-      metrics.inc('cosafe_sync_events_received_total', { class: r.value.class });
-      return true;
+      const event = r.value;
+      if (r.repaired && !waiting) {
+        // Taken all the same: an alarm is never lost over what a device said about itself.
+        metrics.inc('cosafe_sync_events_repaired_total', { class: event.class });
+        this.d.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, eventId: event.eventId, repaired: r.repaired }, 'event broke the contract in descriptive fields only: cleaned them and took it');
+      }
+      if (!waiting) metrics.observe('cosafe_alarm_lane_latency_seconds', { class: event.class, stage: 'received' }, Math.max(0, this.now() - event.time) / 1000);
+      const left = this.offer(waiting, (s) => s.onEvent?.(event));
+      if (left.size === 0) metrics.inc('cosafe_sync_events_received_total', { class: event.class });
+      return left;
     }
     // An empty retained message clears a status; nothing to do.
-    if (payload.length === 0) return true;
+    if (payload.length === 0) return done;
     const r = decodeMessage(GatewayStatus, payload);
     if (!r.ok) return this.invalid(topic, r.error);
-    this.d.handlers.onStatus(r.value);
-    return true;
+    for (const sink of this.d.sinks) sink.onStatus?.(r.value);
+    return done;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retryTimer);
-    await this.client?.endAsync();
-    this.client = undefined;
+  /** Offers a message to each sink that still waits for it (all, the first time); returns those that did not take it. */
+  private offer(waiting: Set<Sink> | undefined, take: (sink: Sink) => boolean | undefined): Set<Sink> {
+    const left = new Set<Sink>();
+    for (const sink of waiting ?? this.d.sinks) if (take(sink) === false) left.add(sink);
+    return left;
   }
 
-  private invalid(topic: string, error: string): true {
+  private invalid(topic: string, error: string): Set<Sink> {
     this.d.metrics.inc('cosafe_sync_invalid_messages_total');
     this.d.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, error }, 'message does not match the contract; skipped');
-    return true;
+    return new Set();
   }
 }

@@ -19,13 +19,15 @@ import type { ReadingStore } from './reading-store.js';
 
 export interface HttpApiDeps {
   http: HttpConfig;
-  store: ReadingStore;
+  store: Pick<ReadingStore, 'latest' | 'history' | 'health'>;
   metrics: Metrics;
   logger: Logger;
   clock: Clock;
   /** Who may ask: the broker's credential store and login guard (injected by the composition root), and where sessions are kept. */
   access: { verifier: CredentialVerifier; guard: LoginGuard; sessionsPath: string };
   brokerConnected: () => boolean;
+  /** Each lane's session with the broker. */
+  brokerLanes: () => Record<string, boolean>;
   gateways: () => GatewayStatus[];
   pendingDeliveries: () => number;
   /** More of the hub's state for /health (the site registry, the dispatch link). */
@@ -106,7 +108,7 @@ export async function startHttpApi(d: HttpApiDeps): Promise<{ app: FastifyInstan
     if (!req.principal || !mayAtAll(req.principal, 'health.read')) return reply.code(ok ? 200 : 503).send({ status });
     return reply.code(ok ? 200 : 503).send({
       status,
-      broker: { connected: d.brokerConnected() },
+      broker: { connected: d.brokerConnected(), lanes: d.brokerLanes() },
       store,
       gateways: d.gateways(),
       dispatch: { pending: d.pendingDeliveries(), ...d.healthExtra?.() },

@@ -13,6 +13,8 @@ export interface SqliteStoreDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** This connection prunes history past retention (one of the connections to the file does; default true). */
+  prune?: boolean;
 }
 
 const PRUNE_EVERY_MS = 60_000;
@@ -21,6 +23,8 @@ const PRUNE_EVERY_MS = 60_000;
  * The embedded default when no InfluxDB is configured: readings in a local
  * SQLite file (WAL mode), kept for a retention period, readable back as the
  * latest value per device and metric and as the recent history of one metric.
+ * The two lanes each open a connection to the file (the telemetry lane may run
+ * in a worker thread): SQLite's WAL lets one write while the other reads.
  */
 export class SqliteStore implements ReadingStore {
   private db: Database.Database | undefined;
@@ -69,9 +73,11 @@ export class SqliteStore implements ReadingStore {
         }
       });
       this.db = db;
-      this.prune();
-      this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
-      this.pruneTimer.unref();
+      if (this.d.prune !== false) {
+        this.prune();
+        this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+        this.pruneTimer.unref();
+      }
       this.d.logger.info({ path: this.d.path, retentionHours: this.d.retentionHours }, 'keeping readings in the local SQLite store (no InfluxDB configured)');
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_STORE', `cannot open the reading store ${this.d.path}: ${(err as Error).message}`, { cause: err });

@@ -367,6 +367,14 @@ export const BrokerLimitsConfig = z
       .describe('Different identities with a failed login per remote address per minute (password spraying); then the whole address is refused for the rest of the minute'),
     connectTimeoutMs: z.number().int().min(100).default(10_000).describe('Time a new connection has to send CONNECT'),
     maxTopicLevels: z.number().int().min(8).max(100).default(32).describe('Levels in a topic (Aedes maxTopicLevels)'),
+    telemetryWindowBytes: z
+      .number()
+      .int()
+      .min(65_536)
+      .default(4_194_304)
+      .describe(
+        'Reading batches the broker takes before every subscriber has them (in its socket, or queued on disk for a session that is away); past it, gateways are held back and their telemetry waits in their outboxes. Bounds the hub memory in a burst; events are never held',
+      ),
   })
   .strict();
 
@@ -513,6 +521,10 @@ export const Config = z
           .prefault({}),
         fireDepartments: z.array(FireDepartmentConfig).default([]),
         alarms: AlarmsConfig.prefault({}),
+        telemetryWorker: z
+          .boolean()
+          .default(true)
+          .describe('Run the telemetry lane (decoding and storing reading batches) in a worker thread of its own, so it never holds up alarms and the broker'),
         public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
         agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
       })

@@ -55,6 +55,12 @@ export const metricCatalog = {
   cosafe_broker_limit_hits_total: { kind: 'counter', help: 'Times a client hit a broker limit, by limit', labels: ['limit'] },
   cosafe_broker_sessions_ended_total: { kind: 'counter', help: 'Sessions the broker ended because their credential was revoked or rotated', labels: ['reason'] },
   cosafe_broker_client_errors_total: { kind: 'counter', help: 'Client connections ended by a protocol or socket error', labels: [] },
+  cosafe_broker_telemetry_held: {
+    kind: 'gauge',
+    help: 'Telemetry publishes the broker holds back (not yet acknowledged) because its window towards the subscribers is full: backpressure to the gateways',
+    labels: [],
+  },
+  cosafe_broker_telemetry_inflight_bytes: { kind: 'gauge', help: 'Bytes of telemetry the broker has taken and not yet handed to every subscriber (its window)', labels: [] },
 
   // cloud-sync: the contract consumer
   cosafe_sync_duplicate_batches_total: { kind: 'counter', help: 'Reading batches received twice (not stored twice)', labels: ['gateway'] },
@@ -65,6 +71,7 @@ export const metricCatalog = {
     labels: ['gateway'],
   },
   cosafe_sync_events_received_total: { kind: 'counter', help: 'Alarm events received from gateways', labels: ['class'] },
+  cosafe_sync_events_repaired_total: { kind: 'counter', help: 'Alarm events that broke the contract only in descriptive fields (text, location, unit, ...): cleaned and taken, never refused', labels: ['class'] },
   cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },
 
   // cloud-sync: the local store
@@ -82,12 +89,18 @@ export const metricCatalog = {
   },
   cosafe_influx_write_errors_total: { kind: 'counter', help: 'Write requests to InfluxDB that failed and will be retried', labels: [] },
   cosafe_influx_points_dropped_total: { kind: 'counter', help: 'Readings dropped because the InfluxDB buffer was full (oldest first; events are never dropped)', labels: [] },
-  cosafe_influx_buffered_points: { kind: 'gauge', help: 'Points in the on-disk buffer, not yet written to InfluxDB', labels: [] },
+  cosafe_influx_buffered_points: { kind: 'gauge', help: 'Points in the on-disk buffers, not yet written to InfluxDB, by lane (each has its buffer)', labels: ['lane'] },
 
   // cloud-sync: fire departments
   cosafe_dispatch_duplicates_total: { kind: 'counter', help: 'Alarm events received again and not sent twice', labels: ['department'] },
   cosafe_dispatch_delivered_total: { kind: 'counter', help: 'Alarm webhooks a fire department acknowledged (2xx)', labels: ['department', 'class'] },
   cosafe_dispatch_failures_total: { kind: 'counter', help: 'Alarm webhook attempts that failed and will be retried', labels: ['department'] },
+  cosafe_alarm_lane_latency_seconds: {
+    kind: 'histogram',
+    help: "Alarm events from the device's reading time to each hop of the alarm lane: published (the hub acknowledged it to the gateway), received (cloud-sync took it from the broker)",
+    labels: ['class', 'stage'],
+    buckets: ALARM_LATENCY_BUCKETS,
+  },
   cosafe_alarm_delivery_latency_seconds: {
     kind: 'histogram',
     help: "Alarm events from the device's reading time to the fire department's 2xx, by channel",

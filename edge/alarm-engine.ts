@@ -37,10 +37,18 @@ export function eventIdFor(site: string, device: string, condition: string, stat
   return `evt_${digest.slice(0, 32)}`;
 }
 
-/** What survives a restart: which conditions are active, and recent activations for chatter detection. */
+/** What survives a restart of one condition: whether it is active, and its recent activations for chatter detection. */
+export interface ConditionRecord {
+  active: boolean;
+  since: number;
+  activations: number[];
+  class?: AlarmEvent['class'];
+}
+
+/** What survives a restart, per `device/condition` key. */
 export interface EngineSnapshot {
   v: 1;
-  conditions: Record<string, { active: boolean; since: number; activations: number[]; class?: AlarmEvent['class'] }>;
+  conditions: Record<string, ConditionRecord>;
 }
 
 interface ConditionState {
@@ -148,10 +156,33 @@ export class AlarmEngine {
 
   snapshot(): EngineSnapshot {
     const conditions: EngineSnapshot['conditions'] = {};
-    for (const [key, s] of this.states) {
-      if (s.active || s.activations.length) conditions[key] = { active: s.active, since: s.since, activations: s.activations, ...(s.class ? { class: s.class } : {}) };
+    for (const key of this.states.keys()) {
+      const record = this.record(key);
+      if (record) conditions[key] = record;
     }
     return { v: 1, conditions };
+  }
+
+  /** The key of the condition an event is about. */
+  static keyOf(event: Pick<AlarmEvent, 'device' | 'condition'>): string {
+    return `${event.device}/${event.condition}`;
+  }
+
+  /** What must survive a restart of one condition; undefined when there is nothing worth keeping (normal, no recent activations). */
+  record(key: string): ConditionRecord | undefined {
+    const s = this.states.get(key);
+    if (!s || (!s.active && s.activations.length === 0)) return undefined;
+    return { active: s.active, since: s.since, activations: [...s.activations], ...(s.class ? { class: s.class } : {}) };
+  }
+
+  /**
+   * Puts one condition back as it was recorded (or to normal): its change
+   * could not be written, so it must be decided again from the next reading
+   * rather than be taken as reported.
+   */
+  reset(key: string, record: ConditionRecord | undefined): void {
+    if (record) this.states.set(key, { ...record, activations: [...record.activations] });
+    else this.states.delete(key);
   }
 
   private stateOf(key: string): ConditionState {

@@ -1,24 +1,25 @@
 import { join } from 'node:path';
-import { cleanText, type AlarmEvent, type GatewayHealth, type Reading } from '../broker/contract/index.js';
+import type { AlarmEvent, GatewayHealth } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DecodeOutcome } from '../device-profiles/codecs/index.js';
+import { ThrottledLog } from '../core/throttled-log.js';
 import type { Profile } from '../device-profiles/schema.js';
-import type { Adapter } from './adapters/adapter.js';
+import type { Adapter, HeardDevice } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
-import { AlarmEngine, COMM_LOST, type EngineSnapshot, type EngineValue, type SignalSource } from './alarm-engine.js';
+import { ConditionState } from './condition-state.js';
 import { bindDevices, type DeviceBinding } from './device-binding.js';
 import { DeviceTimeCheck } from './device-time.js';
+import { HealthReport } from './health-report.js';
+import { Pipeline } from './pipeline.js';
 import { Publisher } from './publisher.js';
-import { StateFile } from './state-file.js';
-import { ThrottledLog } from '../core/throttled-log.js';
-import type { HeardDevice } from './adapters/adapter.js';
+import { Supervision } from './supervision.js';
+import { TELEMETRY_DROPPED, TelemetryDrops } from './telemetry-drops.js';
 import { UnknownDevices } from './unknown-devices.js';
 
-export { bindDevices };
+export { bindDevices, TELEMETRY_DROPPED };
 
 export interface GatewayDeps {
   config: Config['gateway'];
@@ -35,83 +36,95 @@ export interface GatewayDeps {
 }
 
 const SUPERVISION_TICK_MS = 1000;
-const HEALTH_EVERY_MS = 5000;
-/** The gateway's own trouble condition when its outbox drops telemetry. */
-export const TELEMETRY_DROPPED = 'telemetry-dropped';
-/** The full-outbox trouble clears once the outbox is below this share of its limit (a deadband, so it does not chatter). */
-const DROP_CLEAR_RATIO = 0.5;
-/** Drops are logged at most this often (each drop is counted at once). */
-const DROP_LOG_EVERY_MS = 10_000;
 
 /**
- * The edge gateway: adapters read devices, profiles decode, the alarm engine
- * decides, the publisher sends readings and events to the hub. Devices that stop
- * reporting are raised as trouble. Devices and profiles can be replaced while it
- * runs (`reload`).
+ * The edge gateway, put together from its parts: adapters read devices
+ * (edge/adapters), the pipeline decodes and evaluates (pipeline.ts), the
+ * conditions and their durable state (condition-state.ts), supervision of
+ * silent devices (supervision.ts), dropped telemetry as trouble
+ * (telemetry-drops.ts), the health report (health-report.ts), devices heard but
+ * not configured (unknown-devices.ts), and the publisher with its two lanes to
+ * the hub (publisher.ts). Devices and profiles can be replaced while it runs
+ * (`reload`).
  */
 export class Gateway {
   private adapters: Adapter[] = [];
   private bindings: DeviceBinding[] = [];
+  /** The bridges of the config in force (a reload may change them). */
+  private bridges: Config['gateway']['bridges'];
   private readonly publisher: Publisher;
-  private readonly alarms: AlarmEngine;
-  private readonly stateFile: StateFile<EngineSnapshot>;
-  private abort = new AbortController();
-  private readonly lastSeen = new Map<string, number>();
-  /** When each device last sent anything (unlike lastSeen, not seeded at start). */
-  private readonly heard = new Map<string, number>();
-  private supervisionTimer: NodeJS.Timeout | undefined;
-  private healthTimer: NodeJS.Timeout | undefined;
-  /** What the last published health said about states (not counters), to publish changes at once. */
-  private healthShape = '';
-
-  /** The gateway itself, as the source of its own trouble events. */
-  private readonly self: SignalSource;
-  private drops = { sinceLog: 0, loggedAt: 0 };
+  private readonly conditions: ConditionState;
+  private readonly supervision: Supervision;
+  private readonly drops: TelemetryDrops;
+  private readonly pipeline: Pipeline;
+  private readonly report: HealthReport;
   /** Devices heard on the broker that are not configured, for the health report (bounded). */
   private readonly unknown = new UnknownDevices();
   private readonly unknownLog: ThrottledLog;
-  /** The bridges of the config in force (a reload may change them). */
-  private bridges: Config['gateway']['bridges'];
-  private readonly deviceTime: DeviceTimeCheck;
+  private abort = new AbortController();
+  private supervisionTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
-    const { config } = deps;
-    this.deviceTime = new DeviceTimeCheck({ bounds: config.deviceTime, logger: deps.logger, metrics: deps.metrics });
-    this.self = { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } };
+    const { config, logger, metrics, clock } = deps;
     this.publisher = new Publisher({
       brokerUrl: deps.brokerUrl,
       ...(deps.brokerAuth ? { auth: deps.brokerAuth } : {}),
       site: config.site,
       gateway: config.id,
       batch: config.batch,
-      outbox: { path: join(deps.stateDir, `outbox-${config.id}.db`), ...config.outbox },
-      logger: deps.logger,
-      clock: deps.clock,
-      metrics: deps.metrics,
-      onTelemetryDropped: (dropped) => this.onTelemetryDropped(dropped),
+      outbox: { path: join(deps.stateDir, `outbox-${config.id}.db`), eventsPath: join(deps.stateDir, `outbox-${config.id}-alarms.db`), ...config.outbox },
+      logger,
+      clock,
+      metrics,
+      onTelemetryDropped: (dropped) => void this.raise(this.drops.dropped(dropped, clock.now())),
     });
-    this.stateFile = new StateFile(join(deps.stateDir, `gateway-${config.id}-conditions.json`));
+    this.publisher.open();
     // Condition state survives a restart: an alarm active before it is not raised
     // again as new, and its clear is still reported when it comes.
-    const snapshot = this.readSnapshot();
-    this.alarms = new AlarmEngine({ site: config.site, gateway: config.id, ...(snapshot ? { snapshot } : {}) });
+    this.conditions = new ConditionState({
+      site: config.site,
+      gateway: config.id,
+      outbox: this.publisher.conditions,
+      record: (events, changes) => this.publisher.recordEvents(events, changes),
+      legacyStateFile: join(deps.stateDir, `gateway-${config.id}-conditions.json`),
+      logger,
+      metrics,
+    });
+    const engine = this.conditions.engine;
+    this.supervision = new Supervision(engine);
+    this.drops = new TelemetryDrops({
+      engine,
+      self: { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } },
+      maxTelemetryReadings: config.outbox.maxTelemetryReadings,
+      logger,
+    });
+    const deviceTime = new DeviceTimeCheck({ bounds: config.deviceTime, logger, metrics });
+    this.pipeline = new Pipeline({ engine, supervision: this.supervision, deviceTime, raise: (events) => this.raise(events), addReadings: (r) => this.publisher.addReadings(r), clock, metrics, logger });
+    this.report = new HealthReport({
+      clock,
+      adapters: () => this.adapters,
+      bindings: () => this.bindings,
+      engine,
+      supervision: this.supervision,
+      publisher: this.publisher,
+      unknownDevices: () => this.unknown.list(),
+    });
     this.bindings = bindDevices(config, deps.profiles);
     this.bridges = config.bridges;
     // One line per unknown topic a minute: what to add, not a flood.
-    this.unknownLog = new ThrottledLog(deps.logger, deps.clock, 60_000);
+    this.unknownLog = new ThrottledLog(logger, clock, 60_000);
   }
 
   async start(): Promise<void> {
     await this.publisher.start();
     await this.startAdapters();
     this.supervisionTimer = setInterval(() => this.supervise(), SUPERVISION_TICK_MS);
-    this.healthTimer = setInterval(() => this.publishHealth(), HEALTH_EVERY_MS);
-    this.publishHealth();
+    this.report.start();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.supervisionTimer);
-    clearInterval(this.healthTimer);
+    this.report.stop();
     await this.stopAdapters();
     await this.publisher.stop();
   }
@@ -132,30 +145,7 @@ export class Gateway {
   }
 
   health(): GatewayHealth {
-    const outbox = this.publisher.stats();
-    return {
-      at: this.deps.clock.now(),
-      adapters: this.adapters.map((a) => a.health()),
-      devices: this.bindings.map((b) => ({
-        id: b.device.id,
-        profile: b.profile.id,
-        transport: b.profile.transport,
-        lastSeen: this.heard.get(b.device.id) ?? null,
-        commLost: this.alarms.isActive(b.device.id, COMM_LOST),
-        // Where it is, for the owner's page ("1F kitchen"); the config's words, bounded as the contract says.
-        ...(b.device.location ? { location: cleanText(b.device.location) } : {}),
-      })),
-      activeConditions: this.alarms.activeConditions(),
-      // An error message of the disk may span lines; the status is text for a page.
-      outbox: { ...outbox, ...(outbox.error ? { error: cleanText(outbox.error, 1000) } : {}) },
-      unknownDevices: this.unknown.list(),
-    };
-  }
-
-  private publishHealth(): void {
-    const health = this.health();
-    this.healthShape = healthShape(health);
-    this.publisher.publishStatus(health);
+    return this.report.health();
   }
 
   private async startAdapters(): Promise<void> {
@@ -163,9 +153,7 @@ export class Gateway {
     const byTransport = new Map<string, DeviceBinding[]>();
     for (const b of this.bindings) byTransport.set(b.profile.transport, [...(byTransport.get(b.profile.transport) ?? []), b]);
     this.abort = new AbortController();
-    const now = deps.clock.now();
-    // A device gets a full silence period after (re)start before it counts as lost.
-    for (const b of this.bindings) if (!this.lastSeen.has(b.device.id)) this.lastSeen.set(b.device.id, now);
+    this.supervision.seed(this.bindings, deps.clock.now());
     const { deviceBrokerUrl, deviceBrokerCredentials } = deps.config;
     const deviceAuth = deviceBrokerUrl ? deviceBrokerCredentials : deps.brokerAuth;
     this.adapters = [...byTransport].map(([kind, devices]) =>
@@ -180,7 +168,7 @@ export class Gateway {
         stateDir: deps.stateDir,
         site: deps.config.site,
         bridges: this.bridges,
-        onDecoded: (binding, outcome) => this.onDecoded(binding, outcome),
+        onDecoded: (binding, outcome) => this.pipeline.onDecoded(binding, outcome),
         onUnknownDevice: (heard) => this.onUnknownDevice(heard),
       }),
     );
@@ -191,48 +179,6 @@ export class Gateway {
     this.abort.abort();
     for (const a of this.adapters) await a.stop();
     this.adapters = [];
-  }
-
-  private onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void {
-    const { metrics, logger } = this.deps;
-    const device = binding.device.id;
-    if (outcome.errors.length) {
-      metrics.inc('cosafe_edge_decode_errors_total', { device });
-      logger.warn({ code: 'COSAFE_ERR_PAYLOAD_INVALID', device, profile: binding.profile.id, errors: outcome.errors }, 'device input not decoded');
-    }
-    const now = this.deps.clock.now();
-    // A bridge that says the device is offline (zigbee2mqtt availability): lost now, not after the silence limit.
-    if (outcome.availability === 'offline') {
-      if (!this.alarms.isActive(device, COMM_LOST)) this.emit(this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text: outcome.availabilityText ?? 'reported offline' }));
-      return;
-    }
-    // Any input, even one that does not decode, proves the link: silence is what supervision is about.
-    this.lastSeen.set(device, now);
-    this.heard.set(device, now);
-    const events: AlarmEvent[] = [];
-    if (this.alarms.isActive(device, COMM_LOST)) {
-      events.push(...this.alarms.signal(binding, { key: COMM_LOST, class: 'trouble', state: 'cleared', time: now, text: 'device reports again' }));
-    }
-    const readings: Reading[] = [];
-    for (const decoded of outcome.values) {
-      // A device time the gateway cannot believe: the value stays, the receive time replaces the time.
-      const v: EngineValue = this.deviceTime.plausible(device, decoded.time, now)
-        ? decoded
-        : { ...decoded, time: now, quality: decoded.quality === 'bad' ? 'bad' : 'uncertain' };
-      if (v.quality === 'bad') {
-        metrics.inc('cosafe_edge_bad_readings_total', { device, metric: v.metric });
-      }
-      readings.push({ device, metric: v.metric, value: v.value, unit: v.unit, time: v.time, quality: v.quality, profile: binding.profile.id });
-      events.push(...this.alarms.evaluate(binding, v));
-    }
-    const signals = outcome.signals.map((s) => (this.deviceTime.plausible(device, s.time, now) ? s : { ...s, time: now }));
-    if (outcome.resetAll) events.push(...this.alarms.resetSignals(binding, outcome.resetAt !== undefined && this.deviceTime.plausible(device, outcome.resetAt, now) ? outcome.resetAt : now));
-    for (const s of signals) events.push(...this.alarms.signal(binding, s));
-    this.emit(events);
-    if (readings.length) {
-      metrics.inc('cosafe_edge_readings_total', {}, readings.length);
-      this.publisher.addReadings(readings);
-    }
   }
 
   /** A message from a device not in the config: acknowledged, counted, logged (throttled) and shown in the health, so a person can add it. */
@@ -248,50 +194,21 @@ export class Gateway {
     );
   }
 
-  /** Raises "communication lost" for every device silent longer than its profile allows. */
   private supervise(): void {
     const now = this.deps.clock.now();
-    const events: AlarmEvent[] = [];
-    for (const b of this.bindings) {
-      const sup = b.profile.supervision;
-      if (!sup) continue;
-      const silentMs = (sup.silentAfterS ?? sup.reportIntervalS * 3) * 1000;
-      const last = this.lastSeen.get(b.device.id) ?? now;
-      if (now - last > silentMs && !this.alarms.isActive(b.device.id, COMM_LOST)) {
-        events.push(...this.alarms.signal(b, { key: COMM_LOST, class: 'trouble', state: 'active', time: now, text: `no reading for ${Math.round((now - last) / 1000)} s` }));
-      }
-    }
-    const { maxTelemetryReadings } = this.deps.config.outbox;
-    if (this.alarms.isActive(this.self.device.id, TELEMETRY_DROPPED) && this.publisher.stats().readings < maxTelemetryReadings * DROP_CLEAR_RATIO) {
-      events.push(...this.alarms.signal(this.self, { key: TELEMETRY_DROPPED, class: 'trouble', state: 'cleared', time: now, text: 'outbox below half full again' }));
-    }
-    this.emit(events);
+    void this.raise([...this.supervision.check(this.bindings, now), ...this.drops.check(this.publisher.stats().readings, now)]);
     // A port lost, a unit backed off, a device gone silent: shown at once, not at the next refresh.
-    if (healthShape(this.health()) !== this.healthShape) this.publishHealth();
+    this.report.publishIfChanged();
   }
 
   /**
-   * The outbox was full and dropped its oldest readings: counted (by the
-   * publisher), logged, and raised as trouble through the normal event path,
-   * which never drops events. The condition stays active until the outbox is
-   * half empty, so a full outbox raises one event, not one per drop.
+   * Counts and logs events, then writes them with their conditions and sends
+   * them on the alarm lane. Resolves once they survive a power cut, flushed to
+   * the disk or acknowledged by the hub (the MQTT adapter acknowledges its
+   * device then); undefined when there were none.
    */
-  private onTelemetryDropped(dropped: number): void {
-    const now = this.deps.clock.now();
-    this.drops.sinceLog += dropped;
-    if (now - this.drops.loggedAt >= DROP_LOG_EVERY_MS) {
-      this.deps.logger.error(
-        { code: 'COSAFE_ERR_OUTBOX_FULL', dropped: this.drops.sinceLog, limit: this.deps.config.outbox.maxTelemetryReadings },
-        'outbox full: dropped the oldest readings',
-      );
-      this.drops = { sinceLog: 0, loggedAt: now };
-    }
-    const text = `outbox full (${this.deps.config.outbox.maxTelemetryReadings} readings): dropping the oldest telemetry`;
-    this.emit(this.alarms.signal(this.self, { key: TELEMETRY_DROPPED, class: 'trouble', state: 'active', time: now, text }));
-  }
-
-  private emit(events: AlarmEvent[]): void {
-    if (events.length === 0) return;
+  private raise(events: AlarmEvent[]): Promise<void> | undefined {
+    if (events.length === 0) return undefined;
     for (const event of events) {
       this.deps.metrics.inc('cosafe_edge_events_total', { class: event.class, state: event.state });
       if (event.chattering) this.deps.metrics.inc('cosafe_edge_chattering_total', { device: event.device, condition: event.condition });
@@ -299,32 +216,8 @@ export class Gateway {
         { device: event.device, condition: event.condition, class: event.class, state: event.state, value: event.value, chattering: event.chattering },
         `${event.class} ${event.state === 'active' ? 'raised' : 'cleared'}`,
       );
-      this.publisher.publishEvent(event);
     }
-    this.saveSnapshot();
+    const ids = this.conditions.commit(events);
+    return ids ? this.publisher.eventsAccepted(ids) : undefined;
   }
-
-  private readSnapshot(): EngineSnapshot | undefined {
-    try {
-      return this.stateFile.read();
-    } catch (err) {
-      // A damaged state file must not keep the gateway from protecting the site.
-      this.deps.logger.error({ err: (err as Error).message }, 'condition state unreadable; starting with every condition normal');
-      return undefined;
-    }
-  }
-
-  private saveSnapshot(): void {
-    try {
-      this.stateFile.write(this.alarms.snapshot());
-    } catch (err) {
-      this.deps.metrics.inc('cosafe_edge_state_write_errors_total');
-      this.deps.logger.error({ err: (err as Error).message }, 'could not save condition state');
-    }
-  }
-}
-
-/** The states in a health report, without counters and times. */
-function healthShape(h: GatewayHealth): string {
-  return JSON.stringify([h.adapters.map((a) => [a.kind, a.connected, a.ports?.map((p) => p.state)]), h.devices.map((d) => d.commLost), h.activeConditions]);
 }

@@ -10,6 +10,7 @@ import {
   type CapMsgType,
   type DispatchMessage,
 } from '../../broker/contract/index.js';
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { AlarmsConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
@@ -61,6 +62,11 @@ export type AckResult = { ok: true; alarm: AlarmRecord; already: boolean } | { o
 export type ShelveResult = { ok: true; alarm: AlarmRecord } | { ok: false; reason: 'unknown' | 'forbidden' | 'not-shelvable' | 'invalid'; message: string };
 
 const escalationKey = (id: string) => `escalate:${id}`;
+
+/** The hub itself, as the source of the trouble it raises about a site (never a device id of a site: those come from its gateway). */
+export const HUB_DEVICE = 'cosafe-hub';
+/** The hub's trouble condition: a site sends to the hub but is not in the registry. */
+export const SITE_UNREGISTERED = 'site-unregistered';
 const unshelveKey = (id: string) => `unshelve:${id}`;
 
 /**
@@ -559,16 +565,36 @@ export class AlarmLifecycle {
     this.d.logger.warn({ code: 'COSAFE_ERR_ACK_REFUSED', ...r }, 'acknowledgement refused');
   }
 
-  /** Raises, once per site, that a site sending to the hub is not registered. */
+  /**
+   * A site that sends to the hub but is not in the registry is raised as
+   * trouble (an alarm of the hub's own, journaled and listed like any other,
+   * routed as the site's alarms are: to every department that takes trouble),
+   * and the trouble clears once the site is registered. Its fire alarms are
+   * still dispatched, to every department, loudly (never routed nowhere).
+   */
   checkSite(site: string, gateway: string): void {
+    const trouble = this.d.store.get(alarmIdOf(site, HUB_DEVICE, SITE_UNREGISTERED));
+    const troubleActive = trouble?.state === 'active-unacknowledged' || trouble?.state === 'active-acknowledged';
     if (this.d.sites(site)) {
       this.unregistered.delete(site);
+      if (troubleActive) this.raiseSiteTrouble(site, gateway, 'cleared', 'the site is registered now');
       return;
     }
     if (this.unregistered.has(site)) return;
     this.unregistered.add(site);
     this.d.metrics.inc('cosafe_site_problems_total', { problem: 'unregistered' });
     this.d.logger.error({ code: 'COSAFE_ERR_SITE_UNREGISTERED', site, gateway }, `site "${site}" is not in the registry: register it with "cosafe sites add"`);
+    if (!troubleActive) {
+      this.raiseSiteTrouble(site, gateway, 'active', `site "${site}" is not in the hub's registry: its alarms go to every fire department; register it with "cosafe sites add"`);
+    }
+  }
+
+  private raiseSiteTrouble(site: string, gateway: string, state: AlarmEvent['state'], text: string): void {
+    const time = this.d.clock.now();
+    const digest = createHash('sha256').update(`${site}\u0000${HUB_DEVICE}\u0000${SITE_UNREGISTERED}\u0000${state}\u0000${time}`).digest('hex');
+    const event: AlarmEvent = { v: 1, eventId: `evt_${digest.slice(0, 32)}`, gateway, site, device: HUB_DEVICE, profile: HUB_DEVICE, condition: SITE_UNREGISTERED, class: 'trouble', state, time, text };
+    // Through the one path of every event, so it is journaled, routed and listed like one.
+    if (!this.onEvent(event)) this.d.logger.error({ code: 'COSAFE_ERR_ALARM_STORE', site }, 'could not record the trouble of an unregistered site');
   }
 
   private updateGauges(): void {

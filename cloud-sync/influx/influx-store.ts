@@ -16,6 +16,8 @@ export interface InfluxStoreDeps {
   bufferPath: string;
   logger: Logger;
   metrics: Metrics;
+  /** Which lane writes through this store (each lane has its buffer file). */
+  lane?: 'alarm' | 'telemetry';
 }
 
 /**
@@ -35,7 +37,7 @@ export class InfluxStore implements ReadingStore {
     this.v1 = config.api === 'v1' ? v1WriteTarget(config) : undefined;
     const target = this.v1 ?? v2WriteTarget(config);
     const buffer = new WriteBuffer({ path: d.bufferPath, maxPoints: config.maxBufferedPoints });
-    this.writer = new InfluxWriter({ config, buffer, target, logger: d.logger, metrics: d.metrics });
+    this.writer = new InfluxWriter({ config, buffer, target, logger: d.logger, metrics: d.metrics, ...(d.lane ? { lane: d.lane } : {}) });
     const headers = config.api === 'v1' ? v1AuthHeaders(config) : config.token ? { Authorization: `Token ${config.token}` } : {};
     this.reader = new InfluxQlReader({ url: config.url, db: config.api === 'v1' ? config.database : (config.bucket ?? config.database), headers });
   }

@@ -10,6 +10,8 @@ export interface InfluxWriterDeps {
   target: WriteTarget;
   logger: Logger;
   metrics: Metrics;
+  /** Which lane's buffer this writer drains (for its gauge). */
+  lane?: 'alarm' | 'telemetry';
   now?: () => number;
   /**
    * The wait before retry `attempt` (1, 2, ...), at most `capMs`; default full
@@ -85,7 +87,7 @@ export class InfluxWriter {
     const { points } = this.d.buffer.stats();
     if (points > 0) this.d.logger.info({ points }, 'InfluxDB buffer holds points from before the restart; writing them');
     // Read at every scrape: the buffer grows while the writer waits to retry, and nothing else would say so.
-    this.stopGauge = this.d.metrics.collect('cosafe_influx_buffered_points', () => this.d.buffer.stats().points);
+    this.stopGauge = this.d.metrics.collect('cosafe_influx_buffered_points', () => this.d.buffer.stats().points, { lane: this.d.lane ?? 'telemetry' });
     this.pump();
   }
 

@@ -74,9 +74,12 @@ export interface AdapterContext {
   onUnknownDevice?(heard: HeardDevice): void;
   /**
    * The one callback: what was decoded from one device's input (values, signals,
-   * errors). When it returns, the readings and events are in the durable outbox.
+   * errors). When it returns, the readings and events are in the durable outbox
+   * (safe from a crash of the process); when it raised events, the promise
+   * resolves once they are flushed to the disk too (`gateway.outbox.fsyncEvents`):
+   * an adapter that acknowledges its device does so then.
    */
-  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): void;
+  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): Promise<void> | undefined;
 }
 
 /** One interface for every transport. */

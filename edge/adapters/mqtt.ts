@@ -31,7 +31,8 @@ type FilterState = 'subscribing' | 'subscribed' | 'refused';
  * (clean: false, a client id fixed per gateway), so the broker keeps QoS 1
  * messages while the gateway is down [MQTT-3.1.2-5], and a message is
  * acknowledged only after it is in the outbox: mqtt.js sends the PUBACK when
- * `handleMessage` calls back, and `onDecoded` returns once the outbox has it.
+ * `handleMessage` calls back, and `onDecoded` returns once the outbox has it
+ * (for an alarm, once it is flushed to the disk).
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
@@ -79,7 +80,8 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
     });
   };
 
-  const onMessage = (packet: IPublishPacket) => {
+  /** Resolves once what the message raised is safe; undefined when it raised nothing. */
+  const onMessage = (packet: IPublishPacket): Promise<void> | undefined => {
     const { topic } = packet;
     const receivedAt = ctx.clock.now();
     const binding = byTopic.get(topic);
@@ -87,27 +89,29 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
       const outcome = decodeJsonPayload(binding.profile, packet.payload as Buffer, receivedAt);
       if (outcome.errors.length) countError('decode');
       if (outcome.values.length) lastValueAt = receivedAt;
-      ctx.onDecoded(binding, outcome);
-      return;
+      return ctx.onDecoded(binding, outcome);
     }
     const bridge = bridges.find((b) => underPrefix(topic, b.prefix));
     if (bridge) return onBridgeTopic(bridge, topic, packet.payload as Buffer);
     const parsed = parseTopic(topic);
     ctx.onUnknownDevice?.(parsed?.kind === 'deviceUplink' ? { topic, device: parsed.device } : { topic });
+    return undefined;
   };
 
   /** zigbee2mqtt's topic tree under its base topic: devices, their availability, the bridge's own topics. */
-  const onBridgeTopic = (bridge: BridgeConfig, topic: string, payload: Buffer) => {
+  const onBridgeTopic = (bridge: BridgeConfig, topic: string, payload: Buffer): Promise<void> | undefined => {
     const rest = topic.slice(bridge.prefix.length + 1);
     if (rest === 'bridge/state') {
       // The bridge itself is gone (its last will): none of its devices can report.
       if (readAvailability(payload) === 'offline') {
-        for (const b of ctx.devices) if (b.bridge?.id === bridge.id) ctx.onDecoded(b, { values: [], signals: [], errors: [], availability: 'offline', availabilityText: `bridge ${bridge.id} (${bridge.prefix}) is offline` });
+        const raised = ctx.devices.filter((b) => b.bridge?.id === bridge.id).map((b) => ctx.onDecoded(b, { values: [], signals: [], errors: [], availability: 'offline', availabilityText: `bridge ${bridge.id} (${bridge.prefix}) is offline` }));
+        const pending = raised.filter((p) => p !== undefined);
+        return pending.length ? Promise.all(pending).then(() => {}) : undefined;
       }
-      return;
+      return undefined;
     }
     // Requests and answers of the bridge, set and get commands to devices: not device output.
-    if (rest === '' || rest.startsWith('bridge/') || /\/(set|get)(\/.*)?$/.test(rest)) return;
+    if (rest === '' || rest.startsWith('bridge/') || /\/(set|get)(\/.*)?$/.test(rest)) return undefined;
     const availability = rest.endsWith('/availability');
     const deviceTopic = availability ? topic.slice(0, -'/availability'.length) : topic;
     const binding = byTopic.get(deviceTopic);
@@ -115,11 +119,12 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
       const state = readAvailability(payload);
       if (state === undefined) {
         countError('decode');
-        ctx.onDecoded(binding, { values: [], signals: [], errors: [`availability: "${payload.toString('utf8').slice(0, 40)}" is neither online nor offline`] });
-      } else ctx.onDecoded(binding, { values: [], signals: [], errors: [], availability: state, availabilityText: `${bridge.id} reports the device ${state}` });
-      return;
+        return ctx.onDecoded(binding, { values: [], signals: [], errors: [`availability: "${payload.toString('utf8').slice(0, 40)}" is neither online nor offline`] });
+      }
+      return ctx.onDecoded(binding, { values: [], signals: [], errors: [], availability: state, availabilityText: `${bridge.id} reports the device ${state}` });
     }
     if (!binding) ctx.onUnknownDevice?.({ topic: deviceTopic, bridge: bridge.id, name: deviceTopic.slice(bridge.prefix.length + 1) });
+    return undefined;
   };
 
   return {
@@ -145,7 +150,9 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         else ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
       });
       client.handleMessage = (packet, done) => {
-        onMessage(packet);
+        // An alarm is acknowledged to its device only once it is safe (adapter.ts, onDecoded).
+        const durable = onMessage(packet);
+        if (durable) return void durable.then(() => done());
         done();
       };
     },

@@ -130,6 +130,12 @@ describe("the owner's page and the fire department's console (chromium, a real g
       expect(await page.locator('img').count()).toBe(0);
       expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     }
+    // And had anything slipped through as markup, the hub's policy would not let it run: scripts from the hub's own files only.
+    for (const path of ['/web/owner/', '/web/console/', '/web/login/']) {
+      const csp = (await fetch(`${hub.api}${path}`)).headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain('unsafe-inline');
+    }
     expect(dialogs).toEqual([]);
     expect(pageErrors).toEqual([]);
   });

@@ -24,7 +24,10 @@ export class AdapterHarness {
       devices,
       brokerUrl: options.brokerUrl ?? '',
       ...(options.brokerAuth ? { brokerAuth: options.brokerAuth } : {}),
-      onDecoded: (binding, outcome) => this.received.push({ device: binding.device.id, outcome, at: Date.now() }),
+      onDecoded: (binding, outcome) => {
+        this.received.push({ device: binding.device.id, outcome, at: Date.now() });
+        return undefined;
+      },
     });
   }
 

@@ -15,9 +15,9 @@ export function runCosafe(args: string[], timeoutMs = 30_000): Promise<{ code: n
   });
 }
 
-/** Starts a long-running `cosafe ...` (demo, run) in the background. */
-export function startCosafe(args: string[]): Spawned {
-  return spawnLogged(process.execPath, [COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1' } });
+/** Starts a long-running `cosafe ...` (demo, run) in the background; `env` adds to the environment (e.g. COSAFE_CRASH_AT). */
+export function startCosafe(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  return spawnLogged(process.execPath, [COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1', ...env } });
 }
 
 /** Issues a credential with the CLI, as the hub's operator would, and returns the MQTT login. */

@@ -155,7 +155,7 @@ describe('InfluxDB v1 store (real influxd)', () => {
       // An hour between retries: only noticing that InfluxDB is back can end the wait within this test.
       retryDelay: () => 3_600_000,
     });
-    const scraped = async () => Number(/^cosafe_influx_buffered_points (\d+)$/m.exec(await metrics.render())?.[1]);
+    const scraped = async () => Number(/^cosafe_influx_buffered_points(?:\{[^}]*\})? (\d+)$/m.exec(await metrics.render())?.[1]);
     const append = (seq: number) => {
       const lines: string[] = [];
       readingLines(batch('temp-ping', seq, 100, seq * 100), lines);

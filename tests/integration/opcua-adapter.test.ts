@@ -58,7 +58,7 @@ async function startAdapter(devices: DeviceConfig[], options: { profiles?: Map<s
   const logs: Record<string, unknown>[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   const adapter = createOpcuaAdapter(
-    { logger, clock: systemClock, devices: bindings, brokerUrl: 'mqtt://unused', stateDir, onDecoded: (b, outcome) => received.push({ device: b.device.id, outcome, at: Date.now() }) },
+    { logger, clock: systemClock, devices: bindings, brokerUrl: 'mqtt://unused', stateDir, onDecoded: (b, outcome) => void received.push({ device: b.device.id, outcome, at: Date.now() }) },
     { timing },
   );
   const abort = new AbortController();

@@ -25,12 +25,12 @@ describe('metrics', () => {
     const m = new Metrics();
     m.inc('cosafe_edge_decode_errors_total', { device: 'temp-1' });
     m.inc('cosafe_edge_decode_errors_total', { device: 'temp-1' }, 2);
-    m.set('cosafe_influx_buffered_points', {}, 1519);
+    m.set('cosafe_influx_buffered_points', { lane: 'telemetry' }, 1519);
     m.observe('cosafe_alarm_delivery_latency_seconds', { class: 'fire', channel: 'webhook' }, 0.004);
     const text = await m.render();
     expect(text).toContain(`# HELP cosafe_edge_decode_errors_total ${metricCatalog.cosafe_edge_decode_errors_total.help}`);
     expect(text).toMatch(/^cosafe_edge_decode_errors_total\{device="temp-1"\} 3$/m);
-    expect(text).toMatch(/^cosafe_influx_buffered_points 1519$/m);
+    expect(text).toMatch(/^cosafe_influx_buffered_points\{lane="telemetry"\} 1519$/m);
     expect(text).toMatch(/^cosafe_alarm_delivery_latency_seconds_bucket\{le="0.005",class="fire",channel="webhook"\} 1$/m);
     expect(text).toMatch(/^cosafe_alarm_delivery_latency_seconds_bucket\{le="0.0025",class="fire",channel="webhook"\} 0$/m);
     expect(m.get('cosafe_edge_decode_errors_total', { device: 'temp-1' })).toBe(3);

@@ -5,7 +5,6 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../../broker/auth/credential-store.js';
 import { ensurePrivateDir, makeTreePrivate } from '../../../core/private-files.js';
 import { openDurableDatabase } from '../../../core/sqlite.js';
-import { StateFile } from '../../../edge/state-file.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cosafe-modes-'));
 const original = process.umask();
@@ -21,13 +20,12 @@ function modes(dir: string): string[] {
 }
 
 describe.each([0o000, 0o022])('files in the data directory with umask %s', (umask) => {
-  it('makes the directory 0700 and every store, its WAL, and every state file 0600', () => {
+  it('makes the directory 0700 and every store and its WAL 0600', () => {
     process.umask(umask);
     const dataDir = join(root, `d${++n}`, 'state');
     const db = openDurableDatabase(join(dataDir, 'outbox-gw.db'));
     db.exec('CREATE TABLE t (x); INSERT INTO t VALUES (1)');
     const store = CredentialStore.open(join(dataDir, 'credentials.db'));
-    new StateFile(join(dataDir, 'conditions.json')).write({ v: 1 });
     expect(mode(dataDir)).toBe(0o700);
     const entries = modes(dataDir);
     // The WAL exists while the stores are open.

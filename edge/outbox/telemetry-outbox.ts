@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
-import type { AlarmEvent, Reading } from '../broker/contract/index.js';
-import { openDurableDatabase } from '../core/sqlite.js';
+import type { Reading } from '../../broker/contract/index.js';
+import { openDurableDatabase } from '../../core/sqlite.js';
 
-export interface OutboxOptions {
+export interface TelemetryOutboxOptions {
   path: string;
   site: string;
   gateway: string;
@@ -12,79 +12,70 @@ export interface OutboxOptions {
   maxTelemetryReadings: number;
   /** Readings per batch (one MQTT message). */
   batchMaxReadings: number;
-  /** Flush every event to the disk (synchronous=FULL) before `addEvent` returns. */
-  fsyncEvents: boolean;
 }
 
-export type OutboxMessage =
-  | { kind: 'event'; id: number; payload: string }
-  | { kind: 'readings'; id: number; payload: string; readings: number };
+export interface BatchMessage {
+  id: number;
+  payload: string;
+  readings: number;
+}
 
-export interface OutboxStats {
-  /** Events not yet acknowledged by the hub. */
-  events: number;
+export interface TelemetryOutboxStats {
   /** Readings not yet acknowledged by the hub (in batches and open). */
   readings: number;
   /** Of those, readings not yet in a batch. */
   openReadings: number;
-  /** Messages sent and awaiting their PUBACK. */
+  /** Batches sent and awaiting their PUBACK. */
   inFlight: number;
 }
 
 /**
- * The gateway's durable outbox: every reading and event is written here (SQLite,
- * WAL) before it counts as accepted, and leaves only when the hub has
- * acknowledged it (QoS 1 PUBACK, `ack`).
+ * The telemetry lane of the gateway's durable outbox: every reading is written
+ * here (SQLite, WAL) before it counts as accepted, and leaves only when the hub
+ * has acknowledged its batch (QoS 1 PUBACK, `ack`). Events have a file of their
+ * own (event-outbox.ts), so they never wait for telemetry's writes.
  *
  * Durability: a committed transaction is in the WAL file, so it survives a crash
  * of the process (SIGKILL) as soon as the call returns. Telemetry is written with
  * synchronous=NORMAL (no flush per write: a crash of the OS or a power cut may
- * lose the last writes); events, with `fsyncEvents`, with synchronous=FULL, which
- * flushes the WAL to the disk before the call returns, and with it everything
- * written before (the WAL is sequential, so a later write never survives without
- * an earlier one).
+ * lose the last writes).
  *
  * Readings are written one row each ("open"), then sealed into batches of the
  * contract (gateway, boot, seq): a batch keeps its boot and seq for good, so a
  * resend after a reconnect or a restart is recognised as the same batch by
  * cloud-sync, and a batch of an earlier boot is not mistaken for one of this boot.
  *
- * Order (ARCHITECTURE.md, delivery classes): events go first and are never
- * dropped. Batches go oldest first, but after a reconnect the backlog (every batch
+ * Order: batches go oldest first, but after a reconnect the backlog (every batch
  * there was at that moment) alternates with batches sealed since, so live data is
  * not starved by a long backlog. Telemetry is bounded: past
  * `maxTelemetryReadings` the oldest readings that are not in flight are dropped
  * (whole batches), and the count is returned so the caller can raise it.
  */
-export class Outbox {
+export class TelemetryOutbox {
   private db: Database.Database | undefined;
-  private stmts!: ReturnType<Outbox['prepare']>;
+  private stmts!: ReturnType<TelemetryOutbox['prepare']>;
   private seq = 0;
   private sealedReadings = 0;
   private openReadings = 0;
-  private eventCount = 0;
   /** When the oldest open reading arrived (ms), for the batch delay; undefined when none. */
   private openSince: number | undefined;
-  private eventCursor = 0;
   private backlogCursor = 0;
   private backlogMark = 0;
   private liveCursor = 0;
   private preferLive = false;
-  private readonly inFlight = new Set<string>();
+  private readonly inFlight = new Set<number>();
 
-  constructor(private readonly o: OutboxOptions) {}
+  constructor(private readonly o: TelemetryOutboxOptions) {}
 
   open(now: number): void {
     const db = openDurableDatabase(this.o.path);
     // AUTOINCREMENT: ids are never reused, even after a table empties, because the send cursors rely on them growing.
     db.exec(`
-      CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS reading (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS batch (id INTEGER PRIMARY KEY AUTOINCREMENT, boot TEXT NOT NULL, seq INTEGER NOT NULL, readings INTEGER NOT NULL, payload TEXT NOT NULL);
     `);
     this.db = db;
     this.stmts = this.prepare(db);
-    this.eventCount = (db.prepare('SELECT count(*) AS n FROM event').get() as { n: number }).n;
     this.openReadings = (db.prepare('SELECT count(*) AS n FROM reading').get() as { n: number }).n;
     this.sealedReadings = (db.prepare('SELECT coalesce(sum(readings), 0) AS n FROM batch').get() as { n: number }).n;
     // Open readings of an earlier run have waited long enough: seal them at the first chance.
@@ -104,15 +95,19 @@ export class Outbox {
     });
   }
 
-  addEvent(event: AlarmEvent): void {
+  /**
+   * Events an earlier version kept in this file (before events had one of their
+   * own), oldest first, for the event outbox to take over; `dropLegacyEvents`
+   * once it has them.
+   */
+  legacyEvents(): string[] {
     const db = this.requireDb();
-    if (this.o.fsyncEvents) db.pragma('synchronous = FULL');
-    try {
-      this.stmts.insertEvent.run(JSON.stringify(event));
-      this.eventCount++;
-    } finally {
-      if (this.o.fsyncEvents) db.pragma('synchronous = NORMAL');
-    }
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event'").get();
+    return table ? (db.prepare('SELECT body FROM event ORDER BY id').all() as { body: string }[]).map((r) => r.body) : [];
+  }
+
+  dropLegacyEvents(): void {
+    this.requireDb().exec('DROP TABLE IF EXISTS event');
   }
 
   /** Epoch ms since the oldest open reading waits, or undefined when none waits. */
@@ -138,17 +133,11 @@ export class Outbox {
     this.liveCursor = max;
   }
 
-  /** The next message to send, marked in flight; undefined when there is nothing to send. */
-  take(): OutboxMessage | undefined {
-    const event = this.firstFree(this.stmts.eventsAfter, this.eventCursor, Number.MAX_SAFE_INTEGER, 'event') as { id: number; body: string } | undefined;
-    if (event) {
-      this.eventCursor = event.id;
-      return this.mark({ kind: 'event', id: event.id, payload: event.body });
-    }
-    const backlog =
-      this.backlogCursor < this.backlogMark ? (this.firstFree(this.stmts.batchesAfter, this.backlogCursor, this.backlogMark, 'readings') as BatchRow | undefined) : undefined;
+  /** The next batch to send, marked in flight; undefined when there is nothing to send. */
+  take(): BatchMessage | undefined {
+    const backlog = this.backlogCursor < this.backlogMark ? this.firstFree(this.backlogCursor, this.backlogMark) : undefined;
     if (!backlog) this.backlogCursor = this.backlogMark;
-    const live = this.firstFree(this.stmts.batchesAfter, Math.max(this.liveCursor, this.backlogMark), Number.MAX_SAFE_INTEGER, 'readings') as BatchRow | undefined;
+    const live = this.firstFree(Math.max(this.liveCursor, this.backlogMark), Number.MAX_SAFE_INTEGER);
     let row: BatchRow | undefined;
     if (backlog && live) {
       row = this.preferLive ? live : backlog;
@@ -157,28 +146,26 @@ export class Outbox {
     if (!row) return undefined;
     if (row === backlog) this.backlogCursor = row.id;
     else this.liveCursor = row.id;
-    return this.mark({ kind: 'readings', id: row.id, payload: row.payload, readings: row.readings });
+    this.inFlight.add(row.id);
+    return { id: row.id, payload: row.payload, readings: row.readings };
   }
 
   /** The hub acknowledged it (PUBACK): it leaves the outbox. */
-  ack(m: OutboxMessage): void {
+  ack(m: BatchMessage): void {
     if (!this.db) return;
-    this.inFlight.delete(key(m.kind, m.id));
-    if (m.kind === 'event') {
-      if (this.stmts.deleteEvent.run(m.id).changes > 0) this.eventCount--;
-    } else if (this.stmts.deleteBatch.run(m.id).changes > 0) this.sealedReadings -= m.readings;
+    this.inFlight.delete(m.id);
+    if (this.stmts.deleteBatch.run(m.id).changes > 0) this.sealedReadings -= m.readings;
   }
 
   /** Sending failed: it goes back to be sent again, in its place. */
-  release(m: OutboxMessage): void {
-    this.inFlight.delete(key(m.kind, m.id));
-    if (m.kind === 'event') this.eventCursor = Math.min(this.eventCursor, m.id - 1);
-    else if (m.id <= this.backlogMark) this.backlogCursor = Math.min(this.backlogCursor, m.id - 1);
+  release(m: BatchMessage): void {
+    this.inFlight.delete(m.id);
+    if (m.id <= this.backlogMark) this.backlogCursor = Math.min(this.backlogCursor, m.id - 1);
     else this.liveCursor = Math.min(this.liveCursor, m.id - 1);
   }
 
-  stats(): OutboxStats {
-    return { events: this.eventCount, readings: this.sealedReadings + this.openReadings, openReadings: this.openReadings, inFlight: this.inFlight.size };
+  stats(): TelemetryOutboxStats {
+    return { readings: this.sealedReadings + this.openReadings, openReadings: this.openReadings, inFlight: this.inFlight.size };
   }
 
   close(): void {
@@ -189,14 +176,11 @@ export class Outbox {
   private prepare(db: Database.Database) {
     return {
       insertReading: db.prepare('INSERT INTO reading (body) VALUES (?)'),
-      insertEvent: db.prepare('INSERT INTO event (body) VALUES (?)'),
       openBatch: db.prepare('SELECT id, body FROM reading ORDER BY id LIMIT ?'),
       deleteOpenUpTo: db.prepare('DELETE FROM reading WHERE id <= ?'),
       insertBatch: db.prepare('INSERT INTO batch (boot, seq, readings, payload) VALUES (?, ?, ?, ?)'),
-      eventsAfter: db.prepare('SELECT id, body FROM event WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
       batchesAfter: db.prepare('SELECT id, readings, payload FROM batch WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
       oldestBatches: db.prepare('SELECT id, readings FROM batch ORDER BY id LIMIT ?'),
-      deleteEvent: db.prepare('DELETE FROM event WHERE id = ?'),
       deleteBatch: db.prepare('DELETE FROM batch WHERE id = ?'),
       deleteOldestOpen: db.prepare('DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)'),
     };
@@ -225,7 +209,7 @@ export class Outbox {
   private enforceLimit(): number {
     let dropped = 0;
     while (this.sealedReadings + this.openReadings > this.o.maxTelemetryReadings) {
-      const victim = (this.stmts.oldestBatches.all(this.inFlight.size + 1) as { id: number; readings: number }[]).find((b) => !this.inFlight.has(key('readings', b.id)));
+      const victim = (this.stmts.oldestBatches.all(this.inFlight.size + 1) as { id: number; readings: number }[]).find((b) => !this.inFlight.has(b.id));
       if (victim) {
         this.stmts.deleteBatch.run(victim.id);
         this.sealedReadings -= victim.readings;
@@ -241,16 +225,11 @@ export class Outbox {
     return dropped;
   }
 
-  /** The first row after `after` (up to `upTo`) that is not in flight. */
-  private firstFree(stmt: Database.Statement, after: number, upTo: number, kind: OutboxMessage['kind']): { id: number } | undefined {
+  /** The first batch after `after` (up to `upTo`) that is not in flight. */
+  private firstFree(after: number, upTo: number): BatchRow | undefined {
     // In-flight rows are at most the window, so one query of window + 1 rows finds a free one if there is one.
-    const rows = stmt.all(after, upTo, this.inFlight.size + 1) as { id: number }[];
-    return rows.find((r) => !this.inFlight.has(key(kind, r.id)));
-  }
-
-  private mark<M extends OutboxMessage>(m: M): M {
-    this.inFlight.add(key(m.kind, m.id));
-    return m;
+    const rows = this.stmts.batchesAfter.all(after, upTo, this.inFlight.size + 1) as BatchRow[];
+    return rows.find((r) => !this.inFlight.has(r.id));
   }
 
   private tx<T>(fn: () => T): T {
@@ -268,5 +247,3 @@ interface BatchRow {
   readings: number;
   payload: string;
 }
-
-const key = (kind: OutboxMessage['kind'], id: number) => `${kind}:${id}`;

@@ -2,15 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AlarmEvent, ReadingBatch, decodeMessage, type Reading } from '../../../broker/contract/index.js';
-import { Outbox, type OutboxMessage, type OutboxOptions } from '../../../edge/outbox.js';
+import { openDurableDatabase } from '../../../core/sqlite.js';
+import { ReadingBatch, decodeMessage, type Reading } from '../../../broker/contract/index.js';
+import { TelemetryOutbox, type BatchMessage, type TelemetryOutboxOptions } from '../../../edge/outbox/telemetry-outbox.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cosafe-outbox-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
-function outbox(o: Partial<OutboxOptions> = {}): Outbox {
-  const box = new Outbox({ path: join(dir, `o${++files}.db`), site: 'site-a', gateway: 'gw-1', boot: 'boot-1', maxTelemetryReadings: 1000, batchMaxReadings: 10, fsyncEvents: true, ...o });
+function outbox(o: Partial<TelemetryOutboxOptions> = {}): TelemetryOutbox {
+  const box = new TelemetryOutbox({ path: join(dir, `o${++files}.db`), site: 'site-a', gateway: 'gw-1', boot: 'boot-1', maxTelemetryReadings: 1000, batchMaxReadings: 10, ...o });
   box.open(0);
   return box;
 }
@@ -18,29 +19,16 @@ function outbox(o: Partial<OutboxOptions> = {}): Outbox {
 const readings = (from: number, n: number): Reading[] =>
   Array.from({ length: n }, (_, i) => ({ device: 'temp-1', metric: 'temperature', value: (from + i) % 100, unit: 'Cel', time: 1_000_000 + from + i, quality: 'good', profile: 'p' }));
 
-const event = (n: number): AlarmEvent => ({
-  v: 1,
-  eventId: `evt_${n.toString(16).padStart(32, '0')}`,
-  gateway: 'gw-1',
-  site: 'site-a',
-  device: 'smoke-1',
-  profile: 'p',
-  condition: 'smoke',
-  class: 'fire',
-  state: 'active',
-  time: n,
-});
-
-function batchOf(m: OutboxMessage | undefined): ReadingBatch {
-  if (m?.kind !== 'readings') throw new Error(`expected a batch, got ${m?.kind}`);
+function batchOf(m: BatchMessage | undefined): ReadingBatch {
+  if (!m) throw new Error('expected a batch, got nothing');
   const r = decodeMessage(ReadingBatch, m.payload);
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }
 
 /** Takes everything there is to send, acknowledging each. */
-function drain(box: Outbox): OutboxMessage[] {
-  const out: OutboxMessage[] = [];
+function drain(box: TelemetryOutbox): BatchMessage[] {
+  const out: BatchMessage[] = [];
   for (let m = box.take(); m; m = box.take()) {
     out.push(m);
     box.ack(m);
@@ -48,7 +36,7 @@ function drain(box: Outbox): OutboxMessage[] {
   return out;
 }
 
-describe('gateway outbox', () => {
+describe('gateway outbox, telemetry lane', () => {
   it('seals readings into contract batches with boot and seq, and keeps them until acknowledged', () => {
     const box = outbox();
     expect(box.addReadings(readings(0, 25), 100)).toBe(0);
@@ -71,15 +59,6 @@ describe('gateway outbox', () => {
     box.close();
   });
 
-  it('sends events before telemetry', () => {
-    const box = outbox();
-    box.addReadings(readings(0, 20), 0);
-    box.addEvent(event(1));
-    box.addEvent(event(2));
-    expect(drain(box).map((m) => m.kind)).toEqual(['event', 'event', 'readings', 'readings']);
-    box.close();
-  });
-
   it('replays a backlog oldest first, alternating with live batches so live data is not starved', () => {
     const box = outbox();
     box.addReadings(readings(0, 50), 0); // backlog: seq 1-5
@@ -89,14 +68,12 @@ describe('gateway outbox', () => {
     box.close();
   });
 
-  it('drops the oldest telemetry past its limit, never what is in flight, never events, and says how much', () => {
+  it('drops the oldest telemetry past its limit, never what is in flight, and says how much', () => {
     const box = outbox({ maxTelemetryReadings: 100 });
-    box.addEvent(event(1));
     box.addReadings(readings(0, 100), 0);
-    box.take(); // the event
     const inFlight = box.take(); // seq 1, in flight
     expect(box.addReadings(readings(100, 15), 0)).toBe(20); // seq 2 and 3 go (whole batches)
-    expect(box.stats()).toMatchObject({ events: 1, readings: 95 });
+    expect(box.stats()).toMatchObject({ readings: 95 });
     box.ack(inFlight!);
     box.sealOpen(0);
     const sent = drain(box).map((m) => batchOf(m));
@@ -107,21 +84,19 @@ describe('gateway outbox', () => {
 
   it('survives a restart: old batches keep their boot and seq, open readings are sealed in the new boot, nothing is lost', () => {
     const path = join(dir, 'restart.db');
-    const a = new Outbox({ path, site: 'site-a', gateway: 'gw-1', boot: 'boot-1', maxTelemetryReadings: 1000, batchMaxReadings: 10, fsyncEvents: false });
+    const a = new TelemetryOutbox({ path, site: 'site-a', gateway: 'gw-1', boot: 'boot-1', maxTelemetryReadings: 1000, batchMaxReadings: 10 });
     a.open(0);
     a.addReadings(readings(0, 23), 0);
-    a.addEvent(event(7));
-    a.take(); // the event was in flight, never acknowledged
+    a.take(); // in flight, never acknowledged
     a.close(); // as after a crash, only the file remains
 
-    const b = new Outbox({ path, site: 'site-a', gateway: 'gw-1', boot: 'boot-2', maxTelemetryReadings: 1000, batchMaxReadings: 10, fsyncEvents: false });
+    const b = new TelemetryOutbox({ path, site: 'site-a', gateway: 'gw-1', boot: 'boot-2', maxTelemetryReadings: 1000, batchMaxReadings: 10 });
     b.open(10_000);
-    expect(b.stats()).toMatchObject({ events: 1, readings: 23, openReadings: 3 });
+    expect(b.stats()).toMatchObject({ readings: 23, openReadings: 3 });
     b.sealOpen(10_000);
     const sent = drain(b);
-    expect(sent[0]).toMatchObject({ kind: 'event' });
     // The two old batches are the backlog; the new one is live and goes between them.
-    expect(sent.slice(1).map((m) => batchOf(m)).map((x) => [x.boot, x.seq, x.readings.length])).toEqual([
+    expect(sent.map((m) => batchOf(m)).map((x) => [x.boot, x.seq, x.readings.length])).toEqual([
       ['boot-1', 1, 10],
       ['boot-2', 1, 3],
       ['boot-1', 2, 10],
@@ -135,6 +110,20 @@ describe('gateway outbox', () => {
     expect(drain(box)).toHaveLength(1);
     box.addReadings(readings(10, 10), 0);
     expect(drain(box).map((m) => batchOf(m).seq)).toEqual([2]);
+    box.close();
+  });
+
+  it("hands over the events an earlier version kept in the same file, oldest first, for the alarm lane to send", () => {
+    const path = join(dir, 'legacy.db');
+    const old = openDurableDatabase(path);
+    old.exec('CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)');
+    old.prepare('INSERT INTO event (body) VALUES (?), (?)').run('{"n":1}', '{"n":2}');
+    old.close();
+    const box = new TelemetryOutbox({ path, site: 'site-a', gateway: 'gw-1', boot: 'boot-1', maxTelemetryReadings: 1000, batchMaxReadings: 10 });
+    box.open(0);
+    expect(box.legacyEvents()).toEqual(['{"n":1}', '{"n":2}']);
+    box.dropLegacyEvents();
+    expect(box.legacyEvents()).toEqual([]);
     box.close();
   });
 });

@@ -1,0 +1,181 @@
+import type { Identity } from '../broker/auth/identity.js';
+import type { InfluxServer } from '../tests/helpers/influxdb.js';
+import { summarize, type AlarmProbe, type AlarmSample, type LatencySummary } from './alarm-probe.js';
+import type { DeviceFleet } from './devices.js';
+import { countReadings } from './influx-direct.js';
+import { PublisherProcess, type WorkerDone } from './publishers.js';
+import type { Stack } from './stack-processes.js';
+import type { CpuMeter } from './system.js';
+import { sleep } from './wait.js';
+import { epochNow, loadGateway, loadSite, sitesWhere } from './workload.js';
+
+export const PUBLISHERS = 10;
+export const READINGS_PER_BATCH = 500;
+/** Per simulated gateway, batches awaiting PUBACK: its outbox's window (the gateway default is 16). */
+const MAX_IN_FLIGHT = 16;
+
+/** The bench's batched gateways of one phase: each a gateway identity of its own site. */
+export function loadIdentities(sitePrefix: string): Identity[] {
+  return Array.from({ length: PUBLISHERS }, (_, i) => ({ role: 'gateway', id: `load-${sitePrefix}${i}`, site: loadSite(sitePrefix, i), gateway: loadGateway(i) }));
+}
+
+export interface Ctx {
+  stack: Stack;
+  influx: InfluxServer;
+  database: string;
+  probe: AlarmProbe;
+  cpu: CpuMeter;
+  setWorker: (w: PublisherProcess | undefined) => void;
+  log: (line: string) => void;
+}
+
+/** What the hub did during a phase, from its own /metrics and /proc. */
+export interface HubDuring {
+  /** Event loop delay (prom-client, 10 ms sampling): beyond the sampling interval, in ms. */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
+  rssMiB: { start: number; max: number; end: number };
+  cpu: Record<string, { cpuMs: number; corePercent: number }>;
+}
+
+export interface AlarmRun {
+  samples: AlarmSample[];
+  summary: LatencySummary;
+}
+
+/** Alarms one at a time, each after the previous webhook and a gap, until `until` says stop, `max` are sent or `maxMs` have passed. */
+export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeoutMs: number; max: number; maxMs?: number; until: () => boolean }): Promise<AlarmSample[]> {
+  const samples: AlarmSample[] = [];
+  const deadline = Date.now() + (o.maxMs ?? Infinity);
+  while (samples.length < o.max && !o.until() && Date.now() < deadline) {
+    samples.push(await probe.toggle(o.timeoutMs));
+    await sleep(o.gapMs);
+  }
+  return samples;
+}
+
+/** Samples the hub's memory and its event loop over `fn`. */
+export async function watchHub<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; hub: HubDuring }> {
+  const { hub } = ctx.stack;
+  await hub.metrics(); // prom-client resets the event loop histogram on every scrape: this starts the phase's
+  const start = hub.memory().rssMiB;
+  let max = start;
+  const timer = setInterval(() => (max = Math.max(max, hub.memory().rssMiB)), 100);
+  ctx.cpu.begin();
+  try {
+    const result = await fn();
+    const m = await hub.metrics();
+    const cpu = ctx.cpu.end();
+    // The histogram holds whole sampling intervals (10 ms); what blocked the loop is the part beyond it.
+    const beyond = (s: number | undefined) => Math.max(0, Math.round(((s ?? 0) - 0.01) * 100_000) / 100);
+    return {
+      result,
+      hub: {
+        eventLoopDelayMs: { p50: beyond(m.nodejs_eventloop_lag_p50_seconds), p99: beyond(m.nodejs_eventloop_lag_p99_seconds), max: beyond(m.nodejs_eventloop_lag_max_seconds) },
+        rssMiB: { start, max: Math.max(max, hub.memory().rssMiB), end: hub.memory().rssMiB },
+        cpu,
+      },
+    };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+export interface LoadResult {
+  readingsSent: number;
+  readingsCounted: number;
+  lost: number;
+  /** First publish until InfluxDB counted them all. */
+  ms: number;
+  readingsPerSecond: number;
+  /** First publish to last PUBACK: how fast the hub took them. */
+  publishMs: number;
+  /** Peak of readings acknowledged by the broker and not yet received by cloud-sync. */
+  maxBrokerBacklogReadings: number;
+}
+
+/**
+ * Batched gateways (the publisher process) through the hub into InfluxDB,
+ * `during` alongside; then InfluxDB's own count must equal what the broker
+ * acknowledged.
+ */
+export async function runLoad(
+  ctx: Ctx,
+  o: { sitePrefix: string; batchesPerPublisher: number; readingsPerSecond?: number; untilStop: boolean; countTimeoutMs: number },
+  during: (worker: PublisherProcess) => Promise<void>,
+): Promise<LoadResult> {
+  const { stack } = ctx;
+  const logins = loadIdentities(o.sitePrefix).map((i) => stack.login(i.id));
+  const worker = new PublisherProcess(
+    {
+      brokerUrl: stack.brokerUrl,
+      runId: o.sitePrefix.replace(/-$/, ''),
+      sitePrefix: o.sitePrefix,
+      publishers: PUBLISHERS,
+      batchesPerPublisher: o.batchesPerPublisher,
+      readingsPerBatch: READINGS_PER_BATCH,
+      maxInFlight: MAX_IN_FLIGHT,
+      t0: Date.now() - 3_600_000,
+      untilStop: o.untilStop,
+      ...(o.readingsPerSecond ? { readingsPerSecond: o.readingsPerSecond } : {}),
+    },
+    logins,
+  );
+  ctx.setWorker(worker);
+  try {
+    await worker.waitFor('ready', 30_000);
+    const receivedAt0 = (await stack.hub.metrics()).cosafe_sync_readings_received_total ?? 0;
+    let maxBacklog = 0;
+    const sampler = setInterval(() => {
+      void stack.hub
+        .metrics()
+        .then((m) => (maxBacklog = Math.max(maxBacklog, worker.ackedReadings - ((m.cosafe_sync_readings_received_total ?? 0) - receivedAt0))))
+        .catch(() => {});
+    }, 250);
+    worker.go();
+    await worker.waitFor('started', 10_000);
+    const duringDone = during(worker);
+    duringDone.catch(() => {});
+    if (o.untilStop) {
+      await duringDone;
+      worker.stop();
+    }
+    const done: WorkerDone = await worker.waitFor('done', 300_000);
+    clearInterval(sampler);
+    const where = sitesWhere(o.sitePrefix);
+    let counted = 0;
+    let endAt = 0;
+    const deadline = Date.now() + o.countTimeoutMs;
+    while (Date.now() < deadline) {
+      counted = await countReadings(ctx.influx, ctx.database, where);
+      endAt = epochNow();
+      if (counted >= done.readings) break;
+      await sleep(200);
+    }
+    await duringDone;
+    const ms = endAt - done.firstPublishAt;
+    return {
+      readingsSent: done.readings,
+      readingsCounted: counted,
+      lost: done.readings - counted,
+      ms: Math.round(ms),
+      readingsPerSecond: Math.round(done.readings / (ms / 1000)),
+      publishMs: Math.round(done.lastAckAt - done.firstPublishAt),
+      maxBrokerBacklogReadings: Math.max(0, Math.round(maxBacklog)),
+    };
+  } finally {
+    await worker.kill();
+    ctx.setWorker(undefined);
+  }
+}
+
+/** The device phase: a thousand MQTT devices through the gateway's adapter, alarms meanwhile. */
+export async function runDevices(ctx: Ctx, fleet: DeviceFleet, o: { warmupMs: number; alarms: number; maxMs: number; gapMs: number; timeoutMs: number }): Promise<{ alarms: LatencySummary; devices: Record<string, unknown>; gatewayReadings: number }> {
+  const before = (await ctx.stack.gateway.metrics()).cosafe_edge_readings_total ?? 0;
+  fleet.go();
+  await sleep(o.warmupMs);
+  const samples = await alarmsWhile(ctx.probe, { gapMs: o.gapMs, timeoutMs: o.timeoutMs, max: o.alarms, maxMs: o.maxMs, until: () => false });
+  fleet.stop();
+  const devices = await fleet.waitFor('done', 30_000);
+  const gatewayReadings = ((await ctx.stack.gateway.metrics()).cosafe_edge_readings_total ?? 0) - before;
+  return { alarms: summarize(samples), devices, gatewayReadings };
+}

@@ -1,0 +1,189 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { CredentialStore, credentialStorePath } from '../broker/auth/credential-store.js';
+import type { Identity } from '../broker/auth/identity.js';
+import { startCosafe } from '../tests/helpers/cosafe-cli.js';
+import { freePort, waitUntil, type Spawned } from '../tests/helpers/processes.js';
+
+/**
+ * The system under test as a user runs it: `cosafe hub` (broker and
+ * cloud-sync) and `cosafe gateway`, each a process of its own, so the hub's
+ * memory and event loop are its own and not the bench's. Logins are issued in
+ * the hub's credential store beforehand, as `cosafe credentials add` would.
+ */
+export const SITE = 'bench-site';
+export const GATEWAY = 'gw-bench';
+export const SMOKE = 'smoke-1';
+
+export interface Login {
+  username: string;
+  password: string;
+}
+
+export interface StackOptions {
+  influxUrl: string;
+  database: string;
+  fireDepartmentUrl: string;
+  fireDepartmentSecret: string;
+  /** MQTT devices the gateway reads (besides the smoke detector), `th-<n>`. */
+  devices: number;
+  /** Identities the bench itself logs in with (publishers, devices, the observer). */
+  identities: Identity[];
+}
+
+/** A process of the stack, with its HTTP address for /metrics and /health. */
+export class StackProcess {
+  constructor(
+    readonly name: string,
+    readonly proc: Spawned,
+    readonly httpUrl: string,
+    /** The hub's /metrics, /health's details and its API need a credential (a monitor's or an admin's); the gateway's status server does not. */
+    private readonly authorization?: string,
+  ) {}
+
+  get authHeaders(): Record<string, string> {
+    return this.authorization ? { authorization: this.authorization } : {};
+  }
+
+  get pid(): number {
+    return this.proc.child.pid ?? 0;
+  }
+
+  /** The process's resident memory now and its peak so far (MiB), from /proc. */
+  memory(): { rssMiB: number; peakMiB: number } {
+    try {
+      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+      const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+      return { rssMiB: Math.round(kb('VmRSS') / 1024), peakMiB: Math.round(kb('VmHWM') / 1024) };
+    } catch {
+      return { rssMiB: 0, peakMiB: 0 };
+    }
+  }
+
+  /** Every sample of /metrics, summed over labels per metric name. */
+  async metrics(): Promise<Record<string, number>> {
+    const text = await (await fetch(`${this.httpUrl}/metrics`, { headers: this.authHeaders, signal: AbortSignal.timeout(10_000) })).text();
+    const out: Record<string, number> = {};
+    for (const m of text.matchAll(/^([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})? (\S+)$/gm)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+    return out;
+  }
+
+  async health(): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${this.httpUrl}/health`, { headers: this.authHeaders, signal: AbortSignal.timeout(10_000) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  stop(): Promise<number | null> {
+    return this.proc.stop('SIGTERM', 15_000);
+  }
+}
+
+export class Stack {
+  private constructor(
+    readonly dir: string,
+    readonly brokerUrl: string,
+    readonly hub: StackProcess,
+    readonly gateway: StackProcess,
+    readonly logins: Map<string, Login>,
+  ) {}
+
+  static async start(o: StackOptions): Promise<Stack> {
+    const dir = mkdtempSync(join(tmpdir(), 'cosafe-bench-'));
+    const [mqttPort, hubHttp, gwHttp] = [await freePort(), await freePort(), await freePort()];
+    const brokerUrl = `mqtt://127.0.0.1:${mqttPort}`;
+    const hubDir = join(dir, 'hub');
+    const store = CredentialStore.open(credentialStorePath(hubDir));
+    const logins = new Map<string, Login>();
+    const issue = async (identity: Identity) => logins.set(identity.id, { username: identity.id, password: (await store.add(identity)).secret });
+    await issue({ role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY });
+    // The bench reads the hub's /metrics and gateways as an operator would: with an admin's credential.
+    await issue({ role: 'admin', id: 'bench-admin' });
+    for (const identity of o.identities) await issue(identity);
+    store.close();
+
+    const hubFile = join(dir, 'hub.yaml');
+    writeFileSync(
+      hubFile,
+      stringify({
+        dataDir: hubDir,
+        log: { level: 'warn' },
+        broker: {
+          host: '127.0.0.1',
+          port: mqttPort,
+          // The bench's own clients: a thousand devices from one address, publishers faster than a real gateway.
+          limits: { publishesPerSecond: 1_000_000, publishBurst: 1_000_000, maxConnectionsPerIdentity: 5000, connectAttemptsPerMinute: 100_000, maxConnections: 20_000 },
+        },
+        http: { host: '127.0.0.1', port: hubHttp },
+        cloudSync: {
+          influx: { url: o.influxUrl, database: o.database },
+          fireDepartments: [{ id: 'fd-bench', url: o.fireDepartmentUrl, secret: o.fireDepartmentSecret, classes: ['fire', 'gas', 'co', 'trouble'] }],
+        },
+      }),
+    );
+    const gwFile = join(dir, 'gateway.yaml');
+    const gwLogin = logins.get(`${SITE}.${GATEWAY}`)!;
+    writeFileSync(
+      gwFile,
+      stringify({
+        dataDir: join(dir, 'gateway'),
+        log: { level: 'warn' },
+        http: { host: '127.0.0.1', port: gwHttp },
+        gateway: {
+          id: GATEWAY,
+          site: SITE,
+          brokerUrl,
+          credentials: gwLogin,
+          devices: [
+            { id: SMOKE, profile: 'mqtt-smoke-detector', location: 'bench' },
+            ...Array.from({ length: o.devices }, (_, i) => ({ id: `th-${i}`, profile: 'mqtt-temperature-humidity' })),
+          ],
+        },
+      }),
+    );
+    const admin = logins.get('bench-admin')!;
+    const hub = new StackProcess('hub', startCosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`, `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`);
+    let gateway: StackProcess | undefined;
+    try {
+      await waitUntil('the hub to answer /health', async () => (await hub.health()).status === 200, 60_000, 200).catch(withOutput(hub));
+      gateway = new StackProcess('gateway', startCosafe(['gateway', '--config', gwFile]), `http://127.0.0.1:${gwHttp}`);
+      const gw = gateway;
+      await waitUntil('the gateway to reach the hub', async () => (await gw.health()).status === 200, 60_000, 200).catch(withOutput(gw));
+      // Cloud-sync keeps a gateway's messages only once its sessions hold the subscriptions; the retained status says they do.
+      await waitUntil(
+        'the hub to see the gateway',
+        async () => {
+          const res = await fetch(`${hub.httpUrl}/api/v1/gateways`, { headers: hub.authHeaders, signal: AbortSignal.timeout(5000) });
+          return ((await res.json()) as { gateways: { gateway: string; state: string }[] }).gateways.some((g) => g.gateway === GATEWAY && g.state === 'online');
+        },
+        60_000,
+        200,
+      ).catch(withOutput(hub));
+      return new Stack(dir, brokerUrl, hub, gw, logins);
+    } catch (err) {
+      await gateway?.stop();
+      await hub.stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  login(id: string): Login {
+    const l = this.logins.get(id);
+    if (!l) throw new Error(`no login ${id}`);
+    return l;
+  }
+
+  async stop(): Promise<void> {
+    await this.gateway.stop();
+    await this.hub.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function withOutput(p: StackProcess) {
+  return (err: Error) => {
+    throw new Error(`${err.message}\n--- ${p.name} output ---\n${p.proc.output().slice(-4000)}`);
+  };
+}

@@ -1,0 +1,60 @@
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+
+const ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+
+/** A module running on the worker thread, reached through its own port. */
+export interface WorkerTask {
+  readonly port: MessagePort;
+  /** Called if the thread dies (a bug): the task is gone and must be attached again. */
+  onExit(listener: (error: Error) => void): void;
+  /** Closes the port; the thread ends when its last task is detached. */
+  detach(): Promise<void>;
+}
+
+let worker: Worker | undefined;
+const tasks = new Set<{ exit: (error: Error) => void }>();
+
+/**
+ * One worker thread per process for the work that must not share the event
+ * loop with alarms: the broker's telemetry queue (broker/persistence) and
+ * cloud-sync's telemetry lane (cloud-sync/telemetry). Each is a module with
+ * `start(port, data)`, loaded on the thread and reached by a message port of
+ * its own. One thread and not one each: every V8 isolate with the TypeScript
+ * loader costs about 40 MB, and telemetry waiting behind telemetry is fine.
+ */
+export function attachWorkerTask(module: URL, data: unknown): WorkerTask {
+  const w = (worker ??= spawn());
+  const { port1, port2 } = new MessageChannel();
+  const listeners: ((error: Error) => void)[] = [];
+  const entry = { exit: (error: Error) => listeners.forEach((l) => l(error)) };
+  tasks.add(entry);
+  w.postMessage({ type: 'load', module: module.href, data, port: port2 }, [port2]);
+  return {
+    port: port1,
+    onExit: (l) => void listeners.push(l),
+    async detach() {
+      tasks.delete(entry);
+      port1.close();
+      if (tasks.size === 0 && worker === w) {
+        worker = undefined;
+        await w.terminate();
+      }
+    },
+  };
+}
+
+function spawn(): Worker {
+  // V8 lets an idle heap grow far past what is live (measured: 40 MB live in a 160 MB heap after a burst);
+  // limits make it collect instead. Past them the thread dies and its tasks start again (nothing is lost).
+  const w = new Worker(ENTRY, { resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 } });
+  const died = (error: Error) => {
+    if (worker !== w) return;
+    worker = undefined;
+    const gone = [...tasks];
+    tasks.clear();
+    for (const t of gone) t.exit(error);
+  };
+  w.on('error', died);
+  w.on('exit', (code) => died(new Error(`the worker thread exited (code ${code})`)));
+  return w;
+}
