@@ -18,6 +18,7 @@ import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.j
 import type { Profile } from '../device-profiles/schema.js';
 import type { Gateway } from '../edge/gateway.js';
 import { startGatewayStatus } from './gateway-status.js';
+import { issueOperatorToken, withOperator } from './operator-token.js';
 
 export type Role = 'broker' | 'gateway' | 'cloud-sync';
 
@@ -126,7 +127,10 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       stack.brokerUrl = brokerUrl;
       const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock);
       stoppers.push(async () => credentials.close());
-      const verifier = credentialVerifier(credentials);
+      // This run's operator token, for `cosafe status` and `cosafe readings` on this machine (operator-token.ts).
+      const operator = issueOperatorToken(config.dataDir);
+      stoppers.push(async () => operator.remove());
+      const verifier = withOperator(credentialVerifier(credentials), operator.secret);
       // The HTTP sign-ins are limited per address and identity by the broker's own guard, with the http.limits numbers.
       const loginGuard = new AddressGuard({ attempts: Number.MAX_SAFE_INTEGER, authFailures: config.http.limits.authFailuresPerMinute, failedIdentities: config.http.limits.authFailedIdentitiesPerMinute, windowMs: 60_000, clock });
       stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock, verifier, loginGuard }).catch((err: NodeJS.ErrnoException) => {

@@ -1,7 +1,7 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChromium } from '../helpers/chromium.js';
-import { startRolePagesHub, type RolePagesHub } from '../helpers/role-pages-hub.js';
+import { signIn as signInAt, startRolePagesHub, type RolePagesHub } from '../helpers/role-pages-hub.js';
 import { stamp } from '../simulators/fire-panel.js';
 
 /**
@@ -17,22 +17,13 @@ const ATTRIBUTE = '<img src=x onerror=window.__pwned=2>';
 const HOSTILE_LOCATION = `stair B ${ATTRIBUTE}`;
 
 let hub: RolePagesHub;
+const signIn = (page: Page, login: { username: string; password: string }, path: string) => signInAt(page, hub.api, login, path);
 let chromium: Awaited<ReturnType<typeof startChromium>>;
 let ownerContext: BrowserContext;
 let owner: Page;
 let dispatcher: Page;
 const pageErrors: string[] = [];
 const dialogs: string[] = [];
-
-async function signIn(page: Page, login: { username: string; password: string }, path: string): Promise<void> {
-  await page.goto(`${hub.api}${path}`);
-  // Not signed in: the page sends the browser to the sign-in page, which brings it back.
-  await page.waitForURL(/\/web\/login\//);
-  await page.getByLabel('Username').fill(login.username);
-  await page.getByLabel('Password').fill(login.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(new RegExp(path.replace(/\//g, '\\/')));
-}
 
 beforeAll(async () => {
   hub = await startRolePagesHub({ panelLocation: HOSTILE_LOCATION });
@@ -80,6 +71,10 @@ describe("the owner's page and the fire department's console (chromium, a real g
     const status = await owner.evaluate(async () => (await fetch('/api/v1/sites/depot-3/devices')).status);
     expect(status).toBe(403);
     await expect.poll(() => site.locator('.summary').getAttribute('data-state'), { timeout: 30_000 }).toBe('ok');
+    // A chart of any value over the last hours: uPlot, from the hub, of the readings the sensor sent.
+    await site.locator('select[name="series"]').selectOption('temp-storage/temperature');
+    await expect.poll(() => site.locator('.chart-summary').textContent(), { timeout: 20_000 }).toMatch(/^\d+ readings of temperature \(Cel\) from temp-storage: lowest /);
+    expect(await site.locator('.chart canvas').count()).toBeGreaterThan(0);
   });
 
   it('shows the dispatcher an alarm from the panel live, with its site, hazards, contacts and timeline; markup in it is text', async () => {

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { pino } from 'pino';
 import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
 import type { Identity } from '../../broker/auth/identity.js';
@@ -121,4 +122,17 @@ export async function startRolePagesHub(o: { panelLocation?: string; http?: NonN
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Signs a browser in as a person would: opens `path`, is sent to the sign-in
+ * page (not signed in yet), fills it in, and is brought back to `path`.
+ */
+export async function signIn(page: Page, base: string, login: { username: string; password: string }, path: string): Promise<void> {
+  await page.goto(`${base}${path}`);
+  await page.waitForURL(/\/web\/login\//);
+  await page.getByLabel('Username').fill(login.username);
+  await page.getByLabel('Password').fill(login.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(new RegExp(path.replace(/\//g, '\\/')));
 }

@@ -142,6 +142,8 @@ class Chart {
     );
     /** @type {any} */
     this.plot = undefined;
+    /** What the plot shows now: device/metric/hours. */
+    this.drawn = '';
     this.metric.addEventListener('change', () => void this.draw());
     this.hours.addEventListener('change', () => void this.draw());
   }
@@ -153,7 +155,6 @@ class Chart {
     if (options.join() === [...this.metric.options].map((o) => o.value).join()) return;
     clear(this.metric);
     for (const o of options) this.metric.append(el('option', { value: o, selected: o === chosen }, o.replace('/', ' · ').replaceAll('_', ' ')));
-    if (!chosen && options.length) void this.draw();
   }
 
   async draw() {
@@ -168,6 +169,13 @@ class Chart {
     const unit = points[0]?.unit ?? '';
     if (!points.length) setText(this.words, `No ${metric.replaceAll('_', ' ')} of ${device} in this time.`);
     else setText(this.words, `${points.length} readings of ${metric.replaceAll('_', ' ')} (${unit}) from ${device}: lowest ${Math.min(...ys)}, highest ${Math.max(...ys)}, last ${ys.at(-1)} at ${when(/** @type {Reading} */ (points.at(-1)).time)}.`);
+    const key = `${this.metric.value}/${this.hours.value}`;
+    if (this.plot && this.drawn === key) {
+      // The same series with newer readings: new data, no new chart (no flicker every refresh).
+      this.plot.setData([xs, ys]);
+      return;
+    }
+    this.drawn = key;
     const width = Math.max(280, this.area.clientWidth || 600);
     const opts = { width, height: 220, series: [{}, { label: `${device} ${metric}`, stroke: '#1a5fb4', width: 2 }], axes: [{}, { label: unit }], legend: { show: true } };
     this.plot?.destroy();
@@ -220,11 +228,19 @@ async function refresh(/** @type {string} */ site) {
     );
   }
   if (!data.gateways.length) s.gateways.append(el('p', { 'data-state': 'offline' }, 'No gateway of this site has reported to the hub since it started.'));
+  // The devices are drawn again; a device whose details the person opened keeps them open.
+  const opened = new Set([...s.devices.querySelectorAll('li.device')].filter((li) => li.querySelector('details')?.open).map((li) => li.getAttribute('data-device')));
   clear(s.devices);
-  for (const d of data.devices) s.devices.append(deviceItem(d, data.now));
+  for (const d of data.devices) {
+    const item = deviceItem(d, data.now);
+    if (opened.has(d.id)) /** @type {HTMLDetailsElement} */ (item.querySelector('details')).open = true;
+    s.devices.append(item);
+  }
   clear(s.history);
   s.history.append(historyTable(hist.occurrences));
   s.chart.offer(data.devices);
+  // The chart follows the newest readings too.
+  await s.chart.draw();
 }
 
 async function refreshAll() {
