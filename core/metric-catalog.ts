@@ -163,6 +163,11 @@ export const metricCatalog = {
   // cloud-sync: the HTTP API
   cosafe_http_auth_failures_total: { kind: 'counter', help: 'HTTP requests refused for want of a valid credential, by reason', labels: ['reason'] },
   cosafe_http_denied_total: { kind: 'counter', help: 'HTTP requests refused because the credential may not do what was asked', labels: ['permission', 'role'] },
+  cosafe_http_limit_hits_total: { kind: 'counter', help: 'HTTP sign-ins and secrets refused unchecked after too many failed logins, by limit', labels: ['limit'] },
+  cosafe_http_csrf_refused_total: { kind: 'counter', help: 'State-changing HTTP requests refused as cross-site, or without their session\'s CSRF token, by why', labels: ['why'] },
+  cosafe_http_logins_total: { kind: 'counter', help: 'Sign-ins on the pages, by role', labels: ['role'] },
+  cosafe_http_sessions: { kind: 'gauge', help: 'Browser sessions of the pages that have not expired', labels: [] },
+  cosafe_http_alarm_streams: { kind: 'gauge', help: 'Live alarm streams (Server-Sent Events) open to the pages', labels: [] },
 } as const satisfies Record<string, MetricDef>;
 
 type Catalog = typeof metricCatalog;

@@ -29,6 +29,8 @@ interface Row {
   district: string | null;
   topic: string | null;
   prefix: string | null;
+  /** An owner's sites, as a JSON array. */
+  sites: string | null;
   secret_hash: string;
   generation: number;
   created_at: number;
@@ -37,8 +39,8 @@ interface Row {
 }
 
 /**
- * Credentials of gateways, MQTT devices, services, fire departments, agencies
- * and admins: in SQLite (WAL) in the data directory, so they survive restarts
+ * Credentials of gateways, MQTT devices, services, fire departments, agencies,
+ * building owners, monitors and admins: in SQLite (WAL) in the data directory, so they survive restarts
  * and the `cosafe credentials` command can change them while the hub runs.
  * Secrets are never stored, only their scrypt hashes; a secret is shown once,
  * when it is made. Revoked credentials stay as rows (who had access, and until
@@ -80,6 +82,8 @@ export class CredentialStore {
       if (!columns.includes('topic')) db.exec('ALTER TABLE credential ADD COLUMN topic TEXT');
       // ... and a bridge's topic prefix.
       if (!columns.includes('prefix')) db.exec('ALTER TABLE credential ADD COLUMN prefix TEXT');
+      // ... and an owner's sites.
+      if (!columns.includes('sites')) db.exec('ALTER TABLE credential ADD COLUMN sites TEXT');
       return new CredentialStore(db, path, clock);
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot open the credential store ${path}: ${(err as Error).message}`, { cause: err });
@@ -115,10 +119,10 @@ export class CredentialStore {
     const secret = newSecret();
     const hash = await hashSecret(secret);
     const now = this.clock.now();
-    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string };
+    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string; sites?: string[] };
     try {
-      this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
-        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, hash, now);
+      this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, sites, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
+        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, scope.sites ? JSON.stringify(scope.sites) : null, hash, now);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `identity "${identity.id}" already exists`, { cause: err });
@@ -247,7 +251,9 @@ export class CredentialStore {
 }
 
 function toCredential(row: Row): StoredCredential {
-  const scope = Object.fromEntries(Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix }).filter(([, v]) => v !== null));
+  const scope = Object.fromEntries(
+    Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix, sites: row.sites === null ? null : (JSON.parse(row.sites) as string[]) }).filter(([, v]) => v !== null),
+  );
   return {
     identity: Object.freeze(Identity.parse({ id: row.id, role: row.role, ...scope })),
     generation: row.generation,

@@ -188,7 +188,7 @@ export const GatewayHealth = z.object({
         .optional(),
     }),
   ),
-  devices: z.array(z.object({ id: Id, profile: Id, transport: Word, lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
+  devices: z.array(z.object({ id: Id, profile: Id, transport: Word, lastSeen: EpochMs.nullable(), commLost: z.boolean(), location: Text(MAX_TEXT).optional() })),
   /** `device/condition` of every active condition. */
   activeConditions: z.array(Text(129)),
   /** Devices heard on the broker but not configured, the most recently heard first (at most 20), so a person can add them. */

@@ -55,7 +55,7 @@ export interface AckRequest {
   warnPublic?: boolean;
 }
 
-/** Told of every alarm after a change of it has committed (public alerts, agency feeds). */
+/** Told of every alarm after a change of it has committed (public alerts, agency feeds, the consoles' live stream); a delivery is not a change. */
 export type AlarmObserver = (alarm: AlarmRecord) => void;
 
 export type AckResult = { ok: true; alarm: AlarmRecord; already: boolean } | { ok: false; reason: AckRefusal; alarm?: AlarmRecord };
@@ -80,6 +80,7 @@ const unshelveKey = (id: string) => `unshelve:${id}`;
 export class AlarmLifecycle {
   private readonly unregistered = new Set<string>();
   private readonly observers = new Set<AlarmObserver>();
+  private readonly deliveryObservers = new Set<AlarmObserver>();
 
   constructor(private readonly d: AlarmLifecycleDeps) {}
 
@@ -100,6 +101,12 @@ export class AlarmLifecycle {
   observe(observer: AlarmObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /** Calls `observer` with an alarm each time one of its messages was delivered (a console's timeline); returns the unsubscribe. */
+  observeDeliveries(observer: AlarmObserver): () => void {
+    this.deliveryObservers.add(observer);
+    return () => this.deliveryObservers.delete(observer);
   }
 
   /** Sites that sent events but are not in the registry. */
@@ -328,10 +335,12 @@ export class AlarmLifecycle {
     const m = store.message(messageId);
     if (!m) return;
     let rearm: AlarmRecord | undefined;
+    let delivered: AlarmRecord | undefined;
     try {
       store.transaction(() => {
         const a = store.get(m.alarmId);
         if (!a) return;
+        delivered = a;
         store.journal({ alarmId: a.id, at, kind: 'delivered', from: null, to: null, actor: p.department, channel: p.channel, eventId: null, detail: { messageId, msgType: m.msgType, attempts } });
         if (a.firstDeliveredAt === null && m.activation === a.activation && m.msgType === 'Alert') {
           a.firstDeliveredAt = at;
@@ -347,6 +356,8 @@ export class AlarmLifecycle {
       this.d.logger.warn({ err: (err as Error).message, key: p.key }, 'could not journal a delivery');
     }
     if (rearm) this.arm(rearm);
+    // A console shows each delivery in the alarm's timeline as it happens.
+    if (delivered) this.notify(delivered, this.deliveryObservers);
   }
 
   get(id: string): AlarmRecord | undefined {
@@ -359,6 +370,11 @@ export class AlarmLifecycle {
 
   journal(id: string): JournalEntry[] {
     return this.d.store.journalOf(id);
+  }
+
+  /** The journal of a site's alarms since `since`: their occurrences for an owner's history. */
+  siteJournal(site: string, since: number): JournalEntry[] {
+    return this.d.store.siteJournal(site, since);
   }
 
   /** Transitions journaled since `since`, oldest first (the agencies' statistics). */
@@ -481,8 +497,8 @@ export class AlarmLifecycle {
     this.notify(a);
   }
 
-  private notify(a: AlarmRecord): void {
-    for (const observe of this.observers) {
+  private notify(a: AlarmRecord, observers: ReadonlySet<AlarmObserver> = this.observers): void {
+    for (const observe of observers) {
       try {
         observe(a);
       } catch (err) {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { HttpContext } from '../http-api.js';
 import type { GatewayStatus } from '../../broker/contract/index.js';
 import type { PublicAlerts } from '../public/public-alerts.js';
 import { startPublicFeeds, type PublicFeeds, type PublicFeedsDeps } from '../public-feeds.js';
@@ -34,8 +35,8 @@ export class PublicFeedsSink implements Sink {
     return this.feeds?.alerts;
   }
 
-  registerRoutes(app: FastifyInstance): void {
-    this.require().registerRoutes(app);
+  registerRoutes(app: FastifyInstance, http: Pick<HttpContext, 'secure'>): void {
+    this.require().registerRoutes(app, http);
   }
 
   health(): Record<string, unknown> {

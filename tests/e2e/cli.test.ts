@@ -91,7 +91,7 @@ describe('cosafe command line', () => {
       // MQTT sensors, the three Modbus units on their bus and the OPC-UA building management system.
       const expected = ['temp-lobby', 'temp-kitchen', 'temp-storage', 'smoke-kitchen', 'gas-boiler', 'co-garage', 'riser-pressure', 'bms-sprinkler'];
       await waitUntil('readings of every demo device', async () => {
-        const r = await runCosafe(['readings', '--api', api, '--json']);
+        const r = await runCosafe(['readings', '--api', api, '--data-dir', dataDir, '--json']);
         const devices = new Set((JSON.parse(r.stdout) as { device: string }[]).map((x) => x.device));
         return expected.every((d) => devices.has(d));
       }, 15_000, 250);
@@ -100,14 +100,18 @@ describe('cosafe command line', () => {
       await waitUntil('the acknowledgement', () => /"by":"@fire-department:central","operator":"demo dispatcher","channel":"mqtt","msg":"alarm acknowledged"/.test(demo.output()), 15_000, 100);
       // ... and the site's gateway is told, on its command topic.
       await waitUntil('the gateway to hear of it', () => /"by":"@fire-department:central","operator":"demo dispatcher".*"msg":"a fire department acknowledged the alarm"/.test(demo.output()), 15_000, 100);
-      const status = await runCosafe(['status', '--api', api]);
+      // The readings are not for anyone who reaches the port: without the hub's data directory (its operator token) or a credential, 401.
+      const stranger = await runCosafe(['readings', '--api', api, '--data-dir', mkdtempSync(join(tmpdir(), 'cosafe-elsewhere-'))]);
+      expect(stranger.code).toBe(1);
+      expect(stranger.stderr).toContain('the hub answered HTTP 401: not logged in');
+      const status = await runCosafe(['status', '--api', api, '--data-dir', dataDir]);
       expect(status.stdout).toMatch(/^gateway gw-1 \(site demo-site\): ONLINE/m);
       expect(status.stdout).toMatch(/^\s+modbus-rtu\s+connected/m);
       expect(status.stdout).toMatch(/^\s+riser-pressure\s+modbus-sprinkler-pressure-transmitter\s+\d+ s ago\s+ok$/m);
-      const table = await runCosafe(['readings', '--api', api]);
+      const table = await runCosafe(['readings', '--api', api, '--data-dir', dataDir]);
       expect(table.stdout).toMatch(/^time\s+site\s+device\s+metric\s+value\s+unit\s+quality$/m);
       expect(table.stdout).toMatch(/demo-site\s+smoke-kitchen\s+smoke\s+[01]\s+bool\s+good/);
-      const history = await runCosafe(['readings', '--api', api, '--device', 'temp-kitchen', '--metric', 'temperature', '--since', '10m', '--json']);
+      const history = await runCosafe(['readings', '--api', api, '--data-dir', dataDir, '--device', 'temp-kitchen', '--metric', 'temperature', '--since', '10m', '--json']);
       expect((JSON.parse(history.stdout) as unknown[]).length).toBeGreaterThan(1);
     } finally {
       expect(await demo.stop('SIGINT'), demo.output().slice(-4000)).toBe(0);

@@ -179,7 +179,7 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     expect(a.cap).toContain('NOT REGISTERED');
     // Two alarms of the unregistered site went to everyone: its fire alarm, and the hub's trouble about the site.
     expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(2);
-    const health = (await (await hub.http('/health')).json()) as { dispatch: { unregisteredSites: string[] } };
+    const health = (await (await hub.http('/health', hub.admin)).json()) as { dispatch: { unregisteredSites: string[] } };
     expect(health.dispatch.unregisteredSites).toContain('stray');
     expect(hub.stack.metrics.get('cosafe_site_problems_total', { problem: 'unregistered' })).toBeGreaterThanOrEqual(1);
     // Raised as trouble: an alarm of the hub's own, listed and journaled like any other, until the site is registered.
