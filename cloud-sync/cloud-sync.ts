@@ -14,6 +14,7 @@ import { GatewayDirectory } from './sinks/gateway-directory.js';
 import { PublicFeedsSink } from './sinks/public-feeds-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { storeSink } from './sinks/store-sink.js';
+import { TimeSeriesSink } from './sinks/time-series-sink.js';
 import { startTelemetryLane, type TelemetryLane } from './telemetry/telemetry-lane.js';
 import { startTelemetryThread } from './telemetry/telemetry-thread.js';
 
@@ -63,8 +64,11 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   // Residents' alerts and agency summaries: they watch the alarm lifecycle of the dispatch sink.
   const feeds = new PublicFeedsSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store: events, clock, logger, metrics });
 
+  // The hub's own records for the dashboards (with InfluxDB): alarm lifecycle, public alerts, hub operations.
+  const records = new TimeSeriesSink({ config: config.cloudSync.timeSeries, store: events, dispatch, feeds, clock, logger, metrics });
+
   // The alarm lane's sinks. Order matters: the fire department must not wait for our bookkeeping.
-  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, gateways];
+  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, records, gateways];
 
   const started: Sink[] = [];
   let alarms: ContractConsumer | undefined;

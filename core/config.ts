@@ -2,6 +2,7 @@ import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
 import { AgencyConfig, PublicConfig } from './public-config.js';
+import { TimeSeriesConfig } from './time-series-config.js';
 import { BridgePrefix, BrokerRole, CredentialRole, HTTP_ONLY_ROLES, underPrefix } from './vocabulary.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
@@ -527,6 +528,7 @@ export const Config = z
           .describe('Run the telemetry lane (decoding and storing reading batches) in a worker thread of its own, so it never holds up alarms and the broker'),
         public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
         agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
+        timeSeries: TimeSeriesConfig.prefault({}).describe("The hub's own records in InfluxDB for the Grafana dashboards: alarm lifecycle, public alerts, hub operations"),
       })
       .strict()
       .superRefine((c, ctx) => {

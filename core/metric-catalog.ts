@@ -152,6 +152,14 @@ export const metricCatalog = {
   cosafe_feed_publish_failures_total: { kind: 'counter', help: 'Retained public or agency messages that could not be published (sent again on reconnect)', labels: ['feed'] },
   cosafe_agency_summaries_total: { kind: 'counter', help: 'District summaries published for agencies', labels: [] },
 
+  // cloud-sync: the hub's own records in InfluxDB (for the dashboards)
+  cosafe_timeseries_points_total: { kind: 'counter', help: "Points of the hub's own records (alarm lifecycle, public alerts, hub operations) handed to the InfluxDB buffer, by measurement", labels: ['measurement'] },
+  cosafe_timeseries_errors_total: {
+    kind: 'counter',
+    help: "Records of the hub that could not be made or buffered for InfluxDB, by measurement (alarm transitions are tried again at the next change)",
+    labels: ['measurement'],
+  },
+
   // cloud-sync: the HTTP API
   cosafe_http_auth_failures_total: { kind: 'counter', help: 'HTTP requests refused for want of a valid credential, by reason', labels: ['reason'] },
   cosafe_http_denied_total: { kind: 'counter', help: 'HTTP requests refused because the credential may not do what was asked', labels: ['permission', 'role'] },

@@ -59,6 +59,20 @@ export const SignalClass = z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion'
 export type SignalClass = z.infer<typeof SignalClass>;
 
 /**
+ * Which signal goes first when several wait: alarm signals before supervisory
+ * signals before trouble signals (NFPA 72 §10.7, signal priority; EN 54-2 §7 and
+ * §8: the fire alarm condition before faults). Lower goes first. A fleet of devices
+ * going silent at once raises hundreds of trouble signals; a fire alarm raised then
+ * must not wait behind them.
+ */
+export function signalPriority(cls: string | undefined): number {
+  if (cls === 'trouble') return 2;
+  if (cls === 'supervisory') return 1;
+  // Alarm classes, and anything the gateway cannot classify: never behind a known lesser signal.
+  return 0;
+}
+
+/**
  * Who is asking, at the broker and at the hub's HTTP API: what they may publish
  * and read (the ACL in broker/auth/acl.ts) and see over HTTP (the permission
  * table in cloud-sync/http/permissions.ts). `resident` is the anonymous public,

@@ -86,6 +86,7 @@ export interface TransitionRow {
   district: string | null;
   class: AlarmEvent['class'];
   site: string;
+  device: string;
   condition: string;
   /** 1 when the transition was caused by an event the edge marked as a test. */
   test: number;
@@ -225,7 +226,7 @@ export class AlarmStore {
       seen: db.prepare('SELECT alarm_id, activation FROM event_seen WHERE event_id = ?'),
       transitionsSince: db.prepare(
         `SELECT j.alarm_id AS alarmId, j.at, j.from_state AS "from", j.to_state AS "to", j.channel, a.district,
-                json_extract(a.record, '$.class') AS class, a.site, json_extract(a.record, '$.condition') AS condition,
+                json_extract(a.record, '$.class') AS class, a.site, json_extract(a.record, '$.device') AS device, json_extract(a.record, '$.condition') AS condition,
                 json_extract(j.detail, '$.test') IS NOT NULL AS test
            FROM journal j JOIN alarm a ON a.id = j.alarm_id
           WHERE j.kind = 'transition' AND j.at >= ? ORDER BY j.n`,

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpContext } from '../http-api.js';
 import type { GatewayStatus } from '../../broker/contract/index.js';
+import type { PublicAlerts } from '../public/public-alerts.js';
 import { startPublicFeeds, type PublicFeeds, type PublicFeedsDeps } from '../public-feeds.js';
 import type { DispatchSink } from './dispatch-sink.js';
 import type { Sink } from './sink.js';
@@ -27,6 +28,11 @@ export class PublicFeedsSink implements Sink {
 
   onStatus(status: GatewayStatus): void {
     this.feeds?.onStatus(status);
+  }
+
+  /** The residents' alerts, once started (the time-series sink records them). */
+  alerts(): PublicAlerts | undefined {
+    return this.feeds?.alerts;
   }
 
   registerRoutes(app: FastifyInstance, http: Pick<HttpContext, 'secure'>): void {

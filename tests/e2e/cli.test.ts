@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,27 @@ describe('cosafe command line', () => {
     const bad = await runCosafe(['demo', '--port', 'eighty']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--port must be a whole number');
+  });
+
+  it('exports the Grafana dashboards for the InfluxDB of a config file, with no secret in the files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cosafe-cli-'));
+    const file = join(dir, 'site.yaml');
+    writeFileSync(file, ['cloudSync:', '  influx:', '    url: http://influx.internal:8086', '    database: plant', '    username: grafana', '    password: s3cret-pw', ''].join('\n'));
+    const r = await runCosafe(['dashboards', 'export', join(dir, 'out'), '--config', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('COSAFE_INFLUX_PASSWORD');
+    const ds = readFileSync(join(dir, 'out/provisioning/datasources/cosafe.yaml'), 'utf8');
+    expect(ds).toContain('url: http://influx.internal:8086');
+    expect(ds).toContain('dbName: plant');
+    expect(ds).toContain('basicAuthPassword: $COSAFE_INFLUX_PASSWORD');
+    expect(ds).not.toContain('s3cret-pw');
+    const provider = readFileSync(join(dir, 'out/provisioning/dashboards/cosafe.yaml'), 'utf8');
+    expect(provider).toContain(`path: ${join(dir, 'out/dashboards')}`);
+    expect(readdirSync(join(dir, 'out/dashboards')).sort()).toEqual(['cosafe-district.json', 'cosafe-hub.json', 'cosafe-site.json']);
+    const bad = await runCosafe(['dashboards', 'export', join(dir, 'bad'), '--influx-url', 'influx.internal:8086']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--influx-url: "influx.internal:8086" is not an http(s) URL');
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('rejects an invalid config file naming the file, the line and the field', async () => {
