@@ -51,7 +51,8 @@ export async function getFromHub<T>(o: HubClientOptions, path: string): Promise<
   }
   if (res.status === 401 || res.status === 403) {
     const how = 'run this on the hub\'s machine with its data directory (--config or --data-dir), or set COSAFE_API_USER and COSAFE_API_SECRET to a credential that may read it';
-    throw new CosafeError('COSAFE_ERR_CLI_USAGE', `the hub answered HTTP ${res.status}: ${res.status === 401 ? 'not logged in' : 'this credential may not read this'}; ${how}`);
+    const code = res.status === 401 ? 'COSAFE_ERR_HTTP_UNAUTHENTICATED' : 'COSAFE_ERR_HTTP_FORBIDDEN';
+    throw new CosafeError(code, `the hub answered HTTP ${res.status}: ${res.status === 401 ? 'not logged in' : 'this credential may not read this'}; ${how}`);
   }
   if (!res.ok) throw new CosafeError('COSAFE_ERR_CLI_USAGE', `the hub answered HTTP ${res.status}`, { details: body.details ?? [] });
   return body;

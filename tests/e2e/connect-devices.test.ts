@@ -37,7 +37,7 @@ const pub = async (who: { username: string; password: string }, topic: string, p
   expect(r.code, r.stderr).toBe(0);
 };
 const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`, asOperator(join(dir, 'state')))).json()) as { readings: { metric: string; value: number; unit: string }[] }).readings;
-const status = async () => (await runCosafe(['status', '--api', api])).stdout;
+const status = async () => (await runCosafe(['status', '--api', api, '--data-dir', join(dir, 'state')])).stdout;
 
 beforeAll(async () => {
   fd = await new FireDepartmentReceiver({ secret }).start();

@@ -102,7 +102,7 @@ describe('serial panel and Modbus bus through cosafe run', () => {
     expect(lost.body.data.class).toBe('trouble');
     const before = (await latest('gas-1')).find((r) => r.metric === 'combustible_gas')!.time;
     await waitUntil('fresh gas readings', async () => (await latest('gas-1')).find((r) => r.metric === 'combustible_gas')!.time > before + 1000, 10_000, 200);
-    const status = await runCosafe(['status', '--api', api]);
+    const status = await runCosafe(['status', '--api', api, '--data-dir', stateDir]);
     expect(status.stdout).toMatch(/riser-1\s+modbus-sprinkler-pressure-transmitter\s+\S+ s ago\s+COMMUNICATION LOST/);
     expect(status.stdout).toMatch(/rs485-gateway#3\s+riser-1\s+backoff/);
     slaves.silence(3, false);
