@@ -1,7 +1,7 @@
 import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
-import type { JournalRef, SqlitePersistence } from './sqlite-persistence.js';
+import type { InboundJournal } from './backends/backend.js';
 
 /**
  * Makes the broker's PUBACK mean "it is on disk".
@@ -28,11 +28,19 @@ import type { JournalRef, SqlitePersistence } from './sqlite-persistence.js';
  * topics have a file of their own), so a later write never survives without an
  * earlier one.
  *
+ * With Redis (a cluster of brokers) the journal is in Redis, one per broker
+ * process, and "on disk" means what Redis' append-only file promises
+ * (`appendfsync always`: on the disk before Redis answers; `everysec`: survives
+ * a crash of Redis or of the broker, up to a second lost if the machine loses
+ * power). A broker that dies leaves its journal behind; another broker takes
+ * it over (step 3, every `recoverEveryMs`) once the dead one's liveness key has
+ * expired, so nothing it acknowledged waits for it to come back.
+ *
  * Wraps whatever hooks the broker has (authentication and ACL run first, so a
  * message that is refused is never journaled).
  */
-export async function persistBeforeAck(aedes: Aedes, store: SqlitePersistence, logger: Logger, metrics: Metrics): Promise<void> {
-  const journalIds = new WeakMap<object, JournalRef>();
+export async function persistBeforeAck<R>(aedes: Aedes, store: InboundJournal<R>, logger: Logger, metrics: Metrics): Promise<{ stop(): void }> {
+  const journalIds = new WeakMap<object, R>();
 
   const authorize = aedes.authorizePublish;
   aedes.authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void) => {
@@ -64,13 +72,25 @@ export async function persistBeforeAck(aedes: Aedes, store: SqlitePersistence, l
     published.call(aedes, packet, client, done);
   };
 
-  const pending = await store.journalEntries();
-  for (const entry of pending) {
-    await new Promise<void>((resolve, reject) => aedes.publish(entry.packet as unknown as PublishPacket, (err) => (err ? reject(err) : resolve())));
-    await store.journalRemove(entry.ref);
-  }
-  if (pending.length) {
-    metrics.inc('cosafe_broker_journal_replayed_total', {}, pending.length);
-    logger.warn({ messages: pending.length }, 'broker handed on messages it had acknowledged just before a crash');
-  }
+  const replay = async () => {
+    const pending = await store.journalEntries();
+    for (const entry of pending) {
+      await new Promise<void>((resolve, reject) => aedes.publish(entry.packet as unknown as PublishPacket, (err) => (err ? reject(err) : resolve())));
+      await store.journalRemove(entry.ref);
+    }
+    if (pending.length) {
+      metrics.inc('cosafe_broker_journal_replayed_total', {}, pending.length);
+      logger.warn({ messages: pending.length }, 'broker handed on messages it (or a broker of its cluster that died) had acknowledged just before a crash');
+    }
+  };
+  await replay();
+  if (!store.recoverEveryMs) return { stop: () => {} };
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= replay()
+      .catch((err: Error) => logger.warn({ err: err.message }, "broker could not take over a dead broker's journal; trying again"))
+      .finally(() => (running = undefined));
+  }, store.recoverEveryMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
