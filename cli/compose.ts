@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CredentialStore, credentialStorePath } from '../broker/auth/credential-store.js';
 import type { Identity } from '../broker/auth/identity.js';
+import { VerifiedSecrets } from '../broker/auth/verified-secrets.js';
 import { startHubBroker, type HubBroker } from '../broker/hub.js';
 import { startCloudSync, type CloudSync } from '../cloud-sync/cloud-sync.js';
 import type { CredentialVerifier } from '../cloud-sync/http/http-auth.js';
@@ -68,6 +69,8 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
   ensurePrivateDir(config.dataDir);
   const metrics = new Metrics({ process: true });
   const stack: Stack = { metrics, brokerUrl: '', stop: async () => {} };
+  // One memory of verified secrets for the process: the broker and the HTTP API check the same credentials.db.
+  const verified = new VerifiedSecrets();
   const stoppers: (() => Promise<void>)[] = [];
   stack.stop = async () => {
     for (const stop of stoppers.splice(0).reverse()) await stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping'));
@@ -82,6 +85,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
         siteDistrict: (site) => registry.lookup(site)?.district,
         config: config.broker,
         credentialsPath: credentialStorePath(config.dataDir),
+        verified,
         logger: logger.child({ part: 'broker' }),
         metrics,
         clock,
@@ -123,7 +127,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       const brokerUrl = brokerFor(config.cloudSync.brokerUrl, 'cloudSync');
       const brokerAuth = authFor('cloudSync', { role: 'service', id: '@cloud-sync' });
       stack.brokerUrl = brokerUrl;
-      const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock);
+      const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock, { verified });
       stoppers.push(async () => credentials.close());
       const verifier = credentialVerifier(credentials);
       stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock, verifier }).catch((err: NodeJS.ErrnoException) => {

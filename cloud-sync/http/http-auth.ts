@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { Principal } from './permissions.js';
@@ -8,7 +7,7 @@ import type { Principal } from './permissions.js';
  * the composition root: cloud-sync does not import the broker).
  */
 export interface CredentialVerifier {
-  /** The active credential with this secret (scrypt: slow on purpose), with its generation. */
+  /** The active credential with this secret, with its generation (scrypt once per secret: the store remembers what it verified). */
   verify(id: string, secret: string): Promise<{ principal: Principal; generation: number } | undefined>;
   /** The credential's state now (one row read, no scrypt): revoked, or rotated to a new generation. */
   current(id: string): { generation: number; revoked: boolean } | undefined;
@@ -18,20 +17,16 @@ export type AuthFailure = 'missing' | 'malformed' | 'unknown-or-wrong' | 'revoke
 
 export type AuthOutcome = { ok: true; principal: Principal } | { ok: false; reason: AuthFailure };
 
-/** How long a verified secret is remembered; a revocation or rotation ends it at once regardless. */
-const CACHE_MS = 60_000;
-const CACHE_MAX = 1000;
-
 /**
  * Who an HTTP request is, from HTTP Basic (`identity id:secret`, RFC 7617) or
- * a bearer token of the same secret (`Bearer <id>:<secret>`, RFC 6750). A
- * verified secret is cached briefly, keyed by a hash of it, so the scrypt cost
- * is paid once, not per request; every request still reads the credential's
- * state, so a revoked or rotated credential stops working at once.
+ * a bearer token of the same secret (`Bearer <id>:<secret>`, RFC 6750). The
+ * scrypt cost is paid once per secret, not per request, by the credential
+ * store itself: it remembers the secrets it verified, for the credential's
+ * current generation only, in one memory with the broker's logins
+ * (broker/auth/verified-secrets.ts); so a revoked or rotated credential stops
+ * working at once, and there is no second cache here to keep in step.
  */
 export class HttpAuthenticator {
-  private readonly cache = new Map<string, { principal: Principal; generation: number; until: number }>();
-
   constructor(private readonly d: { verifier: CredentialVerifier; clock: Clock; metrics: Metrics }) {}
 
   async authenticate(authorization: string | undefined): Promise<AuthOutcome> {
@@ -42,19 +37,8 @@ export class HttpAuthenticator {
     if (!authorization) return fail('missing');
     const creds = parseAuthorization(authorization);
     if (!creds) return fail('malformed');
-    const key = createHash('sha256').update(`${creds.id}\u0000${creds.secret}`).digest('base64');
-    const now = this.d.clock.now();
-    const cached = this.cache.get(key);
-    if (cached && cached.until > now) {
-      const state = this.d.verifier.current(creds.id);
-      if (state && !state.revoked && state.generation === cached.generation) return { ok: true, principal: cached.principal };
-      this.cache.delete(key);
-      return fail('revoked-or-rotated');
-    }
     const verified = await this.d.verifier.verify(creds.id, creds.secret);
     if (!verified) return fail('unknown-or-wrong');
-    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, { ...verified, until: now + CACHE_MS });
     return { ok: true, principal: verified.principal };
   }
 }
