@@ -39,7 +39,13 @@ export class StackProcess {
     readonly name: string,
     readonly proc: Spawned,
     readonly httpUrl: string,
+    /** The hub's /metrics, /health's details and its API need a credential (a monitor's or an admin's); the gateway's status server does not. */
+    private readonly authorization?: string,
   ) {}
+
+  get authHeaders(): Record<string, string> {
+    return this.authorization ? { authorization: this.authorization } : {};
+  }
 
   get pid(): number {
     return this.proc.child.pid ?? 0;
@@ -58,14 +64,14 @@ export class StackProcess {
 
   /** Every sample of /metrics, summed over labels per metric name. */
   async metrics(): Promise<Record<string, number>> {
-    const text = await (await fetch(`${this.httpUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const text = await (await fetch(`${this.httpUrl}/metrics`, { headers: this.authHeaders, signal: AbortSignal.timeout(10_000) })).text();
     const out: Record<string, number> = {};
     for (const m of text.matchAll(/^([a-z_:][a-z0-9_:]*)(?:\{[^}]*\})? (\S+)$/gm)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
     return out;
   }
 
   async health(): Promise<{ status: number; body: Record<string, unknown> }> {
-    const res = await fetch(`${this.httpUrl}/health`, { signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${this.httpUrl}/health`, { headers: this.authHeaders, signal: AbortSignal.timeout(10_000) });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
@@ -92,6 +98,8 @@ export class Stack {
     const logins = new Map<string, Login>();
     const issue = async (identity: Identity) => logins.set(identity.id, { username: identity.id, password: (await store.add(identity)).secret });
     await issue({ role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY });
+    // The bench reads the hub's /metrics and gateways as an operator would: with an admin's credential.
+    await issue({ role: 'admin', id: 'bench-admin' });
     for (const identity of o.identities) await issue(identity);
     store.close();
 
@@ -134,7 +142,8 @@ export class Stack {
         },
       }),
     );
-    const hub = new StackProcess('hub', startCosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`);
+    const admin = logins.get('bench-admin')!;
+    const hub = new StackProcess('hub', startCosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`, `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`);
     let gateway: StackProcess | undefined;
     try {
       await waitUntil('the hub to answer /health', async () => (await hub.health()).status === 200, 60_000, 200).catch(withOutput(hub));
@@ -145,7 +154,7 @@ export class Stack {
       await waitUntil(
         'the hub to see the gateway',
         async () => {
-          const res = await fetch(`${hub.httpUrl}/api/v1/gateways`, { signal: AbortSignal.timeout(5000) });
+          const res = await fetch(`${hub.httpUrl}/api/v1/gateways`, { headers: hub.authHeaders, signal: AbortSignal.timeout(5000) });
           return ((await res.json()) as { gateways: { gateway: string; state: string }[] }).gateways.some((g) => g.gateway === GATEWAY && g.state === 'online');
         },
         60_000,

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { CredentialStore, credentialStorePath } from '../broker/auth/credential-store.js';
-import type { Identity } from '../broker/auth/identity.js';
+import { CredentialStore, credentialStorePath, type StoredCredential } from '../broker/auth/credential-store.js';
+import type { CredentialRole, Identity } from '../broker/auth/identity.js';
 import { VerifiedSecrets } from '../broker/auth/verified-secrets.js';
+import { AddressGuard } from '../broker/limits/address-guard.js';
 import { startHubBroker, type HubBroker } from '../broker/hub.js';
 import { startCloudSync, type CloudSync } from '../cloud-sync/cloud-sync.js';
 import type { CredentialVerifier } from '../cloud-sync/http/http-auth.js';
@@ -18,6 +19,7 @@ import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.j
 import type { Profile } from '../device-profiles/schema.js';
 import type { Gateway } from '../edge/gateway.js';
 import { startGatewayStatus } from './gateway-status.js';
+import { issueOperatorToken, withOperator } from './operator-token.js';
 
 export type Role = 'broker' | 'gateway' | 'cloud-sync';
 
@@ -129,8 +131,13 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       stack.brokerUrl = brokerUrl;
       const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock, { verified });
       stoppers.push(async () => credentials.close());
-      const verifier = credentialVerifier(credentials);
-      stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock, verifier }).catch((err: NodeJS.ErrnoException) => {
+      // This run's operator token, for `cosafe status` and `cosafe readings` on this machine (operator-token.ts).
+      const operator = issueOperatorToken(config.dataDir);
+      stoppers.push(async () => operator.remove());
+      const verifier = withOperator(credentialVerifier(credentials), operator.secret);
+      // The HTTP sign-ins are limited per address and identity by the broker's own guard, with the http.limits numbers.
+      const loginGuard = new AddressGuard({ attempts: Number.MAX_SAFE_INTEGER, authFailures: config.http.limits.authFailuresPerMinute, failedIdentities: config.http.limits.authFailedIdentitiesPerMinute, windowMs: 60_000, clock });
+      stack.cloudSync = await startCloudSync({ config, brokerUrl, brokerAuth, logger: logger.child({ part: 'cloud-sync' }), metrics, clock, verifier, loginGuard }).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'EADDRINUSE') {
           const how = flags.http ? `choose another with ${flags.http} (or http.port in the config file)` : 'choose another in the config file: http.port';
           throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `HTTP port ${config.http.port} is already in use; ${how}`, { cause: err });
@@ -168,17 +175,26 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
 }
 
 /** The HTTP API's view of the broker's credential store: the same identities, no second user database. */
-function credentialVerifier(store: CredentialStore): CredentialVerifier {
+export function credentialVerifier(store: CredentialStore): CredentialVerifier {
+  const principalOf = (c: StoredCredential) => {
+    const i = c.identity;
+    const district = (i as { district?: string }).district;
+    return { id: i.id, role: i.role as CredentialRole, ...(district ? { district } : {}), ...(i.role === 'owner' ? { sites: i.sites } : {}) };
+  };
   return {
     async verify(id, secret) {
       const c = await store.verify(id, secret);
       if (!c || c.identity.role === 'resident') return undefined;
-      const district = (c.identity as { district?: string }).district;
-      return { principal: { id: c.identity.id, role: c.identity.role, ...(district ? { district } : {}) }, generation: c.generation };
+      return { principal: principalOf(c), generation: c.generation };
     },
     current(id) {
       const c = store.find(id);
       return c && { generation: c.generation, revoked: c.revokedAt !== null };
+    },
+    identity(id) {
+      const c = store.find(id);
+      if (!c || c.revokedAt !== null || c.identity.role === 'resident') return undefined;
+      return { principal: principalOf(c), generation: c.generation };
     },
   };
 }

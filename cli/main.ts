@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isCosafeError } from '../core/errors.js';
 import { registerCredentials } from './commands/credentials.js';
+import { registerDashboards } from './commands/dashboards.js';
 import { registerDemo } from './commands/demo.js';
 import { registerProfiles } from './commands/profiles.js';
 import { registerReadings } from './commands/readings.js';
@@ -22,6 +23,7 @@ registerProfiles(program);
 registerStatus(program);
 registerCredentials(program);
 registerSites(program);
+registerDashboards(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,11 +1,12 @@
 import type { Clock } from '../core/clock.js';
-import type { Config } from '../core/config.js';
+import { dataPath, type Config } from '../core/config.js';
 import type { Logger, LogLevel } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
-import type { CredentialVerifier } from './http/http-auth.js';
-import { startHttpApi } from './http-api.js';
+import type { CredentialVerifier, LoginGuard } from './http/http-auth.js';
+import { registerSiteRoutes } from './http/site-routes.js';
+import { startHttpApi, type HttpRoute } from './http-api.js';
 import type { ReadingStore } from './reading-store.js';
 import { mergeHealth, readingStoreFor } from './reading-stores.js';
 import { DispatchSink } from './sinks/dispatch-sink.js';
@@ -13,6 +14,7 @@ import { GatewayDirectory } from './sinks/gateway-directory.js';
 import { PublicFeedsSink } from './sinks/public-feeds-sink.js';
 import type { Sink } from './sinks/sink.js';
 import { storeSink } from './sinks/store-sink.js';
+import { TimeSeriesSink } from './sinks/time-series-sink.js';
 import { startTelemetryLane, type TelemetryLane } from './telemetry/telemetry-lane.js';
 import { startTelemetryThread } from './telemetry/telemetry-thread.js';
 
@@ -25,11 +27,15 @@ export interface CloudSyncDeps {
   metrics: Metrics;
   clock: Clock;
   /** The credential store, for the HTTP API's private endpoints (injected by the composition root). */
-  verifier?: CredentialVerifier;
+  verifier: CredentialVerifier;
+  /** Failed logins per address and identity (the broker's guard, injected by the composition root). */
+  loginGuard: LoginGuard;
 }
 
 export interface CloudSync {
   readonly httpUrl: string;
+  /** The HTTP API's routes and who may call each. */
+  readonly httpRoutes: readonly HttpRoute[];
   /** Reading back what was stored, and the health of both lanes' stores. */
   readonly store: Pick<ReadingStore, 'latest' | 'history' | 'health'>;
   stop(): Promise<void>;
@@ -52,14 +58,17 @@ export interface CloudSync {
 export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const { config, logger, metrics, clock } = d;
   const events = readingStoreFor('alarm', d);
-  const dispatch = new DispatchSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock, ...(d.verifier ? { verifier: d.verifier } : {}) });
+  const dispatch = new DispatchSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock });
   const gateways = new GatewayDirectory(logger);
 
   // Residents' alerts and agency summaries: they watch the alarm lifecycle of the dispatch sink.
   const feeds = new PublicFeedsSink({ config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), dispatch, store: events, clock, logger, metrics });
 
+  // The hub's own records for the dashboards (with InfluxDB): alarm lifecycle, public alerts, hub operations.
+  const records = new TimeSeriesSink({ config: config.cloudSync.timeSeries, store: events, dispatch, feeds, clock, logger, metrics });
+
   // The alarm lane's sinks. Order matters: the fire department must not wait for our bookkeeping.
-  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, gateways];
+  const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, records, gateways];
 
   const started: Sink[] = [];
   let alarms: ContractConsumer | undefined;
@@ -97,20 +106,26 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       health: () => mergeHealth(t.health().store, events.health()),
     };
     const http = await startHttpApi({
-      host: config.http.host,
-      port: config.http.port,
+      http: config.http,
       store,
       metrics,
       logger,
+      clock,
+      access: { verifier: d.verifier, guard: d.loginGuard, sessionsPath: dataPath(config, 'sessions.db') },
       brokerConnected: () => a.connected && t.health().connected,
       brokerLanes: () => ({ alarm: a.connected, telemetry: t.health().connected }),
       gateways: () => gateways.all(),
       pendingDeliveries: () => dispatch.pendingCount(),
       healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
-      routes: [(app) => dispatch.registerRoutes(app), (app) => feeds.registerRoutes(app)],
+      routes: [
+        (app) => dispatch.registerRoutes(app),
+        (app, h) => feeds.registerRoutes(app, h),
+        (app, h) => void registerSiteRoutes(app, { lifecycle: dispatch.fireDispatch().lifecycle, sites: dispatch.fireDispatch().sites, store, gateways: () => gateways.all(), metrics, clock, stillValid: h.stillValid }),
+      ],
     });
     return {
       httpUrl: http.url,
+      httpRoutes: http.routes,
       store,
       async stop() {
         await http.app.close();

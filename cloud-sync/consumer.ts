@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import {
-  AlarmEvent,
+  decodeAlarmEvent,
   GatewayStatus,
   ReadingBatch,
   decodeMessage,
@@ -204,10 +204,15 @@ export class ContractConsumer {
       return left;
     }
     if (parsed.kind === 'events') {
-      const r = decodeMessage(AlarmEvent, payload);
+      const r = decodeAlarmEvent(payload);
       if (!r.ok) return this.invalid(topic, r.error);
       if (r.value.site !== parsed.site) return this.invalid(topic, 'site in the message does not match the topic');
       const event = r.value;
+      if (r.repaired && !waiting) {
+        // Taken all the same: an alarm is never lost over what a device said about itself.
+        metrics.inc('cosafe_sync_events_repaired_total', { class: event.class });
+        this.d.logger.warn({ code: 'COSAFE_ERR_CONTRACT_INVALID', topic, eventId: event.eventId, repaired: r.repaired }, 'event broke the contract in descriptive fields only: cleaned them and took it');
+      }
       if (!waiting) metrics.observe('cosafe_alarm_lane_latency_seconds', { class: event.class, stage: 'received' }, Math.max(0, this.now() - event.time) / 1000);
       const left = this.offer(waiting, (s) => s.onEvent?.(event));
       if (left.size === 0) metrics.inc('cosafe_sync_events_received_total', { class: event.class });

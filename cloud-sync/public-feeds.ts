@@ -8,11 +8,11 @@ import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import { AgencySink } from './agency/agency-sink.js';
 import type { FireDispatch } from './dispatch/fire-dispatch.js';
 import { registerAgencyRoutes } from './http/agency-routes.js';
-import { authorizer } from './http/authorize.js';
 import { registerPublicApi } from './http/public-api.js';
 import { PublicAlerts } from './public/public-alerts.js';
 import type { ReadingStore } from './reading-store.js';
 import { RetainedPublisher } from './retained-publisher.js';
+import type { HttpContext } from './http-api.js';
 
 export interface PublicFeedsDeps {
   config: Config;
@@ -30,7 +30,7 @@ export interface PublicFeeds {
   readonly alerts: PublicAlerts;
   readonly agency: AgencySink;
   onStatus(status: GatewayStatus): void;
-  registerRoutes(app: FastifyInstance): void;
+  registerRoutes(app: FastifyInstance, http: Pick<HttpContext, 'secure'>): void;
   health(): Record<string, unknown>;
   stop(): Promise<void>;
 }
@@ -74,14 +74,14 @@ export async function startPublicFeeds(d: PublicFeedsDeps): Promise<PublicFeeds>
     alerts.onAlarm(a);
     agency.onAlarm();
   });
-  const authorize = authorizer({ auth: dispatch.auth, metrics });
   let streams: { count: number } | undefined;
   return {
     alerts,
     agency,
     onStatus: (status) => agency.onStatus(status),
-    registerRoutes(app) {
+    registerRoutes(app, http) {
       streams = registerPublicApi(app, {
+        tls: http.secure,
         alerts,
         config: config.cloudSync.public,
         capStatus: config.cloudSync.alarms.cap.status,
@@ -89,7 +89,7 @@ export async function startPublicFeeds(d: PublicFeedsDeps): Promise<PublicFeeds>
         metrics,
         logger: d.logger,
       }).streams;
-      registerAgencyRoutes(app, { agency, authorize });
+      registerAgencyRoutes(app, { agency, metrics });
     },
     health: () => ({ feedsLink: retained.connected, publicStreams: streams?.count ?? 0, publicAlertsActive: alerts.current().filter((a) => a.state === 'active').length }),
     async stop() {

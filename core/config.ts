@@ -2,7 +2,8 @@ import { join, resolve, dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CosafeError } from './errors.js';
 import { AgencyConfig, PublicConfig } from './public-config.js';
-import { BridgePrefix, BrokerRole, CredentialRole, underPrefix } from './vocabulary.js';
+import { TimeSeriesConfig } from './time-series-config.js';
+import { BridgePrefix, BrokerRole, CredentialRole, HTTP_ONLY_ROLES, underPrefix } from './vocabulary.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
@@ -228,7 +229,8 @@ export const MqttClientTlsConfig = z
   .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'cert and key go together' });
 export type MqttClientTlsConfig = z.infer<typeof MqttClientTlsConfig>;
 
-const AUTHENTICATED_ROLES = CredentialRole.options;
+// Owners and monitors log in to the HTTP API only: an MQTT listener refuses them unless its roles name them.
+const AUTHENTICATED_ROLES = CredentialRole.options.filter((r) => !HTTP_ONLY_ROLES.includes(r));
 
 const roles = (fallback: readonly BrokerRole[], what: string) =>
   z
@@ -236,6 +238,62 @@ const roles = (fallback: readonly BrokerRole[], what: string) =>
     .min(1)
     .default([...fallback])
     .describe(`Roles admitted on the ${what} listener (${BrokerRole.options.join(', ')})`);
+
+/**
+ * A TLS server's certificate options, the same for the broker's TLS listener
+ * and the hub's HTTP listener: one set of files can serve both.
+ */
+const tlsServerFiles = {
+  cert: z.string().optional().describe('PEM file of the server certificate (chain)'),
+  key: z.string().optional().describe('PEM file of the server private key'),
+  ca: z.string().optional().describe('PEM file of the CA(s) that sign client certificates'),
+  requestClientCert: z
+    .boolean()
+    .default(false)
+    .describe('Ask clients for a certificate signed by `ca`; a verified certificate logs in as the identity named by its subject CN, without a password'),
+};
+
+function checkTlsServerFiles(t: { enabled: boolean; cert?: string | undefined; key?: string | undefined; ca?: string | undefined; requestClientCert: boolean }, ctx: z.RefinementCtx): void {
+  if (!t.enabled) return;
+  if (!t.cert) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'is required when TLS is enabled' });
+  if (!t.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is required when TLS is enabled' });
+  if (t.requestClientCert && !t.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: 'is required with requestClientCert (the CA that signs client certificates)' });
+}
+
+export const HttpConfig = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: Port.default(8080).describe("Hub HTTP API and pages (health, readings, metrics, the owners' and fire departments' pages), or a lone gateway's health and metrics; 0 picks a free port"),
+    tls: z
+      .object({ enabled: z.boolean().default(false).describe('HTTPS on the HTTP listener (the pages\' session cookies are then Secure)'), ...tlsServerFiles })
+      .strict()
+      .superRefine(checkTlsServerFiles)
+      .prefault({}),
+    sessions: z
+      .object({
+        idleMinutes: z.number().int().min(1).max(7 * 24 * 60).default(480).describe("A page's session ends after this long unused (a dispatcher's shift keeps it in use: the console's live stream counts)"),
+        maxHours: z.number().int().min(1).max(30 * 24).default(24).describe('A session ends this long after signing in, used or not'),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        authFailuresPerMinute: z.number().int().min(1).default(10).describe('Failed sign-ins (and HTTP Basic/Bearer secrets) per remote address and identity per minute; then that identity is refused from that address for the rest of the minute (HTTP 429)'),
+        authFailedIdentitiesPerMinute: z.number().int().min(1).default(20).describe('Different identities with a failed sign-in per remote address per minute; then the address is refused for the rest of the minute'),
+      })
+      .strict()
+      .prefault({}),
+    allowedOrigins: z
+      .array(z.url({ protocol: /^https?$/ }).transform((u) => new URL(u).origin))
+      .default([])
+      .describe('Origins besides the hub\'s own address that may send changes (a reverse proxy\'s public URL, e.g. https://hub.example)'),
+    trustProxy: z
+      .union([z.boolean(), z.array(z.string())])
+      .default(false)
+      .describe('Take the client address and protocol from X-Forwarded-For/-Proto: true, or the proxies\' addresses (CIDR); the login limits count per client address'),
+  })
+  .strict();
+export type HttpConfig = z.infer<typeof HttpConfig>;
 
 export const BrokerListenersConfig = z
   .object({
@@ -253,22 +311,11 @@ export const BrokerListenersConfig = z
         enabled: z.boolean().default(false).describe('MQTT over TLS'),
         host: z.string().optional().describe('Default: broker.host'),
         port: Port.default(8883).describe('0 picks a free port'),
-        cert: z.string().optional().describe('PEM file of the server certificate (chain)'),
-        key: z.string().optional().describe('PEM file of the server private key'),
-        ca: z.string().optional().describe('PEM file of the CA(s) that sign client certificates'),
-        requestClientCert: z
-          .boolean()
-          .default(false)
-          .describe('Ask clients for a certificate signed by `ca`; a verified certificate logs in as the identity named by its subject CN, without a password'),
+        ...tlsServerFiles,
         roles: roles(AUTHENTICATED_ROLES, 'TLS'),
       })
       .strict()
-      .superRefine((t, ctx) => {
-        if (!t.enabled) return;
-        if (!t.cert) ctx.addIssue({ code: 'custom', path: ['cert'], message: 'is required when the TLS listener is enabled' });
-        if (!t.key) ctx.addIssue({ code: 'custom', path: ['key'], message: 'is required when the TLS listener is enabled' });
-        if (t.requestClientCert && !t.ca) ctx.addIssue({ code: 'custom', path: ['ca'], message: 'is required with requestClientCert (the CA that signs client certificates)' });
-      })
+      .superRefine(checkTlsServerFiles)
       .prefault({}),
     ws: z
       .object({
@@ -378,13 +425,7 @@ export const Config = z
         },
       }))
       .prefault({}),
-    http: z
-      .object({
-        host: z.string().default('127.0.0.1'),
-        port: Port.default(8080).describe('Hub HTTP API (health, readings, metrics), or a lone gateway\'s health and metrics; 0 picks a free port'),
-      })
-      .strict()
-      .prefault({}),
+    http: HttpConfig.prefault({}),
     gateway: z
       .object({
         id: Id.default('gw-1'),
@@ -495,6 +536,7 @@ export const Config = z
           .describe('Run the telemetry lane (decoding and storing reading batches) in a worker thread of its own, so it never holds up alarms and the broker'),
         public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
         agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
+        timeSeries: TimeSeriesConfig.prefault({}).describe("The hub's own records in InfluxDB for the Grafana dashboards: alarm lifecycle, public alerts, hub operations"),
       })
       .strict()
       .superRefine((c, ctx) => {
@@ -545,7 +587,7 @@ function finalize(config: Config, baseDir: string): Config {
   config.dataDir = resolve(baseDir, config.dataDir);
   if (config.gateway.profileDir) config.gateway.profileDir = resolve(baseDir, config.gateway.profileDir);
   // Certificate and key files, like every path in the file, are relative to it.
-  for (const files of [config.broker.listeners.tls, config.gateway.tls, config.cloudSync.tls]) {
+  for (const files of [config.broker.listeners.tls, config.http.tls, config.gateway.tls, config.cloudSync.tls]) {
     if (!files) continue;
     for (const key of ['cert', 'key', 'ca'] as const) if (files[key]) files[key] = resolve(baseDir, files[key]);
   }

@@ -55,6 +55,8 @@ export const errorCatalog = {
   COSAFE_ERR_MQTT_DISPATCH: 'an alarm could not be published on its MQTT dispatch topic (retried)',
   COSAFE_ERR_HTTP_UNAUTHENTICATED: 'an HTTP request carried no credential, or one that is unknown, revoked or wrong',
   COSAFE_ERR_HTTP_FORBIDDEN: "an HTTP request's credential may not do what it asked",
+  COSAFE_ERR_HTTP_LOGIN_LIMIT: 'an HTTP sign-in or secret was refused unchecked after too many failed logins',
+  COSAFE_ERR_HTTP_CSRF: 'a state-changing HTTP request came from another site, or without its session\'s CSRF token',
   COSAFE_ERR_PUBLIC_STORE: 'the public alert store (dataDir/public-alerts.db) could not record a public alert (reconciled again later)',
   COSAFE_ERR_PUBLIC_AREA: 'fewer than k registered sites fall even in the coarsest cell allowed for a public alert',
   COSAFE_ERR_PUBLIC_REQUEST: 'a request to the public endpoints is invalid (unknown cells, alert or district)',

@@ -71,6 +71,7 @@ export const metricCatalog = {
     labels: ['gateway'],
   },
   cosafe_sync_events_received_total: { kind: 'counter', help: 'Alarm events received from gateways', labels: ['class'] },
+  cosafe_sync_events_repaired_total: { kind: 'counter', help: 'Alarm events that broke the contract only in descriptive fields (text, location, unit, ...): cleaned and taken, never refused', labels: ['class'] },
   cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },
 
   // cloud-sync: the local store
@@ -151,9 +152,22 @@ export const metricCatalog = {
   cosafe_feed_publish_failures_total: { kind: 'counter', help: 'Retained public or agency messages that could not be published (sent again on reconnect)', labels: ['feed'] },
   cosafe_agency_summaries_total: { kind: 'counter', help: 'District summaries published for agencies', labels: [] },
 
+  // cloud-sync: the hub's own records in InfluxDB (for the dashboards)
+  cosafe_timeseries_points_total: { kind: 'counter', help: "Points of the hub's own records (alarm lifecycle, public alerts, hub operations) handed to the InfluxDB buffer, by measurement", labels: ['measurement'] },
+  cosafe_timeseries_errors_total: {
+    kind: 'counter',
+    help: "Records of the hub that could not be made or buffered for InfluxDB, by measurement (alarm transitions are tried again at the next change)",
+    labels: ['measurement'],
+  },
+
   // cloud-sync: the HTTP API
   cosafe_http_auth_failures_total: { kind: 'counter', help: 'HTTP requests refused for want of a valid credential, by reason', labels: ['reason'] },
   cosafe_http_denied_total: { kind: 'counter', help: 'HTTP requests refused because the credential may not do what was asked', labels: ['permission', 'role'] },
+  cosafe_http_limit_hits_total: { kind: 'counter', help: 'HTTP sign-ins and secrets refused unchecked after too many failed logins, by limit', labels: ['limit'] },
+  cosafe_http_csrf_refused_total: { kind: 'counter', help: 'State-changing HTTP requests refused as cross-site, or without their session\'s CSRF token, by why', labels: ['why'] },
+  cosafe_http_logins_total: { kind: 'counter', help: 'Sign-ins on the pages, by role', labels: ['role'] },
+  cosafe_http_sessions: { kind: 'gauge', help: 'Browser sessions of the pages that have not expired', labels: [] },
+  cosafe_http_alarm_streams: { kind: 'gauge', help: 'Live alarm streams (Server-Sent Events) open to the pages', labels: [] },
 } as const satisfies Record<string, MetricDef>;
 
 type Catalog = typeof metricCatalog;

@@ -4,6 +4,13 @@ import { metricCatalog, type CounterName, type GaugeName, type HistogramName, ty
 export { metricCatalog };
 export type { CounterName, GaugeName, HistogramName, MetricName };
 
+/** A histogram's state: cumulative bucket counts (Prometheus `le`), sum and count. */
+export interface HistogramTotals {
+  buckets: { le: number; count: number }[];
+  sum: number;
+  count: number;
+}
+
 export interface MetricsOptions {
   /**
    * Also export the process's own metrics (CPU, memory, event loop delay as
@@ -89,6 +96,25 @@ export class Metrics {
     let sum = 0;
     for (const v of this.values.get(name)?.values() ?? []) sum += v;
     return sum;
+  }
+
+  /**
+   * A histogram summed over its label sets: cumulative counts per upper bound
+   * (`le`, +Inf last), the sum and the count of observations so far.
+   */
+  async histogram(name: HistogramName): Promise<HistogramTotals> {
+    const buckets = new Map<number, number>();
+    let sum = 0;
+    let count = 0;
+    const m = this.made.get(name) as Histogram | undefined;
+    for (const v of m ? (await m.get()).values : []) {
+      if (v.metricName === `${name}_bucket`) {
+        const le = v.labels.le === '+Inf' ? Infinity : Number(v.labels.le);
+        buckets.set(le, (buckets.get(le) ?? 0) + v.value);
+      } else if (v.metricName === `${name}_sum`) sum += v.value;
+      else if (v.metricName === `${name}_count`) count += v.value;
+    }
+    return { buckets: [...buckets].sort((a, b) => a[0] - b[0]).map(([le, n]) => ({ le, count: n })), sum, count };
   }
 
   /** The Prometheus text format, for `/metrics`. */

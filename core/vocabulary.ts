@@ -59,17 +59,36 @@ export const SignalClass = z.enum(['fire', 'gas', 'co', 'waterflow', 'intrusion'
 export type SignalClass = z.infer<typeof SignalClass>;
 
 /**
- * Who may connect to the broker, and so what they may publish and read (the ACL
- * in broker/auth/acl.ts). `resident` is the anonymous public, admitted only on the
- * WebSocket listener; every other role needs a credential.
+ * Which signal goes first when several wait: alarm signals before supervisory
+ * signals before trouble signals (NFPA 72 §10.7, signal priority; EN 54-2 §7 and
+ * §8: the fire alarm condition before faults). Lower goes first. A fleet of devices
+ * going silent at once raises hundreds of trouble signals; a fire alarm raised then
+ * must not wait behind them.
  */
-export const BrokerRole = z.enum(['gateway', 'device', 'bridge', 'service', 'fire-department', 'agency', 'admin', 'resident']);
+export function signalPriority(cls: string | undefined): number {
+  if (cls === 'trouble') return 2;
+  if (cls === 'supervisory') return 1;
+  // Alarm classes, and anything the gateway cannot classify: never behind a known lesser signal.
+  return 0;
+}
+
+/**
+ * Who is asking, at the broker and at the hub's HTTP API: what they may publish
+ * and read (the ACL in broker/auth/acl.ts) and see over HTTP (the permission
+ * table in cloud-sync/http/permissions.ts). `resident` is the anonymous public,
+ * admitted only on the WebSocket listener; every other role needs a credential.
+ * `owner` (a person who owns one or more sites) and `monitor` (a Prometheus
+ * scraper) are people and programs of the HTTP API: they get nothing over MQTT.
+ */
+export const BrokerRole = z.enum(['gateway', 'device', 'bridge', 'service', 'fire-department', 'agency', 'owner', 'monitor', 'admin', 'resident']);
 export type BrokerRole = z.infer<typeof BrokerRole>;
 
 /** Roles a credential can be issued for (everyone but the anonymous resident). */
 export const CredentialRole = BrokerRole.exclude(['resident']);
 export type CredentialRole = z.infer<typeof CredentialRole>;
 
+/** Roles that use the HTTP API only: the broker's listeners do not admit them by default (their ACL grants nothing anyway). */
+export const HTTP_ONLY_ROLES: readonly CredentialRole[] = ['owner', 'monitor'];
 /**
  * The hazards a public alert names (residents' alerts): a sprinkler's waterflow
  * is announced as a fire. Intrusion, supervisory and trouble signals are never public.

@@ -53,6 +53,8 @@ export class HealthReport {
         transport: b.profile.transport,
         lastSeen: d.supervision.lastHeard(b.device.id),
         commLost: d.supervision.isLost(b.device.id),
+        // Where it is, for the owner's page ("1F kitchen"); the config's words, bounded as the contract says.
+        ...(b.device.location ? { location: cleanText(b.device.location) } : {}),
       })),
       activeConditions: d.engine.activeConditions(),
       // An error message of the disk may span lines; the status is text for a page.

@@ -59,6 +59,11 @@ function computeGrants(identity: Identity): Grants {
       return { publish: [], subscribe: [identity.district ? subscriptions.agencyDistrict(identity.district) : subscriptions.allAgency] };
     case 'resident':
       return { publish: [], subscribe: [subscriptions.allPublic] };
+    case 'owner':
+    case 'monitor':
+      // People and programs of the HTTP API, which confines an owner to their sites and shows what they need.
+      // A grant here would be a second door to keep in step with that one, for nothing an owner needs.
+      return { publish: [], subscribe: [] };
     case 'admin':
       // `#` never matches `$SYS/...` [MQTT-4.7.2-1]: the broker's own topics are granted explicitly, and only to read.
       return { publish: ['#'], subscribe: ['#', subscriptions.sys] };

@@ -41,6 +41,8 @@ interface Row {
   district: string | null;
   topic: string | null;
   prefix: string | null;
+  /** An owner's sites, as a JSON array. */
+  sites: string | null;
   secret_hash: string;
   generation: number;
   created_at: number;
@@ -49,8 +51,8 @@ interface Row {
 }
 
 /**
- * Credentials of gateways, MQTT devices, services, fire departments, agencies
- * and admins: in SQLite (WAL) in the data directory, so they survive restarts
+ * Credentials of gateways, MQTT devices, services, fire departments, agencies,
+ * building owners, monitors and admins: in SQLite (WAL) in the data directory, so they survive restarts
  * and the `cosafe credentials` command can change them while the hub runs.
  * Secrets are never stored, only their scrypt hashes; a secret is shown once,
  * when it is made. Revoked credentials stay as rows (who had access, and until
@@ -93,6 +95,8 @@ export class CredentialStore {
       if (!columns.includes('topic')) db.exec('ALTER TABLE credential ADD COLUMN topic TEXT');
       // ... and a bridge's topic prefix.
       if (!columns.includes('prefix')) db.exec('ALTER TABLE credential ADD COLUMN prefix TEXT');
+      // ... and an owner's sites.
+      if (!columns.includes('sites')) db.exec('ALTER TABLE credential ADD COLUMN sites TEXT');
       return new CredentialStore(db, path, clock, options.verified ?? new VerifiedSecrets());
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot open the credential store ${path}: ${(err as Error).message}`, { cause: err });
@@ -152,13 +156,13 @@ export class CredentialStore {
     const secrets = identities.map(() => newSecret());
     const hashes = await Promise.all(secrets.map((secret) => hashSecret(secret)));
     const now = this.clock.now();
-    const insert = this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)');
+    const insert = this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, sites, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)');
     try {
       // One transaction: all of them or (another process took an id meanwhile) none.
       this.db.transaction(() => {
         identities.forEach((identity, i) => {
-          const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string };
-          insert.run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, hashes[i], now);
+          const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string; sites?: string[] };
+          insert.run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, scope.sites ? JSON.stringify(scope.sites) : null, hashes[i], now);
         });
       })();
     } catch (err) {
@@ -344,7 +348,9 @@ function claimConflict(identity: Identity, claims: readonly Claim[]): string | u
 }
 
 function toCredential(row: Row): StoredCredential {
-  const scope = Object.fromEntries(Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix }).filter(([, v]) => v !== null));
+  const scope = Object.fromEntries(
+    Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix, sites: row.sites === null ? null : (JSON.parse(row.sites) as string[]) }).filter(([, v]) => v !== null),
+  );
   return {
     identity: Object.freeze(Identity.parse({ id: row.id, role: row.role, ...scope })),
     generation: row.generation,

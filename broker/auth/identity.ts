@@ -21,6 +21,9 @@ export const IdentityId = z.string().regex(ID_PATTERN, 'must be 1-64 letters, di
 
 const AnyId = z.string().min(1).max(128);
 
+/** Sites one owner credential may carry: a property manager's portfolio, not the whole registry (that is an admin). */
+export const MAX_OWNER_SITES = 200;
+
 /**
  * A device that already publishes on a topic of its own (a zigbee2mqtt bridge,
  * a vendor's firmware): that one exact topic, outside the contract tree. Its
@@ -42,6 +45,10 @@ export const Identity = z.discriminatedUnion('role', [
   z.object({ role: z.literal('service'), id: AnyId }).strict(),
   z.object({ role: z.literal('fire-department'), id: AnyId, district: Level }).strict(),
   z.object({ role: z.literal('agency'), id: AnyId, district: Level.optional() }).strict(),
+  /** A person who owns one or more sites: their devices, readings and alarms over HTTP; nothing over MQTT. */
+  z.object({ role: z.literal('owner'), id: AnyId, sites: z.array(Level).min(1).max(MAX_OWNER_SITES).refine((s) => new Set(s).size === s.length, 'must not name a site twice') }).strict(),
+  /** A metrics scraper (Prometheus): /metrics and /health's details over HTTP; nothing over MQTT. */
+  z.object({ role: z.literal('monitor'), id: AnyId }).strict(),
   z.object({ role: z.literal('admin'), id: AnyId }).strict(),
   z.object({ role: z.literal('resident'), id: z.literal('anonymous') }).strict(),
 ]);
@@ -50,7 +57,7 @@ export type Identity = z.infer<typeof Identity>;
 /** The anonymous public, as admitted on the WebSocket listener. */
 export const ANONYMOUS_RESIDENT: Identity = Object.freeze({ role: 'resident', id: 'anonymous' });
 
-/** What each role must (and may) carry, for errors and --help. */
+/** What each role must (and may) carry, for errors and --help (an owner's --site may be given once per site). */
 export const roleScope: Readonly<Record<CredentialRole, { required: readonly string[]; optional: readonly string[] }>> = {
   gateway: { required: ['site', 'gateway'], optional: ['district'] },
   device: { required: ['site', 'device'], optional: ['topic'] },
@@ -58,6 +65,8 @@ export const roleScope: Readonly<Record<CredentialRole, { required: readonly str
   service: { required: [], optional: [] },
   'fire-department': { required: ['district'], optional: [] },
   agency: { required: [], optional: ['district'] },
+  owner: { required: ['site'], optional: [] },
+  monitor: { required: [], optional: [] },
   admin: { required: [], optional: [] },
 };
 
@@ -74,6 +83,8 @@ export function describeIdentity(i: Identity): string {
       return `fire department of district ${i.district}`;
     case 'agency':
       return i.district ? `agency of district ${i.district}` : 'agency (all districts)';
+    case 'owner':
+      return `owner of ${i.sites.length === 1 ? 'site' : 'sites'} ${i.sites.join(', ')}`;
     default:
       return i.role;
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { METRIC_NAME_PATTERN, SignalClass, UNIT_PATTERN } from '../../core/vocabulary.js';
-import { MAX_EPOCH_MS, MAX_SEQ, MAX_TEXT, TEXT_FORBIDDEN } from './bounds.js';
+import { MAX_EPOCH_MS, MAX_SEQ, MAX_TEXT, TEXT_FORBIDDEN, cleanText, conditionKey } from './bounds.js';
 import { ID_PATTERN } from './topics.js';
 
 export { SignalClass };
@@ -188,7 +188,7 @@ export const GatewayHealth = z.object({
         .optional(),
     }),
   ),
-  devices: z.array(z.object({ id: Id, profile: Id, transport: Word, lastSeen: EpochMs.nullable(), commLost: z.boolean() })),
+  devices: z.array(z.object({ id: Id, profile: Id, transport: Word, lastSeen: EpochMs.nullable(), commLost: z.boolean(), location: Text(MAX_TEXT).optional() })),
   /** `device/condition` of every active condition. */
   activeConditions: z.array(Text(129)),
   /** Devices heard on the broker but not configured, the most recently heard first (at most 20), so a person can add them. */
@@ -243,12 +243,61 @@ export type DecodeResult<T> = { ok: true; value: T } | { ok: false; error: strin
  * an operational fault to count, not a bug.
  */
 export function decodeMessage<S extends z.ZodType>(schema: S, payload: Buffer | string): DecodeResult<z.output<S>> {
-  let json: unknown;
+  const json = parseJson(payload);
+  if (!json.ok) return json;
+  return check(schema, json.value);
+}
+
+/**
+ * An alarm event as cloud-sync takes it. A fire alarm is never refused for a
+ * cosmetic field: when the event breaks the contract only in what a device
+ * said about itself (its `text`, `location`, `unit`, `metric`, `profile`, or a
+ * condition key an older gateway built from a panel line), those fields are
+ * cleaned as the edge does now (`cleanText`, `conditionKey`) or dropped, and the
+ * event goes on, with `repaired` naming what was changed (to be counted and
+ * logged). What identifies and routes the alarm (event id, site, gateway,
+ * device, class, state, time) is never guessed: an event wrong in those is
+ * refused as before.
+ */
+export function decodeAlarmEvent(payload: Buffer | string): DecodeResult<AlarmEvent> & { repaired?: string[] } {
+  const json = parseJson(payload);
+  if (!json.ok) return json;
+  const first = check(AlarmEvent, json.value);
+  if (first.ok || typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) return first;
+  const e = { ...(json.value as Record<string, unknown>) };
+  const repaired: string[] = [];
+  for (const key of ['text', 'location'] as const) {
+    if (e[key] === undefined || AlarmEvent.shape[key].safeParse(e[key]).success) continue;
+    if (typeof e[key] === 'string') e[key] = cleanText(e[key]);
+    else delete e[key];
+    repaired.push(key);
+  }
+  for (const key of ['condition', 'profile'] as const) {
+    if (typeof e[key] === 'string' && !AlarmEvent.shape[key].safeParse(e[key]).success && e[key].length > 0) {
+      e[key] = conditionKey(cleanText(e[key], 1000));
+      repaired.push(key);
+    }
+  }
+  for (const key of ['metric', 'unit', 'value', 'chattering', 'test'] as const) {
+    if (e[key] !== undefined && !AlarmEvent.shape[key].safeParse(e[key]).success) {
+      delete e[key];
+      repaired.push(key);
+    }
+  }
+  if (repaired.length === 0) return first;
+  const second = check(AlarmEvent, e);
+  return second.ok ? { ...second, repaired } : first;
+}
+
+function parseJson(payload: Buffer | string): DecodeResult<unknown> {
   try {
-    json = JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    return { ok: true, value: JSON.parse(typeof payload === 'string' ? payload : payload.toString('utf8')) };
   } catch (err) {
     return { ok: false, error: `not JSON: ${(err as Error).message}` };
   }
+}
+
+function check<S extends z.ZodType>(schema: S, json: unknown): DecodeResult<z.output<S>> {
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   return {

@@ -61,6 +61,20 @@ export class AddressGuard {
     return w.attempts.length > this.o.attempts ? 'connect-attempts' : 'ok';
   }
 
+  /**
+   * Whether `address` failed logins for `failedIdentities` identities within
+   * the window, without counting an attempt: for a listener that is not a
+   * broker's (the hub's HTTP login), which refuses such an address per request.
+   */
+  refusesAddress(address: string): boolean {
+    const w = this.byAddress.get(address);
+    if (!w) return false;
+    const now = this.o.clock.now();
+    let live = 0;
+    for (const times of w.failures.values()) if (this.live(times, now)) live++;
+    return live >= this.o.failedIdentities;
+  }
+
   /** May `identity` try to log in from `address`? False once it failed `authFailures` times within the window. */
   admitIdentity(address: string, identity: string): boolean {
     const w = this.byAddress.get(address);

@@ -16,7 +16,8 @@ export interface StoreOptions {
 export interface AddOptions extends StoreOptions {
   role: CredentialRole;
   id?: string;
-  site?: string;
+  /** Every --site given: one for a gateway, device or bridge; one or more for an owner. */
+  site?: string[];
   gateway?: string;
   device?: string;
   district?: string;
@@ -35,19 +36,21 @@ export const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic', 'p
 export function registerCredentials(program: Command): void {
   const cmd = program
     .command('credentials')
-    .description('issue, list, rotate and revoke the credentials of gateways, devices, services, fire departments, agencies and admins')
+    .description('issue, list, rotate and revoke the credentials of gateways, devices, services, fire departments, agencies, owners, monitors and admins')
     .addHelpText(
       'after',
       `
 The store is <dataDir>/credentials.db (dataDir from --config, or --data-dir, default .cosafe).
 Secrets are stored only as scrypt hashes: a secret is printed once, by "add" or "rotate".
-The username an MQTT client logs in with is the identity id.
+The username an MQTT client (or a person on the hub's pages) logs in with is the identity id.
 
 Examples:
   cosafe credentials add --role gateway --site bakery-12 --gateway gw-1 --district north -c cosafe.yaml
   cosafe credentials add --role device --site bakery-12 --device smoke-oven -c cosafe.yaml
   cosafe credentials add --role bridge --site bakery-12 --prefix zigbee2mqtt -c cosafe.yaml
   cosafe credentials add --role fire-department --district north --id fd-north-station-3 -c cosafe.yaml
+  cosafe credentials add --role owner --id anna.mueller --site bakery-12 --site bakery-14 -c cosafe.yaml
+  cosafe credentials add --role monitor --id prometheus -c cosafe.yaml
   cosafe credentials import devices.csv --out device-secrets.csv -c cosafe.yaml
   cosafe credentials list -c cosafe.yaml
   cosafe credentials rotate bakery-12.gw-1 -c cosafe.yaml
@@ -61,7 +64,7 @@ Examples:
       .description('issue a credential and print its secret (once)')
       .addOption(new Option('--role <role>', 'what the identity is').choices(CredentialRole.options).makeOptionMandatory())
       .option('--id <id>', 'identity id, the MQTT username (default for gateway and device: <site>.<gateway|device>)', once('--id'))
-      .option('--site <site>', 'gateway, device: the site it belongs to', once('--site'))
+      .option('--site <site>', 'gateway, device, bridge: the site it belongs to; owner: a site they own (repeat for each)', (v: string, previous: string[] = []) => [...previous, v])
       .option('--gateway <id>', 'gateway: its gateway id (gateway.id in its config)', once('--gateway'))
       .option('--device <id>', 'device: its device id (as in gateway.devices)', once('--device'))
       .option('--district <district>', "fire-department: the district it serves; gateway: its site's district; agency: only this district", once('--district'))
@@ -98,7 +101,7 @@ ${Object.entries(roleScope)
           `created ${describeIdentity(credential.identity)} as "${credential.identity.id}" in ${store.path}`,
           `  username: ${credential.identity.id}`,
           `  secret:   ${secret}`,
-          'The secret is shown only now and is not stored: give it to the client (e.g. gateway.credentials in its config).',
+          `The secret is shown only now and is not stored: ${HANDOVER[credential.identity.role] ?? 'give it to the client (e.g. gateway.credentials in its config).'}`,
           `Lost it? "cosafe credentials rotate ${credential.identity.id}" makes a new one.`,
         ].join('\n'),
       );
@@ -121,7 +124,7 @@ ${Object.entries(roleScope)
     try {
       const rows = store
         .list()
-        .filter((c) => (o.all || c.revokedAt === null) && (!o.role || c.identity.role === o.role) && (!o.site || (c.identity as { site?: string }).site === o.site));
+        .filter((c) => (o.all || c.revokedAt === null) && (!o.role || c.identity.role === o.role) && (!o.site || sitesOf(c.identity).includes(o.site)));
       if (o.json) return out(JSON.stringify(rows.map(publicView), null, 2));
       if (rows.length === 0) return out(`no credentials in ${store.path}${o.all ? '' : ' (--all also shows revoked ones)'}`);
       out(
@@ -168,6 +171,14 @@ ${Object.entries(roleScope)
   });
 }
 
+/** What to do with a new secret, for the roles whose holder is not a program with a config file. */
+const HANDOVER: Partial<Record<Identity['role'], string>> = {
+  owner: 'give it to the owner: they sign in on the hub\'s pages (http://<hub>/web/login/) with the username and this secret.',
+  'fire-department': 'give it to the department: its dispatchers sign in on the console (http://<hub>/web/login/), its systems use HTTP Basic or MQTT.',
+  monitor: 'put it in Prometheus\'s scrape config (basic_auth: username and password_file) for /metrics.',
+  admin: 'keep it safe: it may do everything, over MQTT and HTTP.',
+};
+
 /**
  * A flag that may be given once. Commander keeps only the last of a repeated
  * flag; a credential silently scoped to the second of two topics is a
@@ -199,16 +210,20 @@ export function identityFrom(o: Omit<AddOptions, keyof StoreOptions>): Identity 
   const problems: string[] = [];
   for (const f of scope.required) if (!o[f as (typeof SCOPE_FLAGS)[number]]) problems.push(`--${f} is required for role ${o.role}`);
   for (const f of SCOPE_FLAGS) if (o[f] && !scope.required.includes(f) && !scope.optional.includes(f)) problems.push(`--${f} does not apply to role ${o.role}`);
+  // Commander keeps every --site; only an owner may have more than one.
+  if (o.role !== 'owner' && (o.site?.length ?? 0) > 1) problems.push(`--site is given ${o.site!.length} times ("${o.site!.join('", "')}"): a ${o.role} belongs to one site (an owner of several sites is --role owner)`);
+  const site = o.site?.[0];
   const derived =
-    o.role === 'gateway' && o.site && o.gateway ? `${o.site}.${o.gateway}`
-    : o.role === 'device' && o.site && o.device ? `${o.site}.${o.device}`
-    : o.role === 'bridge' && o.site && o.prefix ? bridgeId(o.site, o.prefix)
+    o.role === 'gateway' && site && o.gateway ? `${site}.${o.gateway}`
+    : o.role === 'device' && site && o.device ? `${site}.${o.device}`
+    : o.role === 'bridge' && site && o.prefix ? bridgeId(site, o.prefix)
     : undefined;
   const id = o.id ?? derived;
   if (!id) problems.push(`--id is required for role ${o.role}`);
   if (problems.length) throw new CosafeError('COSAFE_ERR_CLI_USAGE', 'cannot issue this credential', { details: problems });
-  const fields = Object.fromEntries(SCOPE_FLAGS.filter((f) => o[f] !== undefined).map((f) => [f, o[f]]));
-  return { role: o.role, id, ...fields } as Identity;
+  const fields = Object.fromEntries(SCOPE_FLAGS.filter((f) => f !== 'site' && o[f] !== undefined).map((f) => [f, o[f]]));
+  const sites = o.role === 'owner' ? { sites: o.site } : site ? { site } : {};
+  return { role: o.role, id, ...fields, ...sites } as Identity;
 }
 
 /** `bakery-12.zigbee2mqtt` for prefix `zigbee2mqtt`; undefined (ask for --id) when the prefix is no id material. */
@@ -227,9 +242,16 @@ function publicView(c: StoredCredential) {
   };
 }
 
+/** The sites a credential belongs to (one; an owner's several; none for a district or the hub's roles). */
+function sitesOf(i: Identity): readonly string[] {
+  if (i.role === 'owner') return i.sites;
+  const site = (i as { site?: string }).site;
+  return site ? [site] : [];
+}
+
 function scopeText(i: Identity): string {
-  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string };
-  return [s.site && `site=${s.site}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`, s.prefix && `prefix=${s.prefix}/#`]
+  const s = i as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string; sites?: string[] };
+  return [s.site && `site=${s.site}`, s.sites && `sites=${s.sites.join(',')}`, s.gateway && `gateway=${s.gateway}`, s.device && `device=${s.device}`, s.district && `district=${s.district}`, s.topic && `topic=${s.topic}`, s.prefix && `prefix=${s.prefix}/#`]
     .filter(Boolean)
     .join(' ') || '-';
 }

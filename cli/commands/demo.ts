@@ -160,9 +160,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
         forMs: 40_000,
       }).start();
     }
+    // The CLI finds the hub's operator token in the data directory; the default one needs no flag.
+    const dataDirFlag = resolve(config.dataDir) === resolve('.cosafe') ? '' : ` --data-dir ${config.dataDir}`;
     logger.info(
       { devices: config.gateway.devices.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
-      `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}" and "cosafe status --api ${stack.cloudSync!.httpUrl}" (Ctrl-C to stop)`,
+      `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}${dataDirFlag}" and "cosafe status --api ${stack.cloudSync!.httpUrl}${dataDirFlag}" (Ctrl-C to stop)`,
     );
     const residents = `${stack.cloudSync!.httpUrl.replace('://127.0.0.1', '://localhost')}/web/residents/`;
     logger.info({ residents, feed: `${stack.cloudSync!.httpUrl}/public/v1/feeds/cap.atom` }, `residents' page: open ${residents} and enter 52.5301, 13.3849 (the bakery's neighbourhood)`);

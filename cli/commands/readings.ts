@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { CosafeError } from '../../core/errors.js';
-import { getFromHub } from '../hub-client.js';
+import { getFromHub, hubClientOptions, type HubClientOptions } from '../hub-client.js';
 import { intOption } from './options.js';
 
-interface ReadingsOptions {
-  api: string;
+interface ReadingsOptions extends HubClientOptions {
   site?: string;
   device?: string;
   metric?: string;
@@ -24,10 +23,7 @@ interface Row {
 }
 
 export function registerReadings(program: Command): void {
-  program
-    .command('readings')
-    .description('show the latest value of every device, or the recent history of one metric (--device and --metric)')
-    .option('--api <url>', 'hub HTTP API', 'http://127.0.0.1:8080')
+  hubClientOptions(program.command('readings').description('show the latest value of every device, or the recent history of one metric (--device and --metric)'))
     .option('--site <site>', 'only this site')
     .option('--device <device>', 'only this device')
     .option('--metric <metric>', 'with --device: the history of this metric')
@@ -49,7 +45,7 @@ export function registerReadings(program: Command): void {
       } else {
         url = `/api/v1/readings/latest?${params}`;
       }
-      const body = await getFromHub<{ readings?: Row[] }>(o.api, url);
+      const body = await getFromHub<{ readings?: Row[] }>(o, url);
       const rows = body.readings ?? [];
       if (o.json) {
         process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

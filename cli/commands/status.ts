@@ -1,15 +1,12 @@
 import type { Command } from 'commander';
 import type { GatewayStatus } from '../../broker/contract/index.js';
-import { getFromHub } from '../hub-client.js';
+import { getFromHub, hubClientOptions, type HubClientOptions } from '../hub-client.js';
 
 export function registerStatus(program: Command): void {
-  program
-    .command('status')
-    .description('show every gateway: online or not, each transport, port and unit, each device and what is active')
-    .option('--api <url>', 'hub HTTP API', 'http://127.0.0.1:8080')
+  hubClientOptions(program.command('status').description('show every gateway: online or not, each transport, port and unit, each device and what is active'))
     .option('--json', 'print JSON')
-    .action(async (o: { api: string; json?: boolean }) => {
-      const { gateways } = await getFromHub<{ gateways: GatewayStatus[] }>(o.api, '/api/v1/gateways');
+    .action(async (o: HubClientOptions & { json?: boolean }) => {
+      const { gateways } = await getFromHub<{ gateways: GatewayStatus[] }>(o, '/api/v1/gateways');
       if (o.json) {
         process.stdout.write(`${JSON.stringify(gateways, null, 2)}\n`);
         return;

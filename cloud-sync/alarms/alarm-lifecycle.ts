@@ -10,6 +10,7 @@ import {
   type CapMsgType,
   type DispatchMessage,
 } from '../../broker/contract/index.js';
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { AlarmsConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
@@ -54,13 +55,18 @@ export interface AckRequest {
   warnPublic?: boolean;
 }
 
-/** Told of every alarm after a change of it has committed (public alerts, agency feeds). */
+/** Told of every alarm after a change of it has committed (public alerts, agency feeds, the consoles' live stream); a delivery is not a change. */
 export type AlarmObserver = (alarm: AlarmRecord) => void;
 
 export type AckResult = { ok: true; alarm: AlarmRecord; already: boolean } | { ok: false; reason: AckRefusal; alarm?: AlarmRecord };
 export type ShelveResult = { ok: true; alarm: AlarmRecord } | { ok: false; reason: 'unknown' | 'forbidden' | 'not-shelvable' | 'invalid'; message: string };
 
 const escalationKey = (id: string) => `escalate:${id}`;
+
+/** The hub itself, as the source of the trouble it raises about a site (never a device id of a site: those come from its gateway). */
+export const HUB_DEVICE = 'cosafe-hub';
+/** The hub's trouble condition: a site sends to the hub but is not in the registry. */
+export const SITE_UNREGISTERED = 'site-unregistered';
 const unshelveKey = (id: string) => `unshelve:${id}`;
 
 /**
@@ -74,6 +80,7 @@ const unshelveKey = (id: string) => `unshelve:${id}`;
 export class AlarmLifecycle {
   private readonly unregistered = new Set<string>();
   private readonly observers = new Set<AlarmObserver>();
+  private readonly deliveryObservers = new Set<AlarmObserver>();
 
   constructor(private readonly d: AlarmLifecycleDeps) {}
 
@@ -94,6 +101,12 @@ export class AlarmLifecycle {
   observe(observer: AlarmObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /** Calls `observer` with an alarm each time one of its messages was delivered (a console's timeline); returns the unsubscribe. */
+  observeDeliveries(observer: AlarmObserver): () => void {
+    this.deliveryObservers.add(observer);
+    return () => this.deliveryObservers.delete(observer);
   }
 
   /** Sites that sent events but are not in the registry. */
@@ -322,10 +335,12 @@ export class AlarmLifecycle {
     const m = store.message(messageId);
     if (!m) return;
     let rearm: AlarmRecord | undefined;
+    let delivered: AlarmRecord | undefined;
     try {
       store.transaction(() => {
         const a = store.get(m.alarmId);
         if (!a) return;
+        delivered = a;
         store.journal({ alarmId: a.id, at, kind: 'delivered', from: null, to: null, actor: p.department, channel: p.channel, eventId: null, detail: { messageId, msgType: m.msgType, attempts } });
         if (a.firstDeliveredAt === null && m.activation === a.activation && m.msgType === 'Alert') {
           a.firstDeliveredAt = at;
@@ -341,6 +356,8 @@ export class AlarmLifecycle {
       this.d.logger.warn({ err: (err as Error).message, key: p.key }, 'could not journal a delivery');
     }
     if (rearm) this.arm(rearm);
+    // A console shows each delivery in the alarm's timeline as it happens.
+    if (delivered) this.notify(delivered, this.deliveryObservers);
   }
 
   get(id: string): AlarmRecord | undefined {
@@ -353,6 +370,11 @@ export class AlarmLifecycle {
 
   journal(id: string): JournalEntry[] {
     return this.d.store.journalOf(id);
+  }
+
+  /** The journal of a site's alarms since `since`: their occurrences for an owner's history. */
+  siteJournal(site: string, since: number): JournalEntry[] {
+    return this.d.store.siteJournal(site, since);
   }
 
   /** Transitions journaled since `since`, oldest first (the agencies' statistics). */
@@ -475,8 +497,8 @@ export class AlarmLifecycle {
     this.notify(a);
   }
 
-  private notify(a: AlarmRecord): void {
-    for (const observe of this.observers) {
+  private notify(a: AlarmRecord, observers: ReadonlySet<AlarmObserver> = this.observers): void {
+    for (const observe of observers) {
       try {
         observe(a);
       } catch (err) {
@@ -543,16 +565,36 @@ export class AlarmLifecycle {
     this.d.logger.warn({ code: 'COSAFE_ERR_ACK_REFUSED', ...r }, 'acknowledgement refused');
   }
 
-  /** Raises, once per site, that a site sending to the hub is not registered. */
+  /**
+   * A site that sends to the hub but is not in the registry is raised as
+   * trouble (an alarm of the hub's own, journaled and listed like any other,
+   * routed as the site's alarms are: to every department that takes trouble),
+   * and the trouble clears once the site is registered. Its fire alarms are
+   * still dispatched, to every department, loudly (never routed nowhere).
+   */
   checkSite(site: string, gateway: string): void {
+    const trouble = this.d.store.get(alarmIdOf(site, HUB_DEVICE, SITE_UNREGISTERED));
+    const troubleActive = trouble?.state === 'active-unacknowledged' || trouble?.state === 'active-acknowledged';
     if (this.d.sites(site)) {
       this.unregistered.delete(site);
+      if (troubleActive) this.raiseSiteTrouble(site, gateway, 'cleared', 'the site is registered now');
       return;
     }
     if (this.unregistered.has(site)) return;
     this.unregistered.add(site);
     this.d.metrics.inc('cosafe_site_problems_total', { problem: 'unregistered' });
     this.d.logger.error({ code: 'COSAFE_ERR_SITE_UNREGISTERED', site, gateway }, `site "${site}" is not in the registry: register it with "cosafe sites add"`);
+    if (!troubleActive) {
+      this.raiseSiteTrouble(site, gateway, 'active', `site "${site}" is not in the hub's registry: its alarms go to every fire department; register it with "cosafe sites add"`);
+    }
+  }
+
+  private raiseSiteTrouble(site: string, gateway: string, state: AlarmEvent['state'], text: string): void {
+    const time = this.d.clock.now();
+    const digest = createHash('sha256').update(`${site}\u0000${HUB_DEVICE}\u0000${SITE_UNREGISTERED}\u0000${state}\u0000${time}`).digest('hex');
+    const event: AlarmEvent = { v: 1, eventId: `evt_${digest.slice(0, 32)}`, gateway, site, device: HUB_DEVICE, profile: HUB_DEVICE, condition: SITE_UNREGISTERED, class: 'trouble', state, time, text };
+    // Through the one path of every event, so it is journaled, routed and listed like one.
+    if (!this.onEvent(event)) this.d.logger.error({ code: 'COSAFE_ERR_ALARM_STORE', site }, 'could not record the trouble of an unregistered site');
   }
 
   private updateGauges(): void {

@@ -86,6 +86,7 @@ export interface TransitionRow {
   district: string | null;
   class: AlarmEvent['class'];
   site: string;
+  device: string;
   condition: string;
   /** 1 when the transition was caused by an event the edge marked as a test. */
   test: number;
@@ -159,18 +160,16 @@ export class AlarmStore {
   }
 
   journalOf(alarmId: string): JournalEntry[] {
-    return (this.s.journalOf.all(alarmId) as Record<string, unknown>[]).map((r) => ({
-      n: r.n as number,
-      alarmId: r.alarm_id as string,
-      at: r.at as number,
-      kind: r.kind as JournalKind,
-      from: (r.from_state as AlarmLifecycleState | null) ?? null,
-      to: (r.to_state as AlarmLifecycleState | null) ?? null,
-      actor: r.actor as string,
-      channel: r.channel as string,
-      eventId: (r.event_id as string | null) ?? null,
-      detail: JSON.parse(r.detail as string) as Record<string, unknown>,
-    }));
+    return (this.s.journalOf.all(alarmId) as Record<string, unknown>[]).map(toEntry);
+  }
+
+  /**
+   * The journal of one site's alarms since `since` (ms), in journal order: its
+   * transitions, deliveries and escalations (what an owner's history and a
+   * console's timeline are read from).
+   */
+  siteJournal(site: string, since: number): JournalEntry[] {
+    return (this.s.siteJournal.all(site, since) as Record<string, unknown>[]).map(toEntry);
   }
 
   /**
@@ -220,10 +219,14 @@ export class AlarmStore {
       countByState: db.prepare('SELECT state, count(*) AS n FROM alarm GROUP BY state'),
       journal: db.prepare('INSERT INTO journal (alarm_id, at, kind, from_state, to_state, actor, channel, event_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       journalOf: db.prepare('SELECT * FROM journal WHERE alarm_id = ? ORDER BY n'),
+      siteJournal: db.prepare(
+        `SELECT j.* FROM journal j JOIN alarm a ON a.id = j.alarm_id
+          WHERE a.site = ? AND j.at >= ? AND j.kind IN ('transition', 'delivered', 'escalated', 'routed') ORDER BY j.n`,
+      ),
       seen: db.prepare('SELECT alarm_id, activation FROM event_seen WHERE event_id = ?'),
       transitionsSince: db.prepare(
         `SELECT j.alarm_id AS alarmId, j.at, j.from_state AS "from", j.to_state AS "to", j.channel, a.district,
-                json_extract(a.record, '$.class') AS class, a.site, json_extract(a.record, '$.condition') AS condition,
+                json_extract(a.record, '$.class') AS class, a.site, json_extract(a.record, '$.device') AS device, json_extract(a.record, '$.condition') AS condition,
                 json_extract(j.detail, '$.test') IS NOT NULL AS test
            FROM journal j JOIN alarm a ON a.id = j.alarm_id
           WHERE j.kind = 'transition' AND j.at >= ? ORDER BY j.n`,
@@ -234,4 +237,19 @@ export class AlarmStore {
       messageAlarm: db.prepare('SELECT alarm_id FROM message WHERE id = ?'),
     };
   }
+}
+
+function toEntry(r: Record<string, unknown>): JournalEntry {
+  return {
+    n: r.n as number,
+    alarmId: r.alarm_id as string,
+    at: r.at as number,
+    kind: r.kind as JournalKind,
+    from: (r.from_state as AlarmLifecycleState | null) ?? null,
+    to: (r.to_state as AlarmLifecycleState | null) ?? null,
+    actor: r.actor as string,
+    channel: r.channel as string,
+    eventId: (r.event_id as string | null) ?? null,
+    detail: JSON.parse(r.detail as string) as Record<string, unknown>,
+  };
 }

@@ -10,7 +10,6 @@ import { AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
 import { AlarmStore } from '../alarms/alarm-store.js';
 import { TimerScheduler, type Scheduler } from '../alarms/scheduler.js';
 import { registerAlarmRoutes } from '../http/alarm-routes.js';
-import { HttpAuthenticator, type CredentialVerifier } from '../http/http-auth.js';
 import { SiteRegistry } from '../registry/site-registry.js';
 import { SiteStore, siteStorePath } from '../registry/site-store.js';
 import { DeliveryLog, type MqttPublish, type PendingDelivery, type WebhookData } from './delivery-log.js';
@@ -26,16 +25,12 @@ export interface FireDispatchDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
-  /** The credential store, for the HTTP API (injected: cloud-sync does not import the broker). */
-  verifier?: CredentialVerifier;
   scheduler?: Scheduler;
 }
 
 export interface FireDispatch {
   readonly lifecycle: AlarmLifecycle;
   readonly sites: SiteRegistry;
-  /** Who an HTTP request is (the broker's credentials), for every private route. */
-  readonly auth: HttpAuthenticator;
   /** The alarm lane's handler: true once the event is journaled and its deliveries recorded. */
   onEvent(event: AlarmEvent): boolean;
   onStatus(status: GatewayStatus): void;
@@ -44,8 +39,6 @@ export interface FireDispatch {
   health(): Record<string, unknown>;
   stop(): Promise<void>;
 }
-
-const refuseAll: CredentialVerifier = { verify: async () => undefined, current: () => undefined };
 
 /**
  * The fire departments' side of cloud-sync, as one sink: the site registry,
@@ -96,18 +89,16 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
   lifecycle.start();
   webhooks.resume();
   mqttOut.resume();
-  const auth = new HttpAuthenticator({ verifier: d.verifier ?? refuseAll, clock, metrics });
   const l = lifecycle;
 
   return {
     lifecycle: l,
     sites,
-    auth,
     onEvent: (event) => l.onEvent(event),
     onStatus: (status) => {
       if (status.state === 'online') l.checkSite(status.site, status.gateway);
     },
-    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, auth, metrics, logger: log }),
+    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, metrics, logger: log }),
     pendingCount: () => webhooks.pendingCount() + mqttOut.pendingCount(),
     health: () => ({ dispatchLink: link.connected, unregisteredSites: l.unregisteredSites(), sitesRegistered: sites.all().length }),
     async stop() {

@@ -7,14 +7,13 @@ import type { AckRefusal, AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
 import type { AlarmRecord } from '../alarms/alarm-store.js';
 import { CAP_CONTENT_TYPE } from '../alarms/cap.js';
 import type { SiteRegistry } from '../registry/site-registry.js';
-import { authorizer } from './authorize.js';
-import type { HttpAuthenticator } from './http-auth.js';
+import { access, deny as denyAccess } from './access.js';
+import { alarmView } from './alarm-view.js';
 import { may, type Permission, type Principal } from './permissions.js';
 
 export interface AlarmRoutesDeps {
   lifecycle: AlarmLifecycle;
   sites: SiteRegistry;
-  auth: HttpAuthenticator;
   metrics: Metrics;
   logger: Logger;
 }
@@ -40,50 +39,48 @@ const ShelveBody = z.object({ minutes: z.number().int().positive(), reason: z.st
 
 const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, 'wrong-district': 403, stale: 409, 'not-active': 409, unstamped: 400, invalid: 400 };
 
+/** Where an alarm is, for the permission table: its site (an owner's reach) and district (a fire department's). */
+export const whereOf = (a: AlarmRecord) => ({ site: a.site, district: a.district });
+
 /**
  * The fire departments' private API: the alarms a credential may see, one with
  * its journal (or its CAP message), acknowledgement, shelving; and the registry
- * details of the district's sites. Every request authenticates; every refusal
- * is counted.
+ * details of the district's sites. The access hook (access.ts) has checked the
+ * credential and the permission; each handler checks the district or site of
+ * what is asked for, and counts every refusal.
  */
 export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): void {
-  const { who, deny } = authorizer(d);
+  const deny = (reply: FastifyReply, p: Principal, permission: Permission, message?: string) => denyAccess(reply, d.metrics, p, permission, message);
   const alarmFor = (req: FastifyRequest<{ Params: { id: string } }>, reply: FastifyReply, p: Principal, permission: Permission): AlarmRecord | undefined => {
     const a = d.lifecycle.get(req.params.id);
     if (!a) {
       void reply.code(404).send({ error: 'not found', code: 'COSAFE_ERR_ALARM_UNKNOWN' });
       return undefined;
     }
-    if (!may(p, permission, a.district)) {
-      deny(reply, p, permission, `alarm ${a.id} is of district ${a.district}, not of this credential's`);
+    if (!may(p, permission, whereOf(a))) {
+      deny(reply, p, permission, p.role === 'owner' ? `alarm ${a.id} is of site ${a.site}, not one of this credential's` : `alarm ${a.id} is of district ${a.district}, not of this credential's`);
       return undefined;
     }
     return a;
   };
-  const view = (a: AlarmRecord) => {
-    const site = d.sites.lookup(a.site);
-    const { lastEvent, ...rest } = a;
-    return { ...rest, device: lastEvent.device, location: lastEvent.location ?? null, lastEvent, siteInfo: site ?? null };
-  };
+  const view = (a: AlarmRecord) => alarmView(a, d);
 
-  app.get('/api/v1/alarms', async (req, reply) => {
-    const p = await who(req, reply, 'alarms.read');
-    if (!p) return reply;
+  app.get('/api/v1/alarms', { config: access('alarms.read') }, async (req, reply) => {
+    const p = req.principal!;
     const q = ListQuery.safeParse(req.query);
     if (!q.success) return reply.code(400).send({ error: 'bad request', details: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
     const f = q.data;
     if (f.district && !may(p, 'alarms.read', f.district)) return deny(reply, p, 'alarms.read', `this credential may not read district ${f.district}`);
     const alarms = d.lifecycle
       .list({ ...(f.state ? { state: f.state } : {}), ...(f.district ? { district: f.district } : {}), includeNormal: f.all === 'true' })
-      .filter((a) => may(p, 'alarms.read', a.district) && (!f.class || a.class === f.class) && (!f.site || a.site === f.site))
+      .filter((a) => may(p, 'alarms.read', whereOf(a)) && (!f.class || a.class === f.class) && (!f.site || a.site === f.site))
       // Unacknowledged first, then newest.
       .sort((x, y) => Number(y.state === 'active-unacknowledged') - Number(x.state === 'active-unacknowledged') || y.since - x.since);
     return { alarms: alarms.map(view) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/alarms/:id', async (req, reply) => {
-    const p = await who(req, reply, 'alarms.read');
-    if (!p) return reply;
+  app.get<{ Params: { id: string } }>('/api/v1/alarms/:id', { config: access('alarms.read') }, async (req, reply) => {
+    const p = req.principal!;
     const a = alarmFor(req, reply, p, 'alarms.read');
     if (!a) return reply;
     const messages = d.lifecycle.messages(a.id);
@@ -95,9 +92,8 @@ export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): v
     return { alarm: view(a), journal: d.lifecycle.journal(a.id), messages: messages.map(({ xml: _x, ...m }) => m) };
   });
 
-  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/ack', async (req, reply) => {
-    const p = await who(req, reply, 'alarms.ack');
-    if (!p) return reply;
+  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/ack', { config: access('alarms.ack') }, async (req, reply) => {
+    const p = req.principal!;
     const body = AckBody.safeParse(req.body ?? {});
     if (!body.success) return reply.code(400).send({ error: 'bad request', details: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
     const r = d.lifecycle.acknowledge({ alarmId: req.params.id, who: p, channel: 'http', ...clean(body.data) });
@@ -106,9 +102,8 @@ export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): v
     return reply.code(ACK_STATUS[r.reason]).send({ error: `acknowledgement refused: ${r.reason}`, code: r.reason === 'unknown' ? 'COSAFE_ERR_ALARM_UNKNOWN' : 'COSAFE_ERR_ACK_REFUSED', reason: r.reason });
   });
 
-  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/shelve', async (req, reply) => {
-    const p = await who(req, reply, 'alarms.shelve');
-    if (!p) return reply;
+  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/shelve', { config: access('alarms.shelve') }, async (req, reply) => {
+    const p = req.principal!;
     const body = ShelveBody.safeParse(req.body ?? {});
     if (!body.success) return reply.code(400).send({ error: 'bad request', code: 'COSAFE_ERR_SHELVE_REFUSED', details: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
     const r = d.lifecycle.shelve(req.params.id, p, body.data.minutes, body.data.reason);
@@ -117,26 +112,23 @@ export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): v
     return reply.code(status).send({ error: r.message, code: r.reason === 'unknown' ? 'COSAFE_ERR_ALARM_UNKNOWN' : r.reason === 'forbidden' ? 'COSAFE_ERR_HTTP_FORBIDDEN' : 'COSAFE_ERR_SHELVE_REFUSED' });
   });
 
-  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/unshelve', async (req, reply) => {
-    const p = await who(req, reply, 'alarms.shelve');
-    if (!p) return reply;
+  app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/unshelve', { config: access('alarms.shelve') }, async (req, reply) => {
+    const p = req.principal!;
     const r = d.lifecycle.unshelve(req.params.id, p);
     if (r.ok) return { alarm: view(r.alarm) };
     return reply.code(r.reason === 'forbidden' ? 403 : 404).send({ error: r.message, code: r.reason === 'forbidden' ? 'COSAFE_ERR_HTTP_FORBIDDEN' : 'COSAFE_ERR_ALARM_UNKNOWN' });
   });
 
-  app.get('/api/v1/sites', async (req, reply) => {
-    const p = await who(req, reply, 'sites.read');
-    if (!p) return reply;
-    return { sites: d.sites.all().filter((s) => may(p, 'sites.read', s.district)) };
+  app.get('/api/v1/sites', { config: access('sites.read') }, async (req, reply) => {
+    const p = req.principal!;
+    return { sites: d.sites.all().filter((s) => may(p, 'sites.read', { site: s.id, district: s.district })) };
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/sites/:id', async (req, reply) => {
-    const p = await who(req, reply, 'sites.read');
-    if (!p) return reply;
+  app.get<{ Params: { id: string } }>('/api/v1/sites/:id', { config: access('sites.read') }, async (req, reply) => {
+    const p = req.principal!;
     const site = d.sites.lookup(req.params.id);
     if (!site) return reply.code(404).send({ error: 'not found', code: 'COSAFE_ERR_SITE_UNKNOWN' });
-    if (!may(p, 'sites.read', site.district)) return deny(reply, p, 'sites.read', `site ${site.id} is of district ${site.district}`);
+    if (!may(p, 'sites.read', { site: site.id, district: site.district })) return deny(reply, p, 'sites.read', `site ${site.id} is not one this credential may read`);
     return { site };
   });
 }

@@ -16,6 +16,8 @@ export const PUBLIC_PREFIX = '/public/v1';
 
 export interface PublicApiDeps {
   alerts: PublicAlerts;
+  /** The HTTP listener speaks TLS (the pages' headers say so). */
+  tls: boolean;
   config: PublicConfig;
   capStatus: CapStatus;
   /** Districts that have a feed: those of the registry and of the policy. */
@@ -116,7 +118,8 @@ export function registerPublicApi(app: FastifyInstance, d: PublicApiDeps): { str
       return feed(req, reply, district);
     });
 
-    await registerWebAssets(scope);
+    // The pages of every role and their assets: anonymous and rate-limited like the rest of this scope; the data they show is not public.
+    await registerWebAssets(scope, { tls: d.tls });
   });
   return { streams };
 }

@@ -48,6 +48,43 @@ function timestamp(ms: number): string {
   return String(ms);
 }
 
+/** An integer field (`42i`), as opposed to a float. */
+export interface IntField {
+  readonly int: number;
+}
+export const int = (n: number): IntField => ({ int: Math.trunc(n) });
+export type FieldValue = number | string | boolean | IntField;
+
+/**
+ * One line of the hub's own records (alarm lifecycle, public alerts, hub
+ * operations): tags and fields by the contract's names, those given as
+ * undefined or null left out. Throws `UnsafePoint` when a value cannot be
+ * written safely, or when no field is left.
+ */
+export function pointLine<T extends string, F extends string>(
+  measurement: string,
+  tags: Partial<Record<T, string | null | undefined>>,
+  fields: Partial<Record<F, FieldValue | null | undefined>>,
+  timeMs: number,
+): string {
+  const t = Object.entries<string | null | undefined>(tags)
+    .filter((e): e is [string, string] => e[1] !== undefined && e[1] !== null)
+    // InfluxDB asks for tags in key order (fastest to index).
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => tag(k, v));
+  const f = Object.entries<FieldValue | null | undefined>(fields)
+    .filter((e): e is [string, FieldValue] => e[1] !== undefined && e[1] !== null)
+    .map(([k, v]) => {
+      if (typeof v === 'string') return text(k, v);
+      if (typeof v === 'boolean') return `${k}=${v}`;
+      if (typeof v === 'number') return float(k, v);
+      if (!Number.isSafeInteger(v.int)) throw new UnsafePoint(`field ${k} is not an integer`);
+      return `${k}=${v.int}i`;
+    });
+  if (f.length === 0) throw new UnsafePoint(`a ${measurement} point without fields`);
+  return `${[measurement, ...t].join(',')} ${f.join(',')} ${timestamp(timeMs)}`;
+}
+
 /**
  * Appends one line per reading to `out`; returns why each point it refused was
  * refused (empty when every reading became a line).

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { HttpContext } from '../http-api.js';
 import type { GatewayStatus } from '../../broker/contract/index.js';
+import type { PublicAlerts } from '../public/public-alerts.js';
 import { startPublicFeeds, type PublicFeeds, type PublicFeedsDeps } from '../public-feeds.js';
 import type { DispatchSink } from './dispatch-sink.js';
 import type { Sink } from './sink.js';
@@ -28,8 +30,13 @@ export class PublicFeedsSink implements Sink {
     this.feeds?.onStatus(status);
   }
 
-  registerRoutes(app: FastifyInstance): void {
-    this.require().registerRoutes(app);
+  /** The residents' alerts, once started (the time-series sink records them). */
+  alerts(): PublicAlerts | undefined {
+    return this.feeds?.alerts;
+  }
+
+  registerRoutes(app: FastifyInstance, http: Pick<HttpContext, 'secure'>): void {
+    this.require().registerRoutes(app, http);
   }
 
   health(): Record<string, unknown> {

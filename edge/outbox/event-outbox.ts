@@ -2,6 +2,7 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { AlarmEvent } from '../../broker/contract/index.js';
 import { openDurableDatabase } from '../../core/sqlite.js';
+import { signalPriority } from '../../core/vocabulary.js';
 import type { ConditionRecord, EngineSnapshot } from '../alarm-engine.js';
 
 export interface EventOutboxOptions {
@@ -39,14 +40,17 @@ export type ConditionChange = [key: string, record: ConditionRecord | undefined]
  * disk that takes seconds to flush must not hold up the device that raised
  * the next alarm).
  *
- * Events leave when the hub acknowledges them (QoS 1 PUBACK, `ack`), oldest first.
+ * Events leave when the hub acknowledges them (QoS 1 PUBACK, `ack`): alarm signals
+ * first, then supervisory, then trouble (`signalPriority`, NFPA 72 §10.7), oldest
+ * first within each. One condition's events share its class, so they keep their
+ * order; a fire alarm raised while a thousand devices report silent goes ahead of
+ * their trouble signals instead of waiting seconds behind them.
  */
 export class EventOutbox {
   private db: Database.Database | undefined;
   private s!: ReturnType<EventOutbox['prepare']>;
   private walFd: number | undefined;
   private count = 0;
-  private cursor = 0;
   private readonly inFlight = new Set<number>();
   /** Group commit: transactions committed, and how many of them are known to be on the disk. */
   private committed = 0;
@@ -59,12 +63,17 @@ export class EventOutbox {
 
   open(): void {
     const db = openDurableDatabase(this.o.path);
-    // AUTOINCREMENT: ids are never reused, even after the table empties, because the send cursor relies on them growing.
+    // AUTOINCREMENT: ids are never reused, even after the table empties, so within a priority they keep the order events were raised in.
     db.exec(`
-      CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS condition (key TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     `);
+    // An outbox of an earlier version has no priority: its events are taken as alarms (0), so none waits behind a trouble signal.
+    if (!(db.prepare('PRAGMA table_info(event)').all() as { name: string }[]).some((c) => c.name === 'priority')) {
+      db.exec('ALTER TABLE event ADD COLUMN priority INTEGER NOT NULL DEFAULT 0');
+    }
+    db.exec('CREATE INDEX IF NOT EXISTS event_by_priority ON event (priority, id)');
     this.db = db;
     this.s = this.prepare(db);
     this.count = (db.prepare('SELECT count(*) AS n FROM event').get() as { n: number }).n;
@@ -96,7 +105,7 @@ export class EventOutbox {
   record(events: readonly AlarmEvent[], changes: readonly ConditionChange[]): number[] {
     const db = this.requireDb();
     const ids = db.transaction(() => {
-      const out = events.map((event) => Number(this.s.insertEvent.run(JSON.stringify(event)).lastInsertRowid));
+      const out = events.map((event) => Number(this.s.insertEvent.run(JSON.stringify(event), signalPriority(event.class)).lastInsertRowid));
       for (const [key, record] of changes) {
         if (record) this.s.upsertCondition.run(key, JSON.stringify(record));
         else this.s.deleteCondition.run(key);
@@ -127,7 +136,7 @@ export class EventOutbox {
   importEvents(bodies: readonly string[]): void {
     if (bodies.length === 0) return;
     this.requireDb().transaction(() => {
-      for (const body of bodies) this.s.insertEvent.run(body);
+      for (const body of bodies) this.s.insertEvent.run(body, signalPriority(classOf(body)));
     })();
     this.count += bodies.length;
     this.committed++;
@@ -162,12 +171,12 @@ export class EventOutbox {
     return this.flushError;
   }
 
-  /** The oldest event not in flight, marked in flight; undefined when there is none. */
+  /** The first event not in flight (by priority, then oldest), marked in flight; undefined when there is none. */
   take(): EventMessage | undefined {
-    const rows = this.s.after.all(this.cursor, this.inFlight.size + 1) as { id: number; body: string }[];
+    // In flight are at most `maxInFlight` (16 by default): the first rows past them are read, never the whole table.
+    const rows = this.s.next.all(this.inFlight.size + 1) as { id: number; body: string }[];
     const row = rows.find((r) => !this.inFlight.has(r.id));
     if (!row) return undefined;
-    this.cursor = row.id;
     this.inFlight.add(row.id);
     return { id: row.id, payload: row.body };
   }
@@ -187,7 +196,6 @@ export class EventOutbox {
   /** Sending failed (the connection dropped): it is sent again, in its place. */
   release(m: EventMessage): void {
     this.inFlight.delete(m.id);
-    this.cursor = Math.min(this.cursor, m.id - 1);
   }
 
   stats(): { events: number; inFlight: number } {
@@ -221,9 +229,9 @@ export class EventOutbox {
 
   private prepare(db: Database.Database) {
     return {
-      insertEvent: db.prepare('INSERT INTO event (body) VALUES (?)'),
+      insertEvent: db.prepare('INSERT INTO event (body, priority) VALUES (?, ?)'),
       exists: db.prepare('SELECT 1 FROM event WHERE id = ?'),
-      after: db.prepare('SELECT id, body FROM event WHERE id > ? ORDER BY id LIMIT ?'),
+      next: db.prepare('SELECT id, body FROM event ORDER BY priority, id LIMIT ?'),
       deleteEvent: db.prepare('DELETE FROM event WHERE id = ?'),
       allConditions: db.prepare('SELECT key, state FROM condition'),
       getCondition: db.prepare('SELECT state FROM condition WHERE key = ?'),
@@ -237,5 +245,14 @@ export class EventOutbox {
   private requireDb(): Database.Database {
     if (!this.db) throw new Error('the event outbox is not open');
     return this.db;
+  }
+}
+
+/** The signal class an event's body names, if it can be read (an earlier version's outbox). */
+function classOf(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as { class?: unknown }).class as string | undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -33,7 +33,7 @@ let fd: FireDepartmentReceiver;
 let broker: Spawned;
 let cloudSync: Spawned;
 let gateway: Spawned;
-const logins: Record<'smoke' | 'service' | 'gateway' | 'streamer', { username: string; password: string }> = {} as never;
+const logins: Record<'smoke' | 'service' | 'gateway' | 'streamer' | 'monitor', { username: string; password: string }> = {} as never;
 
 function withOutput(p: Spawned) {
   return (err: Error) => {
@@ -63,12 +63,15 @@ const streamedWhere = `site = '${SITE}-stream'`;
 async function takenByCloudSync(): Promise<number> {
   let taken = 0;
   await waitUntil('cloud-sync /metrics', async () => {
-    const text = await (await fetch(`http://127.0.0.1:${ports.syncHttp}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${ports.syncHttp}/metrics`, { headers: { authorization: basic(logins.monitor) } })).text();
     taken = Number(/^cosafe_sync_readings_received_total (\S+)$/m.exec(text)?.[1] ?? 0);
     return true;
   }, 30_000, 20);
   return taken;
 }
+
+/** A scraper's login (a monitor credential): /metrics is not for anyone who reaches the port. */
+const basic = (l: { username: string; password: string }) => `Basic ${Buffer.from(`${l.username}:${l.password}`).toString('base64')}`;
 
 async function storedCount(where: string): Promise<number> {
   const [series] = await influx.query(`SELECT count(value) FROM reading WHERE ${where}`, DB);
@@ -97,6 +100,8 @@ beforeAll(async () => {
       },
     }),
   );
+  // The cloud-sync process checks the HTTP API's logins against the credential store of its own data directory.
+  logins.monitor = await addCredential(files.cloudSync, '--role', 'monitor', '--id', 'prometheus');
   writeFileSync(
     files.gateway,
     stringify({

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,27 @@ describe('cosafe command line', () => {
     const bad = await runCosafe(['demo', '--port', 'eighty']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--port must be a whole number');
+  });
+
+  it('exports the Grafana dashboards for the InfluxDB of a config file, with no secret in the files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cosafe-cli-'));
+    const file = join(dir, 'site.yaml');
+    writeFileSync(file, ['cloudSync:', '  influx:', '    url: http://influx.internal:8086', '    database: plant', '    username: grafana', '    password: s3cret-pw', ''].join('\n'));
+    const r = await runCosafe(['dashboards', 'export', join(dir, 'out'), '--config', file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('COSAFE_INFLUX_PASSWORD');
+    const ds = readFileSync(join(dir, 'out/provisioning/datasources/cosafe.yaml'), 'utf8');
+    expect(ds).toContain('url: http://influx.internal:8086');
+    expect(ds).toContain('dbName: plant');
+    expect(ds).toContain('basicAuthPassword: $COSAFE_INFLUX_PASSWORD');
+    expect(ds).not.toContain('s3cret-pw');
+    const provider = readFileSync(join(dir, 'out/provisioning/dashboards/cosafe.yaml'), 'utf8');
+    expect(provider).toContain(`path: ${join(dir, 'out/dashboards')}`);
+    expect(readdirSync(join(dir, 'out/dashboards')).sort()).toEqual(['cosafe-district.json', 'cosafe-hub.json', 'cosafe-site.json']);
+    const bad = await runCosafe(['dashboards', 'export', join(dir, 'bad'), '--influx-url', 'influx.internal:8086']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--influx-url: "influx.internal:8086" is not an http(s) URL');
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('rejects an invalid config file naming the file, the line and the field', async () => {
@@ -70,7 +91,7 @@ describe('cosafe command line', () => {
       // MQTT sensors, the three Modbus units on their bus and the OPC-UA building management system.
       const expected = ['temp-lobby', 'temp-kitchen', 'temp-storage', 'smoke-kitchen', 'gas-boiler', 'co-garage', 'riser-pressure', 'bms-sprinkler'];
       await waitUntil('readings of every demo device', async () => {
-        const r = await runCosafe(['readings', '--api', api, '--json']);
+        const r = await runCosafe(['readings', '--api', api, '--data-dir', dataDir, '--json']);
         const devices = new Set((JSON.parse(r.stdout) as { device: string }[]).map((x) => x.device));
         return expected.every((d) => devices.has(d));
       }, 15_000, 250);
@@ -79,14 +100,18 @@ describe('cosafe command line', () => {
       await waitUntil('the acknowledgement', () => /"by":"@fire-department:central","operator":"demo dispatcher","channel":"mqtt","msg":"alarm acknowledged"/.test(demo.output()), 15_000, 100);
       // ... and the site's gateway is told, on its command topic.
       await waitUntil('the gateway to hear of it', () => /"by":"@fire-department:central","operator":"demo dispatcher".*"msg":"a fire department acknowledged the alarm"/.test(demo.output()), 15_000, 100);
-      const status = await runCosafe(['status', '--api', api]);
+      // The readings are not for anyone who reaches the port: without the hub's data directory (its operator token) or a credential, 401.
+      const stranger = await runCosafe(['readings', '--api', api, '--data-dir', mkdtempSync(join(tmpdir(), 'cosafe-elsewhere-'))]);
+      expect(stranger.code).toBe(1);
+      expect(stranger.stderr).toContain('the hub answered HTTP 401: not logged in');
+      const status = await runCosafe(['status', '--api', api, '--data-dir', dataDir]);
       expect(status.stdout).toMatch(/^gateway gw-1 \(site demo-site\): ONLINE/m);
       expect(status.stdout).toMatch(/^\s+modbus-rtu\s+connected/m);
       expect(status.stdout).toMatch(/^\s+riser-pressure\s+modbus-sprinkler-pressure-transmitter\s+\d+ s ago\s+ok$/m);
-      const table = await runCosafe(['readings', '--api', api]);
+      const table = await runCosafe(['readings', '--api', api, '--data-dir', dataDir]);
       expect(table.stdout).toMatch(/^time\s+site\s+device\s+metric\s+value\s+unit\s+quality$/m);
       expect(table.stdout).toMatch(/demo-site\s+smoke-kitchen\s+smoke\s+[01]\s+bool\s+good/);
-      const history = await runCosafe(['readings', '--api', api, '--device', 'temp-kitchen', '--metric', 'temperature', '--since', '10m', '--json']);
+      const history = await runCosafe(['readings', '--api', api, '--data-dir', dataDir, '--device', 'temp-kitchen', '--metric', 'temperature', '--since', '10m', '--json']);
       expect((JSON.parse(history.stdout) as unknown[]).length).toBeGreaterThan(1);
     } finally {
       expect(await demo.stop('SIGINT'), demo.output().slice(-4000)).toBe(0);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { addCredential, runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
+import { addCredential, asOperator, runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
 import { login, mosquittoPub } from '../helpers/mosquitto.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
@@ -36,8 +36,8 @@ const pub = async (who: { username: string; password: string }, topic: string, p
   const r = await mosquittoPub(['-p', String(mqttPort), ...login(who), '-t', topic, '-q', '1', '-m', payload]);
   expect(r.code, r.stderr).toBe(0);
 };
-const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`)).json()) as { readings: { metric: string; value: number; unit: string }[] }).readings;
-const status = async () => (await runCosafe(['status', '--api', api])).stdout;
+const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`, asOperator(join(dir, 'state')))).json()) as { readings: { metric: string; value: number; unit: string }[] }).readings;
+const status = async () => (await runCosafe(['status', '--api', api, '--data-dir', join(dir, 'state')])).stdout;
 
 beforeAll(async () => {
   fd = await new FireDepartmentReceiver({ secret }).start();
@@ -104,7 +104,7 @@ describe('a zigbee2mqtt bridge, with one credential for all its devices', () => 
   it('keeps the bridge to its prefix: a publish elsewhere is refused and counted', async () => {
     const r = await mosquittoPub(['-p', String(mqttPort), ...login(bridge), '-t', topics.deviceUplink(SITE, 'store-smoke'), '-q', '1', '-m', '{"smoke":true}']);
     expect(r.code).not.toBe(0);
-    expect(await (await fetch(`${api}/metrics`)).text()).toMatch(/cosafe_broker_denied_total\{action="publish",role="bridge"\} [1-9]/);
+    expect(await (await fetch(`${api}/metrics`, asOperator(join(dir, 'state')))).text()).toMatch(/cosafe_broker_denied_total\{action="publish",role="bridge"\} [1-9]/);
   });
 });
 
@@ -119,7 +119,7 @@ describe('devices heard but not configured', () => {
     expect(out).toContain('heard but not configured');
     expect(out).toMatch(new RegExp(`${topics.deviceUplink(SITE, 'temp-9')}\\s+1\\s+.*- \\{ id: temp-9, profile: <profile> \\}`));
     expect(out).toMatch(/z2m-depot\/Freezer probe\s+2\s+.*- \{ id: Freezer-probe, profile: <profile>, bridge: zigbee, name: "Freezer probe" \}/);
-    expect(await (await fetch(`${api}/metrics`)).text()).toMatch(/cosafe_edge_unknown_device_messages_total\{via="bridge"\} 2/);
+    expect(await (await fetch(`${api}/metrics`, asOperator(join(dir, 'state')))).text()).toMatch(/cosafe_edge_unknown_device_messages_total\{via="bridge"\} 2/);
     expect(hub.output()).toContain('COSAFE_ERR_DEVICE_UNKNOWN');
   });
 });

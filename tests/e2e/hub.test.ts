@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
+import { addCredential, asOperator, startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
@@ -27,6 +27,8 @@ let sensor: MqttClient;
 let smoke: MqttClient;
 let stray: MqttClient;
 let api: string;
+/** The hub's data directory: its operator token, for /metrics and the readings. */
+let stateDir: string;
 
 beforeAll(async () => {
   influx = await startInfluxDB();
@@ -34,10 +36,11 @@ beforeAll(async () => {
   const [mqttPort, httpPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'cosafe-e2e-'));
   const configFile = join(dir, 'cosafe.yaml');
+  stateDir = join(dir, 'state');
   writeFileSync(
     configFile,
     stringify({
-      dataDir: join(dir, 'state'),
+      dataDir: stateDir,
       broker: { host: '127.0.0.1', port: mqttPort },
       http: { port: httpPort },
       gateway: {
@@ -101,7 +104,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
       [t0 + 2000, 20.2, 'good'],
     ]);
     // The same readings over the hub's HTTP API.
-    const latest = (await (await fetch(`${api}/api/v1/readings/latest?device=temp-1`)).json()) as { readings: { metric: string; value: number }[] };
+    const latest = (await (await fetch(`${api}/api/v1/readings/latest?device=temp-1`, asOperator(stateDir))).json()) as { readings: { metric: string; value: number }[] };
     expect(latest.readings.find((r) => r.metric === 'temperature')?.value).toBe(21.9);
   });
 
@@ -132,7 +135,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
       10_000,
       100,
     );
-    const metrics = await (await fetch(`${api}/metrics`)).text();
+    const metrics = await (await fetch(`${api}/metrics`, asOperator(stateDir))).text();
     expect(metrics).toMatch(/cosafe_edge_decode_errors_total\{device="temp-1"\} 2/);
     expect(metrics).toMatch(/cosafe_sync_invalid_messages_total 1/);
   });
@@ -159,7 +162,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
     const atTs = await influx.query(`SELECT value, device FROM reading WHERE time = ${ts}ms`, 'e2e');
     expect(atTs[0]?.values.map((row) => row[2])).toEqual(['temp-after']);
     expect(await influx.query(`SELECT count(value) FROM reading WHERE site = ''`, 'e2e')).toEqual([]);
-    const latest = (await (await fetch(`${api}/api/v1/readings/latest`)).json()) as { readings: { site: string; device: string; metric: string }[] };
+    const latest = (await (await fetch(`${api}/api/v1/readings/latest`, asOperator(stateDir))).json()) as { readings: { site: string; device: string; metric: string }[] };
     expect(latest.readings.filter((r) => r.site !== SITE || r.device === '' || r.metric.includes('\n'))).toEqual([]);
     expect(latest.readings.find((r) => r.device === 'temp-after')).toMatchObject({ site: SITE, metric: 'temperature', value: 22.5 });
     expect(await metricValue('cosafe_sync_invalid_messages_total')).toBe(invalidBefore + 1);
@@ -192,7 +195,7 @@ describe('cosafe run: sensor to InfluxDB, alarm to the fire department', () => {
 });
 
 async function metricValue(name: string): Promise<number> {
-  const text = await (await fetch(`${api}/metrics`)).text();
+  const text = await (await fetch(`${api}/metrics`, asOperator(stateDir))).text();
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
 import type { Identity } from '../../broker/auth/identity.js';
 import { topics } from '../../broker/contract/index.js';
-import { runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
+import { asOperator, runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 /**
@@ -47,7 +47,7 @@ describe('broker, gateway and cloud-sync in their own processes', () => {
       await waitUntil(
         'cloud-sync to see the gateway online',
         async () => {
-          const body = (await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/gateways`)).json()) as { gateways: { gateway: string; state: string }[] };
+          const body = (await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/gateways`, asOperator(join(dir, 'sync')))).json()) as { gateways: { gateway: string; state: string }[] };
           return body.gateways.some((g) => g.gateway === 'gw-1' && g.state === 'online');
         },
         20_000,

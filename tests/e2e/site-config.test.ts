@@ -6,7 +6,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
+import { addCredential, asOperator, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
 
@@ -78,7 +78,7 @@ async function disconnectSensors() {
   for (const c of sensors.values()) await c.endAsync(true);
   sensors.clear();
 }
-const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`)).json()) as { readings: { metric: string; value: number }[] }).readings;
+const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`, asOperator(join(dir, 'state')))).json()) as { readings: { metric: string; value: number }[] }).readings;
 
 beforeAll(async () => {
   fd = await new FireDepartmentReceiver({ secret }).start();

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
 import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
 import type { Identity } from '../../broker/auth/identity.js';
-import { startCosafe } from '../helpers/cosafe-cli.js';
+import { asOperator, startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { startTcpProxy, type TcpLink } from '../helpers/tcp-proxy.js';
@@ -86,12 +86,12 @@ async function startGateway() {
   await waitUntil('the gateway to reach the hub', async () => (await fetch(`http://127.0.0.1:${ports.gwHttp}/health`)).ok, 60_000, 100).catch(withOutput(gateway));
 }
 
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+async function metric(url: string, name: string, dataDir?: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`, dataDir ? asOperator(dataDir) : {})).text();
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 const gatewayMetric = (name: string) => metric(`http://127.0.0.1:${ports.gwHttp}`, name);
-const hubMetric = (name: string) => metric(`http://127.0.0.1:${ports.hubHttp}`, name);
+const hubMetric = (name: string) => metric(`http://127.0.0.1:${ports.hubHttp}`, name, join(dir, 'hub'));
 
 /** Each device streams its own phase, its reading n at time T0 + offset + n. */
 const OFFSET: Record<string, number> = { 'num-influx': 0, 'num-broker': 100_000, 'num-gateway': 200_000, 'num-hub': 300_000, 'num-full': 400_000 };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { BUILTIN_PROFILE_DIR } from '../../device-profiles/loader.js';
-import { runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
+import { asOperator, runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
 import { FirePanelSimulator } from '../simulators/fire-panel.js';
@@ -20,6 +20,8 @@ import { PtyPair } from '../simulators/pty-pair.js';
 const secret = `whsec_${randomBytes(32).toString('base64')}`;
 let fd: FireDepartmentReceiver;
 let hub: Spawned;
+/** The hub's data directory: its operator token, for the readings. */
+let stateDir: string;
 let panelLine: PtyPair;
 let bus: PtyPair;
 let panel: FirePanelSimulator;
@@ -41,10 +43,11 @@ beforeAll(async () => {
   writeFileSync(join(profileDir, 'pressure.yaml'), stringify(pressure));
   api = `http://127.0.0.1:${await freePort()}`;
   const configFile = join(dir, 'site.yaml');
+  stateDir = join(dir, 'state');
   writeFileSync(
     configFile,
     stringify({
-      dataDir: join(dir, 'state'),
+      dataDir: stateDir,
       broker: { host: '127.0.0.1', port: await freePort() },
       http: { port: Number(new URL(api).port) },
       gateway: {
@@ -77,7 +80,7 @@ afterAll(async () => {
   await fd?.stop();
 });
 
-const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`)).json()) as { readings: { metric: string; value: number; time: number }[] }).readings;
+const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`, asOperator(stateDir))).json()) as { readings: { metric: string; value: number; time: number }[] }).readings;
 
 describe('serial panel and Modbus bus through cosafe run', () => {
   it("sends the panel's fire alarm to the fire department with the panel's own words", async () => {
@@ -99,7 +102,7 @@ describe('serial panel and Modbus bus through cosafe run', () => {
     expect(lost.body.data.class).toBe('trouble');
     const before = (await latest('gas-1')).find((r) => r.metric === 'combustible_gas')!.time;
     await waitUntil('fresh gas readings', async () => (await latest('gas-1')).find((r) => r.metric === 'combustible_gas')!.time > before + 1000, 10_000, 200);
-    const status = await runCosafe(['status', '--api', api]);
+    const status = await runCosafe(['status', '--api', api, '--data-dir', stateDir]);
     expect(status.stdout).toMatch(/riser-1\s+modbus-sprinkler-pressure-transmitter\s+\S+ s ago\s+COMMUNICATION LOST/);
     expect(status.stdout).toMatch(/rs485-gateway#3\s+riser-1\s+backoff/);
     slaves.silence(3, false);

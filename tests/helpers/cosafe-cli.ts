@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readOperatorToken } from '../../cli/operator-token.js';
 import { spawnLogged, type Spawned } from './processes.js';
 
 export const COSAFE_BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'bin', 'cosafe.js');
@@ -26,4 +27,15 @@ export async function addCredential(configFile: string, ...args: string[]): Prom
   if (r.code !== 0) throw new Error(`cosafe credentials add failed: ${r.stderr}`);
   const { username, secret } = JSON.parse(r.stdout) as { username: string; secret: string };
   return { username, password: secret };
+}
+
+/**
+ * The request options of the hub's operator, as `cosafe status` sends them: the
+ * operator token the running hub wrote to its data directory (read at each
+ * call: a restarted hub writes a new one). The hub's /metrics, readings and
+ * gateways are not for anyone who reaches the port.
+ */
+export function asOperator(dataDir: string): { headers: Record<string, string> } {
+  const token = readOperatorToken(dataDir);
+  return { headers: token ? { authorization: `Bearer ${token}` } : {} };
 }

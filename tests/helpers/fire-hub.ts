@@ -19,6 +19,8 @@ export interface FireHub {
   brokerUrl: string;
   credentials: CredentialStore;
   credential(identity: Identity): Promise<{ username: string; password: string }>;
+  /** An admin's login, issued at start: for /health's details, /metrics and anything else. */
+  admin: { username: string; password: string };
   /** Publishes an event as the gateway `login` would, QoS 1. */
   publishEvent(login: { username: string; password: string }, event: AlarmEvent): Promise<void>;
   /** mosquitto_sub (Debian's mosquitto-clients) on `topic`, resolved once its subscription is granted. */
@@ -29,14 +31,15 @@ export interface FireHub {
 }
 
 /** The hub (broker and cloud-sync) in this process on free ports, with sites registered and fire departments configured. */
-export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullable<ConfigInput['cloudSync']>; broker?: NonNullable<ConfigInput['broker']> }): Promise<FireHub> {
+export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullable<ConfigInput['cloudSync']>; broker?: NonNullable<ConfigInput['broker']>; http?: NonNullable<ConfigInput['http']> }): Promise<FireHub> {
   const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-fire-'));
   const sites = SiteStore.open(siteStorePath(dataDir));
   for (const s of o.sites) sites.put(s);
   sites.close();
-  const config = buildConfig({ dataDir, log: { level: 'silent' }, broker: { host: '127.0.0.1', port: 0, ...o.broker }, http: { port: 0 }, cloudSync: o.cloudSync });
+  const config = buildConfig({ dataDir, log: { level: 'silent' }, broker: { host: '127.0.0.1', port: 0, ...o.broker }, http: { ...o.http, port: 0 }, cloudSync: o.cloudSync });
   const stack = await startStack(config, ['broker', 'cloud-sync'], pino({ level: 'silent' }));
   const credentials = CredentialStore.open(credentialStorePath(dataDir));
+  const admin = { username: 'test-admin', password: (await credentials.add({ role: 'admin', id: 'test-admin' })).secret };
   const clients: MqttClient[] = [];
   const subs: Spawned[] = [];
   return {
@@ -45,6 +48,7 @@ export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullab
     api: stack.cloudSync!.httpUrl,
     brokerUrl: stack.broker!.url,
     credentials,
+    admin,
     async credential(identity) {
       const { secret } = await credentials.add(identity);
       return { username: identity.id, password: secret };

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { subscriptions, topics, type AlarmEvent, type ReadingBatch } from '../../broker/contract/index.js';
+import { AddressGuard } from '../../broker/limits/address-guard.js';
+import { credentialVerifier } from '../../cli/compose.js';
 import { startCloudSync, type CloudSync } from '../../cloud-sync/cloud-sync.js';
 import { systemClock } from '../../core/clock.js';
 import { buildConfig } from '../../core/config.js';
@@ -70,10 +72,14 @@ describe("cloud-sync's sessions", () => {
 
     const config = buildConfig({ dataDir: join(dir, 'state'), http: { host: '127.0.0.1', port: 0 }, cloudSync: { fireDepartments: [{ id: 'fd', url: fd.url, secret }] } });
     const metrics = new Metrics();
-    cloudSync = await startCloudSync({ config, brokerUrl: broker.broker.url, brokerAuth: service, logger: silentLogger, metrics, clock: systemClock });
+    // /health's details (each lane's session) are for a monitor: the HTTP API checks the broker's credential store.
+    const monitor = await broker.credential({ role: 'monitor', id: 'prometheus' });
+    const loginGuard = new AddressGuard({ attempts: Number.MAX_SAFE_INTEGER, authFailures: 100, failedIdentities: 100, windowMs: 60_000, clock: systemClock });
+    cloudSync = await startCloudSync({ config, brokerUrl: broker.broker.url, brokerAuth: service, logger: silentLogger, metrics, clock: systemClock, verifier: credentialVerifier(broker.store), loginGuard });
     const sync = cloudSync;
+    const basic = `Basic ${Buffer.from(`${monitor.username}:${monitor.password}`).toString('base64')}`;
     await waitUntil('both lanes connected', async () => {
-      const body = (await (await fetch(`${sync.httpUrl}/health`)).json()) as { broker: { lanes: Record<string, boolean> } };
+      const body = (await (await fetch(`${sync.httpUrl}/health`, { headers: { authorization: basic } })).json()) as { broker: { lanes: Record<string, boolean> } };
       return body.broker.lanes.alarm === true && body.broker.lanes.telemetry === true;
     });
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscriptions, topics, type DispatchMessage } from '../../broker/contract/index.js';
 import { alarmEvent } from '../helpers/alarm-events.js';
+import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
 import { startFireHub, type FireHub } from '../helpers/fire-hub.js';
 import { mosquittoPub } from '../helpers/mosquitto.js';
 import { waitUntil } from '../helpers/processes.js';
@@ -176,10 +177,20 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     await received(fdSouth, (x) => x.eventId === e.eventId);
     expect(a.district).toBeUndefined();
     expect(a.cap).toContain('NOT REGISTERED');
-    expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(1);
-    const health = (await (await hub.http('/health')).json()) as { dispatch: { unregisteredSites: string[] } };
+    // Two alarms of the unregistered site went to everyone: its fire alarm, and the hub's trouble about the site.
+    expect(hub.stack.metrics.get('cosafe_alarm_fallback_routes_total', { reason: 'unregistered' })).toBe(2);
+    const health = (await (await hub.http('/health', hub.admin)).json()) as { dispatch: { unregisteredSites: string[] } };
     expect(health.dispatch.unregisteredSites).toContain('stray');
     expect(hub.stack.metrics.get('cosafe_site_problems_total', { problem: 'unregistered' })).toBeGreaterThanOrEqual(1);
+    // Raised as trouble: an alarm of the hub's own, listed and journaled like any other, until the site is registered.
+    type Listed = { alarms: { device: string; condition: string; class: string; state: string; site: string }[] };
+    const trouble = async () => ((await (await hub.http('/api/v1/alarms', logins.admin)).json()) as Listed).alarms.find((x) => x.site === 'stray' && x.condition === 'site-unregistered');
+    expect(await trouble()).toMatchObject({ device: 'cosafe-hub', class: 'trouble', state: 'active-unacknowledged' });
+    const sites = SiteStore.open(siteStorePath(hub.dataDir));
+    sites.put({ id: 'stray', name: 'Stray Kiosk', address: 'Am Rand 1, 10115 Berlin', location: { lat: 52.53, lon: 13.39 }, district: 'north' });
+    sites.close();
+    await hub.publishEvent(logins.gwStray!, alarmEvent({ site: 'stray', gateway: 'gw-1', state: 'cleared', condition: e.condition, device: e.device }));
+    await waitUntil('the trouble to clear once the site is registered', async () => (await trouble())?.state === 'returned-unacknowledged');
   });
 
   it("raises a gateway whose credential names another district than the registry, and routes by the registry", async () => {
@@ -203,5 +214,16 @@ describe('fire departments (real broker, webhooks, mosquitto clients, xmllint)',
     expect((await hub.http('/api/v1/alarms', logins.fdNorth)).status).toBe(401);
     expect(hub.stack.metrics.total('cosafe_http_auth_failures_total')).toBeGreaterThanOrEqual(3);
     expect(hub.stack.metrics.total('cosafe_http_denied_total')).toBeGreaterThanOrEqual(3);
+  });
+
+  it('never refuses a fire alarm for what a device said about itself: a panel line with control characters is cleaned, counted and dispatched', async () => {
+    // An older gateway did not clean its panels' words; the contract now refuses control characters in text.
+    const e = { ...alarmEvent({ site: 'bakery-12', gateway: 'gw-1', device: 'panel-1', condition: 'fire-zone-{zone 3}' }), text: 'FIRE ZONE 3\r\n\u001b[2J', unit: 'a b' };
+    await hub.publishEvent(logins.gwNorth!, e as never);
+    const m = await received(fdNorth, (x) => x.eventId === e.eventId);
+    expect(m.text).toBe('FIRE ZONE 3   [2J');
+    expect(m.condition).toMatch(/^fire-zone-_zone_3_$/);
+    expect(m.unit).toBeUndefined();
+    expect(hub.stack.metrics.get('cosafe_sync_events_repaired_total', { class: 'fire' })).toBe(1);
   });
 });

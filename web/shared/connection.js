@@ -22,7 +22,7 @@ const WORDS = {
 export class ConnectionIndicator {
   /**
    * @param {HTMLElement} node an element with role="status"
-   * @param {{ idle?: string }} [words]
+   * @param {Partial<Record<ConnectionState, string>>} [words] what each state says on this page
    */
   constructor(node, words = {}) {
     this.node = node;

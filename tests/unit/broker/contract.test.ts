@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlarmEvent, ReadingBatch, decodeMessage, parseTopic, subscriptions, topics } from '../../../broker/contract/index.js';
+import { AlarmEvent, ReadingBatch, decodeAlarmEvent, decodeMessage, parseTopic, subscriptions, topics } from '../../../broker/contract/index.js';
 
 const batch = {
   v: 1,
@@ -118,5 +118,31 @@ describe('contract messages', () => {
     ['a profile that is not an id', { ...event, profile: 'p,q' }],
   ])('rejects an event with %s', (_name, bad) => {
     expect(decodeMessage(AlarmEvent, JSON.stringify(bad)).ok).toBe(false);
+  });
+});
+
+describe('alarm events as cloud-sync takes them', () => {
+  const event = { v: 1, eventId: `evt_${'a'.repeat(32)}`, gateway: 'gw-1', site: 'site-a', device: 'panel', profile: 'serial-panel', condition: 'fire-zone-3', class: 'fire', state: 'active', time: 1_764_190_000_000 };
+
+  it('takes a valid event as it is', () => {
+    const r = decodeAlarmEvent(JSON.stringify({ ...event, text: 'FIRE ZONE 3' }));
+    expect(r).toEqual({ ok: true, value: { ...event, text: 'FIRE ZONE 3' } });
+  });
+
+  it('cleans or drops descriptive fields that break the contract, and says which', () => {
+    const r = decodeAlarmEvent(JSON.stringify({ ...event, text: 'a\nb', location: 'x'.repeat(300), condition: 'zone 3', unit: 'a,b', metric: 'Bad Metric', value: 'high' }));
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value).toMatchObject({ text: 'a b', location: 'x'.repeat(200), condition: 'zone_3' });
+    expect(r.value).not.toHaveProperty('unit');
+    expect(r.value).not.toHaveProperty('metric');
+    expect(r.value).not.toHaveProperty('value');
+    expect(r.repaired?.sort()).toEqual(['condition', 'location', 'metric', 'text', 'unit', 'value']);
+  });
+
+  it('refuses an event wrong in what identifies or routes it', () => {
+    for (const bad of [{ eventId: 'evt_1' }, { site: 'a/b' }, { device: 'x y' }, { class: 'party' }, { state: 'maybe' }, { time: 9e15 }]) {
+      expect(decodeAlarmEvent(JSON.stringify({ ...event, text: 'a\nb', ...bad })).ok, JSON.stringify(bad)).toBe(false);
+    }
   });
 });

@@ -51,6 +51,10 @@ describe('config', () => {
     const c = buildConfig({ broker: { host: '127.0.0.1', port: 1884 } });
     expect(c.broker.listeners.tcp).toMatchObject({ enabled: true, host: '127.0.0.1', port: 1884 });
     expect(c.broker.listeners.tcp.roles).not.toContain('resident');
+    // Owners and monitors use the HTTP API only: no MQTT listener admits them unless told to.
+    for (const l of [c.broker.listeners.tcp, c.broker.listeners.tls]) expect(l.roles).not.toEqual(expect.arrayContaining(['owner']));
+    expect(c.broker.listeners.tcp.roles).not.toContain('monitor');
+    expect(c.broker.listeners.tcp.roles).toContain('fire-department');
     expect(c.broker.listeners.tls.enabled).toBe(false);
     expect(c.broker.listeners.ws).toMatchObject({ enabled: false, port: 9001, path: '/mqtt', roles: ['resident'] });
     expect(buildConfig({ broker: { port: 1884, listeners: { tcp: { port: 1885 } } } }).broker.listeners.tcp.port).toBe(1885);
@@ -61,11 +65,19 @@ describe('config', () => {
       buildConfig({ broker: { listeners: { tcp: { roles: ['gateway', 'resident'] }, tls: { enabled: true, requestClientCert: true } } } }, '/srv', 'x.yaml'),
     );
     expect(err.details).toEqual([
-      'x.yaml broker.listeners.tls.cert: is required when the TLS listener is enabled',
-      'x.yaml broker.listeners.tls.key: is required when the TLS listener is enabled',
+      'x.yaml broker.listeners.tls.cert: is required when TLS is enabled',
+      'x.yaml broker.listeners.tls.key: is required when TLS is enabled',
       'x.yaml broker.listeners.tls.ca: is required with requestClientCert (the CA that signs client certificates)',
       'x.yaml broker.listeners.tcp.roles[1]: resident (anonymous) is admitted on the WebSocket listener only',
     ]);
+  });
+
+  it("wants the HTTP listener's TLS files as the broker's, resolved relative to the config file", () => {
+    const err = errorOf(() => buildConfig({ http: { tls: { enabled: true } } }, '/srv', 'x.yaml'));
+    expect(err.details).toEqual(['x.yaml http.tls.cert: is required when TLS is enabled', 'x.yaml http.tls.key: is required when TLS is enabled']);
+    const c = buildConfig({ http: { tls: { enabled: true, cert: 'tls/hub.crt', key: 'tls/hub.key' } } }, '/srv');
+    expect(c.http.tls).toMatchObject({ cert: '/srv/tls/hub.crt', key: '/srv/tls/hub.key', requestClientCert: false });
+    expect(c.http.sessions).toEqual({ idleMinutes: 480, maxHours: 24 });
   });
 
   it('resolves certificate files relative to the config file', () => {

@@ -1,7 +1,9 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { AlarmEvent } from '../../../broker/contract/index.js';
 import { silentLogger } from '../../../core/logger.js';
 import { Metrics } from '../../../core/metrics.js';
 import type { DecodedValue } from '../../../device-profiles/codecs/decoded.js';
@@ -137,6 +139,59 @@ describe('gateway outbox, alarm lane', () => {
     box.ack(sent); // the hub's PUBACK, before the flush (on the thread pool) can have called back
     await Promise.resolve();
     expect(accepted).toBe(true);
+    box.close();
+  });
+
+  const event = (n: number, device: string, condition: string, cls: AlarmEvent['class'], state: AlarmEvent['state'] = 'active'): AlarmEvent => ({
+    v: 1,
+    eventId: `evt_${String(n).padStart(8, '0')}`,
+    gateway: 'g',
+    site: 's',
+    device,
+    profile: 'p',
+    condition,
+    class: cls,
+    state,
+    time: 1000 + n,
+  });
+  const sent = (box: EventOutbox) => {
+    const out: string[] = [];
+    for (let m = box.take(); m; m = box.take()) {
+      const e = JSON.parse(m.payload) as AlarmEvent;
+      out.push(`${e.device}/${e.condition}/${e.state}`);
+      box.ack(m);
+    }
+    return out;
+  };
+
+  it('sends a fire alarm ahead of a fleet of trouble signals queued before it, and keeps each condition in order (NFPA 72 §10.7)', () => {
+    const box = open();
+    // A thousand devices went silent at once: their trouble signals wait, 16 of them already in flight.
+    for (let i = 0; i < 1000; i++) box.record([event(i, `th-${i}`, 'comm-lost', 'trouble')], []);
+    const inFlight = Array.from({ length: 16 }, () => box.take()!);
+    box.record([event(2000, 'valve-1', 'tamper', 'supervisory')], []);
+    box.record([event(2001, 'smoke-1', 'smoke', 'fire')], []);
+    box.record([event(2002, 'smoke-1', 'smoke', 'fire', 'cleared')], []);
+    // The next ones out: the fire alarm and its clear, in their order, then the supervisory signal, then the rest of the trouble.
+    const next = [box.take()!, box.take()!, box.take()!, box.take()!].map((m) => (JSON.parse(m.payload) as AlarmEvent).condition + '/' + (JSON.parse(m.payload) as AlarmEvent).state);
+    expect(next).toEqual(['smoke/active', 'smoke/cleared', 'tamper/active', 'comm-lost/active']);
+    expect(box.stats()).toEqual({ events: 1003, inFlight: 20 });
+    // A send that failed goes again in its place: before every later trouble signal.
+    box.release(inFlight[0]!);
+    expect(JSON.parse(box.take()!.payload)).toMatchObject({ device: 'th-0' });
+    box.close();
+  });
+
+  it("takes an earlier version's outbox (no priority) as it is: its events are sent, none lost, before any later trouble", () => {
+    const path = join(dir, 'old-outbox.db');
+    const old = new Database(path);
+    old.exec('CREATE TABLE event (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)');
+    old.prepare('INSERT INTO event (body) VALUES (?)').run(JSON.stringify(event(1, 'th-1', 'comm-lost', 'trouble')));
+    old.prepare('INSERT INTO event (body) VALUES (?)').run(JSON.stringify(event(2, 'smoke-1', 'smoke', 'fire')));
+    old.close();
+    const box = open(path);
+    box.record([event(3, 'th-2', 'comm-lost', 'trouble')], []);
+    expect(sent(box)).toEqual(['th-1/comm-lost/active', 'smoke-1/smoke/active', 'th-2/comm-lost/active']);
     box.close();
   });
 });

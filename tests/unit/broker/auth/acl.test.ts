@@ -12,6 +12,8 @@ const agency: Identity = { role: 'agency', id: 'statistics-office' };
 const districtAgency: Identity = { role: 'agency', id: 'north-planning', district: 'north' };
 const resident = ANONYMOUS_RESIDENT;
 const admin: Identity = { role: 'admin', id: 'ops' };
+const owner: Identity = { role: 'owner', id: 'anna', sites: ['s1'] };
+const monitor: Identity = { role: 'monitor', id: 'prometheus' };
 
 const EVT = 'evt_0123456789abcdef0123456789abcdef';
 const CELL = '871fb4662ffffff';
@@ -197,7 +199,18 @@ describe("ACL: a bridge's prefix, read by its own site's gateway", () => {
 });
 
 describe('ACL: grants', () => {
-  const everyone = [gateway, device, bridge, service, fireDepartment, agency, districtAgency, resident, admin];
+  const everyone = [gateway, device, bridge, service, fireDepartment, agency, districtAgency, resident, owner, monitor, admin];
+
+  it("grants an owner and a monitor nothing over MQTT (they use the hub's HTTP API), not even their own site", () => {
+    for (const i of [owner, monitor]) {
+      expect(grantsOf(i)).toEqual({ publish: [], subscribe: [] });
+      for (const t of [topics.readings('s1', 'g1'), topics.events('s1', 'g1'), topics.status('s1', 'g1'), topics.deviceUplink('s1', 'd1'), subscriptions.allPublic]) {
+        expect(mayPublish(i, t), `${i.role} publish ${t}`).toBe(false);
+        expect(maySubscribe(i, t), `${i.role} subscribe ${t}`).toBe(false);
+        expect(mayReceive(i, t), `${i.role} read ${t}`).toBe(false);
+      }
+    }
+  });
 
   it('grants no role a wildcard publish at the root, except the admin; a bridge only under its own prefix', () => {
     for (const i of everyone.filter((x) => x.role !== 'admin')) {

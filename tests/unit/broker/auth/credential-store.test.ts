@@ -121,6 +121,16 @@ describe('credential store', () => {
     expect(s.siteForeignFilters('x')).toEqual(['zigbee2mqtt/#']);
   });
 
+  it("keeps an owner's sites, and refuses an owner of no site or of one site twice", async () => {
+    const first = store();
+    const { secret } = await first.add({ role: 'owner', id: 'anna', sites: ['bakery-12', 'bakery-14'] });
+    first.close();
+    const again = store(first.path);
+    expect((await again.verify('anna', secret))?.identity).toEqual({ role: 'owner', id: 'anna', sites: ['bakery-12', 'bakery-14'] });
+    expect(await codeOf(again.add({ role: 'owner', id: 'nobody', sites: [] }))).toBe('COSAFE_ERR_CLI_USAGE');
+    expect(await codeOf(again.add({ role: 'owner', id: 'twice', sites: ['a', 'a'] }))).toBe('COSAFE_ERR_CLI_USAGE');
+  });
+
   it('refuses identities that are not valid, with every reason', async () => {
     const s = store();
     const err = await s.add({ role: 'gateway', id: 'a/b', site: 'x+', gateway: 'g' }).catch((e: CosafeError) => e);

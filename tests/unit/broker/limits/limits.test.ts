@@ -64,10 +64,15 @@ describe('address guard', () => {
     guard.authFailed('10.0.0.1', 'a');
     guard.authFailed('10.0.0.1', 'b');
     expect(guard.admit('10.0.0.1')).toBe('ok');
+    expect(guard.refusesAddress('10.0.0.1')).toBe(false);
     guard.authFailed('10.0.0.1', 'c');
     expect(guard.admit('10.0.0.1')).toBe('failed-identities');
+    // The HTTP login asks the same without counting an attempt.
+    expect(guard.refusesAddress('10.0.0.1')).toBe(true);
     expect(guard.admit('10.0.0.2')).toBe('ok');
+    expect(guard.refusesAddress('10.0.0.2')).toBe(false);
     now = 61_000;
+    expect(guard.refusesAddress('10.0.0.1')).toBe(false);
     expect(guard.admit('10.0.0.1')).toBe('ok');
   });
 
