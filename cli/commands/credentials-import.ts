@@ -105,7 +105,9 @@ export function readImportFile(file: string, defaults: { role?: CredentialRole |
       problems.push(`${where(i)} role: ${role ? `"${role}" is not one of` : 'missing (or give --role): one of'} ${CredentialRole.options.join(', ')}`);
       return;
     }
-    const flags = { ...e, role, ...(e.site === undefined && defaults.site !== undefined && role !== 'admin' ? { site: defaults.site } : {}) } as Omit<AddOptions, keyof StoreOptions>;
+    // An owner's sites are ";"-separated in one cell (as a site's hazards in `cosafe sites import`).
+    const site = e.site ?? (role !== 'admin' ? defaults.site : undefined);
+    const flags = { ...e, role, ...(site !== undefined ? { site: site.split(';').map((x) => x.trim()).filter(Boolean) } : {}) } as Omit<AddOptions, keyof StoreOptions>;
     try {
       identities.push(identityFrom(flags));
     } catch (err) {
