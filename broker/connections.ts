@@ -26,6 +26,15 @@ export class Connections implements ConnectionGate {
   private readonly infos = new WeakMap<object, ConnectionInfo>();
   private readonly perListener: Record<ListenerName, number> = { tcp: 0, tls: 0, ws: 0 };
   private closing = false;
+  /**
+   * Connections admitted over the per-address rate, per address, not yet
+   * attached: their CONNECT gets CONNACK 3 with the reason, so a device behind
+   * a busy NAT logs "server unavailable" instead of a bare ECONNRESET. Keyed
+   * by address because the listeners create the ConnectionInfo after a TLS or
+   * WebSocket handshake; an address back under its rate clears its count (a
+   * handshake that never finished must not refuse a later connection).
+   */
+  private readonly overRate = new Map<string, number>();
 
   constructor(private readonly d: ConnectionsDeps) {}
 
@@ -47,11 +56,20 @@ export class Connections implements ConnectionGate {
       });
       return false;
     }
-    if (verdict === 'connect-attempts') {
+    if (verdict === 'connect-attempts' || verdict === 'connect-flood') {
       const max = this.d.limits.connectAttemptsPerMinute;
-      this.d.events.limit('connect-attempts', from, { listener, address: from, perMinute: max, why: `more than ${max} connections from ${from} within a minute` });
-      return false;
+      const told = verdict === 'connect-attempts';
+      this.d.events.limit('connect-attempts', from, {
+        listener,
+        address: from,
+        perMinute: max,
+        why: `more than ${max} connections from ${from} within a minute (broker.limits.connectAttemptsPerMinute): ${told ? 'refused at CONNECT with return code 3, server unavailable' : 'twice the limit, closed without an answer'}`,
+      });
+      if (!told) return false;
+      this.overRate.set(from, (this.overRate.get(from) ?? 0) + 1);
+      return true;
     }
+    this.overRate.delete(from);
     return true;
   }
 
@@ -63,6 +81,12 @@ export class Connections implements ConnectionGate {
     const stream = new GuardedConnection(raw, this.d.limits.maxPacketBytes, (err) =>
       this.d.events.limit('packet-size', info.address, { listener: info.listener, address: info.address, bytes: err.bytes, max: err.limit }),
     );
+    const over = this.overRate.get(info.address);
+    if (over !== undefined) {
+      if (over > 1) this.overRate.set(info.address, over - 1);
+      else this.overRate.delete(info.address);
+      info.refusal = { limit: 'connect-attempts', why: `more than ${this.d.limits.connectAttemptsPerMinute} connections from this address within a minute` };
+    }
     this.infos.set(stream, info);
     this.open.add(raw);
     this.count(info.listener, +1);

@@ -12,6 +12,7 @@ import { EphemeralIdentities } from './auth/ephemeral-identities.js';
 import { createAuthHooks, isReported } from './auth/hooks.js';
 import { RevocationWatcher } from './auth/revocation-watcher.js';
 import { Sessions } from './auth/sessions.js';
+import type { VerifiedSecrets } from './auth/verified-secrets.js';
 import { Connections } from './connections.js';
 import { isTelemetryTopic } from './lanes.js';
 import { AddressGuard } from './limits/address-guard.js';
@@ -29,6 +30,8 @@ export interface HubBrokerOptions {
   config: Config['broker'];
   /** The credential store file (`<dataDir>/credentials.db`); without one, only internal identities and residents get in. */
   credentialsPath?: string;
+  /** Secrets verified in this process, shared with the HTTP API of the same process (see VerifiedSecrets). */
+  verified?: VerifiedSecrets;
   /** Internal identities of this process (see EphemeralIdentities); a fresh set by default. */
   ephemeral?: EphemeralIdentities;
   logger: Logger;
@@ -88,7 +91,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     windowMs: 60_000,
     clock,
   });
-  const store = o.credentialsPath ? CredentialStore.open(o.credentialsPath, clock) : undefined;
+  const store = o.credentialsPath ? CredentialStore.open(o.credentialsPath, clock, o.verified ? { verified: o.verified } : {}) : undefined;
   const authenticator = new Authenticator({ store, ephemeral });
 
   let aedes: Aedes | undefined;

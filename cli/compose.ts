@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { CredentialStore, credentialStorePath, type StoredCredential } from '../broker/auth/credential-store.js';
 import type { CredentialRole, Identity } from '../broker/auth/identity.js';
+import { VerifiedSecrets } from '../broker/auth/verified-secrets.js';
 import { AddressGuard } from '../broker/limits/address-guard.js';
 import { startHubBroker, type HubBroker } from '../broker/hub.js';
 import { startCloudSync, type CloudSync } from '../cloud-sync/cloud-sync.js';
@@ -70,6 +71,8 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
   ensurePrivateDir(config.dataDir);
   const metrics = new Metrics({ process: true });
   const stack: Stack = { metrics, brokerUrl: '', stop: async () => {} };
+  // One memory of verified secrets for the process: the broker and the HTTP API check the same credentials.db.
+  const verified = new VerifiedSecrets();
   const stoppers: (() => Promise<void>)[] = [];
   stack.stop = async () => {
     for (const stop of stoppers.splice(0).reverse()) await stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping'));
@@ -84,6 +87,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
         siteDistrict: (site) => registry.lookup(site)?.district,
         config: config.broker,
         credentialsPath: credentialStorePath(config.dataDir),
+        verified,
         logger: logger.child({ part: 'broker' }),
         metrics,
         clock,
@@ -125,7 +129,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       const brokerUrl = brokerFor(config.cloudSync.brokerUrl, 'cloudSync');
       const brokerAuth = authFor('cloudSync', { role: 'service', id: '@cloud-sync' });
       stack.brokerUrl = brokerUrl;
-      const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock);
+      const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock, { verified });
       stoppers.push(async () => credentials.close());
       // This run's operator token, for `cosafe status` and `cosafe readings` on this machine (operator-token.ts).
       const operator = issueOperatorToken(config.dataDir);

@@ -353,7 +353,15 @@ export const BrokerLimitsConfig = z
     maxHeldPublishes: z.number().int().min(1).default(1000).describe('Publishes held back for one client before it is disconnected'),
     maxConnections: z.number().int().min(1).default(10_000).describe('Open connections, all listeners together'),
     maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted)'),
-    connectAttemptsPerMinute: z.number().int().min(1).default(300).describe('New connections per remote address per minute'),
+    // A site's NAT or a carrier's CGNAT puts a whole fleet behind one address, and after a hub restart all of it
+    // reconnects at once: the default admits 1,000 devices twice over within the minute. Guessed secrets are held back
+    // by authFailuresPerMinute and authFailedIdentitiesPerMinute, not by this.
+    connectAttemptsPerMinute: z
+      .number()
+      .int()
+      .min(1)
+      .default(5000)
+      .describe('New connections per remote address per minute; past it a CONNECT is refused with return code 3 (server unavailable), past twice it the connection is closed at once'),
     authFailuresPerMinute: z
       .number()
       .int()

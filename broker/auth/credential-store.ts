@@ -5,6 +5,7 @@ import { CosafeError } from '../../core/errors.js';
 import { ensurePrivateDatabase } from '../../core/private-files.js';
 import { Identity, IdentityId, underPrefix } from './identity.js';
 import { DECOY_HASH, hashSecret, newSecret, verifySecret } from './secret-hash.js';
+import { VerifiedSecrets } from './verified-secrets.js';
 
 /** The store's file in the data directory; the CLI and the running hub open the same file. */
 export function credentialStorePath(dataDir: string): string {
@@ -18,6 +19,17 @@ export interface StoredCredential {
   createdAt: number;
   rotatedAt: number | null;
   revokedAt: number | null;
+}
+
+/** A credential just issued, with its secret (shown once, never stored). */
+export interface IssuedCredential {
+  credential: StoredCredential;
+  secret: string;
+}
+
+export interface CredentialStoreOptions {
+  /** Secrets verified in this process (shared by the broker and the HTTP API of one process); a fresh set by default. */
+  verified?: VerifiedSecrets;
 }
 
 interface Row {
@@ -54,9 +66,10 @@ export class CredentialStore {
     private readonly db: Database.Database,
     readonly path: string,
     private readonly clock: Clock,
+    private readonly verified: VerifiedSecrets,
   ) {}
 
-  static open(path: string, clock: Clock = systemClock): CredentialStore {
+  static open(path: string, clock: Clock = systemClock, options: CredentialStoreOptions = {}): CredentialStore {
     try {
       // Only its owner may read the hashes: 0600 before SQLite writes the first byte.
       ensurePrivateDatabase(path);
@@ -84,56 +97,85 @@ export class CredentialStore {
       if (!columns.includes('prefix')) db.exec('ALTER TABLE credential ADD COLUMN prefix TEXT');
       // ... and an owner's sites.
       if (!columns.includes('sites')) db.exec('ALTER TABLE credential ADD COLUMN sites TEXT');
-      return new CredentialStore(db, path, clock);
+      return new CredentialStore(db, path, clock, options.verified ?? new VerifiedSecrets());
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot open the credential store ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
 
   /** Issues a credential; the secret is returned here and never again. */
-  async add(input: Identity): Promise<{ credential: StoredCredential; secret: string }> {
-    const identity = this.validate(input);
-    if (this.row(identity.id)) {
-      throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `identity "${identity.id}" already exists (ids of revoked credentials are not reused); choose another --id`);
-    }
-    if (identity.role === 'gateway' && identity.district) {
-      const other = this.siteDistrict(identity.site);
-      if (other && other !== identity.district) {
-        throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `site "${identity.site}" is already in district "${other}"; a site has one district (revoke its gateway credentials first to move it)`);
+  async add(input: Identity): Promise<IssuedCredential> {
+    return (await this.addMany([input]))[0]!;
+  }
+
+  /**
+   * Issues many credentials at once (`cosafe credentials import`), all or
+   * nothing: every problem of every entry is reported together, and nothing is
+   * written unless all of them can be. The secrets are hashed in parallel (on
+   * libuv's thread pool) and written in one transaction. `where` names an
+   * entry in errors (`devices.csv:12`).
+   */
+  async addMany(inputs: readonly Identity[], where: (index: number) => string = (i) => `entry ${i + 1}`): Promise<IssuedCredential[]> {
+    const single = inputs.length === 1;
+    const problems: string[] = [];
+    let conflicts = 0;
+    const identities: Identity[] = [];
+    const claims = this.activeClaims();
+    const districts = new Map<string, string>();
+    const ids = new Map<string, number>();
+    inputs.forEach((input, i) => {
+      const at = `${where(i)} (${String(input.id)})`;
+      const checked = this.validate(input);
+      if ('problems' in checked) {
+        if (single) throw new CosafeError('COSAFE_ERR_CLI_USAGE', `invalid identity "${input.id}"`, { details: checked.problems });
+        problems.push(...checked.problems.map((p) => `${at} ${p}`));
+        return;
       }
-    }
-    // One owner per topic and per prefix, and no overlap between them: otherwise another site's gateway could read this one's devices.
-    const claim = identity.role === 'device' ? identity.topic : identity.role === 'bridge' ? identity.prefix : undefined;
-    if (claim !== undefined) {
-      const claims = this.sql("SELECT id, topic, prefix FROM credential WHERE (topic IS NOT NULL OR prefix IS NOT NULL) AND revoked_at IS NULL").all() as { id: string; topic: string | null; prefix: string | null }[];
-      for (const other of claims) {
-        const clash =
-          other.topic !== null && (identity.role === 'bridge' ? underPrefix(other.topic, claim) : other.topic === claim) ? `topic "${other.topic}"`
-          : other.prefix !== null && (underPrefix(claim, other.prefix) || (identity.role === 'bridge' && underPrefix(other.prefix, claim))) ? `prefix "${other.prefix}/#"`
-          : undefined;
-        if (clash) {
-          throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `${identity.role === 'bridge' ? `prefix "${claim}/#"` : `topic "${claim}"`} overlaps ${clash}, which belongs to "${other.id}"; one topic or prefix has one owner`);
-        }
+      const identity = checked.identity;
+      const earlier = ids.get(identity.id);
+      ids.set(identity.id, i);
+      const conflict =
+        earlier !== undefined ? `identity "${identity.id}" is listed twice (${where(earlier)} and ${where(i)})`
+        : this.row(identity.id) ? `identity "${identity.id}" already exists (ids of revoked credentials are not reused); choose another --id`
+        : this.districtConflict(identity, districts) ?? claimConflict(identity, claims);
+      if (conflict) {
+        if (single) throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', conflict);
+        problems.push(`${at} ${conflict}`);
+        conflicts++;
+        return;
       }
+      const claim = claimOf(identity);
+      if (claim) claims.push({ id: identity.id, ...claim });
+      if (identity.role === 'gateway' && identity.district) districts.set(identity.site, identity.district);
+      identities.push(identity);
+    });
+    if (problems.length) {
+      const code = conflicts === problems.length ? 'COSAFE_ERR_CREDENTIALS_CONFLICT' : 'COSAFE_ERR_CLI_USAGE';
+      throw new CosafeError(code, `${problems.length} of ${inputs.length} credentials cannot be issued; none was`, { details: problems });
     }
-    const secret = newSecret();
-    const hash = await hashSecret(secret);
+    const secrets = identities.map(() => newSecret());
+    const hashes = await Promise.all(secrets.map((secret) => hashSecret(secret)));
     const now = this.clock.now();
-    const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string; sites?: string[] };
+    const insert = this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, sites, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)');
     try {
-      this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, sites, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)')
-        .run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, scope.sites ? JSON.stringify(scope.sites) : null, hash, now);
+      // One transaction: all of them or (another process took an id meanwhile) none.
+      this.db.transaction(() => {
+        identities.forEach((identity, i) => {
+          const scope = identity as { site?: string; gateway?: string; device?: string; district?: string; topic?: string; prefix?: string; sites?: string[] };
+          insert.run(identity.id, identity.role, scope.site ?? null, scope.gateway ?? null, scope.device ?? null, scope.district ?? null, scope.topic ?? null, scope.prefix ?? null, scope.sites ? JSON.stringify(scope.sites) : null, hashes[i], now);
+        });
+      })();
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', `identity "${identity.id}" already exists`, { cause: err });
+        throw new CosafeError('COSAFE_ERR_CREDENTIALS_CONFLICT', single ? `identity "${identities[0]!.id}" already exists` : 'an identity was issued by someone else meanwhile; none was issued', { cause: err });
       }
       throw this.storeError('write', err);
     }
-    return { credential: this.find(identity.id)!, secret };
+    return identities.map((identity, i) => ({ credential: this.find(identity.id)!, secret: secrets[i]! }));
   }
 
   /** Replaces the secret: the old one stops working at once, and sessions opened with it are ended by the hub. */
-  async rotate(id: string): Promise<{ credential: StoredCredential; secret: string }> {
+  async rotate(id: string): Promise<IssuedCredential> {
     this.active(id);
     const secret = newSecret();
     const hash = await hashSecret(secret);
@@ -146,6 +188,7 @@ export class CredentialStore {
   /** Ends a credential for good; the hub disconnects its sessions within a second. */
   revoke(id: string): StoredCredential {
     this.active(id);
+    this.verified.forget(id);
     this.sql('UPDATE credential SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.clock.now(), id);
     return this.find(id)!;
   }
@@ -179,16 +222,23 @@ export class CredentialStore {
 
   /**
    * The active credential whose secret this is, or undefined. An unknown or
-   * revoked id costs the same scrypt work as a wrong secret.
+   * revoked id costs the same scrypt work as a wrong secret. A secret verified
+   * before in this process, for the credential as it is now (same generation,
+   * same hash, not revoked: read from the row on every call), is taken without
+   * scrypt (see VerifiedSecrets); so a rotation or revocation still takes
+   * effect at once.
    */
   async verify(id: string, secret: string): Promise<StoredCredential | undefined> {
     const row = this.row(id);
     const usable = row && row.revoked_at === null ? row : undefined;
+    if (usable && this.verified.has(this.remembered(usable), secret)) return toCredential(usable);
     const ok = await verifySecret(secret, usable?.secret_hash ?? DECOY_HASH);
     if (!ok || !usable) return undefined;
     // The row may have changed while scrypt ran (a rotation, a revocation): answer with what is true now.
     const now = this.row(id);
-    return now && now.revoked_at === null && now.secret_hash === usable.secret_hash ? toCredential(now) : undefined;
+    if (!now || now.revoked_at !== null || now.secret_hash !== usable.secret_hash) return undefined;
+    this.verified.remember(this.remembered(now), secret);
+    return toCredential(now);
   }
 
   /**
@@ -212,7 +262,7 @@ export class CredentialStore {
     return statement;
   }
 
-  private validate(input: Identity): Identity {
+  private validate(input: Identity): { identity: Identity } | { problems: string[] } {
     const parsed = Identity.safeParse(input);
     const id = IdentityId.safeParse(input.id);
     const problems = [
@@ -220,8 +270,27 @@ export class CredentialStore {
       ...(id.success ? [] : id.error.issues.map((i) => `id: ${i.message}`)),
     ];
     if (input.role === 'resident') problems.push('role: residents are anonymous; no credential is issued for them');
-    if (problems.length || !parsed.success) throw new CosafeError('COSAFE_ERR_CLI_USAGE', `invalid identity "${input.id}"`, { details: problems });
-    return parsed.data;
+    return problems.length || !parsed.success ? { problems } : { identity: parsed.data };
+  }
+
+  /** A site has one district: a gateway credential naming another (in the store, or earlier in this import) is refused. */
+  private districtConflict(identity: Identity, pending: ReadonlyMap<string, string>): string | undefined {
+    if (identity.role !== 'gateway' || !identity.district) return undefined;
+    const other = pending.get(identity.site) ?? this.siteDistrict(identity.site);
+    return other && other !== identity.district
+      ? `site "${identity.site}" is already in district "${other}"; a site has one district (revoke its gateway credentials first to move it)`
+      : undefined;
+  }
+
+  /** Every topic and prefix an active credential owns. */
+  private activeClaims(): Claim[] {
+    return (this.sql('SELECT id, topic, prefix FROM credential WHERE (topic IS NOT NULL OR prefix IS NOT NULL) AND revoked_at IS NULL').all() as { id: string; topic: string | null; prefix: string | null }[]).map(
+      (r) => ({ id: r.id, ...(r.topic !== null ? { topic: r.topic } : {}), ...(r.prefix !== null ? { prefix: r.prefix } : {}) }),
+    );
+  }
+
+  private remembered(row: Row) {
+    return { store: this.path, id: row.id, generation: row.generation, hash: row.secret_hash };
   }
 
   private active(id: string): Row {
@@ -248,6 +317,34 @@ export class CredentialStore {
   private storeError(what: 'read' | 'write', err: unknown): CosafeError {
     return new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot ${what} the credential store ${this.path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+interface Claim {
+  id: string;
+  topic?: string;
+  prefix?: string;
+}
+
+function claimOf(identity: Identity): Omit<Claim, 'id'> | undefined {
+  if (identity.role === 'device' && identity.topic !== undefined) return { topic: identity.topic };
+  if (identity.role === 'bridge') return { prefix: identity.prefix };
+  return undefined;
+}
+
+/** One owner per topic and per prefix, and no overlap between them: otherwise another site's gateway could read this one's devices. */
+function claimConflict(identity: Identity, claims: readonly Claim[]): string | undefined {
+  const mine = claimOf(identity);
+  if (!mine) return undefined;
+  const claim = mine.prefix ?? mine.topic!;
+  const bridge = identity.role === 'bridge';
+  for (const other of claims) {
+    const clash =
+      other.topic !== undefined && (bridge ? underPrefix(other.topic, claim) : other.topic === claim) ? `topic "${other.topic}"`
+      : other.prefix !== undefined && (underPrefix(claim, other.prefix) || (bridge && underPrefix(other.prefix, claim))) ? `prefix "${other.prefix}/#"`
+      : undefined;
+    if (clash) return `${bridge ? `prefix "${claim}/#"` : `topic "${claim}"`} overlaps ${clash}, which belongs to "${other.id}"; one topic or prefix has one owner`;
+  }
+  return undefined;
 }
 
 function toCredential(row: Row): StoredCredential {

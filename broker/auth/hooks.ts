@@ -94,6 +94,9 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
     authenticate(client, username, password, done) {
       const info = d.infoOf(client.conn);
       if (!info) return done(new ReportedError('connection not attached by a cosafe listener', 5) as never, false);
+      // Over the address's connect rate: told so in the CONNACK (3, server unavailable [MQTT-3.2.2-6]: the
+      // connection is closed after it), before any secret is checked; logged when the connection was admitted.
+      if (info.refusal) return done(new ReportedError(`connection refused: ${info.refusal.why}`, 3) as never, false);
       // Before the secret is hashed: an identity locked out from this address costs no scrypt,
       // known or not (the decoy hash of unknown ids is not needed to hide which ids exist here).
       const tried = triedIdentity(info, username);

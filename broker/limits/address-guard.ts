@@ -1,7 +1,12 @@
 import type { Clock } from '../../core/clock.js';
 
-/** `connect-attempts`: too many connections from the address; `failed-identities`: it failed logins for too many identities. */
-export type AddressVerdict = 'ok' | 'connect-attempts' | 'failed-identities';
+/**
+ * `connect-attempts`: more connections from the address than the limit (its
+ * CONNECT is answered with a refusal the client can log); `connect-flood`:
+ * twice the limit (closed at once, no MQTT work spent on it);
+ * `failed-identities`: it failed logins for too many identities.
+ */
+export type AddressVerdict = 'ok' | 'connect-attempts' | 'connect-flood' | 'failed-identities';
 
 export interface AddressGuardOptions {
   /** Connections per address per window. */
@@ -49,9 +54,11 @@ export class AddressGuard {
     this.sweep(now);
     const w = this.window(address, now);
     if (w.failures.size >= this.o.failedIdentities) return 'failed-identities';
-    if (w.attempts.length >= this.o.attempts) return 'connect-attempts';
+    // Past the limit, attempts still count (a client that keeps hammering stays refused), up to twice the limit:
+    // those are told why at CONNECT; beyond that the address is flooding and is only closed.
+    if (w.attempts.length >= 2 * this.o.attempts) return 'connect-flood';
     w.attempts.push(now);
-    return 'ok';
+    return w.attempts.length > this.o.attempts ? 'connect-attempts' : 'ok';
   }
 
   /**

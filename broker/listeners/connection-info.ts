@@ -12,6 +12,8 @@ export interface ConnectionInfo {
   admits: ReadonlySet<BrokerRole>;
   /** TLS only: the client certificate, if one was presented. */
   certificate?: { verified: boolean; subjectCn?: string; error?: string };
+  /** Set when the connection was let through only to be refused at CONNECT (a CONNACK return code says why). */
+  refusal?: { limit: 'connect-attempts'; why: string };
   /** The will topic of the CONNECT, checked against the ACL before the client is admitted. */
   willTopic?: string;
 }

@@ -5,14 +5,15 @@ import { CredentialRole, describeIdentity, roleScope, type Identity } from '../.
 import { loadConfigFile } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
 import { table } from '../table.js';
+import { registerCredentialsImport } from './credentials-import.js';
 
-interface StoreOptions {
+export interface StoreOptions {
   config?: string;
   dataDir?: string;
   json?: boolean;
 }
 
-interface AddOptions extends StoreOptions {
+export interface AddOptions extends StoreOptions {
   role: CredentialRole;
   id?: string;
   /** Every --site given: one for a gateway, device or bridge; one or more for an owner. */
@@ -24,7 +25,7 @@ interface AddOptions extends StoreOptions {
   prefix?: string;
 }
 
-const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic', 'prefix'] as const;
+export const SCOPE_FLAGS = ['site', 'gateway', 'device', 'district', 'topic', 'prefix'] as const;
 
 /**
  * `cosafe credentials`: issue, list, rotate and revoke the credentials the
@@ -50,6 +51,7 @@ Examples:
   cosafe credentials add --role fire-department --district north --id fd-north-station-3 -c cosafe.yaml
   cosafe credentials add --role owner --id anna.mueller --site bakery-12 --site bakery-14 -c cosafe.yaml
   cosafe credentials add --role monitor --id prometheus -c cosafe.yaml
+  cosafe credentials import devices.csv --out device-secrets.csv -c cosafe.yaml
   cosafe credentials list -c cosafe.yaml
   cosafe credentials rotate bakery-12.gw-1 -c cosafe.yaml
   cosafe credentials revoke bakery-12.smoke-oven -c cosafe.yaml
@@ -107,6 +109,8 @@ ${Object.entries(roleScope)
       store.close();
     }
   });
+
+  registerCredentialsImport(cmd);
 
   storeOptions(
     cmd
@@ -187,21 +191,21 @@ function once(flag: string, why = 'give it once') {
   };
 }
 
-function storeOptions(cmd: Command): Command {
+export function storeOptions(cmd: Command): Command {
   return cmd
     .option('-c, --config <file>', 'config file: the store is in its dataDir')
     .option('--data-dir <dir>', 'data directory of the hub (default .cosafe)')
     .option('--json', 'print JSON');
 }
 
-function openStore(o: StoreOptions): CredentialStore {
+export function openStore(o: StoreOptions): CredentialStore {
   if (o.config && o.dataDir) throw new CosafeError('COSAFE_ERR_CLI_USAGE', '--config and --data-dir both name the data directory: give one');
   const dataDir = o.config ? loadConfigFile(o.config).dataDir : resolve(o.dataDir ?? '.cosafe');
   return CredentialStore.open(credentialStorePath(dataDir));
 }
 
 /** The identity the flags describe; every missing or misplaced flag is reported at once. */
-function identityFrom(o: AddOptions): Identity {
+export function identityFrom(o: Omit<AddOptions, keyof StoreOptions>): Identity {
   const scope = roleScope[o.role];
   const problems: string[] = [];
   for (const f of scope.required) if (!o[f as (typeof SCOPE_FLAGS)[number]]) problems.push(`--${f} is required for role ${o.role}`);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
@@ -48,9 +47,6 @@ export interface Presented {
   address: string;
 }
 
-/** How long a verified secret is remembered; a revocation or rotation ends it at once regardless. */
-const CACHE_MS = 60_000;
-const CACHE_MAX = 1000;
 /** The guard's window is a minute (the broker's): a refused login is told to come back after it. */
 const RETRY_AFTER_S = 60;
 
@@ -59,14 +55,14 @@ const RETRY_AFTER_S = 60;
  * bearer token of the same secret (`Bearer <id>:<secret>`, RFC 6750) for
  * programs; a session cookie for the pages' browsers (made by `login`); a
  * client certificate the TLS listener verified, whose CN names the identity.
- * A verified secret is cached briefly, keyed by a hash of it, so the scrypt
- * cost is paid once, not per request; every request still reads the
- * credential's state, so a revoked or rotated credential stops working at once,
- * its sessions too. Failed secrets are counted per address and identity and
+ * The scrypt cost is paid once per secret, not per request, by the credential
+ * store: it remembers the secrets it verified for the credential's current
+ * generation, in one memory with the broker's logins
+ * (broker/auth/verified-secrets.ts), so a revoked or rotated credential stops
+ * working at once; its sessions end too. Failed secrets are counted per address and identity and
  * refused past the limit before scrypt runs.
  */
 export class HttpAuthenticator {
-  private readonly cache = new Map<string, { principal: Principal; generation: number; until: number }>();
   private readonly log: ThrottledLog;
 
   constructor(private readonly d: { verifier: CredentialVerifier; guard: LoginGuard; sessions?: SessionStore; clock: Clock; metrics: Metrics; logger: Logger }) {
@@ -119,15 +115,6 @@ export class HttpAuthenticator {
   }
 
   private async checkSecret(id: string, secret: string, address: string): Promise<({ ok: true; principal: Principal; generation: number }) | Extract<AuthOutcome, { ok: false }>> {
-    const key = createHash('sha256').update(`${id}\u0000${secret}`).digest('base64');
-    const now = this.d.clock.now();
-    const cached = this.cache.get(key);
-    if (cached && cached.until > now) {
-      const state = this.d.verifier.current(id);
-      if (state && !state.revoked && state.generation === cached.generation) return { ok: true, principal: cached.principal, generation: cached.generation };
-      this.cache.delete(key);
-      return this.fail('revoked-or-rotated');
-    }
     // Refused before the secret is hashed: a guessing attack costs us nothing past the limit.
     const limit = this.d.guard.refusesAddress(address) ? 'auth-failed-identities' : !this.d.guard.admitIdentity(address, id) ? 'auth-failures' : undefined;
     if (limit) {
@@ -145,8 +132,6 @@ export class HttpAuthenticator {
       this.log.warn(`failed:${address}:${id}`, { code: 'COSAFE_ERR_HTTP_UNAUTHENTICATED', address, identity: id }, 'HTTP login failed: unknown identity or wrong secret');
       return this.fail('unknown-or-wrong');
     }
-    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, { ...verified, until: now + CACHE_MS });
     return { ok: true, ...verified };
   }
 

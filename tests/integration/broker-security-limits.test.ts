@@ -96,8 +96,24 @@ describe('broker limits', () => {
   it('connection attempts per address', async () => {
     const { t, a } = await brokerWith({ connectAttemptsPerMinute: 3 });
     for (let i = 0; i < 3; i++) await (await t.connect({ ...a, clientId: `a-${i}` })).endAsync();
-    await expect(connectError(t.broker.url, { ...a, clientId: 'a-4' })).resolves.toBeInstanceOf(Error);
+    // The client is told: CONNACK 3, server unavailable (not a bare ECONNRESET), and the log says which limit.
+    expect((await connectError(t.broker.url, { ...a, clientId: 'a-4' })).code).toBe(3);
     expect(limitHits(t, 'connect-attempts')).toBe(1);
+    expect(logged(t, 'connect-attempts')).toBe(true);
+  });
+
+  it('a fleet behind one address connects with the default limits, and again after every connection dropped', async () => {
+    t = await startTestBroker();
+    // More than the old default of 300 attempts per address a minute, twice over.
+    const issued = await t.store.addMany(Array.from({ length: 320 }, (_, i) => ({ role: 'device' as const, id: `s1.th-${i}`, site: 's1', device: `th-${i}` })));
+    const fleet = issued.map(({ credential, secret }) => ({ username: credential.identity.id, password: secret }));
+    for (let round = 0; round < 2; round++) {
+      // The first round's logins each wait for scrypt (the hub has not seen these secrets yet); the second's are remembered.
+      const clients = await Promise.all(fleet.map((login, i) => t!.connect({ ...login, clientId: `th-${i}`, connectTimeout: 120_000 })));
+      expect(clients.filter((c) => c.connected)).toHaveLength(fleet.length);
+      await Promise.all(clients.map((c) => c.endAsync(true)));
+    }
+    expect(limitHits(t, 'connect-attempts')).toBe(0);
   });
 
   it('publish rate: publishes over the rate are held back, not lost, and another client overtakes them', async () => {

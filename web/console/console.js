@@ -1,7 +1,7 @@
 // @ts-check
-import { ConnectionIndicator, watchdog } from '../shared/connection.js';
+import { ConnectionIndicator } from '../shared/connection.js';
 import { byId, clear, el, setText } from '../shared/dom.js';
-import { api, session, signOut, toLogin, when } from '../shared/session.js';
+import { api, listenToAlarms, session, signOut, when } from '../shared/session.js';
 
 /*
  * What the hub's alarm stream sends (cloud-sync/http/alarm-view.ts); pages
@@ -130,39 +130,17 @@ async function acknowledge(/** @type {Alarm} */ a, /** @type {HTMLButtonElement}
 }
 
 function listen() {
-  const es = new EventSource('/api/v1/alarms/stream');
-  const silence = watchdog(SILENT_AFTER_MS, () => {
-    connection.set('lost');
-    es.close();
-    setTimeout(listen, 2000);
-  });
-  const heard = () => {
-    silence.touch();
-    if (connection.state !== 'live') connection.set('live');
-  };
-  connection.set('connecting');
-  silence.touch();
-  es.addEventListener('snapshot', (e) => {
-    const data = /** @type {{ alarms: Alarm[] }} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
-    alarms = new Map(data.alarms.map((a) => [a.id, a]));
-    render();
-    heard();
-  });
-  es.addEventListener('alarm', (e) => {
-    const { alarm } = /** @type {{ alarm: Alarm }} */ (JSON.parse(/** @type {MessageEvent} */ (e).data));
-    alarms.set(alarm.id, alarm);
-    render();
-    heard();
-  });
-  es.addEventListener('heartbeat', () => heard());
-  es.addEventListener('signed-out', () => toLogin('expired'));
-  es.addEventListener('error', () => {
-    connection.set('lost');
-    if (es.readyState === EventSource.CLOSED) {
-      silence.stop();
-      // An error answer (signed out, the hub restarting): back to the sign-in page if the session is gone, else again.
-      setTimeout(() => void session().then(listen, () => {}), 3000);
-    }
+  listenToAlarms({
+    silentAfterMs: SILENT_AFTER_MS,
+    connection,
+    onSnapshot: (/** @type {{ alarms: Alarm[] }} */ data) => {
+      alarms = new Map(data.alarms.map((a) => [a.id, a]));
+      render();
+    },
+    onAlarm: (/** @type {{ alarm: Alarm }} */ { alarm }) => {
+      alarms.set(alarm.id, alarm);
+      render();
+    },
   });
 }
 

@@ -1,7 +1,7 @@
 // @ts-check
-import { ConnectionIndicator, watchdog } from '../shared/connection.js';
+import { ConnectionIndicator } from '../shared/connection.js';
 import { byId, clear, el, setText } from '../shared/dom.js';
-import { ago, api, session, signOut, toLogin, when } from '../shared/session.js';
+import { ago, api, listenToAlarms, session, signOut, when } from '../shared/session.js';
 // @ts-ignore: a URL the hub serves from node_modules (uplot), not a path on disk
 import uPlot from '/vendor/uplot/uPlot.esm.js';
 
@@ -249,33 +249,12 @@ async function refreshAll() {
 
 /** Alarms and acknowledgements reach the page at once: a change of any of my alarms re-reads that site. */
 function listen() {
-  const es = new EventSource('/api/v1/alarms/stream');
-  const silence = watchdog(SILENT_AFTER_MS, () => {
-    connection.set('lost');
-    es.close();
-    setTimeout(listen, 2000);
-  });
-  const heard = () => {
-    silence.touch();
-    if (connection.state !== 'live') connection.set('live');
-  };
-  connection.set('connecting');
-  silence.touch();
-  es.addEventListener('snapshot', () => heard());
-  es.addEventListener('heartbeat', () => heard());
-  es.addEventListener('alarm', (e) => {
-    heard();
-    const { alarm } = JSON.parse(/** @type {MessageEvent} */ (e).data);
-    if (sites.includes(alarm.site)) void refresh(alarm.site).catch(() => {});
-  });
-  es.addEventListener('signed-out', () => toLogin('expired'));
-  es.addEventListener('error', () => {
-    connection.set('lost');
-    if (es.readyState === EventSource.CLOSED) {
-      silence.stop();
-      // Closed by an error answer (signed out, the hub restarting): is the session still there?
-      setTimeout(() => void session().then(listen, () => {}), 3000);
-    }
+  listenToAlarms({
+    silentAfterMs: SILENT_AFTER_MS,
+    connection,
+    onAlarm: (/** @type {{ alarm: { site: string } }} */ { alarm }) => {
+      if (sites.includes(alarm.site)) void refresh(alarm.site).catch(() => {});
+    },
   });
 }
 

@@ -1,4 +1,5 @@
 // @ts-check
+import { watchdog } from './connection.js';
 /**
  * The signed-in pages' (owner, console) one way to talk to the hub's private
  * API: with the session cookie the browser keeps (HttpOnly: this code never
@@ -86,4 +87,51 @@ export function when(/** @type {number} */ ms) {
   const d = new Date(ms);
   const today = new Date().toDateString() === d.toDateString();
   return today ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : d.toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
+}
+
+/**
+ * The hub's live alarm stream (`/api/v1/alarms/stream`, Server-Sent Events) for
+ * a signed-in page: the connection indicator says live only while something
+ * (a snapshot, an alarm, the hub's heartbeat) arrives within `silentAfterMs`; a
+ * silent stream is dropped and opened again; one the hub closed with an error
+ * (signed out, restarting) is opened again once the session is known to be
+ * there, else the page goes to the sign-in page.
+ * @param {{
+ *   silentAfterMs: number,
+ *   connection: { state: string, set(state: 'connecting' | 'live' | 'lost'): void },
+ *   onSnapshot?: (data: any) => void,
+ *   onAlarm: (data: any) => void,
+ * }} o
+ */
+export function listenToAlarms(o) {
+  const es = new EventSource('/api/v1/alarms/stream');
+  const silence = watchdog(o.silentAfterMs, () => {
+    o.connection.set('lost');
+    es.close();
+    setTimeout(() => listenToAlarms(o), 2000);
+  });
+  const heard = () => {
+    silence.touch();
+    if (o.connection.state !== 'live') o.connection.set('live');
+  };
+  const data = (/** @type {Event} */ e) => JSON.parse(/** @type {MessageEvent} */ (e).data);
+  o.connection.set('connecting');
+  silence.touch();
+  es.addEventListener('snapshot', (e) => {
+    o.onSnapshot?.(data(e));
+    heard();
+  });
+  es.addEventListener('alarm', (e) => {
+    heard();
+    o.onAlarm(data(e));
+  });
+  es.addEventListener('heartbeat', () => heard());
+  es.addEventListener('signed-out', () => toLogin('expired'));
+  es.addEventListener('error', () => {
+    o.connection.set('lost');
+    if (es.readyState === EventSource.CLOSED) {
+      silence.stop();
+      setTimeout(() => void session().then(() => listenToAlarms(o), () => {}), 3000);
+    }
+  });
 }

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../../../broker/auth/credential-store.js';
 import { hashSecret, verifySecret } from '../../../../broker/auth/secret-hash.js';
+import { VerifiedSecrets } from '../../../../broker/auth/verified-secrets.js';
 import { CosafeError } from '../../../../core/errors.js';
 
 const open: CredentialStore[] = [];
-function store(path = join(mkdtempSync(join(tmpdir(), 'cosafe-creds-')), 'credentials.db')): CredentialStore {
-  const s = CredentialStore.open(path);
+function store(path = join(mkdtempSync(join(tmpdir(), 'cosafe-creds-')), 'credentials.db'), verified?: VerifiedSecrets): CredentialStore {
+  const s = CredentialStore.open(path, undefined, verified ? { verified } : {});
   open.push(s);
   return s;
 }
@@ -147,5 +148,76 @@ describe('credential store', () => {
     expect(hub.dataVersion()).toBe(before);
     await cli.add({ role: 'admin', id: 'ops' });
     expect(hub.dataVersion()).not.toBe(before);
+  });
+
+  it('issues many credentials in one go, each working, or none when any entry is wrong', async () => {
+    const s = store();
+    const issued = await s.addMany([
+      { role: 'device', id: 's.th-1', site: 's', device: 'th-1', topic: 'sensors/th-1' },
+      { role: 'device', id: 's.th-2', site: 's', device: 'th-2', topic: 'sensors/th-2' },
+    ]);
+    expect(issued.map((i) => i.credential.identity.id)).toEqual(['s.th-1', 's.th-2']);
+    for (const { credential, secret } of issued) expect((await s.verify(credential.identity.id, secret))?.identity.id).toBe(credential.identity.id);
+    const err = (await s
+      .addMany(
+        [
+          { role: 'device', id: 's.th-3', site: 's', device: 'th-3', topic: 'sensors/th-3' },
+          { role: 'device', id: 's.th-3', site: 's', device: 'th-3b' },
+          { role: 'device', id: 's.th-4', site: 's', device: 'th-4', topic: 'sensors/th-1' },
+          { role: 'gateway', id: 'bad/id', site: 's', gateway: 'g' },
+        ],
+        (i) => `devices.csv:${i + 2}`,
+      )
+      .catch((e: unknown) => e)) as CosafeError;
+    expect(err.code).toBe('COSAFE_ERR_CLI_USAGE');
+    expect(err.message).toBe('3 of 4 credentials cannot be issued; none was');
+    expect(err.details.join('\n')).toMatch(/devices\.csv:3 \(s\.th-3\) identity "s\.th-3" is listed twice \(devices\.csv:2 and devices\.csv:3\)/);
+    expect(err.details.join('\n')).toMatch(/devices\.csv:4 \(s\.th-4\) topic "sensors\/th-1" overlaps topic "sensors\/th-1", which belongs to "s\.th-1"/);
+    expect(err.details.join('\n')).toMatch(/devices\.csv:5 \(bad\/id\) id: must be/);
+    // All or nothing: the good entry of the refused batch was not issued either.
+    expect(s.find('s.th-3')).toBeUndefined();
+  });
+
+  it('remembers a verified secret, and a revocation or rotation still takes effect at once', async () => {
+    const verified = new VerifiedSecrets();
+    const hub = store(undefined, verified);
+    // Another process (the CLI) with its own memory changes the same file.
+    const cli = store(hub.path);
+    const [a, b] = await cli.addMany([
+      { role: 'device', id: 's.a', site: 's', device: 'a' },
+      { role: 'device', id: 's.b', site: 's', device: 'b' },
+    ]);
+    expect((await hub.verify('s.a', a!.secret))?.generation).toBe(1);
+    expect((await hub.verify('s.b', b!.secret))?.generation).toBe(1);
+    expect(verified.size).toBe(2);
+    // Remembered: still right, and a wrong secret is still refused.
+    expect((await hub.verify('s.a', a!.secret))?.identity.id).toBe('s.a');
+    expect(await hub.verify('s.a', `${a!.secret}x`)).toBeUndefined();
+    expect(await hub.verify('s.a', b!.secret)).toBeUndefined();
+
+    cli.revoke('s.a');
+    expect(await hub.verify('s.a', a!.secret)).toBeUndefined();
+
+    const rotated = await cli.rotate('s.b');
+    expect(await hub.verify('s.b', b!.secret)).toBeUndefined();
+    expect((await hub.verify('s.b', rotated.secret))?.generation).toBe(2);
+    expect((await hub.verify('s.b', rotated.secret))?.generation).toBe(2);
+    expect(await hub.verify('s.b', b!.secret)).toBeUndefined();
+  });
+
+  it('shares what it remembers between two stores of one process, never between two files', async () => {
+    const verified = new VerifiedSecrets();
+    const broker = store(undefined, verified);
+    const http = store(broker.path, verified);
+    const { secret } = await broker.add({ role: 'admin', id: 'ops' });
+    await broker.verify('ops', secret);
+    expect(verified.size).toBe(1);
+    http.revoke('ops');
+    expect(verified.size).toBe(0);
+    expect(await broker.verify('ops', secret)).toBeUndefined();
+    // Another file with the same id and (impossibly) the same row is still another store.
+    const other = store(undefined, verified);
+    await other.add({ role: 'admin', id: 'ops' });
+    expect(await other.verify('ops', secret)).toBeUndefined();
   });
 });

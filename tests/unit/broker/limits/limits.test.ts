@@ -34,7 +34,8 @@ describe('address guard', () => {
   it('limits attempts per address over a sliding window', () => {
     let now = 0;
     const guard = new AddressGuard({ attempts: 3, authFailures: 2, failedIdentities: 5, windowMs: 60_000, clock: { now: () => now } });
-    expect([1, 2, 3, 4].map(() => guard.admit('10.0.0.1'))).toEqual(['ok', 'ok', 'ok', 'connect-attempts']);
+    // Past the limit: told why at CONNECT; past twice the limit: closed.
+    expect([1, 2, 3, 4, 5, 6, 7].map(() => guard.admit('10.0.0.1'))).toEqual(['ok', 'ok', 'ok', 'connect-attempts', 'connect-attempts', 'connect-attempts', 'connect-flood']);
     expect(guard.admit('10.0.0.2')).toBe('ok'); // another address is not affected
     now = 60_001;
     expect(guard.admit('10.0.0.1')).toBe('ok');
