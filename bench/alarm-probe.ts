@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../core/mqtt-reconnect.js';
 import { topics } from '../broker/contract/index.js';
 import type { ReceivedAlarm } from '../tests/simulators/fire-department.js';
 import { sleep, withTimeout } from './wait.js';
@@ -46,8 +47,8 @@ export class AlarmProbe {
   }
 
   async start(): Promise<void> {
-    this.client = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.sensorLogin, clientId: `bench-smoke-${process.pid}`, clean: true, reconnectPeriod: 1000, connectTimeout: 10_000 });
-    this.observer = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.observerLogin, clientId: `bench-observer-${process.pid}`, clean: true, reconnectPeriod: 1000, connectTimeout: 10_000 });
+    this.client = await connectMqttAsync(this.o.brokerUrl, { ...this.o.sensorLogin, clientId: `bench-smoke-${process.pid}`, clean: true, connectTimeout: 10_000 });
+    this.observer = await connectMqttAsync(this.o.brokerUrl, { ...this.o.observerLogin, clientId: `bench-observer-${process.pid}`, clean: true, connectTimeout: 10_000 });
     this.observer.on('message', (_topic, payload) => {
       const at = performance.now();
       try {

@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../core/mqtt-reconnect.js';
 import { topics } from '../broker/contract/index.js';
 
 /**
@@ -23,7 +24,7 @@ let timer: NodeJS.Timeout | undefined;
 for (let i = 0; i < p.connections; i += 10) {
   await Promise.all(
     Array.from({ length: Math.min(10, p.connections - i) }, async (_, k) => {
-      clients[i + k] = await mqtt.connectAsync(p.brokerUrl, { ...p.login, clientId: `bench-devices-${i + k}`, clean: true, reconnectPeriod: 1000, connectTimeout: 30_000 });
+      clients[i + k] = await connectMqttAsync(p.brokerUrl, { ...p.login, clientId: `bench-devices-${i + k}`, clean: true, connectTimeout: 30_000 });
     }),
   );
 }

@@ -15,6 +15,7 @@ import type { Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { ensurePrivateDir } from '../core/private-files.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
+import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
 import type { Profile } from '../device-profiles/schema.js';
 import type { Gateway } from '../edge/gateway.js';
@@ -102,7 +103,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       stack.issueInternal = (identity) => broker.ephemeral.issue(identity);
       stoppers.push(() => broker.close());
     }
-    const brokerFor = (url: string | undefined, part: string) => {
+    const brokerFor = (url: BrokerUrls | undefined, part: string): BrokerUrls => {
       if (url) return url;
       if (!stack.broker) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', `${part}.brokerUrl is required when the broker role does not run in this process`);
       // The parts next to the broker connect over loopback TCP.
@@ -128,7 +129,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
     if (roles.includes('cloud-sync')) {
       const brokerUrl = brokerFor(config.cloudSync.brokerUrl, 'cloudSync');
       const brokerAuth = authFor('cloudSync', { role: 'service', id: '@cloud-sync' });
-      stack.brokerUrl = brokerUrl;
+      stack.brokerUrl = typeof brokerUrl === 'string' ? brokerUrl : brokerUrl[0]!;
       const credentials = CredentialStore.open(credentialStorePath(config.dataDir), clock, { verified });
       stoppers.push(async () => credentials.close());
       // This run's operator token, for `cosafe status` and `cosafe readings` on this machine (operator-token.ts).
@@ -150,7 +151,7 @@ export async function startStack(config: Config, roles: readonly Role[], logger:
       const brokerUrl = brokerFor(config.gateway.brokerUrl, 'gateway');
       const { site, id } = config.gateway;
       const brokerAuth = authFor('gateway', { role: 'gateway', id: `@gateway:${site}:${id}`, site, gateway: id });
-      stack.brokerUrl = brokerUrl;
+      stack.brokerUrl = typeof brokerUrl === 'string' ? brokerUrl : brokerUrl[0]!;
       // Loaded only when this process runs a gateway: its transports (OPC-UA, serial, Modbus) are most of the code, and a hub needs none of it.
       const { Gateway } = await import('../edge/gateway.js');
       stack.gateway = new Gateway({ config: config.gateway, brokerUrl, brokerAuth, profiles: loadProfiles(config), stateDir: config.dataDir, logger: logger.child({ part: 'gateway' }), clock, metrics });

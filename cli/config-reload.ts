@@ -37,7 +37,7 @@ export function reloadOnChange(o: ReloadOptions): () => void {
       if (
         next.gateway.id !== running.gateway.id ||
         next.gateway.site !== running.gateway.site ||
-        next.gateway.brokerUrl !== running.gateway.brokerUrl ||
+        JSON.stringify(next.gateway.brokerUrl) !== JSON.stringify(running.gateway.brokerUrl) ||
         next.gateway.deviceBrokerUrl !== running.gateway.deviceBrokerUrl ||
         JSON.stringify(next.gateway.outbox) !== JSON.stringify(running.gateway.outbox)
       ) {

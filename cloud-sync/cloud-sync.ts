@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { Clock } from '../core/clock.js';
 import { dataPath, type Config } from '../core/config.js';
 import type { Logger, LogLevel } from '../core/logger.js';
@@ -20,7 +21,7 @@ import { startTelemetryThread } from './telemetry/telemetry-thread.js';
 
 export interface CloudSyncDeps {
   config: Config;
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   /** cloud-sync's login to the hub broker (resolved by the composition root). */
   brokerAuth?: MqttClientAuth;
   logger: Logger;

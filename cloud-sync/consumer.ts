@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import { type MqttClient } from 'mqtt';
+import { connectMqtt, type BrokerUrls } from '../core/mqtt-reconnect.js';
 import {
   decodeAlarmEvent,
   GatewayStatus,
@@ -17,7 +18,7 @@ import type { Lane, Sink } from './sinks/sink.js';
 const STORE_RETRY_MS = 1000;
 
 export interface ConsumerDeps {
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   /** cloud-sync's login to the hub broker (a service identity). */
   auth?: MqttClientAuth;
   logger: Logger;
@@ -118,11 +119,10 @@ export class ContractConsumer {
     const instance = this.d.instance ?? process.env.COSAFE_INSTANCE ?? 'main';
     // A persistent session (clean: false) with a fixed id: QoS 1 messages that
     // arrive while cloud-sync reconnects are kept for it by the broker.
-    const client = mqtt.connect(this.d.brokerUrl, {
+    const client = connectMqtt(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
       clientId: lane === 'alarm' ? `cosafe-cloud-sync-${instance}-alarms` : `cosafe-cloud-sync-${instance}`,
       clean: false,
-      reconnectPeriod: 1000,
       connectTimeout: 5000,
     });
     this.clients[lane] = client;

@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayStatus } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
@@ -16,7 +17,7 @@ import type { HttpContext } from './http-api.js';
 
 export interface PublicFeedsDeps {
   config: Config;
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   brokerAuth?: MqttClientAuth;
   /** The alarm lifecycle and the registry they watch. */
   dispatch: FireDispatch;

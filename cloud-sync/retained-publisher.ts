@@ -1,10 +1,11 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import { type MqttClient } from 'mqtt';
+import { connectMqtt, type BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { Logger } from '../core/logger.js';
 import type { Metrics } from '../core/metrics.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 
 export interface RetainedPublisherDeps {
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   auth?: MqttClientAuth;
   /** Its own MQTT client id: `public`, `agency`. */
   name: string;
@@ -34,11 +35,10 @@ export class RetainedPublisher {
   }
 
   start(): void {
-    this.client = mqtt.connect(this.d.brokerUrl, {
+    this.client = connectMqtt(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
       clientId: `cosafe-cloud-sync-${this.d.name}-${process.env.COSAFE_INSTANCE ?? 'main'}`,
       clean: true,
-      reconnectPeriod: 1000,
       connectTimeout: 5000,
     });
     this.client.on('connect', () => this.flush());

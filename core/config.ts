@@ -16,6 +16,8 @@ const Id = z
 const Port = z.number().int().min(0).max(65535);
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
+/** One broker, or the brokers of a cluster (broker.cluster) that a client fails over between. */
+const BrokerUrls = z.union([MqttUrl, z.array(MqttUrl).min(1, 'must name at least one broker')]);
 
 /** An IANA time zone name the runtime knows (Node's ICU data). */
 const TimeZone = z.string().refine((zone) => {
@@ -430,7 +432,7 @@ export const Config = z
       .object({
         id: Id.default('gw-1'),
         site: Id.default('demo-site'),
-        brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        brokerUrl: BrokerUrls.optional().describe('Hub broker, or the brokers of a cluster (a list: each reconnect tries the next one); default: the embedded broker of this process'),
         credentials: MqttCredentialsConfig.optional().describe('Login to the hub broker (a gateway credential); default with the embedded broker: an internal one'),
         tls: MqttClientTlsConfig.optional().describe('TLS files for an mqtts:// brokerUrl'),
         deviceBrokerCredentials: MqttCredentialsConfig.optional().describe('Login to the deviceBrokerUrl broker (a gateway credential issued on that broker)'),
@@ -518,7 +520,7 @@ export const Config = z
       .prefault({}),
     cloudSync: z
       .object({
-        brokerUrl: MqttUrl.optional().describe('Hub broker; default: the embedded broker of this process'),
+        brokerUrl: BrokerUrls.optional().describe('Hub broker, or the brokers of a cluster (a list: each reconnect tries the next one); default: the embedded broker of this process'),
         credentials: MqttCredentialsConfig.optional().describe('Login to the hub broker (a service credential); default with the embedded broker: an internal one'),
         tls: MqttClientTlsConfig.optional().describe('TLS files for an mqtts:// brokerUrl'),
         influx: InfluxConfig.optional().describe('InfluxDB to write readings to; without it, the local SQLite store'),

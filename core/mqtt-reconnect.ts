@@ -1,24 +1,66 @@
-import type { MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { Backoff, RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.js';
 
-/** The part of mqtt.js' client this touches: its reconnect period and its reconnect timer (private in its types, stable in 5.x). */
-type Reconnecting = MqttClient & { reconnectTimer?: NodeJS.Timeout | null };
+/** One broker, or the brokers of a cluster (each reconnect tries the next one). */
+export type BrokerUrls = string | readonly string[];
+
+/** The part of mqtt.js' client this touches: its reconnect timer (private in its types, stable in 5.x). */
+interface Reconnecting {
+  options: IClientOptions;
+  reconnectTimer: NodeJS.Timeout | null;
+}
 
 /**
- * Makes an mqtt.js client reconnect with exponential backoff and full jitter
- * (core/backoff.ts) instead of mqtt.js' fixed `reconnectPeriod`: before each
- * reconnect is scheduled (mqtt.js does it on 'close'), the period is set to the
- * next jittered wait, and the previous timer (an interval, which would keep the
- * old period) is dropped. A CONNACK that admits the client resets it.
+ * Connects an mqtt.js client that reconnects with exponential backoff and full
+ * jitter (core/backoff.ts) instead of mqtt.js' fixed `reconnectPeriod`, to one
+ * broker or, given a list, to each in turn: a client whose broker died moves
+ * to the next one of the cluster on its next attempt.
  *
- * Until the first connection, the first wait is short: a client that starts
- * before its broker is up still connects within a second or so.
+ * Every cosafe client of the hub connects through here, so that a broker
+ * restart in a cluster of thousands of gateways brings them back spread over
+ * the backoff window (each login costs the broker a scrypt hash), not in one
+ * wave per second.
+ */
+export function connectMqtt(urls: BrokerUrls, options: IClientOptions, policy: BackoffPolicy = RECONNECT_BACKOFF): MqttClient {
+  const list = typeof urls === 'string' ? [urls] : [...urls];
+  if (list.length === 0) throw new Error('connectMqtt: no broker URL');
+  const first = list[0]!;
+  const client = list.length === 1 ? mqtt.connect(first, { ...options, reconnectPeriod: policy.baseMs }) : mqtt.connect(first, { ...options, reconnectPeriod: policy.baseMs, servers: brokerServers(list) });
+  reconnectWithBackoff(client, policy);
+  return client;
+}
+
+/** `connectMqtt`, resolved on the first CONNACK that admits the client; the first error before it ends the client and rejects. */
+export function connectMqttAsync(urls: BrokerUrls, options: IClientOptions, policy: BackoffPolicy = RECONNECT_BACKOFF): Promise<MqttClient> {
+  const client = connectMqtt(urls, options, policy);
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      client.off('connect', onConnect);
+      client.end(true);
+      reject(err);
+    };
+    const onConnect = () => {
+      client.off('error', onError);
+      resolve(client);
+    };
+    client.once('connect', onConnect);
+    client.once('error', onError);
+  });
+}
+
+/**
+ * Makes an mqtt.js client's reconnects follow `policy`: mqtt.js schedules a
+ * reconnect on 'close' with `options.reconnectPeriod` (an interval that its
+ * `connect()` clears, so it fires once); just before, the period is set to the
+ * next jittered wait. A CONNACK that admits the client resets the backoff; a
+ * refused one (bad credentials) keeps widening it.
  */
 export function reconnectWithBackoff(client: MqttClient, policy: BackoffPolicy = RECONNECT_BACKOFF): Backoff {
   const backoff = new Backoff(policy);
-  const c = client as Reconnecting;
+  const c = client as unknown as Reconnecting;
   const schedule = () => {
     if (c.options.reconnectPeriod === 0) return;
+    // A timer set earlier (by mqtt.js' clean-up after a keep-alive timeout) would keep the old period.
     if (c.reconnectTimer) {
       clearInterval(c.reconnectTimer);
       c.reconnectTimer = null;
@@ -26,20 +68,18 @@ export function reconnectWithBackoff(client: MqttClient, policy: BackoffPolicy =
     // 0 would turn reconnecting off in mqtt.js: at least 1 ms.
     c.options.reconnectPeriod = Math.max(1, backoff.next());
   };
-  // Before mqtt.js' own 'close' listener, which schedules the reconnect with the period set here.
+  // Before mqtt.js' own 'close' listener (registered in its constructor), which schedules the reconnect with the period set here.
   client.prependListener('close', schedule);
   client.on('connect', () => backoff.reset());
   return backoff;
 }
 
-/**
- * mqtt.js' `servers` option for a list of broker URLs (a cluster): each
- * reconnect tries the next one, so a client whose broker died moves to another.
- */
+/** mqtt.js' `servers` option for a list of broker URLs. */
 export function brokerServers(urls: readonly string[]): { host: string; port: number; protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss' }[] {
   return urls.map((u) => {
     const url = new URL(u);
-    const protocol = url.protocol.replace(':', '') as 'mqtt' | 'mqtts' | 'ws' | 'wss';
+    const scheme = url.protocol.replace(':', '');
+    const protocol = (scheme === 'tcp' ? 'mqtt' : scheme) as 'mqtt' | 'mqtts' | 'ws' | 'wss';
     const port = url.port ? Number(url.port) : protocol === 'mqtts' ? 8883 : protocol === 'mqtt' ? 1883 : protocol === 'wss' ? 443 : 80;
     return { host: url.hostname, port, protocol };
   });

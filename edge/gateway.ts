@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import { join } from 'node:path';
 import type { AlarmEvent, GatewayHealth } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
@@ -24,7 +25,7 @@ export { bindDevices, TELEMETRY_DROPPED };
 export interface GatewayDeps {
   config: Config['gateway'];
   /** The hub broker (resolved by the composition root). */
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   /** The gateway's login to the hub broker (resolved by the composition root). */
   brokerAuth?: MqttClientAuth;
   profiles: ReadonlyMap<string, Profile>;

@@ -1,4 +1,5 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { type IClientOptions, type MqttClient } from 'mqtt';
+import { connectMqtt, type BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
@@ -14,7 +15,7 @@ export interface LinkQueue<M extends { id: number; payload: string }> {
 export interface HubLinkOptions<M extends { id: number; payload: string }> {
   /** Which lane, for logs and metrics: `events` (alarm lane) or `readings` (telemetry). */
   lane: 'event' | 'readings';
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   auth?: MqttClientAuth;
   clientId: string;
   will?: IClientOptions['will'];
@@ -60,10 +61,9 @@ export class HubLink<M extends { id: number; payload: string }> {
 
   start(): void {
     const { o } = this;
-    this.client = mqtt.connect(o.brokerUrl, {
+    this.client = connectMqtt(o.brokerUrl, {
       ...mqttAuthOptions(o.auth),
       clientId: o.clientId,
-      reconnectPeriod: 1000,
       connectTimeout: 5000,
       ...(o.will ? { will: o.will } : {}),
     });

@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import { randomUUID } from 'node:crypto';
 import { ALARM_ACK_COMMAND, AlarmAckCommand, decodeMessage, subscriptions, topics, type AlarmEvent, type GatewayHealth, type GatewayStatus, type Reading } from '../broker/contract/index.js';
 import type { Clock } from '../core/clock.js';
@@ -9,7 +10,7 @@ import { EventOutbox, type ConditionChange, type EventMessage } from './outbox/e
 import { TelemetryOutbox, type BatchMessage, type TelemetryOutboxStats } from './outbox/telemetry-outbox.js';
 
 export interface PublisherOptions {
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   /** The gateway's login to the hub broker. */
   auth?: MqttClientAuth;
   site: string;

@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import { type MqttClient } from 'mqtt';
+import { connectMqtt, type BrokerUrls } from '../../core/mqtt-reconnect.js';
 import { subscriptions } from '../../broker/contract/index.js';
 import type { Logger } from '../../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../../core/mqtt-client-auth.js';
@@ -7,7 +8,7 @@ import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../../core/mq
 const PUBLISH_TIMEOUT_MS = 10_000;
 
 export interface DispatchLinkDeps {
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   auth?: MqttClientAuth;
   logger: Logger;
   /**
@@ -35,11 +36,10 @@ export class DispatchLink {
 
   start(): void {
     const { logger } = this.d;
-    this.client = mqtt.connect(this.d.brokerUrl, {
+    this.client = connectMqtt(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
       clientId: `cosafe-cloud-sync-dispatch-${process.env.COSAFE_INSTANCE ?? 'main'}`,
       clean: false,
-      reconnectPeriod: 1000,
       connectTimeout: 5000,
     });
     this.client.on('connect', () => {

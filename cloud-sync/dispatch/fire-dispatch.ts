@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../../core/mqtt-reconnect.js';
 import type { FastifyInstance } from 'fastify';
 import type { AlarmEvent, GatewayStatus } from '../../broker/contract/index.js';
 import type { Clock } from '../../core/clock.js';
@@ -20,7 +21,7 @@ import { WebhookDispatcher } from './webhook-dispatcher.js';
 
 export interface FireDispatchDeps {
   config: Config;
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   brokerAuth?: MqttClientAuth;
   logger: Logger;
   metrics: Metrics;

@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../../core/mqtt-reconnect.js';
 import type { Clock } from '../../core/clock.js';
 import type { Config } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
@@ -11,7 +12,7 @@ import { storeSink } from '../sinks/store-sink.js';
 
 export interface TelemetryLaneDeps {
   config: Config;
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   brokerAuth?: MqttClientAuth;
   logger: Logger;
   metrics: Metrics;

@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../../core/mqtt-reconnect.js';
 import type { Config } from '../../core/config.js';
 import type { LogLevel } from '../../core/logger.js';
 import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
@@ -7,7 +8,7 @@ import type { StoreHealth } from '../reading-store.js';
 /** What the main thread hands the telemetry worker at its start. */
 export interface TelemetryWorkerData {
   config: Config;
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   brokerAuth?: MqttClientAuth;
   logLevel: LogLevel;
 }

@@ -1,3 +1,4 @@
+import type { BrokerUrls } from '../../core/mqtt-reconnect.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
@@ -59,7 +60,7 @@ export interface AdapterContext {
   clock: Clock;
   devices: readonly DeviceBinding[];
   /** The broker to read device topics from (MQTT adapter). */
-  brokerUrl: string;
+  brokerUrl: BrokerUrls;
   /** The gateway's login to that broker (MQTT adapter). */
   brokerAuth?: MqttClientAuth;
   /** Where the adapter may keep state that survives a restart (the OPC-UA client's certificate store); the gateway's data dir. */

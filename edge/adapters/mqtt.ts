@@ -1,4 +1,5 @@
-import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import { type IPublishPacket, type MqttClient } from 'mqtt';
+import { connectMqtt, type BrokerUrls } from '../../core/mqtt-reconnect.js';
 import { subscriptions, parseTopic } from '../../broker/contract/index.js';
 import { mqttAuthOptions, refusalHint } from '../../core/mqtt-client-auth.js';
 import { underPrefix } from '../../core/vocabulary.js';
@@ -130,10 +131,9 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
   return {
     kind: 'mqtt',
     async start() {
-      client = mqtt.connect(ctx.brokerUrl, {
+      client = connectMqtt(ctx.brokerUrl, {
         ...mqttAuthOptions(ctx.brokerAuth),
         clientId: `cosafe-edge-mqtt-${ctx.sessionId ?? `${process.pid}-${Math.random().toString(16).slice(2, 8)}`}`,
-        reconnectPeriod: 1000,
         connectTimeout: 5000,
         clean: false,
         // Our own retries (refused filters) and renewals on connect, not mqtt.js' memory of what was granted.

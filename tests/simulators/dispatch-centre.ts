@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../../core/mqtt-reconnect.js';
 import { topics, type AlarmEvent } from '../../broker/contract/index.js';
 
 /**
@@ -16,7 +17,7 @@ export class DispatchCentre {
   constructor(private readonly o: { brokerUrl: string; district: string; login: { username: string; password: string }; operator: string; delayMs: number }) {}
 
   async start(): Promise<this> {
-    this.client = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.login, reconnectPeriod: 1000 });
+    this.client = await connectMqttAsync(this.o.brokerUrl, { ...this.o.login });
     return this;
   }
 
@@ -51,7 +52,7 @@ export class AlarmingGateway {
   constructor(private readonly o: { brokerUrl: string; site: string; gateway: string; login: { username: string; password: string }; everyMs: number; forMs: number }) {}
 
   async start(): Promise<this> {
-    this.client = await mqtt.connectAsync(this.o.brokerUrl, { ...this.o.login, reconnectPeriod: 1000 });
+    this.client = await connectMqttAsync(this.o.brokerUrl, { ...this.o.login });
     if (this.o.everyMs > 0) {
       // The first one soon after the start, so the demo shows an escalation within a minute.
       this.timer = setTimeout(() => {

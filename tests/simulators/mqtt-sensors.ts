@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../../core/mqtt-reconnect.js';
 
 /**
  * Simulated MQTT sensors, each publishing its own JSON payload the way the real
@@ -34,9 +35,8 @@ export class SensorSimulator {
   async start(): Promise<void> {
     this.clients = await Promise.all(
       this.o.devices.map((d) =>
-        mqtt.connectAsync(this.o.brokerUrl, {
+        connectMqttAsync(this.o.brokerUrl, {
           clientId: `cosafe-sim-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
-          reconnectPeriod: 1000,
           ...(d.credentials ?? {}),
         }),
       ),

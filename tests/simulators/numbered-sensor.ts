@@ -1,4 +1,5 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
+import { connectMqttAsync } from '../../core/mqtt-reconnect.js';
 
 export interface NumberedSensorOptions {
   brokerUrl: string;
@@ -36,7 +37,7 @@ export class NumberedSensor {
   }
 
   async start(): Promise<this> {
-    this.client = await mqtt.connectAsync(this.o.brokerUrl, { clientId: `numbered-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, reconnectPeriod: 200, ...(this.o.credentials ?? {}) });
+    this.client = await connectMqttAsync(this.o.brokerUrl, { clientId: `numbered-${process.pid}-${Math.random().toString(16).slice(2, 8)}`, ...(this.o.credentials ?? {}) }, { baseMs: 200, capMs: 2000 });
     const tickMs = 10;
     const perTick = Math.max(1, Math.round((this.o.ratePerSec * tickMs) / 1000));
     this.timer = setInterval(() => {

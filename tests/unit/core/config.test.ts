@@ -30,6 +30,14 @@ describe('config', () => {
     expect(Object.isFrozen(c.gateway.batch)).toBe(true);
   });
 
+  it('takes one hub broker or the brokers of a cluster, and says which entry of the list is wrong', () => {
+    expect(buildConfig({ gateway: { brokerUrl: 'mqtt://hub:1883' } }).gateway.brokerUrl).toBe('mqtt://hub:1883');
+    expect(buildConfig({ gateway: { brokerUrl: ['mqtt://a:1883', 'mqtt://b:1883'] } }).gateway.brokerUrl).toEqual(['mqtt://a:1883', 'mqtt://b:1883']);
+    const err = errorOf(() => buildConfig({ cloudSync: { brokerUrl: ['mqtt://a:1883', 'http://b'] } }));
+    expect(err.details.join('\n')).toMatch(/cloudSync\.brokerUrl/);
+    expect(errorOf(() => buildConfig({ gateway: { brokerUrl: [] } })).details.join('\n')).toMatch(/gateway\.brokerUrl/);
+  });
+
   it('resolves paths relative to the config file', () => {
     const f = file('dataDir: state\n');
     expect(loadConfigFile(f).dataDir).toBe(join(f, '..', 'state'));

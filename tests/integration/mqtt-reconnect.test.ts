@@ -1,0 +1,89 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { Aedes } from 'aedes';
+import type { MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectMqtt } from '../../core/mqtt-reconnect.js';
+import { freePort, waitUntil } from '../helpers/processes.js';
+
+/** A real Aedes broker on a TCP port (what the clients' reconnects are tested against; the hub's own auth is not the point here). */
+async function startAedes(port: number): Promise<{ close(): Promise<void>; clients(): number }> {
+  const aedes = await Aedes.createBroker();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    aedes.handle(s);
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    clients: () => aedes.connectedClients,
+    async close() {
+      // As a crash looks to the client: every connection cut at once.
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    },
+  };
+}
+
+const open: MqttClient[] = [];
+const brokers: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.endAsync(true)));
+  await Promise.all(brokers.splice(0).map((b) => b.close().catch(() => {})));
+});
+
+describe('clients reconnect with backoff and jitter', () => {
+  it('waits a jittered, doubling time between attempts while the broker is away, and starts over once admitted', async () => {
+    const port = await freePort();
+    // A server that cuts every connection at once: each attempt fails.
+    const refusing = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => refusing.listen(port, '127.0.0.1', resolve));
+    // random() = 0.5: half of each window, so the schedule can be read exactly.
+    const client = connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: 'backoff-schedule', connectTimeout: 5000 }, { baseMs: 20, capMs: 160, random: () => 0.5 });
+    open.push(client);
+    const waits: number[] = [];
+    // After cosafe's listener (prepended) and mqtt.js' own: the period the reconnect now waits.
+    client.on('close', () => waits.push(client.options.reconnectPeriod!));
+    await waitUntil('six failed attempts', () => waits.length >= 6, 20_000, 10);
+    expect(waits.slice(0, 6)).toEqual([10, 20, 40, 80, 80, 80]);
+
+    // The broker comes back on the same port: the client gets in, and its next loss starts from the first window.
+    await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    const broker = await startAedes(port);
+    brokers.push(broker);
+    await waitUntil('the client to be admitted', () => client.connected, 20_000, 10);
+    waits.length = 0;
+    await broker.close();
+    await waitUntil('the loss to be seen', () => waits.length >= 1, 20_000, 10);
+    expect(waits[0]).toBe(10);
+  });
+
+  it('comes back by itself when its broker restarts', async () => {
+    const port = await freePort();
+    let broker = await startAedes(port);
+    brokers.push(broker);
+    const client = connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: 'comes-back', clean: false }, { baseMs: 50, capMs: 400 });
+    open.push(client);
+    let connects = 0;
+    client.on('connect', () => connects++);
+    await waitUntil('the first connection', () => connects === 1, 20_000, 10);
+    await broker.close();
+    broker = await startAedes(port);
+    brokers.push(broker);
+    await waitUntil('the client to reconnect to the restarted broker', () => connects === 2 && broker.clients() === 1, 20_000, 10);
+  });
+
+  it('given the brokers of a cluster, moves to the next one when its broker dies', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const a = await startAedes(portA);
+    const b = await startAedes(portB);
+    brokers.push(a, b);
+    const client = connectMqtt([`mqtt://127.0.0.1:${portA}`, `mqtt://127.0.0.1:${portB}`], { clientId: 'fails-over' }, { baseMs: 50, capMs: 400 });
+    open.push(client);
+    await waitUntil('the client on broker A', () => a.clients() === 1, 20_000, 10);
+    expect(b.clients()).toBe(0);
+    await a.close();
+    await waitUntil('the client on broker B', () => client.connected && b.clients() === 1, 20_000, 10);
+  });
+});
