@@ -54,7 +54,8 @@ export async function startRedis(o: RedisOptions = {}): Promise<RedisServer> {
     }
   };
   await launch();
-  const client = new Redis(url, { maxRetriesPerRequest: null });
+  // Refused while the server is killed and restarted: ioredis retries.
+  const client = new Redis(url, { maxRetriesPerRequest: null }).on('error', () => {});
   return {
     url,
     port,
