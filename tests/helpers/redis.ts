@@ -41,7 +41,7 @@ export async function startRedis(o: RedisOptions = {}): Promise<RedisServer> {
   const launch = async () => {
     proc = spawnLogged(bin, args);
     const p = proc;
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null }).on('error', () => {});
     try {
       await waitUntil(`redis-server to answer PING on ${url}`, async () => {
         if (p.child.exitCode !== null) throw new Error(`redis-server exited with ${p.child.exitCode}: ${p.output().slice(-2000)}`);

@@ -27,7 +27,6 @@ beforeAll(async () => {
   redis = await startRedis({ appendfsync: 'always' });
 });
 afterAll(async () => {
-  await Promise.all(opened.splice(0).map((e) => new Promise<void>((resolve) => e.close(() => resolve()))));
   await redis?.stop();
 });
 
@@ -35,6 +34,9 @@ const connection = () => new Redis(redis.url).on('error', () => {}); // refused 
 const persistence = (o: { livenessMs?: number } = {}) => new RedisPersistence({ redis: connection(), prefix: 'cosafe:test:', livenessMs: o.livenessMs ?? 10_000, maxSessionDelivery: 100_000 });
 
 describe('Redis persistence: aedes-persistence abstract suite', () => {
+  afterAll(async () => {
+    await Promise.all(opened.splice(0).map((e) => new Promise<void>((resolve) => e.close(() => resolve()))));
+  });
   abstractSuite({
     testAsync: true,
     buildEmitter: () => {
