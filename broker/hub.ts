@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -14,7 +13,8 @@ import { RevocationWatcher } from './auth/revocation-watcher.js';
 import { Sessions } from './auth/sessions.js';
 import type { VerifiedSecrets } from './auth/verified-secrets.js';
 import { Connections } from './connections.js';
-import { isTelemetryTopic } from './lanes.js';
+import { embeddedBackend } from './backends/embedded-backend.js';
+import { redisBackend } from './backends/redis-backend.js';
 import { AddressGuard } from './limits/address-guard.js';
 import { PacketTooLargeError } from './limits/frame-guard.js';
 import { TelemetryWindow } from './limits/telemetry-window.js';
@@ -24,7 +24,6 @@ import { startTlsListener } from './listeners/tls.js';
 import { startWsListener } from './listeners/ws.js';
 import { persistBeforeAck } from './persist-before-ack.js';
 import { SecurityEvents, type LimitName } from './security-events.js';
-import { SqlitePersistence } from './sqlite-persistence.js';
 
 export interface HubBrokerOptions {
   config: Config['broker'];
@@ -127,12 +126,16 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   };
   const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: recheck }) : undefined;
 
-  const persistence = o.dataDir
-    ? new SqlitePersistence(join(o.dataDir, 'broker.db'), { telemetryPath: join(o.dataDir, 'broker-telemetry.db'), isTelemetry: isTelemetryTopic })
-    : undefined;
+  // A cluster of brokers on one Redis, or this broker alone (broker/backends/).
+  const backend = await (config.cluster ? redisBackend(config.cluster, logger, limits.queueLimit) : Promise.resolve(embeddedBackend(o.dataDir))).catch((err: unknown) => {
+    store?.close();
+    throw err;
+  });
   const listeners: Listener[] = [];
+  let journal: { stop(): void } | undefined;
   const stop = async () => {
     watcher?.stop();
+    journal?.stop();
     // Stop accepting and end every connection, including half-open ones, then the broker itself.
     const closing = listeners.splice(0).map((l) => l.close());
     connections.destroyAll();
@@ -140,18 +143,21 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
     for (const s of sessions.all()) sessions.remove(s);
     store?.close();
-    await persistence?.destroy();
+    await backend.close();
   };
 
   try {
     aedes = await Aedes.createBroker({
       ...hooks,
-      ...(persistence ? { persistence } : {}),
+      ...(backend.persistence ? { persistence: backend.persistence } : {}),
+      ...(backend.mq ? { mq: backend.mq } : {}),
+      ...(backend.brokerId ? { id: backend.brokerId } : {}),
       // A frozen subscriber must not stall delivery to everyone else.
       drainTimeout: 30_000,
       // Enough concurrent deliveries for batching gateways and a fan-out consumer.
       concurrency: 1000,
-      heartbeatInterval: 60_000,
+      // In a cluster, the others publish a dead broker's wills (a gateway's status turns offline) after 3 missed beats.
+      heartbeatInterval: backend.heartbeatMs,
       connectTimeout: limits.connectTimeoutMs,
       queueLimit: limits.queueLimit,
       maxInflightInbound: limits.maxInflightInbound,
@@ -174,7 +180,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     new TelemetryWindow({ maxBytes: limits.telemetryWindowBytes, metrics }).install(aedes);
     // After the auth hooks (the journal wraps authorizePublish) and before any listener opens,
     // so what was acknowledged before a crash is queued again before anyone connects.
-    if (persistence) await persistBeforeAck(aedes, persistence, logger, metrics);
+    if (backend.journal) journal = await persistBeforeAck(aedes, backend.journal, logger, metrics);
 
     const { tcp, tls, ws } = config.listeners;
     if (tcp.enabled) listeners.push(await startTcpListener({ host: tcp.host, port: tcp.port, roles: tcp.roles, gate: connections }));

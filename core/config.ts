@@ -16,6 +16,28 @@ const Id = z
 const Port = z.number().int().min(0).max(65535);
 const HttpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
 const MqttUrl = z.url({ protocol: /^(mqtt|mqtts|tcp|ws|wss)$/, error: 'must be an mqtt://, mqtts://, ws:// or wss:// URL' });
+/** A cluster of brokers on one Redis (broker/backends/redis-backend.ts). */
+const BrokerClusterConfig = z
+  .object({
+    redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).describe('The Redis every broker of the cluster shares, one database per cluster (redis://host:6379/2); run it with appendonly yes (appendfsync always or everysec, see the README)'),
+    brokerId: Id.optional().describe('This broker in logs and in Redis; default: host name, process id and a random part (a new one each start)'),
+    heartbeatMs: z
+      .number()
+      .int()
+      .min(200)
+      .max(60_000)
+      .default(2000)
+      .describe("How often a broker tells the others it is alive; after 3 missed beats they publish the last wills of the dead broker's clients (a gateway's status turns offline)"),
+    livenessMs: z
+      .number()
+      .int()
+      .min(300)
+      .max(120_000)
+      .default(6000)
+      .describe('A broker silent in Redis this long is dead: another broker takes over and publishes what it had acknowledged and not yet queued'),
+  })
+  .strict();
+
 /** One broker, or the brokers of a cluster (broker.cluster) that a client fails over between. */
 const BrokerUrls = z.union([MqttUrl, z.array(MqttUrl).min(1, 'must name at least one broker')]);
 
@@ -416,6 +438,7 @@ export const Config = z
           .enum(['disk', 'memory'])
           .default('disk')
           .describe('disk: persistent sessions, their QoS 1 messages and retained messages survive a crash of the broker (dataDir/broker.db); memory: lost on restart'),
+        cluster: BrokerClusterConfig.optional().describe('Several brokers sharing one Redis (sessions, queues, retained messages and message routing there); without it, this broker alone (broker.persistence)'),
       })
       .strict()
       .transform((b) => ({

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import MQEmitterRedis from 'mqemitter-redis';
+import type { Config } from '../../core/config.js';
+import { CosafeError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { BrokerBackend } from './backend.js';
+import { RedisPersistence } from './redis-persistence.js';
+
+export type ClusterConfig = NonNullable<Config['broker']['cluster']>;
+
+/** Keys cosafe itself keeps in Redis start with this (aedes-persistence-redis has its own fixed names: one Redis database per cluster). */
+const PREFIX = 'cosafe:';
+
+/**
+ * A broker of a cluster: its persistence in the Redis every broker shares
+ * (RedisPersistence), messages routed between brokers over Redis pub/sub
+ * (mqemitter-redis), so a client connected to any broker reaches subscribers
+ * on every other one.
+ *
+ * Redis unreachable at start: the broker does not start (it would accept
+ * messages it cannot keep). Lost while running: ioredis reconnects with its
+ * own backoff; a QoS 1 PUBLISH that cannot be journaled is not acknowledged
+ * (the sender keeps it in its outbox and sends it again), so nothing is
+ * acknowledged that is not in Redis.
+ */
+export async function redisBackend(cluster: ClusterConfig, logger: Logger, queueLimit: number): Promise<BrokerBackend> {
+  const brokerId = cluster.brokerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const where = redactUrl(cluster.redisUrl);
+  let warned = false;
+  const connection = (role: string) => {
+    const redis = new Redis(cluster.redisUrl, { connectionName: `cosafe-broker:${brokerId}:${role}`, lazyConnect: true });
+    redis.on('error', (err: Error) => {
+      if (warned) return;
+      warned = true;
+      logger.error({ code: 'COSAFE_ERR_BROKER_CLUSTER', redis: where, err: err.message }, 'broker lost the Redis of its cluster: QoS 1 messages are refused (their senders keep them) until it is back');
+    });
+    redis.on('ready', () => {
+      if (warned) logger.warn({ redis: where }, 'broker reached the Redis of its cluster again');
+      warned = false;
+    });
+    return redis;
+  };
+  const db = connection('persistence');
+  try {
+    await db.connect();
+    const fsync = await db.config('GET', 'append*').catch(() => [] as string[]);
+    const settings = Object.fromEntries(chunk(fsync as string[]));
+    if (settings.appendonly === 'no') {
+      logger.warn({ code: 'COSAFE_ERR_BROKER_CLUSTER', redis: where }, 'the Redis of this cluster runs without its append-only file: what the brokers acknowledged is lost if Redis crashes (set appendonly yes, appendfsync always or everysec)');
+    }
+  } catch (err) {
+    db.disconnect();
+    throw new CosafeError('COSAFE_ERR_BROKER_CLUSTER', `broker.cluster.redisUrl: cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err });
+  }
+  const persistence = new RedisPersistence({ redis: db, prefix: PREFIX, livenessMs: cluster.livenessMs, maxSessionDelivery: queueLimit });
+  const pub = connection('pub');
+  const sub = connection('sub');
+  const mq = MQEmitterRedis({ pubConn: pub, subConn: sub });
+  return {
+    kind: 'redis',
+    persistence,
+    mq,
+    brokerId,
+    heartbeatMs: cluster.heartbeatMs,
+    journal: persistence,
+    close: async () => {
+      // Aedes closes the mq itself (aedes.close); the persistence closes its connection.
+      await persistence.destroy().catch(() => {});
+    },
+  };
+}
+
+function chunk(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+/** The URL without its password, for logs. */
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
