@@ -12,6 +12,10 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     readonly broker: { id: string; counter: number } | undefined;
     setup(broker: unknown): Promise<void>;
     outgoingStream(client: { id: string }): AsyncIterable<unknown>;
+    createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown>;
+    createRetainedStream(pattern: string): AsyncIterable<unknown>;
+    streamWill(brokers?: Record<string, unknown>): AsyncIterable<unknown>;
+    getClientList(topic: string): AsyncIterable<unknown>;
     destroy(): Promise<void>;
   }
 }

@@ -1,0 +1,77 @@
+import type { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subscriptions, topics } from '../../broker/contract/topics.js';
+import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { waitUntil } from '../helpers/processes.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+
+/**
+ * Two hub brokers sharing one real redis-server (broker.cluster): a client on
+ * either reaches subscribers on the other, and a persistent session's queue
+ * lives in Redis, so it follows its client to whichever broker it connects to.
+ */
+let redis: RedisServer;
+let a: TestBroker;
+let b: TestBroker;
+beforeAll(async () => {
+  redis = await startRedis({ appendfsync: 'always' });
+  const cluster = { redisUrl: redis.url, heartbeatMs: 500, livenessMs: 1500 };
+  a = await startTestBroker({ cluster: { ...cluster, brokerId: 'broker-a' } });
+  b = await startTestBroker({ cluster: { ...cluster, brokerId: 'broker-b' } });
+});
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await redis?.stop();
+});
+
+/** One login per broker and identity (each test broker has a credential store of its own). */
+const logins = new Map<string, Promise<{ username: string; password: string }>>();
+const once = (t: TestBroker, key: string, make: () => Promise<{ username: string; password: string }>) => {
+  const k = `${t.dataDir}:${key}`;
+  if (!logins.has(k)) logins.set(k, make());
+  return logins.get(k)!;
+};
+const gatewayOf = (t: TestBroker) => once(t, 'gw', () => t.credential({ role: 'gateway', id: 'bakery-12.gw-1', site: 'bakery-12', gateway: 'gw-1' }));
+const serviceOf = (t: TestBroker) => once(t, 'service', () => t.credential({ role: 'service', id: 'cloud-sync' }));
+
+function received(client: MqttClient): string[] {
+  const got: string[] = [];
+  client.on('message', (_topic, payload) => got.push(payload.toString()));
+  return got;
+}
+
+describe('a cluster of brokers on one Redis', () => {
+  it('routes a QoS 1 alarm published on broker A to a subscriber on broker B, and queues it in Redis while that subscriber is away', async () => {
+    const events = topics.events('bakery-12', 'gw-1');
+    const loginB = await serviceOf(b);
+    const sync = await b.connect({ ...loginB, clientId: 'cluster-sync', clean: false });
+    await sync.subscribeAsync(subscriptions.allEvents, { qos: 1 });
+    const got = received(sync);
+    const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw' });
+    await gw.publishAsync(events, JSON.stringify({ n: 1 }), { qos: 1 });
+    await waitUntil('the alarm from broker A at the subscriber on broker B', () => got.length === 1, 20_000);
+    expect(got).toEqual([JSON.stringify({ n: 1 })]);
+
+    // The subscriber goes away; what is published meanwhile waits in its session, in Redis.
+    await sync.endAsync();
+    await gw.publishAsync(events, JSON.stringify({ n: 2 }), { qos: 1 });
+    await gw.publishAsync(events, JSON.stringify({ n: 3 }), { qos: 1 });
+    // It comes back on the other broker, A: its session and queue are there too.
+    const back = await a.connect({ ...(await serviceOf(a)), clientId: 'cluster-sync', clean: false });
+    const later = received(back);
+    await waitUntil('the queued alarms at the subscriber, now on broker A', () => later.length >= 2, 20_000);
+    expect(later).toEqual([JSON.stringify({ n: 2 }), JSON.stringify({ n: 3 })]);
+  });
+
+  it("hands a gateway's retained status, published on broker A, to a client that subscribes on broker B", async () => {
+    const status = topics.status('bakery-12', 'gw-1');
+    const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-status' });
+    await gw.publishAsync(status, JSON.stringify({ online: true }), { qos: 1, retain: true });
+    const reader = await b.connect({ ...(await serviceOf(b)), clientId: 'cluster-status-reader' });
+    const got = received(reader);
+    await reader.subscribeAsync(status, { qos: 1 });
+    await waitUntil('the retained status on broker B', () => got.length === 1, 20_000);
+    expect(got).toEqual([JSON.stringify({ online: true })]);
+  });
+});
