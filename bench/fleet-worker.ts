@@ -5,14 +5,14 @@ import { topics } from '../broker/contract/index.js';
 import type { FleetParams, FromFleet, ToFleet } from './fleet.js';
 
 /**
- * A share of the bench's MQTT devices in one process (started by devices.ts):
+ * A share of the bench's MQTT devices in one process (started by fleet.ts):
  * each device is a TCP connection of its own, logs in with its own credential
  * and publishes one JSON reading per message at QoS 1 on its own uplink topic,
  * as a real sensor does. The packets are built and read here by hand
  * (CONNECT through mqtt-packet, PUBLISH and PUBACK are a few fixed bytes), so
  * that a publish costs this process a few microseconds and the generator is
  * never what limits the figures; its CPU is reported with every result.
- * Driven over the IPC channel (devices.ts: connect, flood, paced, stop, drop).
+ * Driven over the IPC channel (fleet.ts: connect, flood, paced, stop, drop).
  */
 const params = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as FleetParams;
 const send = (m: FromFleet) => {

@@ -102,7 +102,7 @@ export interface FleetFlood {
 }
 
 /**
- * The bench's MQTT devices (for the fleet-login phase, not yet wired into run.ts), each with its own credential and connection,
+ * The bench's MQTT devices (the devices phase, fleet-phase.ts), each with its own credential and connection,
  * spread over `processes` processes so that the load generator has cores of
  * its own share and never is the bottleneck.
  */

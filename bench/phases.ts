@@ -1,7 +1,6 @@
 import type { Identity } from '../broker/auth/identity.js';
 import type { InfluxServer } from '../tests/helpers/influxdb.js';
 import { summarize, type AlarmProbe, type AlarmSample, type LatencySummary } from './alarm-probe.js';
-import type { DeviceFleet } from './devices.js';
 import { countReadings } from './influx-direct.js';
 import { PublisherProcess, type WorkerDone } from './publishers.js';
 import type { Stack } from './stack-processes.js';
@@ -166,16 +165,4 @@ export async function runLoad(
     await worker.kill();
     ctx.setWorker(undefined);
   }
-}
-
-/** The device phase: a thousand MQTT devices through the gateway's adapter, alarms meanwhile. */
-export async function runDevices(ctx: Ctx, fleet: DeviceFleet, o: { warmupMs: number; alarms: number; maxMs: number; gapMs: number; timeoutMs: number }): Promise<{ alarms: LatencySummary; devices: Record<string, unknown>; gatewayReadings: number }> {
-  const before = (await ctx.stack.gateway.metrics()).cosafe_edge_readings_total ?? 0;
-  fleet.go();
-  await sleep(o.warmupMs);
-  const samples = await alarmsWhile(ctx.probe, { gapMs: o.gapMs, timeoutMs: o.timeoutMs, max: o.alarms, maxMs: o.maxMs, until: () => false });
-  fleet.stop();
-  const devices = await fleet.waitFor('done', 30_000);
-  const gatewayReadings = ((await ctx.stack.gateway.metrics()).cosafe_edge_readings_total ?? 0) - before;
-  return { alarms: summarize(samples), devices, gatewayReadings };
 }

@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LatencySummary } from './alarm-probe.js';
+import type { DevicesResult } from './fleet-phase.js';
 import type { InfluxDirectResult } from './influx-direct.js';
 import type { HubDuring, LoadResult } from './phases.js';
 import type { RunInfo } from './system.js';
@@ -15,6 +16,7 @@ export interface BenchReport {
   params: Record<string, unknown>;
   targets: {
     devices: { p99Ms: number; maxMs: number };
+    fleet: { storedPerSecond: number; cpuSecondsPer100k: number; peakRssMiB: number; connectMs: number };
     steady: { p99Ms: number; maxMs: number };
     overload: { maxMs: number };
     hubEventLoopP99Ms: number;
@@ -24,7 +26,7 @@ export interface BenchReport {
   results: {
     influxDirect?: InfluxDirectResult;
     idle?: LatencySummary;
-    devices?: { alarms: LatencySummary; devices: Record<string, unknown>; gatewayReadings: number; hub: HubDuring };
+    devices?: DevicesResult;
     burst?: LoadResult & { alarms: LatencySummary; hub: HubDuring };
     steady?: LoadResult & { targetReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring };
     overload?: LoadResult & { offeredReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring };
@@ -69,7 +71,8 @@ export function othersBusy(r: BenchReport): string[] {
   const x = r.results;
   const phases: [string, Cpu | undefined][] = [
     ...(x.influxDirect?.runs ?? []).map((run): [string, Cpu] => [`influx-direct c=${run.concurrency}`, run.cpu]),
-    ['devices', x.devices?.hub.cpu],
+    ['devices', x.devices?.paced.hub.cpu],
+    ['devices flood', x.devices?.flood.cpu],
     ['burst', x.burst?.hub.cpu],
     ['steady', x.steady?.hub.cpu],
     ['overload', x.overload?.hub.cpu],
@@ -106,11 +109,17 @@ export function printReport(r: BenchReport, log: (line: string) => void = consol
   }
   if (x.idle) log(`   idle alarms: ${latency(x.idle)}`);
   if (x.devices) {
-    const d = x.devices;
+    const { connectCold: c, connectWarm: w, paced: d, flood: f } = x.devices;
+    const refused = (r: typeof c) => (Object.keys(r.refused).length ? `, refused ${JSON.stringify(r.refused)}` : '');
     log('');
-    log(`2. devices: ${n(Number(d.devices.published ?? 0))} readings from 1,000 MQTT devices through the gateway's adapter (${n(d.gatewayReadings)} taken by the gateway)`);
+    log(`2. devices: 1,000 MQTT devices, each its own login and connection, through the gateway's adapter`);
+    log(`   logins: ${n(c.connected)} connected in ${n(c.ms)} ms cold (nothing remembered, as after a hub restart)${refused(c)}, ${n(w.ms)} ms again at once${refused(w)}   target <= ${t.fleet.connectMs} ms: ${verdict(c.ms <= t.fleet.connectMs && w.ms <= t.fleet.connectMs)}; CPU cold ${cpu(c.cpu)}`);
+    log(`   a reading a second each: ${n(d.published)} published, ${n(d.gatewayReadings)} taken by the gateway`);
     log(`   alarms: ${latency(d.alarms)}   target p99 <= ${t.devices.p99Ms} ms, max <= ${t.devices.maxMs} ms: ${verdict(d.alarms.p99 <= t.devices.p99Ms && d.alarms.max <= t.devices.maxMs)}`);
     log(`   ${hub(d.hub)}`);
+    log(`   as fast as PUBACKs come back: ${n(f.storedPerSecond)} readings/s stored (${n(f.acked)} acknowledged at ${n(f.ackedPerSecond)}/s, ${n(f.counted)} counted, ${n(f.lost)} lost)   target >= ${n(t.fleet.storedPerSecond)}/s, none lost: ${verdict(f.storedPerSecond >= t.fleet.storedPerSecond && f.lost === 0)}`);
+    log(`   ${f.cpuSecondsPer100kReadings} CPU s per 100,000 readings (hub and gateway)   target <= ${t.fleet.cpuSecondsPer100k}: ${verdict(f.cpuSecondsPer100kReadings <= t.fleet.cpuSecondsPer100k)}; peak RSS hub ${f.peakRssMiB.hub} MiB, gateway ${f.peakRssMiB.gateway} MiB   target <= ${t.fleet.peakRssMiB} MiB each: ${verdict(Math.max(f.peakRssMiB.hub, f.peakRssMiB.gateway) <= t.fleet.peakRssMiB)}`);
+    log(`   CPU ${cpu(f.cpu)}`);
   }
   if (x.burst) {
     const b = x.burst;

@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { startInfluxDB, type InfluxServer } from '../tests/helpers/influxdb.js';
 import { FireDepartmentReceiver } from '../tests/simulators/fire-department.js';
 import { AlarmProbe, summarize } from './alarm-probe.js';
-import { DeviceFleet } from './devices.js';
+import { LoginFleet } from './fleet.js';
+import { runFleetDevices } from './fleet-phase.js';
 import { createDatabase, runInfluxDirect, type InfluxDirectParams } from './influx-direct.js';
-import { alarmsWhile, loadIdentities, PUBLISHERS, READINGS_PER_BATCH, runDevices, runLoad, watchHub, type Ctx } from './phases.js';
+import { alarmsWhile, loadIdentities, PUBLISHERS, READINGS_PER_BATCH, runLoad, watchHub, type Ctx } from './phases.js';
 import type { PublisherProcess } from './publishers.js';
 import { othersBusy, printReport, saveReport, type BenchReport } from './report.js';
-import { GATEWAY, SITE, SMOKE, Stack } from './stack-processes.js';
+import { DEVICE, GATEWAY, SITE, SMOKE, Stack } from './stack-processes.js';
 import { CpuMeter, childPidsNamed, runInfo } from './system.js';
 import { sleep } from './wait.js';
 
@@ -18,9 +21,12 @@ import { sleep } from './wait.js';
  * the devices, the batched gateways and the fire department are the bench's.
  *
  *   1. influx-direct   InfluxDB alone: what /write takes (the ratio for ingest).
- *   2. devices         1,000 MQTT devices, one reading a second each, through the
- *                      gateway's MQTT adapter; smoke alarms meanwhile, one at a time:
- *                      device publish -> webhook received.
+ *   2. devices         1,000 MQTT devices, each with its own credential and
+ *                      connection, through the gateway's MQTT adapter: the fleet's
+ *                      logins (cold and warm); one reading a second each with smoke
+ *                      alarms meanwhile, one at a time (device publish -> webhook
+ *                      received); then every device as fast as its PUBACKs come
+ *                      back: readings/s stored, CPU per reading, peak RSS.
  *   3. burst           1,000,000 readings from batched gateways as fast as the hub
  *                      takes them: the ingest capacity, the hub's RSS and event loop,
  *                      alarms meanwhile, every reading counted back from InfluxDB.
@@ -32,11 +38,20 @@ import { sleep } from './wait.js';
  * the machine. On a shared machine they are noisy: the report says how busy
  * the rest of the machine was during each phase.
  */
+const args = parseArgs({
+  options: {
+    // Each of the hub and the gateway writes a V8 CPU profile (.cpuprofile, open it in Chrome's DevTools or speedscope) when it stops.
+    'cpu-prof': { type: 'string' },
+    // `devices`: InfluxDB alone is skipped and the run ends after the devices phase (a minute, for profiling the single-reading path).
+    only: { type: 'string' },
+  },
+}).values;
+if (args.only !== undefined && args.only !== 'devices') throw new Error(`--only takes "devices", not "${args.only}"`);
 const startedAt = performance.now();
 const WATCHDOG_MS = 600_000;
 const P = {
   influxDirect: { points: 500_000, pointsPerRequest: 5000, publishers: PUBLISHERS, readingsPerBatch: READINGS_PER_BATCH, concurrencies: [1, 2], maxMs: 20_000 } satisfies InfluxDirectParams,
-  devices: { count: 1000, connections: 50, everyMs: 1000, warmupMs: 3000, alarms: 100, maxMs: 40_000, gapMs: 100, timeoutMs: 5000 },
+  devices: { count: 1000, processes: 2, everyMs: 1000, warmupMs: 3000, alarms: 100, maxMs: 40_000, gapMs: 100, timeoutMs: 5000, flood: { perDevice: 100, window: 20, countTimeoutMs: 120_000 } },
   idleAlarms: 20,
   burst: { readings: 1_000_000, alarmGapMs: 50, alarmTimeoutMs: 30_000, maxAlarms: 300 },
   steady: { share: 0.8, alarms: 100, maxMs: 40_000, gapMs: 60, timeoutMs: 5000 },
@@ -45,6 +60,7 @@ const P = {
 };
 const targets = {
   devices: { p99Ms: 10, maxMs: 20 },
+  fleet: { storedPerSecond: 15_000, cpuSecondsPer100k: 10, peakRssMiB: 200, connectMs: 2000 },
   steady: { p99Ms: 50, maxMs: 100 },
   overload: { maxMs: 250 },
   hubEventLoopP99Ms: 20,
@@ -55,11 +71,11 @@ const targets = {
 const log = (line: string) => console.log(line);
 const problems: string[] = [];
 const info = runInfo();
-const report: BenchReport = { bench: 'cosafe', schema: 2, run: info, params: P, targets, results: {}, phases: {}, disturbed: [], problems, ok: false, durationMs: 0 };
+const report: BenchReport = { bench: 'cosafe', schema: 2, run: info, params: { ...P, ...(args.only ? { only: args.only } : {}) }, targets, results: {}, phases: {}, disturbed: [], problems, ok: false, durationMs: 0 };
 
 let influx: InfluxServer | undefined;
 let stack: Stack | undefined;
-let fleet: DeviceFleet | undefined;
+let fleet: LoginFleet | undefined;
 let worker: PublisherProcess | undefined;
 let receiver: FireDepartmentReceiver | undefined;
 let probe: AlarmProbe | undefined;
@@ -128,15 +144,16 @@ try {
     fireDepartmentUrl: receiver.url,
     fireDepartmentSecret: secret,
     devices: P.devices.count,
+    ...(args['cpu-prof'] ? { cpuProfileDir: resolve(args['cpu-prof']) } : {}),
     identities: [
       { role: 'device', id: `${SITE}.${SMOKE}`, site: SITE, device: SMOKE },
       { role: 'service', id: 'bench-observer' },
-      { role: 'admin', id: 'bench-devices' },
+      ...Array.from({ length: P.devices.count }, (_, i) => ({ role: 'device' as const, id: `${SITE}.${DEVICE(i)}`, site: SITE, device: DEVICE(i) })),
       ...Object.values(prefixes).flatMap((p) => loadIdentities(p)),
     ],
   });
   const s = stack;
-  const cpu = new CpuMeter(() => ({ hub: s.hub.pid, gateway: s.gateway.pid, influxd: influxPid, bench: process.pid, devices: fleet?.pid, publishers: worker?.pid }));
+  const cpu = new CpuMeter(() => ({ hub: s.hub.pid, gateway: s.gateway.pid, influxd: influxPid, bench: process.pid, ...Object.fromEntries((fleet?.pids ?? []).map((pid, i) => [`devices${i}`, pid])), publishers: worker?.pid }));
   probe = new AlarmProbe({
     brokerUrl: s.brokerUrl,
     site: SITE,
@@ -159,67 +176,76 @@ try {
   report.results.idle = idle;
   log(`    idle alarms: p50 ${idle.p50} ms, p99 ${idle.p99} ms, max ${idle.max} ms`);
 
-  log(`2/5 devices: ${P.devices.count.toLocaleString('en-US')} MQTT devices, a reading a second each, through the gateway; ${P.devices.alarms} alarms meanwhile ...`);
-  fleet = new DeviceFleet({ brokerUrl: s.brokerUrl, site: SITE, devices: P.devices.count, connections: P.devices.connections, everyMs: P.devices.everyMs, login: s.login('bench-devices') });
-  await fleet.waitFor('ready', 120_000);
+  log(`2/5 devices: ${P.devices.count.toLocaleString('en-US')} MQTT devices with their own logins through the gateway: logins, a reading a second each with ${P.devices.alarms} alarms meanwhile, then as fast as they can ...`);
+  fleet = new LoginFleet({
+    host: '127.0.0.1',
+    port: Number(new URL(s.brokerUrl).port),
+    site: SITE,
+    logins: Array.from({ length: P.devices.count }, (_, i) => ({ device: DEVICE(i), ...s.login(`${SITE}.${DEVICE(i)}`) })),
+    processes: P.devices.processes,
+  });
   const f = fleet;
-  const devices = await timed('devices', () => watchHub(ctx, () => runDevices(ctx, f, P.devices)));
-  report.results.devices = { ...devices.result, hub: devices.hub };
+  const devices = await timed('devices', () => runFleetDevices(ctx, f, P.devices));
+  report.results.devices = devices;
   await fleet.kill();
   fleet = undefined;
-  log(`    p50 ${devices.result.alarms.p50} ms, p99 ${devices.result.alarms.p99} ms, max ${devices.result.alarms.max} ms; gateway took ${devices.result.gatewayReadings} readings`);
+  const fl = devices.flood;
+  if (fl.lost !== 0) problems.push(`devices: ${fl.acked} readings acknowledged, ${fl.counted} counted in InfluxDB`);
+  log(`    ${fl.storedPerSecond.toLocaleString('en-US')} readings/s stored, ${fl.lost} lost, ${fl.cpuSecondsPer100kReadings} CPU s per 100,000 readings; fleet reconnected in ${devices.connectWarm.ms} ms`);
 
-  log(`3/5 burst: ${P.burst.readings.toLocaleString('en-US')} readings as fast as the hub takes them; alarms meanwhile ...`);
-  let burstOver = false;
-  const burstAlarms: Awaited<ReturnType<typeof alarmsWhile>>[] = [];
-  const burst = await timed('burst', () =>
-    watchHub(ctx, () =>
-      runLoad(ctx, { sitePrefix: prefixes.burst, batchesPerPublisher: P.burst.readings / PUBLISHERS / READINGS_PER_BATCH, untilStop: false, countTimeoutMs: P.countTimeoutMs }, async (w) => {
-        await w.waitFor('started', 10_000);
-        burstAlarms.push(await alarmsWhile(p, { gapMs: P.burst.alarmGapMs, timeoutMs: P.burst.alarmTimeoutMs, max: P.burst.maxAlarms, until: () => burstOver || w.fixedDoneAt !== undefined }));
-      }).finally(() => (burstOver = true)),
-    ),
-  );
-  const capacity = burst.result.readingsPerSecond;
-  report.results.burst = { ...burst.result, alarms: summarize(burstAlarms.flat()), hub: burst.hub };
-  log(`    capacity ${capacity.toLocaleString('en-US')} readings/s, ${burst.result.lost} lost; hub RSS up to ${burst.hub.rssMiB.max} MiB, event loop p99 ${burst.hub.eventLoopDelayMs.p99} ms`);
+  if (args.only === undefined) {
+    log(`3/5 burst: ${P.burst.readings.toLocaleString('en-US')} readings as fast as the hub takes them; alarms meanwhile ...`);
+    let burstOver = false;
+    const burstAlarms: Awaited<ReturnType<typeof alarmsWhile>>[] = [];
+    const burst = await timed('burst', () =>
+      watchHub(ctx, () =>
+        runLoad(ctx, { sitePrefix: prefixes.burst, batchesPerPublisher: P.burst.readings / PUBLISHERS / READINGS_PER_BATCH, untilStop: false, countTimeoutMs: P.countTimeoutMs }, async (w) => {
+          await w.waitFor('started', 10_000);
+          burstAlarms.push(await alarmsWhile(p, { gapMs: P.burst.alarmGapMs, timeoutMs: P.burst.alarmTimeoutMs, max: P.burst.maxAlarms, until: () => burstOver || w.fixedDoneAt !== undefined }));
+        }).finally(() => (burstOver = true)),
+      ),
+    );
+    const capacity = burst.result.readingsPerSecond;
+    report.results.burst = { ...burst.result, alarms: summarize(burstAlarms.flat()), hub: burst.hub };
+    log(`    capacity ${capacity.toLocaleString('en-US')} readings/s, ${burst.result.lost} lost; hub RSS up to ${burst.hub.rssMiB.max} MiB, event loop p99 ${burst.hub.eventLoopDelayMs.p99} ms`);
 
-  const steadyRate = Math.round(capacity * P.steady.share);
-  log(`4/5 steady: ${steadyRate.toLocaleString('en-US')} readings/s (${P.steady.share * 100} % of capacity); ${P.steady.alarms} alarms meanwhile ...`);
-  const steadySamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
-  const steady = await timed('steady', () =>
-    watchHub(ctx, () =>
-      runLoad(ctx, { sitePrefix: prefixes.steady, batchesPerPublisher: 0, readingsPerSecond: steadyRate, untilStop: true, countTimeoutMs: P.countTimeoutMs }, async () => {
-        await sleep(1000);
-        steadySamples.push(...(await alarmsWhile(p, { gapMs: P.steady.gapMs, timeoutMs: P.steady.timeoutMs, max: P.steady.alarms, maxMs: P.steady.maxMs, until: () => false })));
-      }),
-    ),
-  );
-  report.results.steady = { ...steady.result, targetReadingsPerSecond: steadyRate, alarms: summarize(steadySamples), hub: steady.hub };
-  log(`    p50 ${report.results.steady.alarms.p50} ms, p99 ${report.results.steady.alarms.p99} ms, max ${report.results.steady.alarms.max} ms`);
+    const steadyRate = Math.round(capacity * P.steady.share);
+    log(`4/5 steady: ${steadyRate.toLocaleString('en-US')} readings/s (${P.steady.share * 100} % of capacity); ${P.steady.alarms} alarms meanwhile ...`);
+    const steadySamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
+    const steady = await timed('steady', () =>
+      watchHub(ctx, () =>
+        runLoad(ctx, { sitePrefix: prefixes.steady, batchesPerPublisher: 0, readingsPerSecond: steadyRate, untilStop: true, countTimeoutMs: P.countTimeoutMs }, async () => {
+          await sleep(1000);
+          steadySamples.push(...(await alarmsWhile(p, { gapMs: P.steady.gapMs, timeoutMs: P.steady.timeoutMs, max: P.steady.alarms, maxMs: P.steady.maxMs, until: () => false })));
+        }),
+      ),
+    );
+    report.results.steady = { ...steady.result, targetReadingsPerSecond: steadyRate, alarms: summarize(steadySamples), hub: steady.hub };
+    log(`    p50 ${report.results.steady.alarms.p50} ms, p99 ${report.results.steady.alarms.p99} ms, max ${report.results.steady.alarms.max} ms`);
 
-  const overRate = Math.round(capacity * P.overload.factor);
-  log(`5/5 overload: ${overRate.toLocaleString('en-US')} readings/s offered for ${P.overload.seconds} s; alarms meanwhile ...`);
-  const overSamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
-  const overload = await timed('overload', () =>
-    watchHub(ctx, () =>
-      runLoad(ctx, { sitePrefix: prefixes.overload, batchesPerPublisher: Math.ceil((overRate * P.overload.seconds) / PUBLISHERS / READINGS_PER_BATCH), readingsPerSecond: overRate, untilStop: false, countTimeoutMs: P.countTimeoutMs }, async (w) => {
-        const end = Date.now() + P.overload.seconds * 1000;
-        overSamples.push(...(await alarmsWhile(p, { gapMs: P.overload.alarmGapMs, timeoutMs: P.overload.alarmTimeoutMs, max: 1000, until: () => Date.now() >= end || w.fixedDoneAt !== undefined })));
-      }),
-    ),
-  );
-  report.results.overload = { ...overload.result, offeredReadingsPerSecond: overRate, alarms: summarize(overSamples), hub: overload.hub };
-  report.results.missingAlarms = await p.missing(10_000);
-  report.results.webhooksRejected = receiver.rejected;
-  report.results.hubPeakRssMiB = s.hub.memory().peakMiB;
-  report.results.ratios = { ingestToInfluxDirect: Math.round((capacity / direct.best.pointsPerSecond) * 1000) / 1000 };
+    const overRate = Math.round(capacity * P.overload.factor);
+    log(`5/5 overload: ${overRate.toLocaleString('en-US')} readings/s offered for ${P.overload.seconds} s; alarms meanwhile ...`);
+    const overSamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
+    const overload = await timed('overload', () =>
+      watchHub(ctx, () =>
+        runLoad(ctx, { sitePrefix: prefixes.overload, batchesPerPublisher: Math.ceil((overRate * P.overload.seconds) / PUBLISHERS / READINGS_PER_BATCH), readingsPerSecond: overRate, untilStop: false, countTimeoutMs: P.countTimeoutMs }, async (w) => {
+          const end = Date.now() + P.overload.seconds * 1000;
+          overSamples.push(...(await alarmsWhile(p, { gapMs: P.overload.alarmGapMs, timeoutMs: P.overload.alarmTimeoutMs, max: 1000, until: () => Date.now() >= end || w.fixedDoneAt !== undefined })));
+        }),
+      ),
+    );
+    report.results.overload = { ...overload.result, offeredReadingsPerSecond: overRate, alarms: summarize(overSamples), hub: overload.hub };
+    report.results.missingAlarms = await p.missing(10_000);
+    report.results.webhooksRejected = receiver.rejected;
+    report.results.hubPeakRssMiB = s.hub.memory().peakMiB;
+    report.results.ratios = { ingestToInfluxDirect: Math.round((capacity / direct.best.pointsPerSecond) * 1000) / 1000 };
 
-  for (const [name, r] of Object.entries({ burst: report.results.burst, steady: report.results.steady, overload: report.results.overload })) {
-    if (r.lost !== 0) problems.push(`${name}: ${r.readingsSent} readings sent, ${r.readingsCounted} counted in InfluxDB`);
+    for (const [name, r] of Object.entries({ burst: report.results.burst, steady: report.results.steady, overload: report.results.overload })) {
+      if (r.lost !== 0) problems.push(`${name}: ${r.readingsSent} readings sent, ${r.readingsCounted} counted in InfluxDB`);
+    }
+    if (report.results.missingAlarms) problems.push(`${report.results.missingAlarms} alarms never reached the fire department`);
+    if (receiver.rejected) problems.push(`${receiver.rejected} webhooks failed signature verification`);
   }
-  if (report.results.missingAlarms) problems.push(`${report.results.missingAlarms} alarms never reached the fire department`);
-  if (receiver.rejected) problems.push(`${receiver.rejected} webhooks failed signature verification`);
 } catch (err) {
   problems.push(`error: ${(err as Error).stack ?? String(err)}`);
 }

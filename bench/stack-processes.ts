@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CredentialStore, credentialStorePath } from '../broker/auth/credential-store.js';
 import type { Identity } from '../broker/auth/identity.js';
-import { startCosafe } from '../tests/helpers/cosafe-cli.js';
-import { freePort, waitUntil, type Spawned } from '../tests/helpers/processes.js';
+import { COSAFE_BIN, startCosafe } from '../tests/helpers/cosafe-cli.js';
+import { freePort, spawnLogged, waitUntil, type Spawned } from '../tests/helpers/processes.js';
 
 /**
  * The system under test as a user runs it: `cosafe hub` (broker and
@@ -16,6 +16,8 @@ import { freePort, waitUntil, type Spawned } from '../tests/helpers/processes.js
 export const SITE = 'bench-site';
 export const GATEWAY = 'gw-bench';
 export const SMOKE = 'smoke-1';
+/** The n-th MQTT device the gateway reads. */
+export const DEVICE = (n: number) => `th-${n}`;
 
 export interface Login {
   username: string;
@@ -31,6 +33,8 @@ export interface StackOptions {
   devices: number;
   /** Identities the bench itself logs in with (publishers, devices, the observer). */
   identities: Identity[];
+  /** Where the hub and the gateway write a V8 CPU profile each when they stop (`npm run bench -- --cpu-prof DIR`). */
+  cpuProfileDir?: string;
 }
 
 /** A process of the stack, with its HTTP address for /metrics and /health. */
@@ -100,7 +104,9 @@ export class Stack {
     await issue({ role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY });
     // The bench reads the hub's /metrics and gateways as an operator would: with an admin's credential.
     await issue({ role: 'admin', id: 'bench-admin' });
-    for (const identity of o.identities) await issue(identity);
+    // One transaction, the hashes in parallel: a thousand device logins are issued in seconds, as `cosafe credentials import` does.
+    const issued = await store.addMany(o.identities);
+    o.identities.forEach((identity, i) => logins.set(identity.id, { username: identity.id, password: issued[i]!.secret }));
     store.close();
 
     const hubFile = join(dir, 'hub.yaml');
@@ -137,17 +143,20 @@ export class Stack {
           credentials: gwLogin,
           devices: [
             { id: SMOKE, profile: 'mqtt-smoke-detector', location: 'bench' },
-            ...Array.from({ length: o.devices }, (_, i) => ({ id: `th-${i}`, profile: 'mqtt-temperature-humidity' })),
+            ...Array.from({ length: o.devices }, (_, i) => ({ id: DEVICE(i), profile: 'mqtt-temperature-humidity' })),
           ],
         },
       }),
     );
     const admin = logins.get('bench-admin')!;
-    const hub = new StackProcess('hub', startCosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`, `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`);
+    // As startCosafe runs it, with V8's profiler on (node refuses --cpu-prof in NODE_OPTIONS).
+    const cosafe = (args: string[]) =>
+      o.cpuProfileDir ? spawnLogged(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`, COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1' } }) : startCosafe(args);
+    const hub = new StackProcess('hub', cosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`, `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`);
     let gateway: StackProcess | undefined;
     try {
       await waitUntil('the hub to answer /health', async () => (await hub.health()).status === 200, 60_000, 200).catch(withOutput(hub));
-      gateway = new StackProcess('gateway', startCosafe(['gateway', '--config', gwFile]), `http://127.0.0.1:${gwHttp}`);
+      gateway = new StackProcess('gateway', cosafe(['gateway', '--config', gwFile]), `http://127.0.0.1:${gwHttp}`);
       const gw = gateway;
       await waitUntil('the gateway to reach the hub', async () => (await gw.health()).status === 200, 60_000, 200).catch(withOutput(gw));
       // Cloud-sync keeps a gateway's messages only once its sessions hold the subscriptions; the retained status says they do.
