@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import MemoryPersistence, { type PersistedSubscription, type PersistenceClient, type StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import type Database from 'better-sqlite3';
 import { openDurableDatabase } from '../core/sqlite.js';
+import { GroupCommit } from '../core/group-commit.js';
 import { localQueue, workerQueue, type Queue } from './persistence/queue.js';
 import { QueueTables, pack, unpack } from './persistence/queue-tables.js';
 
@@ -63,6 +64,8 @@ export class SqlitePersistence extends MemoryPersistence {
   private db: Database.Database | undefined;
   private s!: ReturnType<SqlitePersistence['prepare']>;
   private alarm: Queue | undefined;
+  /** Every write to broker.db: one transaction per turn of the event loop, each write answered once it is committed. */
+  private group: GroupCommit | undefined;
   private telemetry: Queue | undefined;
   /** Packet identifiers in flight on the telemetry lane, per client, so a PUBACK goes straight to its lane. */
   private readonly telemetryIds = new Map<string, Set<number>>();
@@ -85,7 +88,8 @@ export class SqlitePersistence extends MemoryPersistence {
     `);
     this.db = db;
     this.s = this.prepare(db);
-    this.alarm = localQueue(new QueueTables(db));
+    this.group = new GroupCommit(db);
+    this.alarm = localQueue(new QueueTables(db), this.group);
     if (this.options.telemetryPath) {
       try {
         this.telemetry = await workerQueue(this.options.telemetryPath);
@@ -105,13 +109,15 @@ export class SqlitePersistence extends MemoryPersistence {
 
   override async storeRetained(packet: StoredPacket): Promise<void> {
     await super.storeRetained(packet);
-    if (!packet.payload || packet.payload.length === 0) this.s.deleteRetained.run(packet.topic);
-    else this.s.upsertRetained.run(packet.topic, pack({ ...packet }));
+    await this.write(() => {
+      if (!packet.payload || packet.payload.length === 0) this.s.deleteRetained.run(packet.topic);
+      else this.s.upsertRetained.run(packet.topic, pack({ ...packet }));
+    });
   }
 
   override async addSubscriptions(client: PersistenceClient, subs: PersistedSubscription[]): Promise<void> {
     await super.addSubscriptions(client, subs);
-    this.tx(() => {
+    await this.write(() => {
       for (const sub of subs) {
         const record: PersistedSubscription = { topic: sub.topic, qos: sub.qos, rh: sub.rh, rap: sub.rap, nl: sub.nl };
         if (sub.subscriptionIdentifier !== undefined) record.subscriptionIdentifier = sub.subscriptionIdentifier;
@@ -122,14 +128,14 @@ export class SqlitePersistence extends MemoryPersistence {
 
   override async removeSubscriptions(client: PersistenceClient, topics: string[]): Promise<void> {
     await super.removeSubscriptions(client, topics);
-    this.tx(() => {
+    await this.write(() => {
       for (const topic of topics) this.s.deleteSub.run(client.id, topic);
     });
   }
 
   override async cleanSubscriptions(client: PersistenceClient): Promise<void> {
     await super.cleanSubscriptions(client);
-    this.s.deleteSubsOf.run(client.id);
+    await this.write(() => this.s.deleteSubsOf.run(client.id));
   }
 
   async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
@@ -184,7 +190,7 @@ export class SqlitePersistence extends MemoryPersistence {
   async incomingStorePacket(client: PersistenceClient, packet: StoredPacket): Promise<void> {
     const p = new Packet(packet);
     p.messageId = packet.messageId;
-    this.s.upsertIncoming.run(client.id, packet.messageId, pack(p));
+    await this.write(() => this.s.upsertIncoming.run(client.id, packet.messageId, pack(p)));
   }
 
   async incomingGetPacket(client: PersistenceClient, packet: StoredPacket): Promise<StoredPacket> {
@@ -194,17 +200,17 @@ export class SqlitePersistence extends MemoryPersistence {
   }
 
   async incomingDelPacket(client: PersistenceClient, packet: StoredPacket): Promise<void> {
-    if (this.s.deleteIncoming.run(client.id, packet.messageId).changes === 0) throw new Error('no such packet');
+    if ((await this.write(() => this.s.deleteIncoming.run(client.id, packet.messageId))).changes === 0) throw new Error('no such packet');
   }
 
   async cleanIncoming(client: PersistenceClient): Promise<void> {
-    this.s.deleteIncomingOf.run(client.id);
+    await this.write(() => this.s.deleteIncomingOf.run(client.id));
   }
 
   async putWill(client: PersistenceClient, packet: StoredPacket): Promise<void> {
     packet.brokerId = this.broker?.id;
     packet.clientId = client.id;
-    this.s.upsertWill.run(client.id, packet.brokerId ?? null, pack({ ...packet }));
+    await this.write(() => this.s.upsertWill.run(client.id, packet.brokerId ?? null, pack({ ...packet })));
   }
 
   async getWill(client: PersistenceClient): Promise<StoredPacket | undefined> {
@@ -214,7 +220,7 @@ export class SqlitePersistence extends MemoryPersistence {
 
   async delWill(client: PersistenceClient): Promise<StoredPacket | undefined> {
     const will = await this.getWill(client);
-    this.s.deleteWill.run(client.id);
+    await this.write(() => this.s.deleteWill.run(client.id));
     return will;
   }
 
@@ -229,6 +235,8 @@ export class SqlitePersistence extends MemoryPersistence {
     await this.telemetry?.close();
     this.telemetry = undefined;
     this.alarm = undefined;
+    this.group?.commit();
+    this.group = undefined;
     this.db?.close();
     this.db = undefined;
   }
@@ -287,8 +295,8 @@ export class SqlitePersistence extends MemoryPersistence {
     };
   }
 
-  private tx(fn: () => void): void {
-    if (!this.db) throw new Error('the broker persistence is not set up');
-    this.db.transaction(fn)();
+  private write<T>(fn: () => T): Promise<T> {
+    if (!this.group) throw new Error('the broker persistence is not set up');
+    return this.group.write(fn);
   }
 }

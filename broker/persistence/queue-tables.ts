@@ -1,6 +1,7 @@
 import { deserialize, serialize } from 'node:v8';
 import MemoryPersistence, { type StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import type Database from 'better-sqlite3';
+import { transactionRunner } from '../../core/sqlite.js';
 
 const Packet = MemoryPersistence.Packet;
 
@@ -27,6 +28,7 @@ export interface OutgoingRow {
  */
 export class QueueTables {
   private readonly s: ReturnType<QueueTables['prepare']>;
+  private readonly tx: <T>(fn: () => T) => T;
 
   constructor(private readonly db: Database.Database) {
     db.exec(`
@@ -39,15 +41,16 @@ export class QueueTables {
       CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, packet BLOB NOT NULL);
     `);
     this.s = this.prepare(db);
+    this.tx = transactionRunner(db);
   }
 
   enqueue(clientIds: readonly string[], packet: StoredPacket): void {
     if (clientIds.length === 0) return;
     const p = new Packet(packet);
     const blob = pack(p);
-    this.db.transaction(() => {
+    this.tx(() => {
       for (const clientId of clientIds) this.s.enqueue.run(clientId, p.brokerId ?? null, p.brokerCounter ?? null, blob);
-    })();
+    });
   }
 
   /**

@@ -1,10 +1,11 @@
 import type { MessagePort } from 'node:worker_threads';
-import { openQueueTables, revive, type QueueMethod } from './queue.js';
+import { openQueueTables, revive, WRITES, type QueueMethod } from './queue.js';
 
 /**
  * The broker's telemetry queue tables on the worker thread (see queue.ts and
  * core/worker-host.ts): one call at a time, in the order they came, each
- * answered by its id.
+ * answered by its id; a write once the transaction it shares with the other
+ * writes of this turn is committed (core/group-commit.ts).
  */
 export function start(port: MessagePort, data: { path: string }): void {
   let opened: ReturnType<typeof openQueueTables> | undefined;
@@ -23,7 +24,12 @@ export function start(port: MessagePort, data: { path: string }): void {
       if (!opened) throw new Error('the telemetry queue is not open');
       const tables = opened.tables;
       const fn = tables[m.method] as (...a: unknown[]) => unknown;
-      port.postMessage({ id: m.id, result: fn.apply(tables, m.args.map(revive)) });
+      const args = m.args.map(revive);
+      if (!WRITES.has(m.method)) return port.postMessage({ id: m.id, result: fn.apply(tables, args) });
+      opened.group.write(() => fn.apply(tables, args)).then(
+        (result) => port.postMessage({ id: m.id, result }),
+        (err: Error) => port.postMessage({ id: m.id, error: err.message, code: (err as { code?: string }).code }),
+      );
     } catch (err) {
       port.postMessage({ id: m.id, error: (err as Error).message, code: (err as { code?: string }).code });
     }

@@ -1,6 +1,7 @@
 import type { StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import { CosafeError, type ErrorCode } from '../../core/errors.js';
 import { openDurableDatabase } from '../../core/sqlite.js';
+import { GroupCommit } from '../../core/group-commit.js';
 import { attachWorkerTask, type WorkerTask } from '../../core/worker-host.js';
 import { QueueTables, type JournalEntry } from './queue-tables.js';
 
@@ -20,21 +21,28 @@ export interface Queue {
 
 export type QueueMethod = Exclude<keyof Queue, 'close'>;
 
-/** The tables on this thread (the alarm lane's, in broker.db). */
-export function localQueue(tables: QueueTables): Queue {
+/**
+ * The tables on this thread (the alarm lane's, in broker.db). Writes go
+ * through `group` (core/group-commit.ts): the writes of one turn of the event
+ * loop share a transaction, and each resolves once it is committed.
+ */
+export function localQueue(tables: QueueTables, group: GroupCommit): Queue {
   return {
-    enqueue: async (ids, packet) => tables.enqueue(ids, packet),
-    update: async (id, packet) => tables.update(id, packet),
-    clear: async (id, messageId) => tables.clear(id, messageId),
+    enqueue: (ids, packet) => group.write(() => tables.enqueue(ids, packet)),
+    update: (id, packet) => group.write(() => tables.update(id, packet)),
+    clear: (id, messageId) => group.write(() => tables.clear(id, messageId)),
     lastSeq: async (id) => tables.lastSeq(id),
     page: async (id, after, upTo, limit) => tables.page(id, after, upTo, limit),
     count: async (id) => tables.count(id),
-    journalAppend: async (packet) => tables.journalAppend(packet),
-    journalRemove: async (id) => tables.journalRemove(id),
+    journalAppend: (packet) => group.write(() => tables.journalAppend(packet)),
+    journalRemove: (id) => group.write(() => tables.journalRemove(id)),
     journalEntries: async () => tables.journalEntries(),
-    close: async () => {},
+    close: async () => group.commit(),
   };
 }
+
+/** The methods that write: on the worker they are answered once their group is committed. */
+export const WRITES: ReadonlySet<QueueMethod> = new Set(['enqueue', 'update', 'clear', 'journalAppend', 'journalRemove']);
 
 const MODULE = new URL('./queue-worker.ts', import.meta.url);
 
@@ -114,9 +122,17 @@ export async function workerQueue(path: string): Promise<Queue> {
 }
 
 /** The tables behind a worker: opened there, in a file of their own. */
-export function openQueueTables(path: string): { tables: QueueTables; close(): void } {
+export function openQueueTables(path: string): { tables: QueueTables; group: GroupCommit; close(): void } {
   const db = openDurableDatabase(path);
-  return { tables: new QueueTables(db), close: () => db.close() };
+  const group = new GroupCommit(db);
+  return {
+    tables: new QueueTables(db),
+    group,
+    close: () => {
+      group.commit();
+      db.close();
+    },
+  };
 }
 
 /** What of a packet crosses to the worker: its data, not the callbacks Aedes hangs on it (a write callback). */

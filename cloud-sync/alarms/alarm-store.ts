@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { transactionRunner } from '../../core/sqlite.js';
 import type { AlarmEvent, AlarmLifecycleState, CapMsgType } from '../../broker/contract/index.js';
 
 /** The hub's alarm: one per site, device and condition (ISA-18.2: an alarm is a point, its activations come and go). */
@@ -125,8 +126,11 @@ export class AlarmStore {
     this.s = this.prepare(db);
   }
 
+  private run: (<T>(fn: () => T) => T) | undefined;
+
   transaction<T>(f: () => T): T {
-    return this.db.transaction(f)();
+    this.run ??= transactionRunner(this.db);
+    return this.run(f);
   }
 
   get(id: string): AlarmRecord | undefined {

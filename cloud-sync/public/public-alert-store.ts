@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { transactionRunner } from '../../core/sqlite.js';
 import type { CapMsgType, PublicAlert } from '../../broker/contract/index.js';
 
 /** One public message: a new alert, a change of it, or its end, with its CAP 1.2 message. */
@@ -54,8 +55,11 @@ export class PublicAlertStore {
     this.s = this.prepare(db);
   }
 
+  private run: (<T>(fn: () => T) => T) | undefined;
+
   transaction<T>(f: () => T): T {
-    return this.db.transaction(f)();
+    this.run ??= transactionRunner(this.db);
+    return this.run(f);
   }
 
   /** The active public alerts of a key (one, unless a crash left two). */

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Reading } from '../../broker/contract/index.js';
-import { openDurableDatabase } from '../../core/sqlite.js';
+import { openDurableDatabase, transactionRunner } from '../../core/sqlite.js';
 
 export interface TelemetryOutboxOptions {
   path: string;
@@ -232,8 +232,12 @@ export class TelemetryOutbox {
     return rows.find((r) => !this.inFlight.has(r.id));
   }
 
+  private run: { db: Database.Database; tx: <T>(fn: () => T) => T } | undefined;
+
   private tx<T>(fn: () => T): T {
-    return this.requireDb().transaction(fn)();
+    const db = this.requireDb();
+    if (this.run?.db !== db) this.run = { db, tx: transactionRunner(db) };
+    return this.run.tx(fn);
   }
 
   private requireDb(): Database.Database {

@@ -1,0 +1,64 @@
+import type Database from 'better-sqlite3';
+import { transactionRunner } from './sqlite.js';
+
+/**
+ * Group commit for a SQLite file written by many small operations (the
+ * broker's queues and journal: five writes per QoS 1 message, from every
+ * device): the operations of one turn of the event loop share one
+ * transaction, committed when the turn ends (setImmediate), and each caller
+ * learns of its write only once that transaction is committed. So a PUBACK
+ * that waits for its write still means "in the file" (persist before
+ * acknowledge), while a thousand messages cost one commit and one WAL append
+ * of the pages they share instead of a thousand.
+ *
+ * Each operation runs in a savepoint of its own (better-sqlite3 nests
+ * `transaction()` as a savepoint), so one that throws takes back only its own
+ * writes and the others still commit. If the commit itself fails, every
+ * operation of the group fails, and nothing of it is in the file.
+ */
+export class GroupCommit {
+  private open = false;
+  private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+
+  private readonly savepoint: <T>(fn: () => T) => T;
+
+  constructor(private readonly db: Database.Database) {
+    this.savepoint = transactionRunner(db);
+  }
+
+  /** Runs `fn` in the group's transaction now; resolves with its result once committed. */
+  write<T>(fn: () => T): Promise<T> {
+    if (!this.open) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.open = true;
+      setImmediate(() => this.commit());
+    }
+    let result: T;
+    try {
+      result = this.savepoint(fn);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return new Promise<T>((resolve, reject) => this.waiting.push({ resolve: () => resolve(result), reject }));
+  }
+
+  /** Commits what is open now (also before the file is closed). */
+  commit(): void {
+    if (!this.open) return;
+    this.open = false;
+    const waiting = this.waiting;
+    this.waiting = [];
+    try {
+      this.db.exec('COMMIT');
+    } catch (err) {
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      } catch {
+        // The transaction is gone already; the error that matters is the commit's.
+      }
+      for (const w of waiting) w.reject(err as Error);
+      return;
+    }
+    for (const w of waiting) w.resolve();
+  }
+}

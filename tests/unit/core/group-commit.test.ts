@@ -1,0 +1,52 @@
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GroupCommit } from '../../../core/group-commit.js';
+
+describe('GroupCommit', () => {
+  let db: Database.Database;
+  let group: GroupCommit;
+  const rows = () => (db.prepare('SELECT v FROM t ORDER BY v').all() as { v: number }[]).map((r) => r.v);
+
+  beforeEach(() => {
+    db = new Database(':memory:');
+    db.pragma('foreign_keys = ON');
+    db.exec('CREATE TABLE parent (id INTEGER PRIMARY KEY); CREATE TABLE t (v INTEGER NOT NULL, p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)');
+    group = new GroupCommit(db);
+  });
+  afterEach(() => db.close());
+
+  it('answers the writes of one turn together, once their one transaction is committed', async () => {
+    let answered = 0;
+    const writes = [1, 2, 3].map((v) => group.write(() => db.prepare('INSERT INTO t (v) VALUES (?)').run(v).changes).then((n) => (answered += n)));
+    // Written, not yet committed, nobody told.
+    expect(db.inTransaction).toBe(true);
+    expect(answered).toBe(0);
+    await Promise.all(writes);
+    expect(db.inTransaction).toBe(false);
+    expect(answered).toBe(3);
+    expect(rows()).toEqual([1, 2, 3]);
+  });
+
+  it('takes back only the write that threw; the others of its group commit', async () => {
+    const ok = group.write(() => db.prepare('INSERT INTO t (v) VALUES (1)').run());
+    const bad = group.write(() => {
+      db.prepare('INSERT INTO t (v) VALUES (2)').run();
+      db.prepare('INSERT INTO t (v) VALUES (NULL)').run();
+    });
+    await expect(bad).rejects.toThrow(/NOT NULL/);
+    await ok;
+    expect(rows()).toEqual([1]);
+  });
+
+  it('fails every write of a group whose commit fails, and keeps none of them', async () => {
+    const a = group.write(() => db.prepare('INSERT INTO t (v) VALUES (1)').run());
+    // A deferred foreign key is checked at COMMIT: the whole group is refused there.
+    const b = group.write(() => db.prepare('INSERT INTO t (v, p) VALUES (2, 99)').run());
+    await expect(a).rejects.toThrow(/FOREIGN KEY/);
+    await expect(b).rejects.toThrow(/FOREIGN KEY/);
+    expect(rows()).toEqual([]);
+    // The next turn starts a group of its own.
+    await group.write(() => db.prepare('INSERT INTO t (v) VALUES (3)').run());
+    expect(rows()).toEqual([3]);
+  });
+});
