@@ -32,7 +32,7 @@ export function reloadOnChange(o: ReloadOptions): () => void {
     try {
       const site = loadSite(configFile);
       next = site.config;
-      const { profiles } = site;
+      const { profiles, bindings } = site;
       const restartOnly = (['broker', 'http', 'cloudSync', 'dataDir'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(running[k]));
       if (
         next.gateway.id !== running.gateway.id ||
@@ -46,7 +46,7 @@ export function reloadOnChange(o: ReloadOptions): () => void {
       await o.gateway.reload(next.gateway, profiles);
       if (restartOnly.length) o.logger.warn({ sections: restartOnly }, 'these changes take effect after a restart');
       running = next;
-      o.logger.info({ why, devices: next.gateway.devices.length, profiles: profiles.size }, 'configuration reloaded');
+      o.logger.info({ why, devices: bindings.length, profiles: profiles.size }, 'configuration reloaded');
     } catch (err) {
       if (!isCosafeError(err)) throw err;
       o.logger.error({ code: err.code, errors: err.details.length ? err.details : [err.message], why }, 'configuration change rejected; the running configuration stays in force');

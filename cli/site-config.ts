@@ -3,12 +3,16 @@ import { loadConfigFile, type Config } from '../core/config.js';
 import { CosafeError } from '../core/errors.js';
 import { formatPath, lineOfPath } from '../core/yaml-file.js';
 import type { Profile } from '../device-profiles/schema.js';
-import { bindDevices } from '../edge/device-binding.js';
+import { bindDevices, type DeviceBinding } from '../edge/device-binding.js';
 import { loadProfiles } from './compose.js';
 
 export interface Site {
   config: Config;
   profiles: Map<string, Profile>;
+  /** Every device the gateway will read, a range's each on its own. */
+  bindings: DeviceBinding[];
+  /** `file:line path` of a config field, for reports about the valid file. */
+  place: (path: (string | number)[]) => string;
 }
 
 /**
@@ -27,8 +31,8 @@ export function loadSite(file: string): Site {
     });
   }
   const profiles = loadProfiles(config);
-  bindDevices(config.gateway, profiles, place);
-  return { config, profiles };
+  const bindings = bindDevices(config.gateway, profiles, place);
+  return { config, profiles, bindings, place };
 }
 
 function isDirectory(path: string): boolean {

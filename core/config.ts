@@ -4,6 +4,7 @@ import { CosafeError } from './errors.js';
 import { AgencyConfig, PublicConfig } from './public-config.js';
 import { TimeSeriesConfig } from './time-series-config.js';
 import { BridgePrefix, BrokerRole, CredentialRole, HTTP_ONLY_ROLES, underPrefix } from './vocabulary.js';
+import { describeRange, expandDevices, ID_PLACEHOLDER, isRange, parseRange } from './device-ranges.js';
 import { explainIssues, formatPath, loadYamlFile } from './yaml-file.js';
 
 /**
@@ -106,6 +107,56 @@ export const DeviceConfig = z
   })
   .strict();
 export type DeviceConfig = z.infer<typeof DeviceConfig>;
+
+/**
+ * Many MQTT devices of one profile in one entry (core/device-ranges.ts): the
+ * ids from `range.from` to `range.to` (`th-0001` to `th-1000`, zero padding
+ * kept), each with its own topic as a single device has, the other fields
+ * shared. Only what every device of the range can share is allowed: no port,
+ * unit or endpoint, and a topic or name must contain {id}.
+ */
+export const DeviceRangeConfig = z
+  .object({
+    range: z
+      .object({ from: Id.describe('The first device id, ending in its number: th-0001'), to: Id.describe('The last: th-1000 (as many digits as from when zero-padded)') })
+      .strict()
+      .describe('The device ids of the range, from and to included'),
+    profile: DeviceConfig.shape.profile,
+    location: DeviceConfig.shape.location.describe('Where the devices are, shared by all of them ("3F, offices")'),
+    topic: DeviceConfig.shape.topic.describe(`mqtt: the topic each device publishes on, with ${ID_PLACEHOLDER} for its id; default: the contract uplink topic of each`),
+    bridge: DeviceConfig.shape.bridge,
+    name: DeviceConfig.shape.name.describe(`with bridge: each device's name at the bridge, with ${ID_PLACEHOLDER} for its id; default: the device id`),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    const parsed = parseRange(r.range);
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', path: ['range'], message: parsed });
+    for (const field of ['topic', 'name'] as const) {
+      if (r[field] !== undefined && !r[field].includes(ID_PLACEHOLDER)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `every device of a range needs its own ${field}: put ${ID_PLACEHOLDER} in it (${field === 'topic' ? 'acme/{id}/telemetry' : 'TH {id}'})` });
+      }
+    }
+  });
+export type DeviceRangeConfig = z.infer<typeof DeviceRangeConfig>;
+
+/** An entry of `gateway.devices`: a range of devices if it has `range`, else one device. */
+export const DeviceEntry = byKey('range', DeviceRangeConfig, DeviceConfig);
+export type DeviceEntry = z.infer<typeof DeviceEntry>;
+
+/**
+ * `present` for an object with `key`, else `absent`. Unlike z.union, whose
+ * "closest form" is a guess, a device with many typos is told about its typos,
+ * not that it lacks `range`.
+ */
+function byKey<P extends z.ZodType, A extends z.ZodType>(key: string, present: P, absent: A): z.ZodType<z.output<P> | z.output<A>, z.input<P> | z.input<A>> {
+  return z.unknown().transform((value, ctx) => {
+    const schema = value !== null && typeof value === 'object' && key in value ? present : absent;
+    const result = schema.safeParse(value);
+    if (result.success) return result.data as z.output<P> | z.output<A>;
+    for (const issue of explainIssues(result.error.issues)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    return z.NEVER;
+  }) as unknown as z.ZodType<z.output<P> | z.output<A>, z.input<P> | z.input<A>>;
+}
 
 const WebhookSecret = z
   .string()
@@ -517,14 +568,15 @@ export const Config = z
           )
           .default([])
           .describe('Bridges (zigbee2mqtt-style: <prefix>/<name>, <prefix>/<name>/availability, <prefix>/bridge/state) that publish for several devices'),
-        devices: z.array(DeviceConfig).default([]),
+        devices: z
+          .array(DeviceEntry)
+          .default([])
+          .describe('The devices of the site: each with its id and profile, or a range of them (range: { from: th-0001, to: th-1000 })'),
       })
       .strict()
       .superRefine((g, ctx) => {
-        const seen = new Set<string>();
+        duplicateDevices(g.devices).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
         g.devices.forEach((d, i) => {
-          if (seen.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device "${d.id}" is listed twice` });
-          seen.add(d.id);
           if (d.bridge !== undefined && !g.bridges.some((b) => b.id === d.bridge)) {
             ctx.addIssue({ code: 'custom', path: ['devices', i, 'bridge'], message: `no bridge "${d.bridge}" in gateway.bridges${g.bridges.length ? ` (${g.bridges.map((b) => b.id).join(', ')})` : ''}` });
           }
@@ -583,6 +635,35 @@ export const Config = z
   .strict();
 export type Config = z.infer<typeof Config>;
 export type ConfigInput = z.input<typeof Config>;
+
+/**
+ * Device ids named twice, by single entries or ranges: one issue per pair of
+ * entries (not one per id of two overlapping ranges), at the later entry,
+ * naming the earlier one.
+ */
+function duplicateDevices(entries: readonly DeviceEntry[]): { path: (string | number)[]; message: string }[] {
+  const firstEntry = new Map<string, number>();
+  const clashes = new Map<string, { entry: number; earlier: number; id: string; count: number }>();
+  for (const { device, entry } of expandDevices(entries)) {
+    const earlier = firstEntry.get(device.id);
+    if (earlier === undefined) {
+      firstEntry.set(device.id, entry);
+      continue;
+    }
+    const key = `${entry}/${earlier}`;
+    const clash = clashes.get(key);
+    if (clash) clash.count++;
+    else clashes.set(key, { entry, earlier, id: device.id, count: 1 });
+  }
+  const where = (i: number) => {
+    const e = entries[i]!;
+    return isRange(e) ? `the range gateway.devices[${i}] (${describeRange(e)})` : `gateway.devices[${i}]`;
+  };
+  return [...clashes.values()].map(({ entry, earlier, id, count }) => {
+    const what = count > 1 ? `devices "${id}" and ${count - 1} more are` : `device "${id}" is`;
+    return { path: ['devices', entry, isRange(entries[entry]!) ? 'range' : 'id'], message: `${what} listed twice: here and in ${where(earlier)}` };
+  });
+}
 
 /** Loads and validates a config file; relative paths in it are relative to the file. */
 export function loadConfigFile(file: string): Config {

@@ -1,10 +1,11 @@
 import { topics } from '../broker/contract/index.js';
 import type { Config, DeviceConfig } from '../core/config.js';
-
-export type BridgeConfig = Config['gateway']['bridges'][number];
+import { describeRange, expandDevices } from '../core/device-ranges.js';
 import { CosafeError } from '../core/errors.js';
 import { formatPath } from '../core/yaml-file.js';
 import type { Profile } from '../device-profiles/schema.js';
+
+export type BridgeConfig = Config['gateway']['bridges'][number];
 
 /** A configured device joined with its profile and its resolved transport address. */
 export interface DeviceBinding {
@@ -22,52 +23,63 @@ export interface DeviceBinding {
 export type ConfigPlace = (path: (string | number)[]) => string;
 
 /**
- * Joins each configured device with its profile and checks that it has the
- * address its transport needs. Every problem is reported at once; an unknown
+ * Joins each configured device (a range's: each of its devices) with its
+ * profile and checks that it has the address its transport needs. Every
+ * problem is reported at once, a range's once for the range; an unknown
  * profile is COSAFE_ERR_PROFILE_UNKNOWN (when it is the only kind of problem).
  */
 export function bindDevices(config: Config['gateway'], profiles: ReadonlyMap<string, Profile>, place: ConfigPlace = formatPath): DeviceBinding[] {
-  const problems: string[] = [];
-  let unknownProfiles = 0;
+  // A Set: the devices of a range share their fields, and so their problems.
+  const problems = new Set<string>();
+  const unknown = new Set<string>();
   const bindings: DeviceBinding[] = [];
-  config.devices.forEach((device, i) => {
-    const at = (field: string) => place(['gateway', 'devices', i, field]);
+  for (const { device, entry, range } of expandDevices(config.devices)) {
+    const at = (field: string) => place(['gateway', 'devices', entry, field]);
     const profile = profiles.get(device.profile);
     if (!profile) {
-      unknownProfiles++;
-      problems.push(`${at('profile')}: unknown profile "${device.profile}" (COSAFE_ERR_PROFILE_UNKNOWN); known: ${[...profiles.keys()].sort().join(', ')}`);
-      return;
+      const problem = `${at('profile')}: unknown profile "${device.profile}" (COSAFE_ERR_PROFILE_UNKNOWN); known: ${[...profiles.keys()].sort().join(', ')}`;
+      unknown.add(problem);
+      problems.add(problem);
+      continue;
     }
-    if (device.bridge !== undefined && profile.transport !== 'mqtt') problems.push(`${at('bridge')}: a bridge publishes over MQTT; profile "${profile.id}" speaks ${profile.transport}`);
-    const need = (field: 'port' | 'endpoint') => {
-      if (device[field] === undefined) problems.push(`${at(field)}: required for a ${profile.transport} device (profile "${profile.id}")`);
-    };
-    switch (profile.transport) {
-      case 'mqtt': {
-        const bridge = config.bridges.find((b) => b.id === device.bridge);
-        if (bridge) bindings.push({ device, profile, bridge, topic: `${bridge.prefix}/${device.name ?? device.id}` });
-        else bindings.push({ device, profile, topic: device.topic ?? topics.deviceUplink(config.site, device.id) });
-        return;
-      }
-      case 'modbus-rtu': {
-        need('port');
-        const unitId = device.unitId ?? profile.modbus.unitId;
-        if (unitId === undefined) problems.push(`${at('unitId')}: required, the profile "${profile.id}" has no default unit id`);
-        bindings.push({ device, profile, ...(unitId !== undefined ? { unitId } : {}) });
-        return;
-      }
-      case 'serial-lines':
-        need('port');
-        bindings.push({ device, profile });
-        return;
-      case 'opcua':
-        need('endpoint');
-        bindings.push({ device, profile });
+    if (range && profile.transport !== 'mqtt') {
+      // Serial, Modbus and OPC-UA devices each need their own port, unit or endpoint, which a range cannot share.
+      problems.add(`${at('range')}: a range names MQTT devices, each on its own topic; profile "${profile.id}" speaks ${profile.transport}: list these devices one by one (${describeRange(range)})`);
+      continue;
     }
-  });
-  if (problems.length === unknownProfiles && unknownProfiles > 0) {
-    throw new CosafeError('COSAFE_ERR_PROFILE_UNKNOWN', `${unknownProfiles} device${unknownProfiles === 1 ? ' names a profile' : 's name profiles'} that do${unknownProfiles === 1 ? 'es' : ''} not exist (see cosafe profiles list)`, { details: problems });
+    bindings.push(bindOne(config, device, profile, at, (text) => problems.add(text)));
   }
-  if (problems.length) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', 'the devices of the gateway config are not usable', { details: problems });
+  if (problems.size === unknown.size && unknown.size > 0) {
+    const n = unknown.size;
+    throw new CosafeError('COSAFE_ERR_PROFILE_UNKNOWN', `${n} device entr${n === 1 ? 'y names a profile' : 'ies name profiles'} that do${n === 1 ? 'es' : ''} not exist (see cosafe profiles list)`, { details: [...unknown] });
+  }
+  if (problems.size) throw new CosafeError('COSAFE_ERR_CONFIG_INVALID', 'the devices of the gateway config are not usable', { details: [...problems] });
   return bindings;
+}
+
+/** One device with its profile's transport: the address it is read at, or the problems that leave it without one. */
+function bindOne(config: Config['gateway'], device: DeviceConfig, profile: Profile, at: (field: string) => string, problem: (text: string) => void): DeviceBinding {
+  if (device.bridge !== undefined && profile.transport !== 'mqtt') problem(`${at('bridge')}: a bridge publishes over MQTT; profile "${profile.id}" speaks ${profile.transport}`);
+  const need = (field: 'port' | 'endpoint') => {
+    if (device[field] === undefined) problem(`${at(field)}: required for a ${profile.transport} device (profile "${profile.id}")`);
+  };
+  switch (profile.transport) {
+    case 'mqtt': {
+      const bridge = config.bridges.find((b) => b.id === device.bridge);
+      if (bridge) return { device, profile, bridge, topic: `${bridge.prefix}/${device.name ?? device.id}` };
+      return { device, profile, topic: device.topic ?? topics.deviceUplink(config.site, device.id) };
+    }
+    case 'modbus-rtu': {
+      need('port');
+      const unitId = device.unitId ?? profile.modbus.unitId;
+      if (unitId === undefined) problem(`${at('unitId')}: required, the profile "${profile.id}" has no default unit id`);
+      return { device, profile, ...(unitId !== undefined ? { unitId } : {}) };
+    }
+    case 'serial-lines':
+      need('port');
+      return { device, profile };
+    case 'opcua':
+      need('endpoint');
+      return { device, profile };
+  }
 }

@@ -92,10 +92,12 @@ export class Gateway {
       metrics,
     });
     const engine = this.conditions.engine;
-    this.supervision = new Supervision(engine);
+    // The gateway's own trouble (dropped telemetry, devices it cannot hear) names the gateway as its source.
+    const self = { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } };
+    this.supervision = new Supervision(engine, self);
     this.drops = new TelemetryDrops({
       engine,
-      self: { device: { id: config.id, location: `gateway ${config.id}` }, profile: { id: 'cosafe-gateway' } },
+      self,
       maxTelemetryReadings: config.outbox.maxTelemetryReadings,
       logger,
     });
@@ -197,6 +199,8 @@ export class Gateway {
 
   private supervise(): void {
     const now = this.deps.clock.now();
+    const audible = new Map(this.adapters.flatMap((a) => (a.hearing ? [[a.kind, a.hearing()] as const] : [])));
+    this.supervision.hearing(this.bindings, (b) => audible.get(b.profile.transport)?.has(b.device.id) ?? true, now);
     void this.raise([...this.supervision.check(this.bindings, now), ...this.drops.check(this.publisher.stats().readings, now)]);
     // A port lost, a unit backed off, a device gone silent: shown at once, not at the next refresh.
     this.report.publishIfChanged();

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { CosafeError } from '../../core/errors.js';
 import { ensurePrivateDatabase } from '../../core/private-files.js';
 import { Identity, IdentityId, underPrefix } from './identity.js';
-import { DECOY_HASH, hashSecret, newSecret, verifySecret } from './secret-hash.js';
+import { DECOY_HASH, hashIssuedSecret, isIssuedSecret, newSecret, schemeOf, verifySecret } from './secret-hash.js';
 import { VerifiedSecrets } from './verified-secrets.js';
 
 /** The store's file in the data directory; the CLI and the running hub open the same file. */
@@ -54,8 +54,9 @@ interface Row {
  * Credentials of gateways, MQTT devices, services, fire departments, agencies,
  * building owners, monitors and admins: in SQLite (WAL) in the data directory, so they survive restarts
  * and the `cosafe credentials` command can change them while the hub runs.
- * Secrets are never stored, only their scrypt hashes; a secret is shown once,
- * when it is made. Revoked credentials stay as rows (who had access, and until
+ * Secrets are never stored, only their hashes (secret-hash.ts: SHA-256 for
+ * the 256-bit secrets issued here, scrypt in stores written before); a
+ * secret is shown once, when it is made. Revoked credentials stay as rows (who had access, and until
  * when), and their ids are never reused.
  */
 export class CredentialStore {
@@ -111,8 +112,7 @@ export class CredentialStore {
   /**
    * Issues many credentials at once (`cosafe credentials import`), all or
    * nothing: every problem of every entry is reported together, and nothing is
-   * written unless all of them can be. The secrets are hashed in parallel (on
-   * libuv's thread pool) and written in one transaction. `where` names an
+   * written unless all of them can be, in one transaction. `where` names an
    * entry in errors (`devices.csv:12`).
    */
   async addMany(inputs: readonly Identity[], where: (index: number) => string = (i) => `entry ${i + 1}`): Promise<IssuedCredential[]> {
@@ -154,7 +154,7 @@ export class CredentialStore {
       throw new CosafeError(code, `${problems.length} of ${inputs.length} credentials cannot be issued; none was`, { details: problems });
     }
     const secrets = identities.map(() => newSecret());
-    const hashes = await Promise.all(secrets.map((secret) => hashSecret(secret)));
+    const hashes = secrets.map(hashIssuedSecret);
     const now = this.clock.now();
     const insert = this.sql('INSERT INTO credential (id, role, site, gateway, device, district, topic, prefix, sites, secret_hash, generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)');
     try {
@@ -178,7 +178,7 @@ export class CredentialStore {
   async rotate(id: string): Promise<IssuedCredential> {
     this.active(id);
     const secret = newSecret();
-    const hash = await hashSecret(secret);
+    const hash = hashIssuedSecret(secret);
     const changed = this.sql('UPDATE credential SET secret_hash = ?, generation = generation + 1, rotated_at = ? WHERE id = ? AND revoked_at IS NULL')
       .run(hash, this.clock.now(), id).changes;
     if (changed !== 1) throw this.unknown(id);
@@ -222,11 +222,13 @@ export class CredentialStore {
 
   /**
    * The active credential whose secret this is, or undefined. An unknown or
-   * revoked id costs the same scrypt work as a wrong secret. A secret verified
+   * revoked id costs the same work as a wrong secret. The row is read on every
+   * call, so a rotation or revocation takes effect at once. A secret verified
    * before in this process, for the credential as it is now (same generation,
-   * same hash, not revoked: read from the row on every call), is taken without
-   * scrypt (see VerifiedSecrets); so a rotation or revocation still takes
-   * effect at once.
+   * same hash), is taken without hashing (see VerifiedSecrets), which spares
+   * the scrypt of a store written before sha256; such a row is re-hashed as
+   * sha256 at its first good login, so that after the next restart it costs a
+   * microsecond too.
    */
   async verify(id: string, secret: string): Promise<StoredCredential | undefined> {
     const row = this.row(id);
@@ -235,10 +237,27 @@ export class CredentialStore {
     const ok = await verifySecret(secret, usable?.secret_hash ?? DECOY_HASH);
     if (!ok || !usable) return undefined;
     // The row may have changed while scrypt ran (a rotation, a revocation): answer with what is true now.
-    const now = this.row(id);
+    let now = this.row(id);
     if (!now || now.revoked_at !== null || now.secret_hash !== usable.secret_hash) return undefined;
+    if (schemeOf(now.secret_hash) === 'scrypt' && isIssuedSecret(secret)) now = this.rehash(now, secret);
     this.verified.remember(this.remembered(now), secret);
     return toCredential(now);
+  }
+
+  /**
+   * An issued secret's scrypt hash replaced by its sha256 one, the generation
+   * kept (no session is ended). Only if the row is still what was verified: a
+   * rotation meanwhile wins. A store that cannot be written now (busy, read
+   * only) keeps the scrypt hash, which still verifies: tried again next time.
+   */
+  private rehash(row: Row, secret: string): Row {
+    const hash = hashIssuedSecret(secret);
+    try {
+      const changed = this.sql('UPDATE credential SET secret_hash = ? WHERE id = ? AND secret_hash = ? AND generation = ? AND revoked_at IS NULL').run(hash, row.id, row.secret_hash, row.generation).changes;
+      return changed === 1 ? { ...row, secret_hash: hash } : row;
+    } catch {
+      return row;
+    }
   }
 
   /**

@@ -97,7 +97,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
       // Over the address's connect rate: told so in the CONNACK (3, server unavailable [MQTT-3.2.2-6]: the
       // connection is closed after it), before any secret is checked; logged when the connection was admitted.
       if (info.refusal) return done(new ReportedError(`connection refused: ${info.refusal.why}`, 3) as never, false);
-      // Before the secret is hashed: an identity locked out from this address costs no scrypt,
+      // Before the secret is hashed: an identity locked out from this address costs no hashing,
       // known or not (the decoy hash of unknown ids is not needed to hide which ids exist here).
       const tried = triedIdentity(info, username);
       if (!d.addressGuard.admitIdentity(info.address, tried)) {
@@ -106,7 +106,7 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
       }
       d.authenticator.identify(info, username, password).then(
         (outcome) => {
-          // The client may have gone while scrypt ran; Aedes drops the answer then.
+          // The client may have gone while its secret was checked (scrypt, for a store written before sha256); Aedes drops the answer then.
           if (client.closed) return done(null, false);
           const err = outcome.ok ? admitSession(client, info, outcome, username) : refuse(info, outcome.reason, outcome.returnCode, username);
           if (err) done(err as never, false);

@@ -1,11 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Secrets this process has verified against the credential store's scrypt
- * hash, remembered for the life of the process, so that a device reconnecting
- * (a network blip, a gateway restart, a fleet after a Wi-Fi outage) costs one
- * row read and one HMAC instead of 16 MiB and ~40 ms of scrypt each: a
- * thousand devices behind a reconnecting NAT log in again in well under a second.
+ * Secrets this process has verified against the credential store's hash,
+ * remembered for the life of the process, so that a device reconnecting (a
+ * network blip, a gateway restart, a fleet after a Wi-Fi outage) costs one row
+ * read and one HMAC. For the SHA-256 of what the store issues now that saves
+ * little; for the scrypt hashes of a store written before (16 MiB and ~40 ms
+ * each, until their first login re-hashes them) it is what lets a thousand
+ * devices behind a reconnecting NAT log in again in well under a second.
  *
  * What is kept is not the secret but an HMAC of it under a key that exists only
  * in this process's memory, bound to the store file, the identity, the
@@ -13,14 +15,13 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
  * reads the row first and asks with what it says *now*, so:
  *
  * - a rotation raises the generation and replaces the hash: the remembered
- *   entry no longer matches, and the old secret goes through scrypt against the
- *   new hash, which refuses it;
+ *   entry no longer matches, and the old secret is checked against the new
+ *   hash, which refuses it;
  * - a revocation is seen on the row before this is asked at all.
  *
  * Both take effect at once, remembered or not. One entry per identity (a new
  * generation replaces it), so memory stays bounded by the credentials that
- * logged in. Nothing of this reaches the disk: the stored secrets keep their
- * full scrypt cost against an attacker who copies the store.
+ * logged in. Nothing of this reaches the disk.
  *
  * One per process and store: the broker and the HTTP API (which shares the
  * broker's credentials) use the same instance (cli/compose.ts).
@@ -35,7 +36,7 @@ export class VerifiedSecrets {
     return known !== undefined && timingSafeEqual(known, this.digest(entry, secret));
   }
 
-  /** After scrypt said yes. */
+  /** After the stored hash said yes. */
   remember(entry: RememberedCredential, secret: string): void {
     this.byId.set(entry.id, this.digest(entry, secret));
   }
@@ -60,6 +61,6 @@ export interface RememberedCredential {
   store: string;
   id: string;
   generation: number;
-  /** The stored scrypt hash (changes with every rotation). */
+  /** The stored hash (changes with every rotation, and when a scrypt hash is re-hashed). */
   hash: string;
 }

@@ -41,7 +41,7 @@ export function registerCredentials(program: Command): void {
       'after',
       `
 The store is <dataDir>/credentials.db (dataDir from --config, or --data-dir, default .cosafe).
-Secrets are stored only as scrypt hashes: a secret is printed once, by "add" or "rotate".
+Secrets are never stored, only their hashes (SHA-256 of 256 random bits): a secret is printed once, by "add" or "rotate".
 The username an MQTT client (or a person on the hub's pages) logs in with is the identity id.
 
 Examples:

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildConfig, readConfigFile, type ConfigInput } from '../../core/config.js';
+import { expandDevices } from '../../core/device-ranges.js';
 import { CosafeError } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
@@ -163,7 +164,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     // The CLI finds the hub's operator token in the data directory; the default one needs no flag.
     const dataDirFlag = resolve(config.dataDir) === resolve('.cosafe') ? '' : ` --data-dir ${config.dataDir}`;
     logger.info(
-      { devices: config.gateway.devices.length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
+      { devices: expandDevices(config.gateway.devices).length, broker: stack.broker!.url, api: stack.cloudSync!.httpUrl, store: config.cloudSync.influx ? config.cloudSync.influx.url : 'sqlite' },
       `demo running: try "cosafe readings --api ${stack.cloudSync!.httpUrl}${dataDirFlag}" and "cosafe status --api ${stack.cloudSync!.httpUrl}${dataDirFlag}" (Ctrl-C to stop)`,
     );
     const residents = `${stack.cloudSync!.httpUrl.replace('://127.0.0.1', '://localhost')}/web/residents/`;

@@ -43,7 +43,12 @@ export function registerConfigCheck(program: Command): void {
     .action(async (file: string) => {
       const { loadSite } = await import('../site-config.js');
       // Devices must name profiles that exist, with the addresses their transports need: the gateway would refuse to start otherwise.
-      const { config } = loadSite(file);
-      process.stdout.write(`${file}: ok (${config.gateway.devices.length} devices, ${config.cloudSync.fireDepartments.length} fire departments)\n`);
+      const { config, bindings, place } = loadSite(file);
+      const { describeRange, rangeCounts } = await import('../../core/device-ranges.js');
+      const n = (x: number) => x.toLocaleString('en-US');
+      const lines = [`${file}: ok (${n(bindings.length)} devices, ${n(config.cloudSync.fireDepartments.length)} fire departments)`];
+      // What each range stands for, so a typo in a number shows before the gateway subscribes to 10,000 topics.
+      for (const r of rangeCounts(config.gateway.devices)) lines.push(`  ${place(['gateway', 'devices', r.entry])}: ${describeRange(r.range)}, ${n(r.count)} devices of ${r.range.profile}`);
+      process.stdout.write(`${lines.join('\n')}\n`);
     });
 }

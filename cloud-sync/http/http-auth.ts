@@ -10,9 +10,9 @@ import type { Session, SessionStore } from './session-store.js';
  * the composition root: cloud-sync does not import the broker).
  */
 export interface CredentialVerifier {
-  /** The active credential with this secret (scrypt: slow on purpose), with its generation. */
+  /** The active credential with this secret, with its generation. */
   verify(id: string, secret: string): Promise<{ principal: Principal; generation: number } | undefined>;
-  /** The credential's state now (one row read, no scrypt): revoked, or rotated to a new generation. */
+  /** The credential's state now (one row read, no hashing): revoked, or rotated to a new generation. */
   current(id: string): { generation: number; revoked: boolean } | undefined;
   /** The active credential of `id`, without its secret: for a client certificate the TLS handshake verified. */
   identity(id: string): { principal: Principal; generation: number } | undefined;
@@ -55,12 +55,12 @@ const RETRY_AFTER_S = 60;
  * bearer token of the same secret (`Bearer <id>:<secret>`, RFC 6750) for
  * programs; a session cookie for the pages' browsers (made by `login`); a
  * client certificate the TLS listener verified, whose CN names the identity.
- * The scrypt cost is paid once per secret, not per request, by the credential
- * store: it remembers the secrets it verified for the credential's current
+ * A secret is hashed once per secret, not per request, by the credential
+ * store (SHA-256 for what cosafe issued, scrypt for a store written before): it remembers the secrets it verified for the credential's current
  * generation, in one memory with the broker's logins
  * (broker/auth/verified-secrets.ts), so a revoked or rotated credential stops
  * working at once; its sessions end too. Failed secrets are counted per address and identity and
- * refused past the limit before scrypt runs.
+ * refused past the limit before any hashing.
  */
 export class HttpAuthenticator {
   private readonly log: ThrottledLog;

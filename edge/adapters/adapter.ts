@@ -89,6 +89,13 @@ export interface Adapter {
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
   health(): AdapterHealth;
+  /**
+   * Ids of the devices it can hear now: MQTT connected to the device broker
+   * with the subscription that carries them granted, a serial or Modbus port
+   * open, an OPC-UA session up. Supervision counts a device's silence only
+   * from then (edge/supervision.ts). Without it: all of its devices, always.
+   */
+  hearing?(): ReadonlySet<string>;
 }
 
 export type AdapterFactory = (context: AdapterContext) => Adapter;

@@ -125,6 +125,10 @@ export function createModbusRtuAdapter(ctx: AdapterContext): Adapter {
       buses.clear();
       pollers.length = 0;
     },
+    hearing() {
+      // The port open: a unit that does not answer then is the unit's problem (communication lost).
+      return new Set(pollers.filter((p) => p.bus.link.isOpen).map((p) => p.binding.device.id));
+    },
     health(): AdapterHealth {
       const errors: Record<string, number> = {};
       const ports: PortHealth[] = [];

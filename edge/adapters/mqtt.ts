@@ -140,6 +140,8 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         resubscribe: false,
       });
       client.on('connect', () => {
+        // Heard again only once the broker grants the subscriptions anew (hearing()).
+        for (const f of filters.values()) if (f.state === 'subscribed') f.state = 'subscribing';
         ctx.logger.info({ broker: ctx.brokerUrl, devices: byTopic.size, filters: [...filters.keys()] }, 'mqtt adapter connected');
         subscribe([...filters.keys()]);
       });
@@ -162,12 +164,24 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
       client = undefined;
       await c?.endAsync();
     },
+    hearing() {
+      if (!client?.connected) return new Set<string>();
+      return new Set(ctx.devices.filter((d) => filters.get(coveringFilter(d, filters, bridges, ctx.site) ?? '')?.state === 'subscribed').map((d) => d.device.id));
+    },
     health(): AdapterHealth {
       // One row per subscription: a refused one (no credential names it yet) is a link in trouble.
       const ports: PortHealth[] = [...filters].map(([filter, f]) => ({ port: filter, state: f.state === 'refused' ? 'refused: no credential' : f.state, lastValueAt: null, errors: {} }));
       return { kind: 'mqtt', connected: client?.connected ?? false, lastValueAt, errors: { ...errors }, ports };
     },
   };
+}
+
+/** Which of the adapter's subscriptions carries a device's topic (subscriptionFilters made them). */
+function coveringFilter(d: DeviceBinding, filters: ReadonlyMap<string, unknown>, bridges: readonly BridgeConfig[], site: string | undefined): string | undefined {
+  if (d.topic && filters.has(d.topic)) return d.topic;
+  const bridge = d.bridge ?? bridges.find((b) => d.topic !== undefined && underPrefix(d.topic, b.prefix));
+  if (bridge) return `${bridge.prefix}/#`;
+  return site ? subscriptions.siteUplinks(site) : undefined;
 }
 
 /**

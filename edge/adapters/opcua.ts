@@ -103,6 +103,9 @@ export function createOpcuaAdapter(ctx: AdapterContext, options: OpcuaAdapterOpt
       await Promise.all(endpoints.map((e) => e.stop()));
       endpoints = [];
     },
+    hearing() {
+      return new Set(endpoints.flatMap((e) => (e.connected ? e.health().devices : [])));
+    },
     health(): AdapterHealth {
       return {
         kind: 'opcua',

@@ -73,6 +73,9 @@ export function createSerialLinesAdapter(ctx: AdapterContext): Adapter {
       await Promise.all(readers.map((r) => r.link.stop()));
       readers.length = 0;
     },
+    hearing() {
+      return new Set(readers.filter((r) => r.link.isOpen).map((r) => r.binding.device.id));
+    },
     health(): AdapterHealth {
       const errors: Record<string, number> = {};
       for (const r of readers) for (const [k, v] of Object.entries({ ...r.counts, ...r.link.errors })) errors[k] = (errors[k] ?? 0) + v;

@@ -89,6 +89,20 @@ describe('cosafe check-config and run: a wrong config says what and where', () =
     expect(check.stderr).toContain('the key uses {loop}');
   });
 
+  it('counts the devices of each range, and names both places of a device a range and an entry both name', async () => {
+    const lines = ['gateway:', '  site: tower-3', '  devices:', '    - id: smoke-lobby', '      profile: mqtt-smoke-detector', '    - range: { from: th-0001, to: th-1000 }', '      profile: mqtt-temperature-humidity'];
+    const ok = write('range.yaml', lines);
+    const r = await runCosafe(['check-config', ok]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`${ok}: ok (1,001 devices, 0 fire departments)`);
+    expect(r.stdout).toContain(`  ${ok}:6 gateway.devices[1]: th-0001 to th-1000, 1,000 devices of mqtt-temperature-humidity`);
+    const twice = write('range-twice.yaml', [...lines, '    - id: th-0500', '      profile: mqtt-temperature-humidity']);
+    const bad = await runCosafe(['check-config', twice]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`${twice}:8 gateway.devices[2].id: device "th-0500" is listed twice: here and in the range gateway.devices[1] (th-0001 to th-1000)`);
+    noStackTrace(bad.stderr);
+  });
+
   it('names the config field, not a flag `cosafe run` does not have, when the broker port is taken', async () => {
     const port = await freePort();
     await new Promise<void>((resolve) => servers.push(createServer().listen(port, '127.0.0.1', resolve)));

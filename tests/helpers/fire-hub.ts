@@ -40,6 +40,8 @@ export async function startFireHub(o: { sites: SiteInput[]; cloudSync: NonNullab
   const stack = await startStack(config, ['broker', 'cloud-sync'], pino({ level: 'silent' }));
   const credentials = CredentialStore.open(credentialStorePath(dataDir));
   const admin = { username: 'test-admin', password: (await credentials.add({ role: 'admin', id: 'test-admin' })).secret };
+  // Up as a monitor sees it: both of cloud-sync's lanes on the broker (the telemetry lane's worker thread connects a moment later).
+  await waitUntil('the hub to report ok', async () => (await fetch(`${stack.cloudSync!.httpUrl}/health`)).status === 200, 10_000);
   const clients: MqttClient[] = [];
   const subs: Spawned[] = [];
   return {

@@ -108,7 +108,7 @@ describe('broker limits', () => {
     const issued = await t.store.addMany(Array.from({ length: 320 }, (_, i) => ({ role: 'device' as const, id: `s1.th-${i}`, site: 's1', device: `th-${i}` })));
     const fleet = issued.map(({ credential, secret }) => ({ username: credential.identity.id, password: secret }));
     for (let round = 0; round < 2; round++) {
-      // The first round's logins each wait for scrypt (the hub has not seen these secrets yet); the second's are remembered.
+      // The first round's logins each hash their secret (the hub has not seen them yet); the second's are remembered.
       const clients = await Promise.all(fleet.map((login, i) => t!.connect({ ...login, clientId: `th-${i}`, connectTimeout: 120_000 })));
       expect(clients.filter((c) => c.connected)).toHaveLength(fleet.length);
       await Promise.all(clients.map((c) => c.endAsync(true)));

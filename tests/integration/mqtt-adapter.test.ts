@@ -33,6 +33,8 @@ describe('MQTT device adapter', () => {
     await harness.start();
     cleanup.push(() => harness.stop());
     await waitUntil('the adapter to connect', () => harness.adapter.health().connected, 5000);
+    // Supervision counts the device's silence from here: connected, and its subscription granted.
+    await waitUntil('the adapter to hear its device', () => harness.adapter.hearing!().has('smoke-1'), 5000);
 
     const sensor = mqtt.connect(broker.url, { clientId: 'smoke-1', reconnectPeriod: 200, ...device });
     cleanup.push(() => sensor.endAsync(true));
@@ -42,8 +44,10 @@ describe('MQTT device adapter', () => {
 
     await broker.close();
     await waitUntil('the adapter to notice', () => !harness.adapter.health().connected, 5000);
+    expect(harness.adapter.hearing!().size).toBe(0);
     broker = await start();
     await waitUntil('the adapter back on the broker', () => harness.adapter.health().connected, 10_000);
+    await waitUntil('the adapter to hear its device again', () => harness.adapter.hearing!().has('smoke-1'), 10_000);
     await waitUntil('the sensor back on the broker', () => sensor.connected, 10_000);
     // The restarted broker has forgotten every subscription: the adapter must have subscribed again.
     await waitUntil(

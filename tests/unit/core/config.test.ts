@@ -110,7 +110,7 @@ describe('config', () => {
 describe('the example config', () => {
   it('is valid, so a newcomer can start from it', () => {
     const c = loadConfigFile(new URL('../../../examples/cosafe.yaml', import.meta.url).pathname);
-    expect(c.gateway.devices.map((d) => d.profile)).toEqual(['mqtt-smoke-detector', 'zigbee2mqtt-smoke-detector', 'mqtt-exit-door-monitor', 'serial-conventional-panel-printer']);
+    expect(c.gateway.devices.map((d) => d.profile)).toEqual(['mqtt-smoke-detector', 'zigbee2mqtt-smoke-detector', 'mqtt-exit-door-monitor', 'mqtt-temperature-humidity', 'serial-conventional-panel-printer']);
     expect(c.gateway.bridges).toEqual([{ id: 'zigbee', prefix: 'zigbee2mqtt' }]);
     expect(c.cloudSync.fireDepartments[0]?.classes).toContain('fire');
   });

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { buildConfig } from '../../../core/config.js';
+import { buildConfig, type Config } from '../../../core/config.js';
+import { expandDevices } from '../../../core/device-ranges.js';
 import { CosafeError } from '../../../core/errors.js';
 
 const device = (opcua: unknown): never => ({ gateway: { devices: [{ id: 'bms', profile: 'opcua-bms-sprinkler-system', endpoint: 'opc.tcp://bms:4840', opcua }] } }) as never;
+
+const opcuaOf = (c: Config) => expandDevices(c.gateway.devices)[0]!.device.opcua;
 
 function details(input: unknown): readonly string[] {
   try {
@@ -17,13 +20,13 @@ function details(input: unknown): readonly string[] {
 describe('config: the opcua settings of a device', () => {
   it('defaults to no security and an anonymous session', () => {
     const c = buildConfig(device({}));
-    expect(c.gateway.devices[0]!.opcua).toEqual({ securityMode: 'None' });
-    expect(buildConfig(device(undefined)).gateway.devices[0]!.opcua).toBeUndefined();
+    expect(opcuaOf(c)).toEqual({ securityMode: 'None' });
+    expect(opcuaOf(buildConfig(device(undefined)))).toBeUndefined();
   });
 
   it('takes security, certificate files and a user', () => {
     const opcua = { securityMode: 'SignAndEncrypt', securityPolicy: 'Basic256Sha256', certificateFile: '/etc/cosafe/cert.pem', privateKeyFile: '/etc/cosafe/key.pem', username: 'u', password: 'p' };
-    expect(buildConfig(device(opcua)).gateway.devices[0]!.opcua).toEqual(opcua);
+    expect(opcuaOf(buildConfig(device(opcua)))).toEqual(opcua);
   });
 
   it('reports every inconsistency at once, by field', () => {

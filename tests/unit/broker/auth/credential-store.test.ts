@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../../../broker/auth/credential-store.js';
-import { hashSecret, verifySecret } from '../../../../broker/auth/secret-hash.js';
+import Database from 'better-sqlite3';
+import { DECOY_HASH, hashChosenSecret, hashIssuedSecret, newSecret, verifySecret } from '../../../../broker/auth/secret-hash.js';
 import { VerifiedSecrets } from '../../../../broker/auth/verified-secrets.js';
 import { CosafeError } from '../../../../core/errors.js';
 
@@ -28,13 +29,78 @@ async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | u
 }
 
 describe('secret hashing', () => {
-  it('verifies the secret, rejects another, and salts every hash', async () => {
-    const [a, b] = [await hashSecret('s3cret'), await hashSecret('s3cret')];
+  it('keeps an issued secret as its SHA-256, which verifies it and no other', async () => {
+    const secret = newSecret();
+    const stored = hashIssuedSecret(secret);
+    expect(stored).toMatch(/^sha256\$[A-Za-z0-9_-]{43}$/);
+    expect(hashIssuedSecret(secret)).toBe(stored);
+    expect(await verifySecret(secret, stored)).toBe(true);
+    expect(await verifySecret(newSecret(), stored)).toBe(false);
+    expect(await verifySecret(`${secret}x`, stored)).toBe(false);
+    expect(await verifySecret(secret, DECOY_HASH)).toBe(false);
+    for (const broken of ['sha256$', `sha256$${'A'.repeat(42)}`, `${stored}$x`, 'not a hash']) expect(await verifySecret(secret, broken)).toBe(false);
+    // A secret a person chose has no 256 bits to stand on: it never gets the fast hash.
+    expect(() => hashIssuedSecret('correct horse battery staple')).toThrow(/hashChosenSecret/);
+  });
+
+  it('keeps a chosen secret as salted scrypt, and verifies it', async () => {
+    const [a, b] = [await hashChosenSecret('s3cret'), await hashChosenSecret('s3cret')];
     expect(a).toMatch(/^scrypt\$16384\$8\$1\$/);
     expect(a).not.toBe(b);
     expect(await verifySecret('s3cret', a)).toBe(true);
     expect(await verifySecret('s3cret!', a)).toBe(false);
-    expect(await verifySecret('s3cret', 'not a hash')).toBe(false);
+  });
+});
+
+/** A credential as a store of an earlier version kept it: the same row, its secret as scrypt. */
+async function asOldStore(path: string, id: string, secret: string): Promise<void> {
+  const db = new Database(path);
+  db.prepare('UPDATE credential SET secret_hash = ? WHERE id = ?').run(await hashChosenSecret(secret), id);
+  db.close();
+}
+const storedHash = (path: string, id: string) => {
+  const db = new Database(path, { readonly: true });
+  const row = db.prepare('SELECT secret_hash, generation FROM credential WHERE id = ?').get(id) as { secret_hash: string; generation: number };
+  db.close();
+  return row;
+};
+
+describe('credential store: stores written before sha256', () => {
+  it('still admits their devices, re-hashes each at its first good login, and keeps its sessions (same generation)', async () => {
+    const cli = store();
+    const [a, b] = await cli.addMany([
+      { role: 'device', id: 's.a', site: 's', device: 'a' },
+      { role: 'device', id: 's.b', site: 's', device: 'b' },
+    ]);
+    await asOldStore(cli.path, 's.a', a!.secret);
+    await asOldStore(cli.path, 's.b', b!.secret);
+    expect(storedHash(cli.path, 's.a').secret_hash).toMatch(/^scrypt\$/);
+    // A hub started on the old file.
+    const hub = store(cli.path, new VerifiedSecrets());
+    expect(await hub.verify('s.a', b!.secret)).toBeUndefined();
+    expect(storedHash(cli.path, 's.a').secret_hash).toMatch(/^scrypt\$/);
+    expect((await hub.verify('s.a', a!.secret))?.generation).toBe(1);
+    expect(storedHash(cli.path, 's.a')).toEqual({ secret_hash: hashIssuedSecret(a!.secret), generation: 1 });
+    // After a restart of the hub (nothing remembered): the same secret, now by its sha256.
+    const restarted = store(cli.path, new VerifiedSecrets());
+    expect((await restarted.verify('s.a', a!.secret))?.identity.id).toBe('s.a');
+    expect(await restarted.verify('s.a', `${a!.secret}x`)).toBeUndefined();
+    // An old row revoked, or rotated, stops its secret at once, remembered or not.
+    expect((await restarted.verify('s.b', b!.secret))?.identity.id).toBe('s.b');
+    cli.revoke('s.b');
+    expect(await restarted.verify('s.b', b!.secret)).toBeUndefined();
+    const rotated = await cli.rotate('s.a');
+    expect(storedHash(cli.path, 's.a').secret_hash).toBe(hashIssuedSecret(rotated.secret));
+    expect(await restarted.verify('s.a', a!.secret)).toBeUndefined();
+    expect((await restarted.verify('s.a', rotated.secret))?.generation).toBe(2);
+  });
+
+  it('keeps scrypt for a secret that is not one cosafe issued', async () => {
+    const s = store();
+    await s.add({ role: 'admin', id: 'ops' });
+    await asOldStore(s.path, 'ops', 'a passphrase someone chose');
+    expect((await s.verify('ops', 'a passphrase someone chose'))?.identity.id).toBe('ops');
+    expect(storedHash(s.path, 'ops').secret_hash).toMatch(/^scrypt\$/);
   });
 });
 
@@ -44,6 +110,7 @@ describe('credential store', () => {
     const { credential, secret } = await s.add({ role: 'gateway', id: 'bakery-12.gw-1', site: 'bakery-12', gateway: 'gw-1', district: 'north' });
     expect(credential.identity).toEqual({ role: 'gateway', id: 'bakery-12.gw-1', site: 'bakery-12', gateway: 'gw-1', district: 'north' });
     expect(secret).toMatch(/^cosafe_[A-Za-z0-9_-]{43}$/);
+    expect(storedHash(s.path, 'bakery-12.gw-1').secret_hash).toBe(hashIssuedSecret(secret));
     expect((await s.verify('bakery-12.gw-1', secret))?.identity.id).toBe('bakery-12.gw-1');
     expect(await s.verify('bakery-12.gw-1', `${secret}x`)).toBeUndefined();
     expect(await s.verify('nobody', secret)).toBeUndefined();
