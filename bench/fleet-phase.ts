@@ -1,9 +1,8 @@
-import type { StackProcess } from './stack-processes.js';
 import { summarize, type LatencySummary } from './alarm-probe.js';
 import type { FleetConnect, LoginFleet } from './fleet.js';
 import { countReadings } from './influx-direct.js';
 import { alarmsWhile, watchHub, type Ctx, type HubDuring } from './phases.js';
-import { SITE } from './stack-processes.js';
+import { SITE, type StackProcess } from './stack-processes.js';
 import { sleep } from './wait.js';
 import { epochNow } from './workload.js';
 
