@@ -1,8 +1,8 @@
 import { summarize, type LatencySummary } from './alarm-probe.js';
 import type { FleetConnect, LoginFleet } from './fleet.js';
 import { countReadings } from './influx-direct.js';
-import { alarmsWhile, watchHub, type Ctx, type HubDuring } from './phases.js';
-import { SITE, type StackProcess } from './stack-processes.js';
+import { alarmsWhile, peakRss, watchHub, type Ctx, type HubDuring } from './phases.js';
+import { SITE } from './stack-processes.js';
 import { sleep } from './wait.js';
 import { epochNow } from './workload.js';
 
@@ -51,23 +51,6 @@ export interface DevicesResult {
   connectWarm: ConnectResult;
   paced: { published: number; acked: number; failed: number; gatewayReadings: number; alarms: LatencySummary; hub: HubDuring };
   flood: FloodResult;
-}
-
-/** Peak RSS of processes over `fn`, sampled every 100 ms (VmHWM is the process's lifetime peak, not the phase's). */
-async function peakRss<T>(procs: Record<string, StackProcess>, fn: () => Promise<T>): Promise<{ result: T; peak: Record<string, number> }> {
-  const peak: Record<string, number> = {};
-  const sample = () => {
-    for (const [name, p] of Object.entries(procs)) peak[name] = Math.max(peak[name] ?? 0, p.memory().rssMiB);
-  };
-  sample();
-  const timer = setInterval(sample, 100);
-  try {
-    const result = await fn();
-    sample();
-    return { result, peak };
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 async function connect(ctx: Ctx, fleet: LoginFleet, timeoutMs: number): Promise<ConnectResult> {

@@ -3,7 +3,7 @@ import type { InfluxServer } from '../tests/helpers/influxdb.js';
 import { summarize, type AlarmProbe, type AlarmSample, type LatencySummary } from './alarm-probe.js';
 import { countReadings } from './influx-direct.js';
 import { PublisherProcess, type WorkerDone } from './publishers.js';
-import type { Stack } from './stack-processes.js';
+import type { Stack, StackProcess } from './stack-processes.js';
 import type { CpuMeter } from './system.js';
 import { sleep } from './wait.js';
 import { epochNow, loadGateway, loadSite, sitesWhere } from './workload.js';
@@ -52,31 +52,42 @@ export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeout
   return samples;
 }
 
+/** Peak RSS of processes over `fn`, sampled every 100 ms (VmHWM is the process's lifetime peak, not the phase's). */
+export async function peakRss<T>(procs: Record<string, StackProcess>, fn: () => Promise<T>): Promise<{ result: T; peak: Record<string, number> }> {
+  const peak: Record<string, number> = {};
+  const sample = () => {
+    for (const [name, p] of Object.entries(procs)) peak[name] = Math.max(peak[name] ?? 0, p.memory().rssMiB);
+  };
+  sample();
+  const timer = setInterval(sample, 100);
+  try {
+    const result = await fn();
+    sample();
+    return { result, peak };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** Samples the hub's memory and its event loop over `fn`. */
 export async function watchHub<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; hub: HubDuring }> {
   const { hub } = ctx.stack;
   await hub.metrics(); // prom-client resets the event loop histogram on every scrape: this starts the phase's
   const start = hub.memory().rssMiB;
-  let max = start;
-  const timer = setInterval(() => (max = Math.max(max, hub.memory().rssMiB)), 100);
   ctx.cpu.begin();
-  try {
-    const result = await fn();
-    const m = await hub.metrics();
-    const cpu = ctx.cpu.end();
-    // The histogram holds whole sampling intervals (10 ms); what blocked the loop is the part beyond it.
-    const beyond = (s: number | undefined) => Math.max(0, Math.round(((s ?? 0) - 0.01) * 100_000) / 100);
-    return {
-      result,
-      hub: {
-        eventLoopDelayMs: { p50: beyond(m.nodejs_eventloop_lag_p50_seconds), p99: beyond(m.nodejs_eventloop_lag_p99_seconds), max: beyond(m.nodejs_eventloop_lag_max_seconds) },
-        rssMiB: { start, max: Math.max(max, hub.memory().rssMiB), end: hub.memory().rssMiB },
-        cpu,
-      },
-    };
-  } finally {
-    clearInterval(timer);
-  }
+  const { result, peak } = await peakRss({ hub }, fn);
+  const m = await hub.metrics();
+  const cpu = ctx.cpu.end();
+  // The histogram holds whole sampling intervals (10 ms); what blocked the loop is the part beyond it.
+  const beyond = (s: number | undefined) => Math.max(0, Math.round(((s ?? 0) - 0.01) * 100_000) / 100);
+  return {
+    result,
+    hub: {
+      eventLoopDelayMs: { p50: beyond(m.nodejs_eventloop_lag_p50_seconds), p99: beyond(m.nodejs_eventloop_lag_p99_seconds), max: beyond(m.nodejs_eventloop_lag_max_seconds) },
+      rssMiB: { start, max: peak.hub ?? start, end: hub.memory().rssMiB },
+      cpu,
+    },
+  };
 }
 
 export interface LoadResult {
