@@ -33,14 +33,6 @@ export interface SqlitePersistenceOptions {
    */
   telemetryPath?: string;
   isTelemetry?: (topic: string) => boolean;
-  /**
-   * Topics whose writes are committed at once instead of at the end of the
-   * event loop's turn (events, status, acknowledgements): a gateway's alarm
-   * waits behind the signals it sent before it on its connection (Aedes handles
-   * one client's packets one at a time), and under load a turn is tens of
-   * milliseconds; they are few, so committing each costs little.
-   */
-  isUrgent?: (topic: string) => boolean;
 }
 
 /**
@@ -152,18 +144,15 @@ export class SqlitePersistence extends MemoryPersistence {
 
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
     if (subs.length === 0) return;
-    await this.urgent(
-      packet.topic,
-      this.queueOf(packet.topic).enqueue(
-        subs.map((s) => s.clientId),
-        packet,
-      ),
+    await this.queueOf(packet.topic).enqueue(
+      subs.map((s) => s.clientId),
+      packet,
     );
   }
 
   async outgoingUpdate(client: PersistenceClient, packet: StoredPacket): Promise<void> {
     const queue = this.queueOf(packet.topic);
-    if (!(await this.urgent(packet.topic, queue.update(client.id, packet)))) throw new Error('no such packet');
+    if (!(await queue.update(client.id, packet))) throw new Error('no such packet');
     if (queue === this.telemetry && packet.messageId !== undefined) {
       let ids = this.telemetryIds.get(client.id);
       if (!ids) this.telemetryIds.set(client.id, (ids = new Set()));
@@ -256,7 +245,7 @@ export class SqlitePersistence extends MemoryPersistence {
 
   async journalAppend(packet: StoredPacket): Promise<JournalRef> {
     const lane = this.laneOf(packet.topic);
-    return { lane, id: await this.urgent(packet.topic, this.queueOf(packet.topic).journalAppend(packet)) };
+    return { lane, id: await this.queueOf(packet.topic).journalAppend(packet) };
   }
 
   async journalRemove(ref: JournalRef): Promise<void> {
@@ -273,12 +262,6 @@ export class SqlitePersistence extends MemoryPersistence {
   /** Messages queued for one client, both lanes (for health and tests). */
   async queued(clientId: string): Promise<number> {
     return (await this.requireAlarm().count(clientId)) + ((await this.telemetry?.count(clientId)) ?? 0);
-  }
-
-  /** The write has run in the open group (this thread's); an urgent topic's group is committed now, answering it and every write before it. */
-  private urgent<T>(topic: string | undefined, write: Promise<T>): Promise<T> {
-    if (topic !== undefined && this.options.isUrgent?.(topic) && this.laneOf(topic) === 'alarm') this.group?.commit();
-    return write;
   }
 
   private laneOf(topic: string | undefined): QueueLane {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { isTelemetryTopic, isUrgentTopic } from '../lanes.js';
+import { isTelemetryTopic } from '../lanes.js';
 import { SqlitePersistence } from '../sqlite-persistence.js';
 import type { BrokerBackend } from './backend.js';
 
@@ -9,7 +9,7 @@ import type { BrokerBackend } from './backend.js';
  * file of its own on a worker thread), or in memory without a data directory.
  */
 export function embeddedBackend(dataDir: string | undefined): BrokerBackend {
-  const persistence = dataDir ? new SqlitePersistence(join(dataDir, 'broker.db'), { telemetryPath: join(dataDir, 'broker-telemetry.db'), isTelemetry: isTelemetryTopic, isUrgent: isUrgentTopic }) : undefined;
+  const persistence = dataDir ? new SqlitePersistence(join(dataDir, 'broker.db'), { telemetryPath: join(dataDir, 'broker-telemetry.db'), isTelemetry: isTelemetryTopic }) : undefined;
   return {
     kind: 'embedded',
     persistence,

@@ -84,24 +84,3 @@ describe('SQLite persistence: what survives a restart', () => {
     await b.destroy();
   });
 });
-
-describe('SQLite persistence: group commit', () => {
-  const broker = () => ({ id: 'broker-1', counter: 0, mq: {}, publish() {}, subscribe() {}, unsubscribe() {} });
-
-  it("answers a device's message once the turn's group is committed, and an event at once, without waiting for the turn", async () => {
-    const p = new SqlitePersistence(join(dir, 'group.db'), { isUrgent: (topic) => topic.endsWith('/events') });
-    await p.setup(broker());
-    const answered: string[] = [];
-    const record = (topic: string) => {
-      // Scheduled before the write: it runs when the turn ends, before a group committed at the end of that turn answers.
-      setImmediate(() => answered.push(`turn ended (${topic})`));
-      return p.journalAppend({ topic, payload: Buffer.from('x'), qos: 1, retain: false }).then(() => answered.push(topic));
-    };
-    await record('site/a/devices/th-1/up');
-    await record('site/a/events');
-    await new Promise((r) => setImmediate(r));
-    expect(answered).toEqual(['turn ended (site/a/devices/th-1/up)', 'site/a/devices/th-1/up', 'site/a/events', 'turn ended (site/a/events)']);
-    expect((await p.journalEntries()).map((e) => e.packet.topic)).toEqual(['site/a/devices/th-1/up', 'site/a/events']);
-    await p.destroy();
-  });
-});
