@@ -48,7 +48,9 @@ export async function startTestBroker(broker: NonNullable<ConfigInput['broker']>
       return { username: identity.id, password: secret };
     },
     async connect(options = {}, url = hub.url) {
-      const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options }, false);
+      // 30 s: a CONNACK can wait seconds on a loaded CI machine (in a cluster,
+      // behind Redis fsyncs); the timeout only catches a broker that never answers.
+      const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 30_000, ...options }, false);
       clients.push(client);
       return client;
     },
