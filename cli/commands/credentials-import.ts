@@ -4,6 +4,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { CredentialRole, type Identity } from '../../broker/auth/identity.js';
+import { ID_PLACEHOLDER, parseRange, rangeIds } from '../../core/device-ranges.js';
 import { CosafeError } from '../../core/errors.js';
 import { openPrivateFile } from '../../core/private-files.js';
 import { parseYamlText } from '../../core/yaml-file.js';
@@ -47,6 +48,9 @@ Example devices.csv (ids default to <site>.<device> as with "add"):
   role,site,device,topic
   device,bakery-12,th-0001,sensors/th-0001
   device,bakery-12,th-0002,sensors/th-0002
+  device,bakery-12,th-0003..th-1000,sensors/{id}
+(a device written as first..last is every device of that range, as a range in gateway.devices;
+{id} in topic or id is each device's id)
 `,
       ),
   ).action(async (file: string, o: ImportOptions) => {
@@ -99,7 +103,8 @@ export function readImportFile(file: string, defaults: { role?: CredentialRole |
   if (entries.length === 0) throw new CosafeError('COSAFE_ERR_CLI_USAGE', `${file} lists no credentials`);
   const problems: string[] = [];
   const identities: Identity[] = [];
-  entries.forEach((e, i) => {
+  const lines: number[] = [];
+  expandRanges(entries, where, problems).forEach(([e, i]) => {
     const role = (e.role ?? defaults.role) as CredentialRole | undefined;
     if (!role || !CredentialRole.options.includes(role)) {
       problems.push(`${where(i)} role: ${role ? `"${role}" is not one of` : 'missing (or give --role): one of'} ${CredentialRole.options.join(', ')}`);
@@ -110,6 +115,7 @@ export function readImportFile(file: string, defaults: { role?: CredentialRole |
     const flags = { ...e, role, ...(site !== undefined ? { site: site.split(';').map((x) => x.trim()).filter(Boolean) } : {}) } as Omit<AddOptions, keyof StoreOptions>;
     try {
       identities.push(identityFrom(flags));
+      lines.push(i);
     } catch (err) {
       if (!(err instanceof CosafeError)) throw err;
       // The flags' words, as the file's: "--site is required" is "site is required" here.
@@ -117,7 +123,31 @@ export function readImportFile(file: string, defaults: { role?: CredentialRole |
     }
   });
   if (problems.length) throw new CosafeError('COSAFE_ERR_CLI_USAGE', `${basename(file)} has ${problems.length} error${problems.length === 1 ? '' : 's'}; nothing was issued`, { details: problems });
-  return { identities, where };
+  // The store names a refused identity by its entry: a range's devices all point at the range's line.
+  return { identities, where: (k) => where(lines[k] ?? k) };
+}
+
+/** `th-0001..th-1000`: a device range, as in the config (core/device-ranges.ts). */
+const RANGE = /^(.+)\.\.(.+)$/;
+
+/**
+ * A `device` written as a range (`th-0001..th-1000`) is one entry per device
+ * of it, as `range: { from, to }` is in `gateway.devices`, so the fleet a
+ * config names in one line is issued from one line; `{id}` in `topic` or `id`
+ * becomes each device's id. Each entry comes with its place in the file.
+ */
+function expandRanges(entries: readonly Entry[], where: (i: number) => string, problems: string[]): [Entry, number][] {
+  return entries.flatMap((e, i): [Entry, number][] => {
+    const m = e.device ? RANGE.exec(e.device) : null;
+    if (!m) return [[e, i]];
+    const parsed = parseRange({ from: m[1]!, to: m[2]! });
+    if (typeof parsed === 'string') {
+      problems.push(`${where(i)} device: ${e.device} is not a range: ${parsed}`);
+      return [];
+    }
+    const fill = (v: string | undefined, id: string) => v?.split(ID_PLACEHOLDER).join(id);
+    return rangeIds(parsed).map((id): [Entry, number] => [{ ...e, device: id, ...(e.topic ? { topic: fill(e.topic, id) } : {}), ...(e.id ? { id: fill(e.id, id) } : {}) }, i]);
+  });
 }
 
 function parseImportCsv(text: string, file: string): Entry[] {
