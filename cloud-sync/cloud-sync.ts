@@ -5,6 +5,7 @@ import type { Logger, LogLevel } from '../core/logger.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
+import { AlarmInbox } from './alarm-inbox.js';
 import type { CredentialVerifier, LoginGuard } from './http/http-auth.js';
 import { registerSiteRoutes } from './http/site-routes.js';
 import { startHttpApi, type HttpRoute } from './http-api.js';
@@ -72,11 +73,14 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, records, gateways];
 
   const started: Sink[] = [];
+  // Alarms ahead of trouble signals and status, however many came first (cloud-sync/alarm-inbox.ts).
+  const inbox = new AlarmInbox(dataPath(config, 'alarm-inbox.db'));
   let alarms: ContractConsumer | undefined;
   let telemetry: TelemetryLane | undefined;
   const stopAll = async () => {
     await telemetry?.stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping the telemetry lane'));
     await alarms?.stop();
+    inbox.close();
     for (const sink of started.splice(0).reverse()) await sink.stop().catch((err: Error) => logger.error({ sink: sink.name, err: err.message }, 'error while stopping a sink'));
   };
   try {
@@ -92,6 +96,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       sinks: alarmSinks,
       lanes: ['alarm'],
       onAlarmSubscribed: () => telemetry?.alarmLaneSubscribed(),
+      inbox,
       now: () => clock.now(),
     });
     await alarms.start();

@@ -13,9 +13,13 @@ import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-
 import type { Metrics } from '../core/metrics.js';
 import { SequenceTracker } from './sequence-tracker.js';
 import type { Lane, Sink } from './sinks/sink.js';
+import type { AlarmInbox } from './alarm-inbox.js';
 
 /** How long to wait before offering a message that could not be stored to the sinks again. */
 const STORE_RETRY_MS = 1000;
+
+/** How long the inbox hands messages to the sinks before it lets the event loop (the broker, in `cosafe hub`) have a turn. */
+const DRAIN_BUDGET_MS = 5;
 
 export interface ConsumerDeps {
   brokerUrl: BrokerUrls;
@@ -31,6 +35,12 @@ export interface ConsumerDeps {
   instance?: string;
   /** Called each time the alarm lane's subscriptions are in place (to tell a telemetry lane elsewhere). */
   onAlarmSubscribed?: () => void;
+  /**
+   * The alarm lane takes its messages into this inbox and handles them by
+   * priority (cloud-sync/alarm-inbox.ts); without it, in the order the broker
+   * delivers them.
+   */
+  inbox?: AlarmInbox;
   now?: () => number;
 }
 
@@ -71,6 +81,10 @@ export class ContractConsumer {
   private alarmSubscribed = false;
   private stopped = false;
   private readonly now: () => number;
+  /** Inbox messages some sink has not taken yet, and which sinks still wait for each. */
+  private readonly inboxWaiting = new Map<number, Set<Sink>>();
+  private draining: NodeJS.Immediate | undefined;
+  private inboxHeld: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: ConsumerDeps) {
     this.now = d.now ?? Date.now;
@@ -87,6 +101,8 @@ export class ContractConsumer {
   }
 
   async start(): Promise<void> {
+    // What the inbox kept from before a restart goes to the sinks first.
+    this.scheduleDrain();
     for (const lane of this.running()) this.connect(lane);
   }
 
@@ -108,6 +124,8 @@ export class ContractConsumer {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.draining) clearImmediate(this.draining);
+    clearTimeout(this.inboxHeld);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     await Promise.all(Object.values(this.clients).map((c) => c.endAsync()));
@@ -135,6 +153,11 @@ export class ContractConsumer {
       if (hint) logger.error({ err: err.message, hint, lane }, 'the hub refused cloud-sync');
       else logger.warn({ err: err.message, lane }, 'cloud-sync broker connection error');
     });
+    const inbox = lane === 'alarm' ? this.d.inbox : undefined;
+    if (inbox) {
+      client.handleMessage = (packet, done) => this.takeIntoInbox(inbox, packet.topic, packet.payload as Buffer, done);
+      return;
+    }
     client.handleMessage = (packet, done) => {
       // The sinks that have not taken this message yet: a retry goes to them only.
       let waiting: Set<Sink> | undefined;
@@ -151,6 +174,73 @@ export class ContractConsumer {
       };
       deliver();
     };
+  }
+
+  /** Stores the message, then acknowledges it (PUBACK), then lets the inbox hand it on by priority. */
+  private takeIntoInbox(inbox: AlarmInbox, topic: string, payload: Buffer, done: () => void): void {
+    if (this.stopped) return; // not acknowledged: the broker offers it again to the next run
+    try {
+      inbox.add(topic, payload);
+    } catch (err) {
+      // Not stored, so not acknowledged: this lane waits, as the broker keeps the message, and tries again.
+      this.d.metrics.inc('cosafe_sync_alarm_inbox_errors_total');
+      this.d.logger.error({ code: 'COSAFE_ERR_STORE', err: (err as Error).message, topic }, 'cloud-sync could not store an alarm-lane message in its inbox; trying again');
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
+        this.takeIntoInbox(inbox, topic, payload, done);
+      }, STORE_RETRY_MS);
+      this.retryTimers.add(timer);
+      return;
+    }
+    done();
+    this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (!this.d.inbox || this.draining || this.inboxHeld || this.stopped) return;
+    this.draining = setImmediate(() => {
+      this.draining = undefined;
+      this.drain(this.d.inbox!);
+    });
+  }
+
+  /**
+   * Hands the inbox to the sinks, the highest priority first, for at most
+   * DRAIN_BUDGET_MS at a time: mqtt.js keeps taking new messages in between,
+   * so an alarm that arrives behind a backlog of trouble signals is the next
+   * one handled. A message a sink could not take (its disk failed) holds the
+   * inbox and is offered again to that sink after STORE_RETRY_MS.
+   */
+  private drain(inbox: AlarmInbox): void {
+    const until = performance.now() + DRAIN_BUDGET_MS;
+    try {
+      for (;;) {
+        if (this.stopped) return;
+        const m = inbox.next();
+        if (!m) break;
+        const left = this.handle(m.topic, m.payload, this.inboxWaiting.get(m.id));
+        if (left.size) {
+          this.inboxWaiting.set(m.id, left);
+          return this.holdInbox();
+        }
+        this.inboxWaiting.delete(m.id);
+        inbox.remove(m.id);
+        if (performance.now() >= until) return this.scheduleDrain();
+      }
+    } catch (err) {
+      this.d.metrics.inc('cosafe_sync_alarm_inbox_errors_total');
+      this.d.logger.error({ code: 'COSAFE_ERR_STORE', err: (err as Error).message }, 'cloud-sync could not hand on a message of its alarm inbox; trying again');
+      return this.holdInbox();
+    } finally {
+      this.d.metrics.set('cosafe_sync_alarm_inbox_messages', {}, inbox.count());
+    }
+  }
+
+  private holdInbox(): void {
+    this.inboxHeld = setTimeout(() => {
+      this.inboxHeld = undefined;
+      this.scheduleDrain();
+    }, STORE_RETRY_MS);
   }
 
   /** On every connect: [MQTT-3.8.4] subscribing again to a filter the session has replaces it, so this is safe to repeat. */

@@ -71,6 +71,8 @@ export const metricCatalog = {
     help: 'Reading batches not (yet) received below the highest received, per gateway: a backlog on its way, or batches the gateway dropped',
     labels: ['gateway'],
   },
+  cosafe_sync_alarm_inbox_messages: { kind: 'gauge', help: 'Events and status messages taken from the broker and not yet handled by every sink (handled by priority: alarm, supervisory, trouble, status)', labels: [] },
+  cosafe_sync_alarm_inbox_errors_total: { kind: 'counter', help: 'Messages the alarm inbox could not store or hand on (disk full, I/O error); each is tried again, none is acknowledged before it is stored', labels: [] },
   cosafe_sync_events_received_total: { kind: 'counter', help: 'Alarm events received from gateways', labels: ['class'] },
   cosafe_sync_events_repaired_total: { kind: 'counter', help: 'Alarm events that broke the contract only in descriptive fields (text, location, unit, ...): cleaned and taken, never refused', labels: ['class'] },
   cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },

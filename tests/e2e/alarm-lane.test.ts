@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { topics } from '../../broker/contract/index.js';
-import { eventIdFor } from '../../edge/alarm-engine.js';
+import { topics, type AlarmEvent } from '../../broker/contract/index.js';
+import { COMM_LOST, eventIdFor } from '../../edge/alarm-engine.js';
 import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
@@ -33,7 +33,7 @@ let fd: FireDepartmentReceiver;
 let broker: Spawned;
 let cloudSync: Spawned;
 let gateway: Spawned;
-const logins: Record<'smoke' | 'service' | 'gateway' | 'streamer' | 'monitor', { username: string; password: string }> = {} as never;
+const logins: Record<'smoke' | 'service' | 'gateway' | 'streamer' | 'monitor' | 'troubles', { username: string; password: string }> = {} as never;
 
 function withOutput(p: Spawned) {
   return (err: Error) => {
@@ -87,6 +87,8 @@ beforeAll(async () => {
   logins.smoke = await addCredential(files.broker, '--role', 'device', '--site', SITE, '--device', 'smoke-1');
   // A second gateway of its own site, that streams telemetry as fast as the broker takes it.
   logins.streamer = await addCredential(files.broker, '--role', 'gateway', '--site', `${SITE}-stream`, '--gateway', 'gw-stream');
+  // A second gateway of the site whose devices all go silent at once (a power cut in one wing).
+  logins.troubles = await addCredential(files.broker, '--role', 'gateway', '--site', SITE, '--gateway', 'gw-wing');
   writeFileSync(
     files.cloudSync,
     stringify({
@@ -135,6 +137,18 @@ afterAll(async () => {
 function batch(seq: number, size: number, t0: number): string {
   const readings = Array.from({ length: size }, (_, i) => ({ device: `th-${i % 50}`, metric: 'temperature', value: 21, unit: 'Cel', time: t0 + seq * size + i, quality: 'good', profile: 'mqtt-temperature-humidity' }));
   return JSON.stringify({ v: 1, gateway: 'gw-stream', site: `${SITE}-stream`, boot: 'stream-boot', seq, sentAt: Date.now(), readings });
+}
+
+/** A contract event: device `n` of the wing gateway reports silent. */
+function silent(n: number, time: number): AlarmEvent {
+  const device = `wing-${n}`;
+  return { v: 1, eventId: eventIdFor(SITE, device, COMM_LOST, 'active', time), gateway: 'gw-wing', site: SITE, device, profile: 'mqtt-temperature-humidity', condition: COMM_LOST, class: 'trouble', state: 'active', metric: 'silence', value: 60, unit: 's', time };
+}
+
+/** The gateway's count of events the hub acknowledged. */
+async function eventsPublished(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${ports.gwHttp}/metrics`)).text();
+  return Number(/^cosafe_edge_published_total\{kind="event"\} (\S+)$/m.exec(text)?.[1] ?? 0);
 }
 
 describe('the alarm lane', () => {
@@ -196,5 +210,38 @@ describe('the alarm lane', () => {
     const activations = fd.alarms.filter((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active' && (a.body.data.time as number) >= ts);
     expect([...new Set(activations.map((a) => a.body.data.eventId))]).toEqual([eventIdFor(SITE, 'smoke-1', 'smoke', 'active', ts)]);
     expect(activations).toHaveLength(1);
+  });
+
+  it('a fire alarm queued behind hundreds of trouble signals reaches the fire department ahead of them', { timeout: 180_000 }, async () => {
+    const TROUBLES = 300;
+    await cloudSync.stop('SIGTERM');
+    // While cloud-sync is down, a wing of the site loses power: its gateway reports every device silent.
+    const wing = await mqtt.connectAsync(url(), { clientId: 'gw-wing-alarms', reconnectPeriod: 0, ...logins.troubles });
+    const t0 = Date.now();
+    for (let n = 0; n < TROUBLES; n += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, k) => wing.publishAsync(topics.events(SITE, 'gw-wing'), JSON.stringify(silent(n + k, t0 + n + k)), { qos: 1 })));
+    }
+    await wing.endAsync();
+    // Then smoke, through the real gateway: its alarm is queued for cloud-sync behind all of them.
+    const before = await eventsPublished();
+    const ts = Date.now();
+    const detector = await smokeDetector();
+    await detector.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: true, ts }), { qos: 1 });
+    await detector.endAsync();
+    await waitUntil('the gateway to hand the alarm to the hub', async () => (await eventsPublished()) > before, 20_000, 50);
+    fd.alarms.length = 0;
+    await startCloudSync();
+    const isSmoke = (a: (typeof fd.alarms)[number]) => a.body.data.device === 'smoke-1' && a.body.data.state === 'active' && a.body.data.time === ts;
+    const isTrouble = (a: (typeof fd.alarms)[number]) => a.body.data.gateway === 'gw-wing';
+    await fd.waitFor(isSmoke, 30_000);
+    // Every trouble signal is delivered too, after it: none is lost for going second.
+    await waitUntil(`all ${TROUBLES} trouble signals at the fire department`, () => new Set(fd.alarms.filter(isTrouble).map((a) => a.body.data.eventId)).size === TROUBLES, 60_000, 100);
+    const troublesAhead = fd.alarms.slice(0, fd.alarms.findIndex(isSmoke)).filter(isTrouble).length;
+    // In arrival order at the broker the alarm was last; handled by priority, it goes ahead of nearly all of them.
+    expect(troublesAhead).toBeLessThan(TROUBLES / 2);
+    const clear = await smokeDetector();
+    await clear.publishAsync(topics.deviceUplink(SITE, 'smoke-1'), JSON.stringify({ smoke: false, ts: Date.now() }), { qos: 1 });
+    await clear.endAsync();
+    await fd.waitFor((a) => a.body.data.device === 'smoke-1' && a.body.data.state === 'cleared', 15_000);
   });
 });
