@@ -15,7 +15,9 @@ import type { VerifiedSecrets } from './auth/verified-secrets.js';
 import { Connections } from './connections.js';
 import { embeddedBackend } from './backends/embedded-backend.js';
 import { redisBackend } from './backends/redis-backend.js';
+import type { SharedCredentials } from './backends/backend.js';
 import { AddressGuard } from './limits/address-guard.js';
+import { localLoginLimits } from './limits/login-limits.js';
 import { PacketTooLargeError } from './limits/frame-guard.js';
 import { TelemetryWindow } from './limits/telemetry-window.js';
 import type { Listener, ListenerName } from './listeners/connection-info.js';
@@ -109,7 +111,14 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
       );
     }
   };
-  const hooks = createAuthHooks({ authenticator, sessions, infoOf: (c) => connections.infoOf(c), limits, addressGuard, events, clock, onAdmitted: checkGateway });
+  // A cluster of brokers on one Redis, or this broker alone (broker/backends/).
+  const backend = await (config.cluster ? redisBackend(config.cluster, logger, limits.queueLimit) : Promise.resolve(embeddedBackend(o.dataDir))).catch((err: unknown) => {
+    store?.close();
+    throw err;
+  });
+  // Alone: this broker's counts, as ever; in a cluster: counted in Redis for every broker at once.
+  const loginLimits = backend.loginLimits(localLoginLimits({ addressGuard, sessions }), limits);
+  const hooks = createAuthHooks({ authenticator, sessions, infoOf: (c) => connections.infoOf(c), limits, loginLimits, events, clock, onAdmitted: checkGateway });
 
   const recheck = () => {
     for (const session of sessions.all()) {
@@ -124,17 +133,19 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
       session.client.close();
     }
   };
-  const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: recheck }) : undefined;
+  // In a cluster, a change made to this broker's file (the CLI) is also handed to the other brokers.
+  let shared: SharedCredentials | undefined;
+  const localChange = () => {
+    recheck();
+    void shared?.localChanged();
+  };
+  const watcher = store ? new RevocationWatcher({ store, everyMs: config.revocationCheckMs, logger, onChange: localChange }) : undefined;
 
-  // A cluster of brokers on one Redis, or this broker alone (broker/backends/).
-  const backend = await (config.cluster ? redisBackend(config.cluster, logger, limits.queueLimit) : Promise.resolve(embeddedBackend(o.dataDir))).catch((err: unknown) => {
-    store?.close();
-    throw err;
-  });
   const listeners: Listener[] = [];
   let journal: { stop(): void } | undefined;
   const stop = async () => {
     watcher?.stop();
+    shared?.stop();
     journal?.stop();
     // Stop accepting and end every connection, including half-open ones, then the broker itself.
     const closing = listeners.splice(0).map((l) => l.close());
@@ -143,10 +154,13 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
     for (const s of sessions.all()) sessions.remove(s);
     store?.close();
+    await loginLimits.close();
     await backend.close();
   };
 
   try {
+    // Before any listener opens: the credentials issued on other brokers are in this broker's file by then.
+    if (store && backend.shareCredentials) shared = await backend.shareCredentials({ store, metrics, onChange: recheck });
     aedes = await Aedes.createBroker({
       ...hooks,
       ...(backend.persistence ? { persistence: backend.persistence } : {}),

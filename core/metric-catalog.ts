@@ -54,6 +54,7 @@ export const metricCatalog = {
   cosafe_broker_denied_total: { kind: 'counter', help: 'Publishes, subscriptions and deliveries denied by the ACL', labels: ['action', 'role'] },
   cosafe_broker_limit_hits_total: { kind: 'counter', help: 'Times a client hit a broker limit, by limit', labels: ['limit'] },
   cosafe_broker_sessions_ended_total: { kind: 'counter', help: 'Sessions the broker ended because their credential was revoked or rotated', labels: ['reason'] },
+  cosafe_broker_cluster_credentials_refused_total: { kind: 'counter', help: 'Credential rows from the Redis of a cluster that were not valid and were ignored', labels: [] },
   cosafe_broker_client_errors_total: { kind: 'counter', help: 'Client connections ended by a protocol or socket error', labels: [] },
   cosafe_broker_telemetry_held: {
     kind: 'gauge',

@@ -32,7 +32,8 @@ export interface CredentialStoreOptions {
   verified?: VerifiedSecrets;
 }
 
-interface Row {
+/** A credential's row as stored, hash included: what the brokers of a cluster replicate to each other (backends/redis-credentials.ts), nothing else. */
+export interface CredentialRow {
   id: string;
   role: string;
   site: string | null;
@@ -59,6 +60,8 @@ interface Row {
  * secret is shown once, when it is made. Revoked credentials stay as rows (who had access, and until
  * when), and their ids are never reused.
  */
+type Row = CredentialRow;
+
 export class CredentialStore {
   // The broker looks credentials up on every login and every store change: statements are prepared once.
   private readonly statements = new Map<string, Database.Statement>();
@@ -260,6 +263,40 @@ export class CredentialStore {
     }
   }
 
+  /** Every row as stored (hashes included), for the brokers of a cluster to replicate. */
+  rows(): CredentialRow[] {
+    return this.sql('SELECT * FROM credential').all() as Row[];
+  }
+
+  /** One row as stored, for the brokers of a cluster to replicate. */
+  rawRow(id: string): CredentialRow | undefined {
+    return this.row(id);
+  }
+
+  /**
+   * Takes in another broker's copy of a credential (mergeCredentialRows):
+   * returns the row as it now is here, and whether that changed anything a
+   * login or a session depends on. Written by this connection, so it does not
+   * move `dataVersion` (which tells the broker of changes made by others).
+   */
+  mergeRow(theirs: CredentialRow): { row: CredentialRow; changed: boolean } {
+    const mine = this.row(theirs.id);
+    const row = mine ? mergeCredentialRows(mine, theirs) : theirs;
+    if (mine && sameCredentialRow(mine, row)) return { row: mine, changed: false };
+    try {
+      this.sql(
+        'INSERT OR REPLACE INTO credential (id, role, site, gateway, device, district, topic, prefix, sites, secret_hash, generation, created_at, rotated_at, revoked_at) VALUES (@id, @role, @site, @gateway, @device, @district, @topic, @prefix, @sites, @secret_hash, @generation, @created_at, @rotated_at, @revoked_at)',
+      ).run({
+        id: row.id, role: row.role, site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix, sites: row.sites,
+        secret_hash: row.secret_hash, generation: row.generation, created_at: row.created_at, rotated_at: row.rotated_at, revoked_at: row.revoked_at,
+      });
+    } catch (err) {
+      throw this.storeError('write', err);
+    }
+    if (row.revoked_at !== null) this.verified.forget(row.id);
+    return { row, changed: true };
+  }
+
   /**
    * Changes whenever another connection (the `cosafe credentials` command) has
    * committed to the file: the hub polls it to notice revocations and rotations.
@@ -338,6 +375,25 @@ export class CredentialStore {
   }
 }
 
+/**
+ * Two copies of one credential made one, the same whichever is merged into
+ * which (so that every broker of a cluster ends with the same row): a
+ * revocation is final and the earliest one stands; otherwise the higher
+ * generation (the later rotation) wins, with its secret; two copies of one
+ * generation with different hashes (one id issued on two brokers before they
+ * met) are settled by the hash, arbitrarily but alike everywhere.
+ */
+export function mergeCredentialRows(a: CredentialRow, b: CredentialRow): CredentialRow {
+  const base = a.generation !== b.generation ? (a.generation > b.generation ? a : b) : a.secret_hash >= b.secret_hash ? a : b;
+  const revoked = [a.revoked_at, b.revoked_at].filter((t): t is number => t !== null);
+  return { ...base, revoked_at: revoked.length ? Math.min(...revoked) : null };
+}
+
+/** Whether two copies grant the same: same secret, generation and revocation. */
+export function sameCredentialRow(a: CredentialRow, b: CredentialRow): boolean {
+  return a.secret_hash === b.secret_hash && a.generation === b.generation && a.revoked_at === b.revoked_at;
+}
+
 interface Claim {
   id: string;
   topic?: string;
@@ -366,7 +422,8 @@ function claimConflict(identity: Identity, claims: readonly Claim[]): string | u
   return undefined;
 }
 
-function toCredential(row: Row): StoredCredential {
+/** The credential a row grants; throws on a row that is not a valid identity (one from another broker is checked so before it is taken in). */
+export function toCredential(row: Row): StoredCredential {
   const scope = Object.fromEntries(
     Object.entries({ site: row.site, gateway: row.gateway, device: row.device, district: row.district, topic: row.topic, prefix: row.prefix, sites: row.sites === null ? null : (JSON.parse(row.sites) as string[]) }).filter(([, v]) => v !== null),
   );

@@ -1,7 +1,7 @@
 import type { AedesOptions, Client } from 'aedes';
 import type { Clock } from '../../core/clock.js';
 import type { Config } from '../../core/config.js';
-import type { AddressGuard } from '../limits/address-guard.js';
+import type { LoginLimits, LoginVerdict } from '../limits/login-limits.js';
 import { PublishThrottle } from '../limits/publish-throttle.js';
 import type { ConnectionInfo } from '../listeners/connection-info.js';
 import type { RefusalReason, SecurityEvents } from '../security-events.js';
@@ -15,7 +15,8 @@ export interface AuthHooksDeps {
   sessions: Sessions;
   infoOf(conn: object): ConnectionInfo | undefined;
   limits: Config['broker']['limits'];
-  addressGuard: AddressGuard;
+  /** Failed logins and connections per identity: this broker's own counts, or a cluster's (broker/backends/). */
+  loginLimits: LoginLimits;
   events: SecurityEvents;
   clock: Clock;
   /** Called for every admitted session (the hub checks a gateway's site against its registry). */
@@ -48,12 +49,15 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
   const { sessions, events, limits } = d;
 
   const refuse = (info: ConnectionInfo, reason: RefusalReason, returnCode: 2 | 3 | 4 | 5, username: string | undefined) => {
-    if (returnCode === 4 || returnCode === 5) d.addressGuard.authFailed(info.address, triedIdentity(info, username));
+    if (returnCode === 4 || returnCode === 5) d.loginLimits.failed(info.address, triedIdentity(info, username));
     events.refused(info, reason, username);
     return new ReportedError(`connection refused: ${reason}`, returnCode);
   };
 
-  const admitSession = (client: Client, info: ConnectionInfo, outcome: { identity: Session['identity']; method: Session['method']; generation: number }, username: string | undefined) => {
+  /** Undefined: admitted; 'gone': the client left meanwhile (Aedes drops the answer). */
+  type Admission = ReportedError | undefined | 'gone';
+
+  const admitSession = (client: Client, info: ConnectionInfo, outcome: { identity: Session['identity']; method: Session['method']; generation: number }, username: string | undefined): Admission | Promise<Admission> => {
     const { identity } = outcome;
     if (!info.admits.has(identity.role)) return refuse(info, 'role-not-admitted', 5, username);
     // The will is published on the client's behalf later: it must be a topic the client may publish to now.
@@ -63,10 +67,25 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
     }
     const owner = sessions.ownerOf(client.id);
     if (owner !== undefined && owner !== identity.id) return refuse(info, 'client-id-taken', 2, username);
-    if (identity.role !== 'resident' && sessions.countFor(identity.id, client.id) >= limits.maxConnectionsPerIdentity) {
-      events.limit('connections-per-identity', identity.id, { identity: identity.id, address: info.address, max: limits.maxConnectionsPerIdentity });
-      return new ReportedError('too many connections for this identity', 3);
-    }
+    if (identity.role === 'resident') return open(client, info, outcome, false);
+    const got = d.loginLimits.acquire(identity.id, client.id, limits.maxConnectionsPerIdentity);
+    const decide = (ok: boolean): Admission => {
+      if (!ok) {
+        events.limit('connections-per-identity', identity.id, { identity: identity.id, address: info.address, max: limits.maxConnectionsPerIdentity });
+        return new ReportedError('too many connections for this identity', 3);
+      }
+      if (client.closed) {
+        d.loginLimits.release(identity.id, client.id);
+        return 'gone';
+      }
+      return open(client, info, outcome, true);
+    };
+    // One broker alone answers at once, and the session is added in the same step (two logins cannot both take the last connection).
+    return typeof got === 'boolean' ? decide(got) : got.then(decide);
+  };
+
+  const open = (client: Client, info: ConnectionInfo, outcome: { identity: Session['identity']; method: Session['method']; generation: number }, counted: boolean): undefined => {
+    const { identity } = outcome;
     const session: Session = {
       client,
       clientId: client.id,
@@ -78,9 +97,28 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
       deviceTopics: d.authenticator.deviceTopicsFor(identity),
     };
     sessions.add(session);
-    client.conn.once('close', () => sessions.remove(session));
+    client.conn.once('close', () => {
+      sessions.remove(session);
+      if (counted) d.loginLimits.release(identity.id, client.id);
+    });
     d.onAdmitted?.(identity);
     return undefined;
+  };
+
+  /** Refused before the secret is hashed: an identity locked out from this address, or an address that sprayed. */
+  const lockedOut = (info: ConnectionInfo, username: string | undefined, verdict: Extract<LoginVerdict, { ok: false }>): ReportedError => {
+    if (verdict.why === 'identity') {
+      events.lockedOut(info, username, verdict.failures, limits.authFailuresPerMinute);
+      return new ReportedError('too many failed logins for this identity from this address', 5);
+    }
+    const max = limits.authFailedIdentitiesPerMinute;
+    events.limit('auth-failed-identities', info.address, {
+      listener: info.listener,
+      address: info.address,
+      perMinute: max,
+      why: `failed logins for ${max} different identities from ${info.address} within a minute, on the brokers of the cluster (password spraying?): the address is refused for the rest of the minute`,
+    });
+    return new ReportedError('too many identities failed from this address', 5);
   };
 
   return {
@@ -99,21 +137,26 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
       if (info.refusal) return done(new ReportedError(`connection refused: ${info.refusal.why}`, 3) as never, false);
       // Before the secret is hashed: an identity locked out from this address costs no hashing,
       // known or not (the decoy hash of unknown ids is not needed to hide which ids exist here).
-      const tried = triedIdentity(info, username);
-      if (!d.addressGuard.admitIdentity(info.address, tried)) {
-        events.lockedOut(info, username, d.addressGuard.failuresOf(info.address, tried), limits.authFailuresPerMinute);
-        return done(new ReportedError('too many failed logins for this identity from this address', 5) as never, false);
-      }
-      d.authenticator.identify(info, username, password).then(
-        (outcome) => {
+      const serverError = (err: Error) => done(Object.assign(err, { returnCode: 3 }) as never, false);
+      const finish = (admission: Admission) => {
+        if (admission === 'gone') done(null, false);
+        else if (admission) done(admission as never, false);
+        else done(null, true);
+      };
+      const login = (verdict: LoginVerdict) => {
+        if (!verdict.ok) return done(lockedOut(info, username, verdict) as never, false);
+        d.authenticator.identify(info, username, password).then((outcome) => {
           // The client may have gone while its secret was checked (scrypt, for a store written before sha256); Aedes drops the answer then.
           if (client.closed) return done(null, false);
-          const err = outcome.ok ? admitSession(client, info, outcome, username) : refuse(info, outcome.reason, outcome.returnCode, username);
-          if (err) done(err as never, false);
-          else done(null, true);
-        },
-        (err: Error) => done(Object.assign(err, { returnCode: 3 }) as never, false),
-      );
+          if (!outcome.ok) return done(refuse(info, outcome.reason, outcome.returnCode, username) as never, false);
+          const admission = admitSession(client, info, outcome, username);
+          if (admission instanceof Promise) admission.then(finish, serverError);
+          else finish(admission);
+        }, serverError);
+      };
+      const verdict = d.loginLimits.check(info.address, triedIdentity(info, username));
+      if (verdict instanceof Promise) verdict.then(login, serverError);
+      else login(verdict);
     },
 
     authorizePublish(client, packet, done) {

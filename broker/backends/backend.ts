@@ -1,4 +1,8 @@
 import type { StoredPacket } from 'aedes-persistence/asyncPersistence.js';
+import type { Config } from '../../core/config.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { CredentialStore } from '../auth/credential-store.js';
+import type { LoginLimits } from '../limits/login-limits.js';
 
 /**
  * The seam between the broker and where its state lives. One process (the
@@ -8,7 +12,9 @@ import type { StoredPacket } from 'aedes-persistence/asyncPersistence.js';
  * (aedes-persistence-redis) and for routing messages between brokers
  * (mqemitter-redis). Both persistences pass aedes-persistence's abstract suite
  * (tests/unit/broker/sqlite-persistence.test.ts,
- * tests/integration/redis-persistence.test.ts).
+ * tests/integration/redis-persistence.test.ts). The login limits and the
+ * credential store's changes (revocations, rotations, new credentials) go
+ * through it too, so that in a cluster they hold for every broker at once.
  */
 export interface BrokerBackend {
   readonly kind: 'embedded' | 'redis';
@@ -22,7 +28,21 @@ export interface BrokerBackend {
   readonly heartbeatMs: number;
   /** QoS 1 messages acknowledged and not yet queued (broker/persist-before-ack.ts); undefined without durable persistence. */
   readonly journal: InboundJournal<unknown> | undefined;
+  /**
+   * The login limits (failed logins, connections per identity): `local` are
+   * this broker's own counts; one broker alone uses them as they are, a
+   * cluster counts in Redis and falls back to them while Redis is away.
+   */
+  loginLimits(local: LoginLimits, limits: Config['broker']['limits']): LoginLimits;
+  /** Shares this broker's credential store with the other brokers (a cluster); undefined: the file is the whole store. */
+  shareCredentials?(d: { store: CredentialStore; metrics: Metrics; onChange: () => void }): Promise<SharedCredentials>;
   close(): Promise<void>;
+}
+
+export interface SharedCredentials {
+  /** This broker's file was changed by another connection (the CLI): tell the other brokers. */
+  localChanged(): Promise<void>;
+  stop(): void;
 }
 
 /** The inbound journal of persist-before-ack. */

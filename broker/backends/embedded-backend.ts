@@ -17,6 +17,7 @@ export function embeddedBackend(dataDir: string | undefined): BrokerBackend {
     brokerId: undefined,
     heartbeatMs: 60_000,
     journal: persistence,
+    loginLimits: (local) => local,
     close: async () => {
       await persistence?.destroy();
     },

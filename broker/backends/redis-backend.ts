@@ -6,6 +6,8 @@ import type { Config } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { BrokerBackend } from './backend.js';
+import { CredentialReplica } from './redis-credentials.js';
+import { RedisLoginLimits } from './redis-limits.js';
 import { RedisPersistence } from './redis-persistence.js';
 
 export type ClusterConfig = NonNullable<Config['broker']['cluster']>;
@@ -29,8 +31,14 @@ export async function redisBackend(cluster: ClusterConfig, logger: Logger, queue
   const brokerId = cluster.brokerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const where = redactUrl(cluster.redisUrl);
   let warned = false;
-  const connection = (role: string) => {
-    const redis = new Redis(cluster.redisUrl, { connectionName: `cosafe-broker:${brokerId}:${role}`, lazyConnect: true });
+  // `fast`: no queue while Redis is away, a command answered within 2 s or failed; for what a login waits on
+  // (its limits), which must fall back at once rather than wait for Redis to come back.
+  const connection = (role: string, fast = false) => {
+    const redis = new Redis(cluster.redisUrl, {
+      connectionName: `cosafe-broker:${brokerId}:${role}`,
+      lazyConnect: true,
+      ...(fast ? { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 2000 } : {}),
+    });
     redis.on('error', (err: Error) => {
       if (warned) return;
       warned = true;
@@ -58,6 +66,13 @@ export async function redisBackend(cluster: ClusterConfig, logger: Logger, queue
   const pub = connection('pub');
   const sub = connection('sub');
   const mq = MQEmitterRedis({ pubConn: pub, subConn: sub });
+  const logins = connection('logins', true);
+  const credentialsSub = connection('credentials');
+  await Promise.all([logins.connect(), credentialsSub.connect()]).catch((err: unknown) => {
+    for (const r of [db, pub, sub, logins, credentialsSub]) r.disconnect();
+    throw new CosafeError('COSAFE_ERR_BROKER_CLUSTER', `broker.cluster.redisUrl: cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err });
+  });
+  let replica: CredentialReplica | undefined;
   return {
     kind: 'redis',
     persistence,
@@ -65,7 +80,27 @@ export async function redisBackend(cluster: ClusterConfig, logger: Logger, queue
     brokerId,
     heartbeatMs: cluster.heartbeatMs,
     journal: persistence,
+    loginLimits: (local, limits) =>
+      new RedisLoginLimits({
+        redis: logins,
+        prefix: PREFIX,
+        brokerId,
+        alivePrefix: `${PREFIX}alive:`,
+        authFailures: limits.authFailuresPerMinute,
+        failedIdentities: limits.authFailedIdentitiesPerMinute,
+        windowMs: 60_000,
+        local,
+        logger,
+      }),
+    shareCredentials: async ({ store, metrics, onChange }) => {
+      replica = new CredentialReplica({ redis: logins, sub: credentialsSub, prefix: PREFIX, store, logger, metrics, onChange });
+      await replica.start();
+      return replica;
+    },
     close: async () => {
+      replica?.stop();
+      credentialsSub.disconnect();
+      logins.disconnect();
       // Aedes closes the mq itself (aedes.close); the persistence closes its connection.
       await persistence.destroy().catch(() => {});
     },
