@@ -38,6 +38,8 @@ const STATUS_PRIORITY = 3;
 export class AlarmInbox {
   private readonly db: Database.Database;
   private readonly s: ReturnType<AlarmInbox['prepare']>;
+  /** Rows in the table, kept as they are added and removed (read per message for the gauge, so not a query). */
+  private size: number;
 
   constructor(path: string) {
     this.db = openDurableDatabase(path);
@@ -46,11 +48,14 @@ export class AlarmInbox {
       CREATE INDEX IF NOT EXISTS inbox_by_priority ON inbox (priority, id);
     `);
     this.s = this.prepare(this.db);
+    this.size = (this.s.count.get() as { n: number }).n;
   }
 
   /** Takes a message: once this returns it is committed. Throws if the disk refused it (then it is not taken). */
   add(topic: string, payload: Buffer): number {
-    return Number(this.s.insert.run(priorityOf(topic, payload), topic, payload).lastInsertRowid);
+    const id = Number(this.s.insert.run(priorityOf(topic, payload), topic, payload).lastInsertRowid);
+    this.size++;
+    return id;
   }
 
   /** The message to handle next: the highest priority, the oldest within it. */
@@ -61,11 +66,11 @@ export class AlarmInbox {
 
   /** Every sink took it. */
   remove(id: number): void {
-    this.s.remove.run(id);
+    this.size -= this.s.remove.run(id).changes;
   }
 
   count(): number {
-    return (this.s.count.get() as { n: number }).n;
+    return this.size;
   }
 
   close(): void {
