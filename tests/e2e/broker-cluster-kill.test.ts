@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
+import { issueCredentials } from '../helpers/credentials.js';
 import type { Identity } from '../../broker/auth/identity.js';
 import { topics } from '../../broker/contract/index.js';
 import { startCosafe } from '../helpers/cosafe-cli.js';
@@ -56,16 +56,7 @@ function withOutput(...ps: (Spawned | undefined)[]) {
   };
 }
 
-async function issue(dataDir: string, identities: Identity[]) {
-  const store = CredentialStore.open(credentialStorePath(dataDir));
-  try {
-    const out: { username: string; password: string }[] = [];
-    for (const identity of identities) out.push({ username: identity.id, password: (await store.add(identity)).secret });
-    return out;
-  } finally {
-    store.close();
-  }
-}
+const issue = issueCredentials;
 
 async function startBroker(name: string, config: string): Promise<void> {
   const p = startCosafe(['broker', '--config', config]);

@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { topics } from '../../broker/contract/index.js';
-import { CredentialStore, credentialStorePath } from '../../broker/auth/credential-store.js';
+import { issueCredentials } from '../helpers/credentials.js';
 import type { Identity } from '../../broker/auth/identity.js';
 import { asOperator, startCosafe } from '../helpers/cosafe-cli.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
@@ -158,18 +158,7 @@ beforeAll(async () => {
       },
     }),
   );
-  // Issued with the credential store itself: what the CLI does (tested in hub.test.ts and roles.test.ts),
-  // without ten starts of the CLI, which take minutes on a loaded machine.
-  const issue = async (dataDir: string, identities: Identity[]) => {
-    const store = CredentialStore.open(credentialStorePath(dataDir));
-    try {
-      const out: { username: string; password: string }[] = [];
-      for (const identity of identities) out.push({ username: identity.id, password: (await store.add(identity)).secret });
-      return out;
-    } finally {
-      store.close();
-    }
-  };
+  const issue = issueCredentials;
   const gatewayIdentity: Identity = { role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY };
   const onSite = await issue(join(dir, 'site'), [...DEVICES.map((device): Identity => ({ role: 'device', id: `${SITE}.${device}`, site: SITE, device })), gatewayIdentity]);
   DEVICES.forEach((device, i) => logins.devices.set(device, onSite[i]!));
