@@ -6,6 +6,7 @@ import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ContractConsumer } from './consumer.js';
 import { AlarmInbox } from './alarm-inbox.js';
+import { PartitionedLanes } from './partitions/partitioned-lanes.js';
 import type { CredentialVerifier, LoginGuard } from './http/http-auth.js';
 import { registerSiteRoutes } from './http/site-routes.js';
 import { startHttpApi, type HttpRoute } from './http-api.js';
@@ -73,14 +74,17 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
   const alarmSinks: Sink[] = [dispatch, storeSink(events, 'alarm'), feeds, records, gateways];
 
   const started: Sink[] = [];
-  // Alarms ahead of trouble signals and status, however many came first (cloud-sync/alarm-inbox.ts).
-  const inbox = new AlarmInbox(dataPath(config, 'alarm-inbox.db'));
+  // Alarms ahead of trouble signals and status, however many came first (cloud-sync/alarm-inbox.ts); with partitions, one inbox per partition.
+  const inbox = config.cloudSync.partitions ? undefined : new AlarmInbox(dataPath(config, 'alarm-inbox.db'));
   let alarms: ContractConsumer | undefined;
+  let partitioned: PartitionedLanes | undefined;
   let telemetry: TelemetryLane | undefined;
   const stopAll = async () => {
+    // The partitions first: their leases are given back once their sessions (both lanes) are closed.
+    await partitioned?.stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping the partitions'));
     await telemetry?.stop().catch((err: Error) => logger.error({ err: err.message }, 'error while stopping the telemetry lane'));
     await alarms?.stop();
-    inbox.close();
+    inbox?.close();
     for (const sink of started.splice(0).reverse()) await sink.stop().catch((err: Error) => logger.error({ sink: sink.name, err: err.message }, 'error while stopping a sink'));
   };
   try {
@@ -88,23 +92,31 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       await sink.start();
       started.push(sink);
     }
-    alarms = new ContractConsumer({
-      brokerUrl: d.brokerUrl,
-      ...(d.brokerAuth ? { auth: d.brokerAuth } : {}),
-      logger,
-      metrics,
-      sinks: alarmSinks,
-      lanes: ['alarm'],
-      onAlarmSubscribed: () => telemetry?.alarmLaneSubscribed(),
-      inbox,
-      now: () => clock.now(),
-    });
-    await alarms.start();
     const laneDeps = { config, brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { brokerAuth: d.brokerAuth } : {}), logger, metrics, clock };
-    telemetry = config.cloudSync.telemetryWorker ? await startTelemetryThread({ ...laneDeps, logLevel: logger.level as LogLevel }) : await startTelemetryLane(laneDeps);
+    if (inbox) {
+      alarms = new ContractConsumer({
+        brokerUrl: d.brokerUrl,
+        ...(d.brokerAuth ? { auth: d.brokerAuth } : {}),
+        logger,
+        metrics,
+        sinks: alarmSinks,
+        lanes: ['alarm'],
+        onAlarmSubscribed: () => telemetry?.alarmLaneSubscribed(),
+        inbox,
+        now: () => clock.now(),
+      });
+      await alarms.start();
+    } else {
+      partitioned = new PartitionedLanes({ ...laneDeps, sinks: alarmSinks, sites: dispatch.fireDispatch().sites });
+    }
+    const p = partitioned;
+    const telemetryDeps = { ...laneDeps, ...(p ? { onSessionClosed: () => p.check() } : {}) };
+    telemetry = config.cloudSync.telemetryWorker ? await startTelemetryThread({ ...telemetryDeps, logLevel: logger.level as LogLevel }) : await startTelemetryLane(telemetryDeps);
     // The alarm lane may have subscribed before the telemetry lane was there to hear it.
-    if (alarms.alarmLaneReady) telemetry.alarmLaneSubscribed();
-    const a = alarms;
+    if (alarms?.alarmLaneReady) telemetry.alarmLaneSubscribed();
+    // The leases are claimed only now: a partition taken is consumed in both lanes at once.
+    await p?.start(telemetry);
+    const a: Pick<ContractConsumer, 'connected'> = alarms ?? { get connected() { return p!.alarmConnected; } };
     const t = telemetry;
     const store: CloudSync['store'] = {
       latest: (filter) => events.latest(filter),
@@ -122,7 +134,7 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       brokerLanes: () => ({ alarm: a.connected, telemetry: t.health().connected }),
       gateways: () => gateways.all(),
       pendingDeliveries: () => dispatch.pendingCount(),
-      healthExtra: () => ({ ...dispatch.health(), ...feeds.health() }),
+      healthExtra: () => ({ ...dispatch.health(), ...feeds.health(), ...(p ? { partitions: p.held() } : {}) }),
       routes: [
         (app) => dispatch.registerRoutes(app),
         (app, h) => feeds.registerRoutes(app, h),

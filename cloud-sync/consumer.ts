@@ -41,6 +41,18 @@ export interface ConsumerDeps {
    * delivers them.
    */
   inbox?: AlarmInbox;
+  /** The number the inbox gauge shows (default this consumer's inbox; with partitions, the sum of theirs). */
+  inboxSize?: () => number;
+  /**
+   * With partitions (cloud-sync/partitions/): whether this consumer handles
+   * an alarm-lane message of `site`. One it does not is acknowledged and
+   * left alone: the session of the site's own partition has it too.
+   */
+  accept?: (site: string) => boolean;
+  /** With partitions: what the telemetry session subscribes to (its sites' readings) instead of every site's. */
+  telemetryTopics?: readonly string[];
+  /** A lane's connection closed (with partitions: is the lease still ours before it reconnects?). */
+  onClose?: () => void;
   now?: () => number;
 }
 
@@ -86,7 +98,7 @@ export class ContractConsumer {
   private draining: NodeJS.Immediate | undefined;
   private inboxHeld: NodeJS.Timeout | undefined;
 
-  constructor(private readonly d: ConsumerDeps) {
+  constructor(private d: ConsumerDeps) {
     this.now = d.now ?? Date.now;
   }
 
@@ -100,10 +112,46 @@ export class ContractConsumer {
     return Object.fromEntries(this.running().map((lane) => [lane, this.clients[lane]?.connected ?? false]));
   }
 
-  async start(): Promise<void> {
+  /** `connect: false`: only hand on what the inbox kept (with partitions, of a partition not held now). */
+  async start(o: { connect?: boolean } = {}): Promise<void> {
     // What the inbox kept from before a restart goes to the sinks first.
     this.scheduleDrain();
-    for (const lane of this.running()) this.connect(lane);
+    if (o.connect !== false) this.attach();
+  }
+
+  /** Connects the lanes' sessions (again, after `detach`). */
+  attach(): void {
+    for (const lane of this.running()) if (!this.clients[lane]) this.connect(lane);
+  }
+
+  /**
+   * Closes the lanes' sessions but goes on handing the inbox to the sinks:
+   * what was taken from the broker is this process's to deliver (with
+   * partitions, a partition given up keeps its inbox until it is empty).
+   */
+  async detach(): Promise<void> {
+    const clients = Object.values(this.clients);
+    for (const lane of Object.keys(this.clients) as Lane[]) delete this.clients[lane];
+    // Not forced: the PUBACKs of what was taken leave first, so the next holder is not handed it again.
+    await Promise.all(clients.map((c) => c.endAsync()));
+  }
+
+  /** With partitions: the telemetry session's sites changed (a site registered or removed). */
+  setTelemetryTopics(next: readonly string[]): void {
+    const before = new Set(this.d.telemetryTopics ?? []);
+    this.d = { ...this.d, telemetryTopics: [...next] };
+    const client = this.clients.telemetry;
+    if (!client?.connected) return; // subscribed in full at the next connect
+    const added = next.filter((t) => !before.has(t));
+    const removed = [...before].filter((t) => !next.includes(t));
+    const { logger } = this.d;
+    if (added.length) {
+      client.subscribe(added, { qos: 1 }, (err, granted) => {
+        const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);
+        if (err || refused.length) logger.error({ err: err?.message, refused }, 'cloud-sync could not subscribe to the readings of newly registered sites');
+      });
+    }
+    if (removed.length) client.unsubscribe(removed, (err) => err && logger.warn({ err: err.message }, 'cloud-sync could not unsubscribe from the readings of removed sites'));
   }
 
   /** The alarm lane's subscriptions have been made (in this run). */
@@ -148,6 +196,7 @@ export class ContractConsumer {
       logger.info({ broker: this.d.brokerUrl, lane, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');
       this.subscribe(lane, client);
     });
+    client.on('close', () => this.d.onClose?.());
     client.on('error', (err) => {
       const hint = refusalHint(err, 'cloudSync.credentials');
       if (hint) logger.error({ err: err.message, hint, lane }, 'the hub refused cloud-sync');
@@ -155,10 +204,11 @@ export class ContractConsumer {
     });
     const inbox = lane === 'alarm' ? this.d.inbox : undefined;
     if (inbox) {
-      client.handleMessage = (packet, done) => this.takeIntoInbox(inbox, packet.topic, packet.payload as Buffer, done);
+      client.handleMessage = (packet, done) => (this.elsewhere(packet.topic) ? done() : this.takeIntoInbox(inbox, packet.topic, packet.payload as Buffer, done));
       return;
     }
     client.handleMessage = (packet, done) => {
+      if (lane === 'alarm' && this.elsewhere(packet.topic)) return done();
       // The sinks that have not taken this message yet: a retry goes to them only.
       let waiting: Set<Sink> | undefined;
       const deliver = () => {
@@ -174,6 +224,16 @@ export class ContractConsumer {
       };
       deliver();
     };
+  }
+
+  /** With partitions: an alarm-lane message another partition's session handles (acknowledged here, and left to it). */
+  private elsewhere(topic: string): boolean {
+    if (!this.d.accept) return false;
+    const parsed = parseTopic(topic);
+    // Anything that is not a site's event or status is handled (and counted as invalid) as before.
+    if (!parsed || parsed.kind === 'deviceUplink' || this.d.accept(parsed.site)) return false;
+    this.d.metrics.inc('cosafe_sync_alarm_lane_other_partition_total');
+    return true;
   }
 
   /** Stores the message, then acknowledges it (PUBACK), then lets the inbox hand it on by priority. */
@@ -232,7 +292,7 @@ export class ContractConsumer {
       this.d.logger.error({ code: 'COSAFE_ERR_STORE', err: (err as Error).message }, 'cloud-sync could not hand on a message of its alarm inbox; trying again');
       return this.holdInbox();
     } finally {
-      this.d.metrics.set('cosafe_sync_alarm_inbox_messages', {}, inbox.count());
+      this.d.metrics.set('cosafe_sync_alarm_inbox_messages', {}, this.d.inboxSize?.() ?? inbox.count());
     }
   }
 
@@ -246,7 +306,9 @@ export class ContractConsumer {
   /** On every connect: [MQTT-3.8.4] subscribing again to a filter the session has replaces it, so this is safe to repeat. */
   private subscribe(lane: Lane, client: MqttClient): void {
     const { logger } = this.d;
-    const topics = LANE_TOPICS[lane];
+    const topics = lane === 'telemetry' && this.d.telemetryTopics ? { subscribe: [...this.d.telemetryTopics] } : LANE_TOPICS[lane];
+    // A partition with no registered site yet: nothing to subscribe to (an empty SUBSCRIBE is a protocol error [MQTT-3.8.3-3]).
+    if (topics.subscribe.length === 0) return;
     client.subscribe(topics.subscribe, { qos: 1 }, (err, granted) => {
       // The broker answers 0x80 for a topic these credentials may not read [MQTT-3.9.3].
       const refused = (granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic);

@@ -1,3 +1,4 @@
+import { cloudSyncInstance } from './partitions/worker-id.js';
 import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { FastifyInstance } from 'fastify';
 import type { GatewayStatus } from '../broker/contract/index.js';
@@ -45,7 +46,7 @@ export interface PublicFeeds {
  */
 export async function startPublicFeeds(d: PublicFeedsDeps): Promise<PublicFeeds> {
   const { config, dispatch, clock, metrics } = d;
-  const retained = new RetainedPublisher({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), name: 'feeds', logger: d.logger, metrics });
+  const retained = new RetainedPublisher({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), name: 'feeds', instance: cloudSyncInstance(config), logger: d.logger, metrics });
   retained.start();
   const alerts = new PublicAlerts({
     config: config.cloudSync.public,

@@ -9,6 +9,8 @@ export interface RetainedPublisherDeps {
   auth?: MqttClientAuth;
   /** Its own MQTT client id: `public`, `agency`. */
   name: string;
+  /** Names the client with `name` (cloud-sync/partitions/worker-id.ts): two workers with one id would take turns throwing each other off. */
+  instance?: string;
   logger: Logger;
   metrics: Metrics;
 }
@@ -37,7 +39,7 @@ export class RetainedPublisher {
   start(): void {
     this.client = connectMqtt(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
-      clientId: `cosafe-cloud-sync-${this.d.name}-${process.env.COSAFE_INSTANCE ?? 'main'}`,
+      clientId: `cosafe-cloud-sync-${this.d.name}-${this.d.instance ?? process.env.COSAFE_INSTANCE ?? 'main'}`,
       clean: true,
       connectTimeout: 5000,
     });

@@ -39,6 +39,27 @@ const BrokerClusterConfig = z
   })
   .strict();
 
+/** Several cloud-sync workers splitting the sites (cloud-sync/partitions/, README "Cloud-sync workers"). */
+const CloudSyncPartitionsConfig = z
+  .object({
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(1024)
+      .describe('How many partitions the sites fall into (hash of the site id mod count): fixed for the life of the cluster, the same in every worker; more than the workers you will ever run'),
+    redisUrl: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).describe("The Redis the workers keep their leases in (the brokers' Redis: redis://host:6379/0)"),
+    workerId: Id.optional().describe('This worker in Redis and in the names of its own broker sessions; default: COSAFE_INSTANCE, else the host name. Two workers on one machine need two ids'),
+    leaseTtlMs: z
+      .number()
+      .int()
+      .min(300)
+      .max(120_000)
+      .default(10_000)
+      .describe("How long a partition's lease lasts unless renewed (every third of it): a worker that dies leaves its partitions to the others after this long"),
+  })
+  .strict();
+
 /** One broker, or the brokers of a cluster (broker.cluster) that a client fails over between. */
 const BrokerUrls = z.union([MqttUrl, z.array(MqttUrl).min(1, 'must name at least one broker')]);
 
@@ -614,9 +635,18 @@ export const Config = z
         public: PublicConfig.prefault({}).describe("Residents' alerts: which alarms become public, their area and words, the public endpoints"),
         agency: AgencyConfig.prefault({}).describe("Agencies' district summaries"),
         timeSeries: TimeSeriesConfig.prefault({}).describe("The hub's own records in InfluxDB for the Grafana dashboards: alarm lifecycle, public alerts, hub operations"),
+        partitions: CloudSyncPartitionsConfig.optional().describe('Several cloud-sync workers, each taking the partitions of the sites whose leases it holds in Redis; without it, one worker takes every site'),
       })
       .strict()
       .superRefine((c, ctx) => {
+        // Each worker knows only the alarms of its partitions; residents' cells and agencies' district
+        // summaries are retained messages that each worker would overwrite with its part: a false all-clear.
+        if (c.partitions && c.public.enabled) {
+          ctx.addIssue({ code: 'custom', path: ['public', 'enabled'], message: "residents' alerts are not yet split between cloud-sync workers: set it to false with cloudSync.partitions" });
+        }
+        if (c.partitions && c.agency.enabled) {
+          ctx.addIssue({ code: 'custom', path: ['agency', 'enabled'], message: 'agency summaries are not yet split between cloud-sync workers: set it to false with cloudSync.partitions' });
+        }
         const ids = new Set<string>();
         c.fireDepartments.forEach((d, i) => {
           if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['fireDepartments', i, 'id'], message: `fire department "${d.id}" is listed twice` });

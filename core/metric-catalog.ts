@@ -77,6 +77,14 @@ export const metricCatalog = {
   cosafe_sync_events_repaired_total: { kind: 'counter', help: 'Alarm events that broke the contract only in descriptive fields (text, location, unit, ...): cleaned and taken, never refused', labels: ['class'] },
   cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },
 
+  // cloud-sync: workers splitting the sites (cloudSync.partitions)
+  cosafe_sync_partitions_held: { kind: 'gauge', help: 'Partitions of the sites whose leases this cloud-sync worker holds (cloudSync.partitions): it consumes their broker sessions', labels: [] },
+  cosafe_sync_partition_lease_claims_total: { kind: 'counter', help: 'Partition leases this worker claimed in Redis (at its start, from a worker that died, or given up by another)', labels: [] },
+  cosafe_sync_partition_lease_losses_total: { kind: 'counter', help: 'Partition leases this worker let go of: another worker holds it (taken), Redis unreachable until the lease would have expired (unreachable), or given up so the partitions spread over more workers (rebalanced)', labels: ['reason'] },
+  cosafe_sync_partition_lease_errors_total: { kind: 'counter', help: 'Lease renewals that failed because Redis did not answer (the worker keeps its partitions until the leases would expire)', labels: [] },
+  cosafe_sync_alarm_lane_other_partition_total: { kind: 'counter', help: "Events and status messages of sites of another partition, acknowledged and left to that partition's session (every partition's alarm session has them)", labels: [] },
+  cosafe_sync_unregistered_sites: { kind: 'gauge', help: "Sites of this worker's partitions heard on the alarm lane (status, events) but not in the site registry: with partitions, their readings are not received until they are registered", labels: [] },
+
   // cloud-sync: the local store
   cosafe_store_points_written_total: { kind: 'counter', help: 'Readings written to the local store', labels: [] },
   cosafe_store_write_errors_total: { kind: 'counter', help: 'Batches the local store could not write', labels: [] },

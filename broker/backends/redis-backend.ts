@@ -5,6 +5,7 @@ import MQEmitterRedis from 'mqemitter-redis';
 import type { Config } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import { redactUrl } from '../../core/redact-url.js';
 import type { BrokerBackend } from './backend.js';
 import { CredentialReplica } from './redis-credentials.js';
 import { RedisLoginLimits } from './redis-limits.js';
@@ -111,11 +112,4 @@ function chunk(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
-}
-
-/** The URL without its password, for logs. */
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  if (u.password) u.password = '***';
-  return u.toString();
 }

@@ -46,6 +46,8 @@ export const subscriptions = {
   allReadings: `${TOPIC_ROOT}/sites/+/gateways/+/readings`,
   allEvents: `${TOPIC_ROOT}/sites/+/gateways/+/events`,
   allStatus: `${TOPIC_ROOT}/sites/+/gateways/+/status`,
+  /** The reading batches of every gateway of one site (a cloud-sync worker's share: cloud-sync/partitions/). */
+  siteReadings: (site: string) => `${TOPIC_ROOT}/sites/${site}/gateways/+/readings`,
   /** Every device uplink of one site (what the site's gateway reads). */
   siteUplinks: (site: string) => `${TOPIC_ROOT}/sites/${site}/devices/+/up`,
   /** Every command to one gateway. */

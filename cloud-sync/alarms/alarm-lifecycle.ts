@@ -37,6 +37,11 @@ export interface AlarmLifecycleDeps {
   metrics: Metrics;
   /** Starts deliveries recorded in the log (after their transaction committed). */
   deliver(p: PendingDelivery): void;
+  /**
+   * With cloudSync.partitions: every worker reads every acknowledgement, and
+   * one of an alarm this worker never had is another worker's, not a refusal.
+   */
+  othersHaveAlarms?: boolean;
 }
 
 export type AckChannel = 'http' | 'mqtt';
@@ -262,6 +267,10 @@ export class AlarmLifecycle {
       return { r: { ok: true, alarm: a, already: false }, deliveries: [p] };
     });
     const r = result.r;
+    if (!r.ok && r.reason === 'unknown' && req.channel === 'mqtt' && this.d.othersHaveAlarms) {
+      logger.debug({ eventId: req.eventId, by: req.who.id }, "acknowledgement of another cloud-sync worker's alarm");
+      return r;
+    }
     if (!r.ok) {
       this.refused({ channel: req.channel, reason: r.reason, actor: req.who.id, ...(req.eventId ? { eventId: req.eventId } : {}), ...(r.alarm ? { alarmId: r.alarm.id } : {}) });
       return r;

@@ -10,6 +10,8 @@ const PUBLISH_TIMEOUT_MS = 10_000;
 export interface DispatchLinkDeps {
   brokerUrl: BrokerUrls;
   auth?: MqttClientAuth;
+  /** Names its persistent session (cloud-sync/partitions/worker-id.ts): each worker has its own. */
+  instance?: string;
   logger: Logger;
   /**
    * An acknowledgement arrived on `dispatch/<district>/acks/<eventId>`. Returns
@@ -38,7 +40,7 @@ export class DispatchLink {
     const { logger } = this.d;
     this.client = connectMqtt(this.d.brokerUrl, {
       ...mqttAuthOptions(this.d.auth),
-      clientId: `cosafe-cloud-sync-dispatch-${process.env.COSAFE_INSTANCE ?? 'main'}`,
+      clientId: `cosafe-cloud-sync-dispatch-${this.d.instance ?? process.env.COSAFE_INSTANCE ?? 'main'}`,
       clean: false,
       connectTimeout: 5000,
     });

@@ -1,3 +1,4 @@
+import { cloudSyncInstance } from '../partitions/worker-id.js';
 import type { BrokerUrls } from '../../core/mqtt-reconnect.js';
 import type { FastifyInstance } from 'fastify';
 import type { AlarmEvent, GatewayStatus } from '../../broker/contract/index.js';
@@ -60,7 +61,7 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
   const scheduler = d.scheduler ?? new TimerScheduler(clock);
 
   let lifecycle: AlarmLifecycle | undefined;
-  const link = new DispatchLink({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), logger: log, onAck: (topic, payload) => void lifecycle!.ackFromMqtt(topic, payload) });
+  const link = new DispatchLink({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), instance: cloudSyncInstance(config), logger: log, onAck: (topic, payload) => void lifecycle!.ackFromMqtt(topic, payload) });
   const webhooks = new WebhookDispatcher({ targets: departments.webhookTargets(), logger: log, metrics, clock, log: deliveryLog, onDelivered: (p, at, n) => lifecycle?.onDelivered(p, at, n) });
   const mqttOut = new MqttDispatcher({
     publish: (topic, payload) => link.publish(topic, payload),
@@ -84,6 +85,7 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
     logger: log,
     metrics,
     deliver: (p) => (p.channel === 'webhook' ? webhooks.start(p as PendingDelivery<WebhookData>) : mqttOut.start(p as PendingDelivery<MqttPublish>)),
+    othersHaveAlarms: config.cloudSync.partitions !== undefined,
   });
   if (config.cloudSync.fireDepartments.length === 0) logger.warn('no fire department configured: alarms are journaled but sent to nobody');
   link.start();

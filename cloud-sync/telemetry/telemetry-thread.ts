@@ -2,7 +2,7 @@ import { CosafeError, type ErrorCode } from '../../core/errors.js';
 import type { LogLevel } from '../../core/logger.js';
 import { attachWorkerTask, type WorkerTask } from '../../core/worker-host.js';
 import type { StoreHealth } from '../reading-store.js';
-import type { TelemetryLane, TelemetryLaneDeps } from './telemetry-lane.js';
+import type { PartitionSites, TelemetryLane, TelemetryLaneDeps } from './telemetry-lane.js';
 import { applyMetricOps, type FromWorker, type TelemetryWorkerData, type ToWorker } from './worker-protocol.js';
 
 const MODULE = new URL('./telemetry-worker.ts', import.meta.url);
@@ -28,6 +28,10 @@ export async function startTelemetryThread(d: TelemetryLaneDeps & { logLevel: Lo
   let task: WorkerTask | undefined;
   let last: { store: StoreHealth; connected: boolean } = { store: { kind: d.config.cloudSync.influx ? 'influxdb' : 'sqlite', ok: false, detail: 'telemetry lane starting' }, connected: false };
   let alarmSubscribed = false;
+  /** The partitions last asked for: a thread started again after a crash gets them too. */
+  let partitions: PartitionSites[] | undefined;
+  let partitionsId = 0;
+  const applied = new Map<number, () => void>();
   let stopping = false;
   let restartTimer: NodeJS.Timeout | undefined;
   let stopped: (() => void) | undefined;
@@ -58,6 +62,7 @@ export async function startTelemetryThread(d: TelemetryLaneDeps & { logLevel: Lo
           ready = true;
           clearTimeout(startTimer);
           if (alarmSubscribed) send({ type: 'alarm-subscribed' });
+          if (partitions) send({ type: 'partitions', id: ++partitionsId, parts: partitions });
           resolve();
         } else if (m.type === 'failed' || m.type === 'load-failed') {
           clearTimeout(startTimer);
@@ -65,10 +70,18 @@ export async function startTelemetryThread(d: TelemetryLaneDeps & { logLevel: Lo
           void t.detach();
           reject(code ? new CosafeError(code as ErrorCode, m.message) : new Error(`the telemetry lane could not start: ${m.message}`));
         } else if (m.type === 'stopped') stopped?.();
+        else if (m.type === 'session-closed') d.onSessionClosed?.();
+        else if (m.type === 'partitions-applied') {
+          // This one and every earlier one (a later message supersedes them) are in place.
+          for (const [id, done] of applied) if (id <= m.id) (applied.delete(id), done());
+        }
       });
       t.onExit((err) => {
         clearTimeout(startTimer);
         task = undefined;
+        // The thread's sessions closed with it: nothing waits for them to close any more.
+        for (const done of applied.values()) done();
+        applied.clear();
         last = { ...last, connected: false };
         stopped?.();
         if (stopping) return;
@@ -84,6 +97,15 @@ export async function startTelemetryThread(d: TelemetryLaneDeps & { logLevel: Lo
     alarmLaneSubscribed: () => {
       alarmSubscribed = true;
       send({ type: 'alarm-subscribed' });
+    },
+    setPartitions(parts) {
+      partitions = parts.map((p) => ({ partition: p.partition, sites: [...p.sites] }));
+      if (!task) return Promise.resolve(); // applied when the thread is (re)started
+      const id = ++partitionsId;
+      return new Promise<void>((resolve) => {
+        applied.set(id, resolve);
+        send({ type: 'partitions', id, parts: partitions! });
+      });
     },
     async stop() {
       stopping = true;

@@ -32,11 +32,20 @@ export async function start(port: MessagePort, data: TelemetryWorkerData): Promi
   };
   const flushTimer = setInterval(flush, FLUSH_EVERY_MS);
   try {
-    const lane = await startTelemetryLane({ config: data.config, brokerUrl: data.brokerUrl, ...(auth ? { brokerAuth: auth } : {}), logger, metrics, clock: systemClock });
+    const lane = await startTelemetryLane({ config: data.config, brokerUrl: data.brokerUrl, ...(auth ? { brokerAuth: auth } : {}), logger, metrics, clock: systemClock, onSessionClosed: () => post({ type: 'session-closed' }) });
     const report = () => post({ type: 'health', ...lane.health() });
     const healthTimer = setInterval(report, HEALTH_EVERY_MS);
     port.on('message', (m: ToWorker) => {
       if (m.type === 'alarm-subscribed') lane.alarmLaneSubscribed();
+      if (m.type === 'partitions') {
+        void lane.setPartitions(m.parts).then(
+          () => post({ type: 'partitions-applied', id: m.id }),
+          (err: Error) => {
+            logger.error({ err: err.message }, 'could not change the partitions of the telemetry lane');
+            post({ type: 'partitions-applied', id: m.id });
+          },
+        );
+      }
       if (m.type === 'stop') {
         clearInterval(healthTimer);
         void lane.stop().finally(() => {

@@ -4,6 +4,7 @@ import type { LogLevel } from '../../core/logger.js';
 import type { MqttClientAuth } from '../../core/mqtt-client-auth.js';
 import type { CounterName, GaugeName, HistogramName, Metrics } from '../../core/metrics.js';
 import type { StoreHealth } from '../reading-store.js';
+import type { PartitionSites } from './telemetry-lane.js';
 
 /** What the main thread hands the telemetry worker at its start. */
 export interface TelemetryWorkerData {
@@ -16,7 +17,7 @@ export interface TelemetryWorkerData {
 /** One metric update made in the worker, applied to the process's one registry in the main thread. */
 export type MetricOp = ['inc', CounterName, Record<string, string>, number] | ['set', GaugeName, Record<string, string>, number] | ['observe', HistogramName, Record<string, string>, number];
 
-export type ToWorker = { type: 'alarm-subscribed' } | { type: 'stop' };
+export type ToWorker = { type: 'alarm-subscribed' } | { type: 'stop' } | { type: 'partitions'; id: number; parts: PartitionSites[] };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -25,7 +26,11 @@ export type FromWorker =
   /** A pino JSON line, logged again by the main thread's logger (its format, its destination). */
   | { type: 'log'; line: string }
   | { type: 'health'; store: StoreHealth; connected: boolean }
-  | { type: 'stopped' };
+  | { type: 'stopped' }
+  /** The partitions of a `partitions` message are in place (the sessions of those dropped are closed). */
+  | { type: 'partitions-applied'; id: number }
+  /** A partition's telemetry session closed. */
+  | { type: 'session-closed' };
 
 /** Replays the worker's metric updates on the main thread's registry. */
 export function applyMetricOps(metrics: Metrics, ops: readonly MetricOp[]): void {
