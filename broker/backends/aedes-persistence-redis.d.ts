@@ -11,6 +11,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     constructor(opts: { conn: Redis; maxSessionDelivery?: number; packetTTL?: (packet: unknown) => number });
     readonly broker: { id: string; counter: number } | undefined;
     setup(broker: unknown): Promise<void>;
+    addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[]): Promise<void>;
     outgoingStream(client: { id: string }): AsyncIterable<unknown>;
     createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown>;
     createRetainedStream(pattern: string): AsyncIterable<unknown>;

@@ -71,6 +71,8 @@ export class RedisPersistence extends AsyncRedisPersistence implements InboundJo
   private id = '';
   private seq = 0;
   private beat: NodeJS.Timeout | undefined;
+  /** addSubscriptions in flight, by client and subscriptions: see `addSubscriptions`. */
+  private readonly adding = new Map<string, Promise<void>>();
 
   constructor(private readonly o: RedisPersistenceOptions) {
     super({ conn: o.redis, maxSessionDelivery: o.maxSessionDelivery });
@@ -82,6 +84,24 @@ export class RedisPersistence extends AsyncRedisPersistence implements InboundJo
       recovered: (id) => `${p}journal-recovered:${id}`,
       alive: (id) => `${p}alive:${id}`,
     };
+  }
+
+  /**
+   * Aedes 1.2 stores a SUBSCRIBE once per topic in it, each time with all its
+   * topics (lib/handlers/subscribe.js, storeSubscriptions). The broadcast of
+   * aedes-persistence waits for its own message by client and first topic, so
+   * the second call took the first one's place, the first never resolved, and
+   * a client subscribing to two topics at once (cloud-sync's alarm lane:
+   * events and status) never got its SUBACK from a broker of a cluster. Calls
+   * with the same client and subscriptions while one is in flight share it.
+   */
+  override addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[]): Promise<void> {
+    const key = `${client.id}\n${JSON.stringify(subs)}`;
+    const inFlight = this.adding.get(key);
+    if (inFlight) return inFlight;
+    const p = super.addSubscriptions(client, subs).finally(() => this.adding.delete(key));
+    this.adding.set(key, p);
+    return p;
   }
 
   /** Brokers that died look for each other's journals this often. */

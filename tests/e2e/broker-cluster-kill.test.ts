@@ -22,9 +22,11 @@ import { NumberedSensor } from '../simulators/numbered-sensor.js';
  * exactly once (each reading's number is its time, so the stored numbers must
  * be exactly 0 .. n-1). Alarms through the same kill are checked at the
  * brokers by tests/e2e/broker-cluster-kill-alarms.test.ts (MQTT clients for
- * the gateway and cloud-sync); the alarm events of a
- * lone `cosafe cloud-sync` did not show up in InfluxDB here (not yet found why),
- * so they are not asserted in this test.
+ * the gateway and cloud-sync). The alarm events of a lone `cosafe cloud-sync`
+ * did not show up in InfluxDB here: its alarm lane subscribes to two topics in
+ * one SUBSCRIBE, which a cluster broker never acknowledged (fixed in
+ * broker/backends/redis-persistence.ts, tested in broker-cluster.test.ts);
+ * tests/e2e/cloud-sync-workers.test.ts checks alarms through cluster workers.
  *
  * The credentials are issued in broker A's file only: broker B learns them
  * through Redis (the cluster's shared credential store).

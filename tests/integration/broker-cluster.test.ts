@@ -64,6 +64,22 @@ describe('a cluster of brokers on one Redis', () => {
     expect(later).toEqual([JSON.stringify({ n: 2 }), JSON.stringify({ n: 3 })]);
   });
 
+  it('answers a SUBSCRIBE of several topics on a persistent session (cloud-sync’s alarm lane: events and status)', async () => {
+    // Aedes 1.2 stores such a SUBSCRIBE once per topic; with the cluster's broadcast the first store never
+    // finished and the SUBACK never came (broker/backends/redis-persistence.ts, addSubscriptions).
+    const sync = await b.connect({ ...(await serviceOf(b)), clientId: 'cluster-two-topics', clean: false });
+    const granted = await Promise.race([
+      sync.subscribeAsync([subscriptions.allEvents, subscriptions.allStatus], { qos: 1 }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no SUBACK within 30 s')), 30_000)),
+    ]);
+    expect(granted.map((g) => g.qos)).toEqual([1, 1]);
+    // Both subscriptions work: an event published on the other broker arrives.
+    const got = received(sync);
+    const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-two-topics' });
+    await gw.publishAsync(topics.events('bakery-12', 'gw-1'), JSON.stringify({ n: 'two' }), { qos: 1 });
+    await waitUntil('the event at the two-topic subscriber', () => got.includes(JSON.stringify({ n: 'two' })), 20_000);
+  }, 60_000);
+
   it("hands a gateway's retained status, published on broker A, to a client that subscribes on broker B", async () => {
     const status = topics.status('bakery-12', 'gw-1');
     const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-status' });
