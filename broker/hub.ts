@@ -112,7 +112,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     }
   };
   // A cluster of brokers on one Redis, or this broker alone (broker/backends/).
-  const backend = await (config.cluster ? redisBackend(config.cluster, logger, limits.queueLimit) : Promise.resolve(embeddedBackend(o.dataDir))).catch((err: unknown) => {
+  const backend = await (config.cluster ? redisBackend(config.cluster, logger) : Promise.resolve(embeddedBackend(o.dataDir))).catch((err: unknown) => {
     store?.close();
     throw err;
   });

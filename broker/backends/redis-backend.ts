@@ -28,7 +28,7 @@ const PREFIX = 'cosafe:';
  * (the sender keeps it in its outbox and sends it again), so nothing is
  * acknowledged that is not in Redis.
  */
-export async function redisBackend(cluster: ClusterConfig, logger: Logger, queueLimit: number): Promise<BrokerBackend> {
+export async function redisBackend(cluster: ClusterConfig, logger: Logger): Promise<BrokerBackend> {
   const brokerId = cluster.brokerId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const where = redactUrl(cluster.redisUrl);
   let warned = false;
@@ -63,7 +63,10 @@ export async function redisBackend(cluster: ClusterConfig, logger: Logger, queue
     db.disconnect();
     throw new CosafeError('COSAFE_ERR_BROKER_CLUSTER', `broker.cluster.redisUrl: cannot reach Redis at ${where}: ${(err as Error).message}`, { cause: err });
   }
-  const persistence = new RedisPersistence({ redis: db, prefix: PREFIX, livenessMs: cluster.livenessMs, maxSessionDelivery: queueLimit });
+  // A persistent session gets its whole queue when it connects: aedes-persistence-redis hands over at most
+  // maxSessionDelivery + 1 queued messages per CONNECT (LRANGE 0..n) and leaves the rest in Redis until the
+  // next one, which may never come. -1 is LRANGE 0..-1, all of them (as the embedded backend does).
+  const persistence = new RedisPersistence({ redis: db, prefix: PREFIX, livenessMs: cluster.livenessMs, maxSessionDelivery: -1 });
   const pub = connection('pub');
   const sub = connection('sub');
   const mq = MQEmitterRedis({ pubConn: pub, subConn: sub });
