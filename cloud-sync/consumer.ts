@@ -132,8 +132,9 @@ export class ContractConsumer {
   async detach(): Promise<void> {
     const clients = Object.values(this.clients);
     for (const lane of Object.keys(this.clients) as Lane[]) delete this.clients[lane];
-    // Not forced: the PUBACKs of what was taken leave first, so the next holder is not handed it again.
-    await Promise.all(clients.map((c) => c.endAsync()));
+    // Forced: a graceful end waits for whatever mqtt.js still has in flight, and the lease (the next holder)
+    // waits for this. A PUBACK lost with the socket only means the next holder is handed that message again.
+    await Promise.all(clients.map((c) => c.endAsync(true)));
   }
 
   /** With partitions: the telemetry session's sites changed (a site registered or removed). */
@@ -170,13 +171,14 @@ export class ContractConsumer {
     return this.d.lanes ?? ['alarm', 'telemetry'];
   }
 
-  async stop(): Promise<void> {
+  /** `force`: close the sessions at once (a partition's lease waits for it). */
+  async stop(o: { force?: boolean } = {}): Promise<void> {
     this.stopped = true;
     if (this.draining) clearImmediate(this.draining);
     clearTimeout(this.inboxHeld);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
-    await Promise.all(Object.values(this.clients).map((c) => c.endAsync()));
+    await Promise.all(Object.values(this.clients).map((c) => c.endAsync(o.force)));
     for (const lane of Object.keys(this.clients) as Lane[]) delete this.clients[lane];
   }
 

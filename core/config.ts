@@ -448,7 +448,13 @@ export const BrokerLimitsConfig = z
     publishBurst: z.number().int().min(1).default(500).describe('Publishes a client may send at once before the rate applies'),
     maxHeldPublishes: z.number().int().min(1).default(1000).describe('Publishes held back for one client before it is disconnected'),
     maxConnections: z.number().int().min(1).default(10_000).describe('Open connections, all listeners together'),
-    maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted)'),
+    maxConnectionsPerIdentity: z.number().int().min(1).default(10).describe('Connections of one identity (anonymous residents excepted; services: maxConnectionsPerService)'),
+    maxConnectionsPerService: z
+      .number()
+      .int()
+      .min(1)
+      .default(100)
+      .describe('Connections of one service identity (cloud-sync), over the cluster: one worker opens 4, and with cloudSync.partitions 2 per partition plus 2 per worker'),
     // A site's NAT or a carrier's CGNAT puts a whole fleet behind one address, and after a hub restart all of it
     // reconnects at once: the default admits 1,000 devices twice over within the minute. Guessed secrets are held back
     // by authFailuresPerMinute and authFailedIdentitiesPerMinute, not by this.

@@ -68,10 +68,12 @@ export function createAuthHooks(d: AuthHooksDeps): Hooks {
     const owner = sessions.ownerOf(client.id);
     if (owner !== undefined && owner !== identity.id) return refuse(info, 'client-id-taken', 2, username);
     if (identity.role === 'resident') return open(client, info, outcome, false);
-    const got = d.loginLimits.acquire(identity.id, client.id, limits.maxConnectionsPerIdentity);
+    // cloud-sync's workers open two sessions per partition under one service identity (cloudSync.partitions).
+    const max = identity.role === 'service' ? limits.maxConnectionsPerService : limits.maxConnectionsPerIdentity;
+    const got = d.loginLimits.acquire(identity.id, client.id, max);
     const decide = (ok: boolean): Admission => {
       if (!ok) {
-        events.limit('connections-per-identity', identity.id, { identity: identity.id, address: info.address, max: limits.maxConnectionsPerIdentity });
+        events.limit('connections-per-identity', identity.id, { identity: identity.id, address: info.address, max });
         return new ReportedError('too many connections for this identity', 3);
       }
       if (client.closed) {

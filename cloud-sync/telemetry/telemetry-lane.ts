@@ -84,7 +84,7 @@ export async function startTelemetryLane(d: TelemetryLaneDeps): Promise<Telemetr
     const wanted = new Map(parts.map((p) => [p.partition, p.sites.map((s) => subscriptions.siteReadings(s))]));
     const gone = [...partitioned].filter(([k]) => !wanted.has(k));
     for (const [k] of gone) partitioned.delete(k);
-    await Promise.all(gone.map(([, consumer]) => consumer.stop()));
+    await Promise.all(gone.map(([, consumer]) => consumer.stop({ force: true })));
     for (const [k, topics] of wanted) {
       const existing = partitioned.get(k);
       if (existing) {

@@ -42,6 +42,16 @@ describe('broker limits', () => {
     expect(logged(t, 'connections-per-identity')).toBe(true);
   });
 
+  it('connections of a service identity (cloud-sync workers open two per partition) have a limit of their own', async () => {
+    const { t, a } = await brokerWith({ maxConnectionsPerIdentity: 1, maxConnectionsPerService: 3 });
+    const service = await t.credential({ role: 'service', id: 'cloud-sync' });
+    for (const n of [1, 2, 3]) await t.connect({ ...service, clientId: `svc-${n}` });
+    expect((await connectError(t.broker.url, { ...service, clientId: 'svc-4' })).code).toBe(3);
+    // Everyone else keeps maxConnectionsPerIdentity.
+    await t.connect({ ...a, clientId: 'a-1' });
+    expect((await connectError(t.broker.url, { ...a, clientId: 'a-2' })).code).toBe(3);
+  });
+
   it('connections in total: the next socket is closed at once, and a freed slot is usable again', async () => {
     const { t, a, b } = await brokerWith({ maxConnections: 2 });
     const first = await t.connect({ ...a, clientId: 'a-1' });
