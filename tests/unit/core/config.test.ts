@@ -38,6 +38,21 @@ describe('config', () => {
     expect(errorOf(() => buildConfig({ gateway: { brokerUrl: [] } })).details.join('\n')).toMatch(/gateway\.brokerUrl/);
   });
 
+  it('takes cloudSync.partitions only with residents\' alerts and agency summaries off, and names each field that is wrong', () => {
+    const partitions = { count: 8, redisUrl: 'redis://10.0.0.5:6379/0', workerId: 'sync-1' };
+    const ok = buildConfig({ cloudSync: { partitions, public: { enabled: false }, agency: { enabled: false } } });
+    expect(ok.cloudSync.partitions).toEqual({ ...partitions, leaseTtlMs: 10_000 });
+    // Without the section: one worker, as before.
+    expect(buildConfig({}).cloudSync.partitions).toBeUndefined();
+    // Each worker would overwrite the retained cell alerts and district summaries with its own part.
+    const feeds = errorOf(() => buildConfig({ cloudSync: { partitions } })).details.join('\n');
+    expect(feeds).toMatch(/cloudSync\.public\.enabled: .*not yet split/);
+    expect(feeds).toMatch(/cloudSync\.agency\.enabled: .*not yet split/);
+    const bad = errorOf(() => buildConfig({ cloudSync: { partitions: { count: 0, redisUrl: 'http://x' }, public: { enabled: false }, agency: { enabled: false } } })).details.join('\n');
+    expect(bad).toMatch(/cloudSync\.partitions\.count/);
+    expect(bad).toMatch(/cloudSync\.partitions\.redisUrl: must be a redis:\/\/ or rediss:\/\/ URL/);
+  });
+
   it('resolves paths relative to the config file', () => {
     const f = file('dataDir: state\n');
     expect(loadConfigFile(f).dataDir).toBe(join(f, '..', 'state'));
