@@ -81,21 +81,20 @@ describe('a cluster of brokers on one Redis', () => {
     expect([...new Set(got)].map((p) => (JSON.parse(p) as { q: number }).q).sort((x, y) => x - y)).toEqual(Array.from({ length: n }, (_, i) => i));
   }, 120_000);
 
-  it('answers a SUBSCRIBE of several topics on a persistent session (cloud-sync’s alarm lane: events and status)', async () => {
-    // Aedes 1.2 stores such a SUBSCRIBE once per topic; with the cluster's broadcast the first store never
-    // finished and the SUBACK never came (broker/backends/redis-persistence.ts, addSubscriptions).
-    const sync = await b.connect({ ...(await serviceOf(b)), clientId: 'cluster-two-topics', clean: false });
-    const granted = await Promise.race([
-      sync.subscribeAsync([subscriptions.allEvents, subscriptions.allStatus], { qos: 1 }),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no SUBACK within 30 s')), 30_000)),
-    ]);
+  it('gives a persistent session that subscribes to two filters in one SUBSCRIBE both of them, across brokers', async () => {
+    // cloud-sync's alarm lane subscribes to events and status in one packet; with Redis, that SUBSCRIBE once
+    // never got its SUBACK and the events filter never came alive: every alarm for it sat queued in Redis.
+    const sync = await b.connect({ ...(await serviceOf(b)), clientId: 'cluster-sync-two', clean: false });
+    const granted = await sync.subscribeAsync([subscriptions.allEvents, subscriptions.allStatus], { qos: 1 });
     expect(granted.map((g) => g.qos)).toEqual([1, 1]);
-    // Both subscriptions work: an event published on the other broker arrives.
     const got = received(sync);
-    const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-two-topics' });
-    await gw.publishAsync(topics.events('bakery-12', 'gw-1'), JSON.stringify({ n: 'two' }), { qos: 1 });
-    await waitUntil('the event at the two-topic subscriber', () => got.includes(JSON.stringify({ n: 'two' })), 20_000);
-  }, 60_000);
+    const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-two' });
+    await gw.publishAsync(topics.events('bakery-12', 'gw-1'), JSON.stringify({ n: 'event' }), { qos: 1 });
+    await gw.publishAsync(topics.status('bakery-12', 'gw-1'), JSON.stringify({ n: 'status' }), { qos: 1 });
+    await waitUntil('the event and the status from broker A at the subscriber on broker B', () => got.length >= 2, 20_000);
+    expect(got.sort()).toEqual([JSON.stringify({ n: 'event' }), JSON.stringify({ n: 'status' })]);
+    await Promise.all([sync.endAsync(), gw.endAsync()]);
+  });
 
   it("hands a gateway's retained status, published on broker A, to a client that subscribes on broker B", async () => {
     const status = topics.status('bakery-12', 'gw-1');
