@@ -109,4 +109,15 @@ describe('partition leases in Redis', () => {
     await waitUntil('a claiming them again', () => c.held('a') === COUNT, 30_000);
     expect(c.overlaps).toEqual([]);
   });
+
+  it('a worker started while Redis is down holds nothing, and claims its partitions once Redis answers', async () => {
+    redis = await startRedis({ appendfsync: 'always' });
+    await redis.kill();
+    const c = new Consumers();
+    const a = c.worker('a');
+    await a.leases.start();
+    expect(a.leases.partitions()).toEqual([]);
+    await redis.restart();
+    await waitUntil('a claiming every partition', () => c.held('a') === COUNT, 60_000);
+  });
 });

@@ -32,7 +32,7 @@ const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
 /** A lifecycle on a dispatch database in a temporary directory; `reopen` is a restart of the hub. */
-function harness(time = new ManualTime(), dir = mkdtempSync(join(tmpdir(), 'cosafe-lifecycle-'))) {
+function harness(time = new ManualTime(), dir = mkdtempSync(join(tmpdir(), 'cosafe-lifecycle-')), o: { othersHaveAlarms?: boolean } = {}) {
   const config = buildConfig({ dataDir: dir, cloudSync });
   const db: Database.Database = openDurableDatabase(join(dir, 'dispatch.db'));
   const log = new DeliveryLog('');
@@ -50,6 +50,7 @@ function harness(time = new ManualTime(), dir = mkdtempSync(join(tmpdir(), 'cosa
     logger: silentLogger,
     metrics,
     deliver: (p) => sent.push(p),
+    ...o,
   });
   lifecycle.start();
   let closed = false;
@@ -143,6 +144,29 @@ describe('the alarm lifecycle', () => {
     expect(h.lifecycle.acknowledge({ eventId: first.eventId, who: { id: 'fd-s', role: 'fire-department', district: 'south' }, channel: 'mqtt', topicDistrict: 'south' })).toMatchObject({ ok: false, reason: 'forbidden' });
     expect(h.lifecycle.acknowledge({ eventId: first.eventId, who: { id: 'gw', role: 'gateway' }, channel: 'http' })).toMatchObject({ ok: false, reason: 'forbidden' });
     expect(h.metrics.total('cosafe_alarm_acks_refused_total')).toBe(3);
+  });
+
+  it('with cloud-sync workers: an acknowledgement of an alarm another worker has is not a refusal; one of its own still counts', () => {
+    const worker = harness(new ManualTime(), undefined, { othersHaveAlarms: true });
+    expect(worker.lifecycle.acknowledge({ eventId: 'evt_0123456789abcdef0123456789abcdef', who: fdNorth, channel: 'mqtt', topicDistrict: 'north' })).toMatchObject({ ok: false, reason: 'unknown' });
+    expect(worker.metrics.total('cosafe_alarm_acks_refused_total')).toBe(0);
+    const e = alarmEvent({ site: 'bakery-12' });
+    worker.lifecycle.onEvent(e);
+    expect(worker.lifecycle.acknowledge({ eventId: e.eventId, who: { id: 'fd-s', role: 'fire-department', district: 'south' }, channel: 'mqtt', topicDistrict: 'south' })).toMatchObject({ ok: false, reason: 'forbidden' });
+    expect(worker.metrics.total('cosafe_alarm_acks_refused_total')).toBe(1);
+    // One worker alone: an unknown event is refused, as always.
+    const alone = harness();
+    alone.lifecycle.acknowledge({ eventId: 'evt_0123456789abcdef0123456789abcdef', who: fdNorth, channel: 'mqtt', topicDistrict: 'north' });
+    expect(alone.metrics.total('cosafe_alarm_acks_refused_total')).toBe(1);
+  });
+
+  it('a worker that took a partition over and sees only the return to normal of an alarm it never had sends nothing: no false all-clear', () => {
+    const h = harness();
+    h.lifecycle.onEvent(alarmEvent({ site: 'bakery-12', state: 'cleared' }));
+    expect(h.sent).toEqual([]);
+    // Its next activation is an alarm to it, sent as one.
+    h.lifecycle.onEvent(alarmEvent({ site: 'bakery-12' }));
+    expect(h.targets()).toEqual(['fd-north']);
   });
 
   it('shelves a trouble signal for a while, with a reason, and never a fire alarm', () => {
