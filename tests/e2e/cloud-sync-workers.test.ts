@@ -31,7 +31,10 @@ import { FireDepartmentReceiver } from '../simulators/fire-department.js';
  * partition.
  *
  * Each reading's value is its number and its time T0 + number, so the stored
- * values of a site must be exactly 0 .. n-1: none missing, none twice.
+ * values of a site must be exactly 0 .. n-1: none missing, none twice. An
+ * alarm counts as handled once when all eight partitions' alarm sessions have
+ * had it (each counts it as handled or as another partition's) and exactly
+ * one handled it; it must also reach the fire department once and InfluxDB.
  */
 const COUNT = 8;
 const TTL_MS = 1500;
@@ -51,6 +54,8 @@ for (let i = 0; SITES.length < COUNT; i++) {
 }
 /** Registered while the workers run: its readings are stored from then on. */
 const LATE_SITE = 'late-site-1';
+/** Never registered: its alarms are handled all the same; its readings are not received (and that is counted). */
+const UNREGISTERED = 'unlisted-1';
 
 let redis: RedisServer;
 let influx: InfluxServer;
@@ -154,13 +159,13 @@ beforeAll(async () => {
   fd = await new FireDepartmentReceiver({ secret }).start();
   for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
   for (const d of Object.values(dataDirs)) mkdirSync(d, { recursive: true, mode: 0o700 });
-  const sites = [...SITES, LATE_SITE];
+  const sites = [...SITES, LATE_SITE, UNREGISTERED];
   const identities: Identity[] = [...sites.map((site): Identity => ({ role: 'gateway', id: `${site}.${GATEWAY}`, site, gateway: GATEWAY })), { role: 'service', id: 'cloud-sync' }];
   const issued = await issueCredentials(dataDirs.broker, identities);
   sites.forEach((s, i) => logins.set(s, issued[i]!));
   const service = issued[sites.length]!;
   // The broker's registry too: it checks each gateway's site against it.
-  register(dataDirs.broker, sites);
+  register(dataDirs.broker, [...SITES, LATE_SITE]);
   register(dataDirs.w1, SITES);
   register(dataDirs.w2, SITES);
   const brokerConfig = file('broker.yaml', { dataDir: dataDirs.broker, broker: { host: '127.0.0.1', port: ports.broker, cluster: { redisUrl: redis.url, brokerId: 'broker-a', heartbeatMs: 500, livenessMs: 1500 } } });
@@ -225,6 +230,8 @@ async function expectHandledOnce(eventId: string, before: { handled: number; oth
     return { handled: handled - before.handled, others: others - before.others };
   };
   await fd.waitFor((a) => a.body.data.eventId === eventId, 60_000);
+  // Stored too (InfluxDB's event measurement: a point per event id and time).
+  await waitUntil('the event in InfluxDB', async () => ((await influx.query(`SELECT state FROM event WHERE event_id = '${eventId}'`, DB))[0]?.values ?? []).length === 1, 60_000, 250);
   // Every one of the 8 alarm sessions has the event; each counts it, as handled or as another partition's.
   await waitUntil('the event in all 8 alarm sessions', async () => {
     const n = await now();
@@ -264,6 +271,16 @@ describe('cloud-sync workers splitting the sites by partition', () => {
     const before = await counts(['w1', 'w2']);
     const eventId = await gateways.get(SITES[3]!)!.alarm();
     await expectHandledOnce(eventId, before, ['w1', 'w2']);
+  }, 120_000);
+
+  it('hands an alarm of a site nobody registered to exactly one worker, and counts the site whose readings are not received', async () => {
+    const before = await counts(['w1', 'w2']);
+    const eventId = await gateways.get(UNREGISTERED)!.alarm();
+    // Not registered: it goes to every department (here the one), once.
+    await expectHandledOnce(eventId, before, ['w1', 'w2']);
+    const holder = (await holders())[partitionOf(UNREGISTERED, COUNT)] as 'w1' | 'w2';
+    await waitUntil(`${holder} counting the unregistered site`, async () => (await metric(holder, 'cosafe_sync_unregistered_sites')) === 1, 30_000);
+    expect(procs[holder]!.output()).toMatch(new RegExp(`"code":"COSAFE_ERR_SITE_UNREGISTERED".*"site":"${UNREGISTERED}".*readings are not received`));
   }, 120_000);
 
   it('subscribes the telemetry session to a site registered while it runs, and stores its readings from then on', async () => {
