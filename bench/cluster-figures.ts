@@ -42,3 +42,14 @@ export function ratio(value: number, base: number): number | undefined {
   if (!(base > 0) || !Number.isFinite(value)) return undefined;
   return Math.round((value / base) * 1000) / 1000;
 }
+
+/**
+ * Alarms at the end of `samples` in a row that did not arrive in time. The
+ * phase stops sending alarms after a few: a path that delivers none is broken,
+ * not slow, and waiting out every timeout would take the run past its watchdog.
+ */
+export function lateStreak(samples: readonly { late: boolean }[]): number {
+  let n = 0;
+  for (let i = samples.length - 1; i >= 0 && samples[i]!.late; i--) n++;
+  return n;
+}

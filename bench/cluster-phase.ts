@@ -2,7 +2,7 @@ import type { Identity } from '../broker/auth/identity.js';
 import { startRedis, type RedisServer } from '../tests/helpers/redis.js';
 import { AlarmProbe, summarize, type LatencySummary } from './alarm-probe.js';
 import { ClusterStack } from './cluster-stack.js';
-import { cpuSecondsPer100k, ratio, readingsPerCore } from './cluster-figures.js';
+import { cpuSecondsPer100k, lateStreak, ratio, readingsPerCore } from './cluster-figures.js';
 import { alarmsWhile, loadIdentities, peakRss, PUBLISHERS, READINGS_PER_BATCH, readyForAlarms, runLoad, watchHub, type Ctx, type HubDuring, type LoadResult } from './phases.js';
 import type { PublisherProcess } from './publishers.js';
 import { GATEWAY, SITE, SMOKE, type StackProcess } from './stack-processes.js';
@@ -29,6 +29,8 @@ export interface ClusterParams {
   alarmGapMs: number;
   alarmTimeoutMs: number;
   maxAlarms: number;
+  /** Alarms late in a row after which a variant sends no more (its path delivers none; the samples say so). */
+  giveUpAfterLate: number;
   countTimeoutMs: number;
   appendfsync: 'always' | 'everysec';
 }
@@ -96,14 +98,15 @@ export const clusterEmbeddedIdentities = (): Identity[] => loadIdentities(CLUSTE
 
 /** The load of one variant, with the probe's alarms meanwhile; idle alarms before it. */
 async function measure(ctx: Ctx, p: ClusterParams, sitePrefix: string, procs: Record<string, StackProcess>, redis?: RedisServer): Promise<Omit<ClusterRun, 'name' | 'brokers' | 'workers'>> {
-  const idleSamples = await alarmsWhile(ctx.probe, { gapMs: p.alarmGapMs, timeoutMs: p.alarmTimeoutMs, max: p.idleAlarms, until: () => false });
+  const broken = () => lateStreak(ctx.probe.samples) >= p.giveUpAfterLate;
+  const idleSamples = await alarmsWhile(ctx.probe, { gapMs: p.alarmGapMs, timeoutMs: p.alarmTimeoutMs, max: p.idleAlarms, until: broken });
   const redisBefore = redis ? await redisInfo(redis) : undefined;
   let over = false;
   const samples: Awaited<ReturnType<typeof alarmsWhile>> = [];
   const { result: watched, peak } = await peakRss(procs, () =>
     watchHub(ctx, () =>
       runLoad(ctx, { sitePrefix, batchesPerPublisher: p.readings / PUBLISHERS / READINGS_PER_BATCH, untilStop: false, countTimeoutMs: p.countTimeoutMs }, async (w) => {
-        samples.push(...(await alarmsWhile(ctx.probe, { gapMs: p.alarmGapMs, timeoutMs: p.alarmTimeoutMs, max: p.maxAlarms, until: () => over || w.fixedDoneAt !== undefined })));
+        samples.push(...(await alarmsWhile(ctx.probe, { gapMs: p.alarmGapMs, timeoutMs: p.alarmTimeoutMs, max: p.maxAlarms, until: () => over || w.fixedDoneAt !== undefined || broken() })));
       }).finally(() => (over = true)),
     ),
   );

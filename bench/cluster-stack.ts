@@ -19,6 +19,8 @@ export interface ClusterStackOptions {
   brokers: number;
   /** Identities the bench logs in with (publishers, the smoke detector, the observer). */
   identities: Identity[];
+  /** The processes' log level (default warn: logging per message would be part of the figures). */
+  logLevel?: string;
 }
 
 const SERVICE: Identity = { role: 'service', id: 'bench-cloud-sync' };
@@ -77,7 +79,7 @@ export class ClusterStack implements LoadTarget {
       for (let i = 0; i < o.brokers; i++) {
         const config = file(`broker-${i}.yaml`, {
           dataDir: brokerDir(i),
-          log: { level: 'warn' },
+          log: { level: o.logLevel ?? 'warn' },
           broker: { host: '127.0.0.1', port: mqttPorts[i], limits: BENCH_BROKER_LIMITS, cluster: { redisUrl: o.redisUrl, brokerId: `bench-broker-${i}` } },
         });
         const broker = new StackProcess(`broker-${i}`, spawnCosafe(['broker', '--config', config]), '');
@@ -93,7 +95,7 @@ export class ClusterStack implements LoadTarget {
           '--config',
           file('cloud-sync.yaml', {
             dataDir: syncDir,
-            log: { level: 'warn' },
+            log: { level: o.logLevel ?? 'warn' },
             http: { host: '127.0.0.1', port: syncHttp },
             cloudSync: {
               brokerUrl: brokerUrls[0],
@@ -117,7 +119,7 @@ export class ClusterStack implements LoadTarget {
           '--config',
           file('gateway.yaml', {
             dataDir: join(dir, 'gateway'),
-            log: { level: 'warn' },
+            log: { level: o.logLevel ?? 'warn' },
             http: { host: '127.0.0.1', port: gwHttp },
             gateway: {
               id: GATEWAY,

@@ -66,7 +66,7 @@ const P = {
   steady: { share: 0.8, alarms: 100, maxMs: 40_000, gapMs: 60, timeoutMs: 5000 },
   overload: { factor: 2, seconds: 10, alarmGapMs: 50, alarmTimeoutMs: 30_000 },
   // 300,000 readings a variant: ~10 s each at the embedded hub's rate, long enough for ~100 alarms meanwhile, short enough for three variants in ~2 minutes.
-  cluster: { readings: 300_000, idleAlarms: 20, alarmGapMs: 50, alarmTimeoutMs: 30_000, maxAlarms: 300, countTimeoutMs: 120_000, appendfsync: 'always' } satisfies ClusterParams,
+  cluster: { readings: 300_000, idleAlarms: 20, alarmGapMs: 50, alarmTimeoutMs: 10_000, maxAlarms: 300, giveUpAfterLate: 3, countTimeoutMs: 120_000, appendfsync: 'always' } satisfies ClusterParams,
   countTimeoutMs: 120_000,
 };
 const targets = {

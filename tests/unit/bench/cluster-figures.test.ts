@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuSecondsPer100k, ratio, readingsPerCore } from '../../../bench/cluster-figures.js';
+import { cpuSecondsPer100k, lateStreak, ratio, readingsPerCore } from '../../../bench/cluster-figures.js';
 import { PUBLISHERS } from '../../../bench/phases.js';
 import { brokerForPublisher } from '../../../bench/workload.js';
 
@@ -59,5 +59,14 @@ describe('the cluster phase figures', () => {
     expect(ratio(45_000, 30_000)).toBe(1.5);
     expect(ratio(45_000, 0)).toBeUndefined();
     expect(ratio(Number.NaN, 30_000)).toBeUndefined();
+  });
+
+  it('counts only the alarms late in a row at the end, so one slow alarm among delivered ones does not stop the probe', () => {
+    const on = { late: false };
+    const late = { late: true };
+    expect(lateStreak([])).toBe(0);
+    expect(lateStreak([late, on, on])).toBe(0);
+    expect(lateStreak([on, late, on, late, late])).toBe(2);
+    expect(lateStreak([late, late, late])).toBe(3);
   });
 });
