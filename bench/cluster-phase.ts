@@ -108,6 +108,7 @@ async function measure(ctx: Ctx, p: ClusterParams, sitePrefix: string, procs: Re
       runLoad(ctx, { sitePrefix, batchesPerPublisher: p.readings / PUBLISHERS / READINGS_PER_BATCH, untilStop: false, countTimeoutMs: p.countTimeoutMs }, async (w) => {
         samples.push(...(await alarmsWhile(ctx.probe, { gapMs: p.alarmGapMs, timeoutMs: p.alarmTimeoutMs, max: p.maxAlarms, until: () => over || w.fixedDoneAt !== undefined || broken() })));
       }).finally(() => (over = true)),
+      (r) => ({ publishers: r.publisherCpuMs }),
     ),
   );
   const load = watched.result;

@@ -99,15 +99,19 @@ export async function peakRss<T>(procs: Record<string, StackProcess>, fn: () => 
   }
 }
 
-/** Samples the hub's memory and its event loop over `fn`. */
-export async function watchHub<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; hub: HubDuring }> {
+/**
+ * Samples the hub's memory and its event loop over `fn`. `reported`: CPU ms of
+ * processes that have exited by the end and measured themselves (the
+ * publishers), so they are not counted as the rest of the machine.
+ */
+export async function watchHub<T>(ctx: Ctx, fn: () => Promise<T>, reported?: (result: T) => Record<string, number>): Promise<{ result: T; hub: HubDuring }> {
   const { hub } = ctx.stack;
   await hub.metrics(); // prom-client resets the event loop histogram on every scrape: this starts the phase's
   const start = hub.memory().rssMiB;
   ctx.cpu.begin();
   const { result, peak } = await peakRss({ hub }, fn);
   const m = await hub.metrics();
-  const cpu = ctx.cpu.end();
+  const cpu = ctx.cpu.end(reported?.(result));
   // The histogram holds whole sampling intervals (10 ms); what blocked the loop is the part beyond it.
   const beyond = (s: number | undefined) => Math.max(0, Math.round(((s ?? 0) - 0.01) * 100_000) / 100);
   return {
@@ -131,6 +135,8 @@ export interface LoadResult {
   publishMs: number;
   /** Peak of readings acknowledged by the broker and not yet received by cloud-sync. */
   maxBrokerBacklogReadings: number;
+  /** CPU the publisher process spent from `go` to its last PUBACK (it has exited when the phase's CPU is read). */
+  publisherCpuMs: number;
 }
 
 /**
@@ -201,6 +207,7 @@ export async function runLoad(
       readingsPerSecond: Math.round(done.readings / (ms / 1000)),
       publishMs: Math.round(done.lastAckAt - done.firstPublishAt),
       maxBrokerBacklogReadings: Math.max(0, Math.round(maxBacklog)),
+      publisherCpuMs: done.cpuMs,
     };
   } finally {
     await worker.kill();
