@@ -6,11 +6,14 @@
  */
 declare module 'aedes-persistence-redis/asyncPersistence.js' {
   import type { Redis } from 'ioredis';
+  import type { PersistedSubscription, PersistenceClient } from 'aedes-persistence/asyncPersistence.js';
 
   export default class AsyncRedisPersistence {
     constructor(opts: { conn: Redis; maxSessionDelivery?: number; packetTTL?: (packet: unknown) => number });
     readonly broker: { id: string; counter: number } | undefined;
     setup(broker: unknown): Promise<void>;
+    addSubscriptions(client: PersistenceClient, subs: PersistedSubscription[]): Promise<void>;
+    removeSubscriptions(client: PersistenceClient, subs: string[]): Promise<void>;
     outgoingStream(client: { id: string }): AsyncIterable<unknown>;
     createRetainedStreamCombi(patterns: string[]): AsyncIterable<unknown>;
     createRetainedStream(pattern: string): AsyncIterable<unknown>;

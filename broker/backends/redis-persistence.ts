@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { deserialize, serialize } from 'node:v8';
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js';
-import type { StoredPacket } from 'aedes-persistence/asyncPersistence.js';
+import type { PersistedSubscription, PersistenceClient, StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import type { Redis } from 'ioredis';
 import type { InboundJournal } from './backend.js';
 
@@ -82,6 +82,44 @@ export class RedisPersistence extends AsyncRedisPersistence implements InboundJo
       recovered: (id) => `${p}journal-recovered:${id}`,
       alive: (id) => `${p}alive:${id}`,
     };
+  }
+
+  /** The write of one SUBSCRIBE packet's subscriptions, by the packet's array and its client (see addSubscriptions). */
+  private readonly subscribing = new WeakMap<PersistedSubscription[], { clientId: string; done: Promise<void> }>();
+  /** Each client's subscription changes, one after the other (see addSubscriptions). */
+  private readonly changes = new Map<string, Promise<void>>();
+
+  /**
+   * Aedes 1.2 calls this once per topic of a SUBSCRIBE, each time with all of
+   * the packet's subscriptions, all at once; and the subscription broadcast of
+   * aedes-persistence 11 waits for its own message to come back under one key
+   * per client and first topic, so of two calls at once only the last one's
+   * wait ends. A persistent session subscribing to two filters in one packet
+   * (cloud-sync's alarm lane: events and status) then never got its SUBACK and
+   * its events filter was never made live on its broker: every alarm for it was
+   * queued in Redis and never delivered. One write per packet, and a client's
+   * changes one at a time, so no two waits share a key.
+   */
+  override addSubscriptions(client: PersistenceClient, subs: PersistedSubscription[]): Promise<void> {
+    const pending = this.subscribing.get(subs);
+    if (pending?.clientId === client.id) return pending.done;
+    const done = this.oneAtATime(client.id, () => super.addSubscriptions(client, subs));
+    this.subscribing.set(subs, { clientId: client.id, done });
+    return done;
+  }
+
+  override removeSubscriptions(client: PersistenceClient, subs: string[]): Promise<void> {
+    return this.oneAtATime(client.id, () => super.removeSubscriptions(client, subs));
+  }
+
+  private oneAtATime(clientId: string, change: () => Promise<void>): Promise<void> {
+    const done = (this.changes.get(clientId) ?? Promise.resolve()).then(change);
+    const settled = done.catch(() => {});
+    this.changes.set(clientId, settled);
+    void settled.then(() => {
+      if (this.changes.get(clientId) === settled) this.changes.delete(clientId);
+    });
+    return done;
   }
 
   /** Brokers that died look for each other's journals this often. */

@@ -64,6 +64,21 @@ describe('a cluster of brokers on one Redis', () => {
     expect(later).toEqual([JSON.stringify({ n: 2 }), JSON.stringify({ n: 3 })]);
   });
 
+  it('gives a persistent session that subscribes to two filters in one SUBSCRIBE both of them, across brokers', async () => {
+    // cloud-sync's alarm lane subscribes to events and status in one packet; with Redis, that SUBSCRIBE once
+    // never got its SUBACK and the events filter never came alive: every alarm for it sat queued in Redis.
+    const sync = await b.connect({ ...(await serviceOf(b)), clientId: 'cluster-sync-two', clean: false });
+    const granted = await sync.subscribeAsync([subscriptions.allEvents, subscriptions.allStatus], { qos: 1 });
+    expect(granted.map((g) => g.qos)).toEqual([1, 1]);
+    const got = received(sync);
+    const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-two' });
+    await gw.publishAsync(topics.events('bakery-12', 'gw-1'), JSON.stringify({ n: 'event' }), { qos: 1 });
+    await gw.publishAsync(topics.status('bakery-12', 'gw-1'), JSON.stringify({ n: 'status' }), { qos: 1 });
+    await waitUntil('the event and the status from broker A at the subscriber on broker B', () => got.length >= 2, 20_000);
+    expect(got.sort()).toEqual([JSON.stringify({ n: 'event' }), JSON.stringify({ n: 'status' })]);
+    await Promise.all([sync.endAsync(), gw.endAsync()]);
+  });
+
   it("hands a gateway's retained status, published on broker A, to a client that subscribes on broker B", async () => {
     const status = topics.status('bakery-12', 'gw-1');
     const gw = await a.connect({ ...(await gatewayOf(a)), clientId: 'cluster-gw-status' });
