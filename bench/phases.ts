@@ -3,7 +3,7 @@ import type { InfluxServer } from '../tests/helpers/influxdb.js';
 import { summarize, type AlarmProbe, type AlarmSample, type LatencySummary } from './alarm-probe.js';
 import { countReadings } from './influx-direct.js';
 import { PublisherProcess, type WorkerDone } from './publishers.js';
-import type { Stack, StackProcess } from './stack-processes.js';
+import { SMOKE, type Login, type StackProcess } from './stack-processes.js';
 import type { CpuMeter } from './system.js';
 import { sleep } from './wait.js';
 import { epochNow, loadGateway, loadSite, sitesWhere } from './workload.js';
@@ -18,8 +18,26 @@ export function loadIdentities(sitePrefix: string): Identity[] {
   return Array.from({ length: PUBLISHERS }, (_, i) => ({ role: 'gateway', id: `load-${sitePrefix}${i}`, site: loadSite(sitePrefix, i), gateway: loadGateway(i) }));
 }
 
+/**
+ * What a load phase needs of the system under test: the broker(s) the
+ * publishers log in to, the process that runs cloud-sync (its /metrics
+ * count what it received; its event loop and RSS are watched) and the
+ * gateway of the alarm probe. The embedded
+ * Stack (`cosafe hub`) and a ClusterStack (brokers and `cosafe cloud-sync`)
+ * are both one.
+ */
+export interface LoadTarget {
+  /** The load is split across them in turn (brokerForPublisher). */
+  readonly brokerUrls: readonly string[];
+  /** `cosafe hub`, or the `cosafe cloud-sync` of a cluster. */
+  readonly hub: StackProcess;
+  /** `cosafe gateway`, which the alarm probe's smoke detector reports through. */
+  readonly gateway: StackProcess;
+  login(id: string): Login;
+}
+
 export interface Ctx {
-  stack: Stack;
+  stack: LoadTarget;
   influx: InfluxServer;
   database: string;
   probe: AlarmProbe;
@@ -52,6 +70,18 @@ export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeout
   return samples;
 }
 
+/** The gateway reads the detector once its adapter has subscribed; a quiet reading it has seen proves it. */
+export async function readyForAlarms(probe: AlarmProbe, gateway: StackProcess, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const devices = (await gateway.health()).body.devices as { id: string; lastSeen: number | null }[];
+    if (devices.some((d) => d.id === SMOKE && d.lastSeen !== null)) return;
+    probe.publishQuiet();
+    await sleep(200);
+  }
+  throw new Error(`the gateway did not see the smoke detector ${SMOKE} within ${timeoutMs / 1000} s`);
+}
+
 /** Peak RSS of processes over `fn`, sampled every 100 ms (VmHWM is the process's lifetime peak, not the phase's). */
 export async function peakRss<T>(procs: Record<string, StackProcess>, fn: () => Promise<T>): Promise<{ result: T; peak: Record<string, number> }> {
   const peak: Record<string, number> = {};
@@ -69,15 +99,19 @@ export async function peakRss<T>(procs: Record<string, StackProcess>, fn: () => 
   }
 }
 
-/** Samples the hub's memory and its event loop over `fn`. */
-export async function watchHub<T>(ctx: Ctx, fn: () => Promise<T>): Promise<{ result: T; hub: HubDuring }> {
+/**
+ * Samples the hub's memory and its event loop over `fn`. `reported`: CPU ms of
+ * processes that have exited by the end and measured themselves (the
+ * publishers), so they are not counted as the rest of the machine.
+ */
+export async function watchHub<T>(ctx: Ctx, fn: () => Promise<T>, reported?: (result: T) => Record<string, number>): Promise<{ result: T; hub: HubDuring }> {
   const { hub } = ctx.stack;
   await hub.metrics(); // prom-client resets the event loop histogram on every scrape: this starts the phase's
   const start = hub.memory().rssMiB;
   ctx.cpu.begin();
   const { result, peak } = await peakRss({ hub }, fn);
   const m = await hub.metrics();
-  const cpu = ctx.cpu.end();
+  const cpu = ctx.cpu.end(reported?.(result));
   // The histogram holds whole sampling intervals (10 ms); what blocked the loop is the part beyond it.
   const beyond = (s: number | undefined) => Math.max(0, Math.round(((s ?? 0) - 0.01) * 100_000) / 100);
   return {
@@ -101,6 +135,8 @@ export interface LoadResult {
   publishMs: number;
   /** Peak of readings acknowledged by the broker and not yet received by cloud-sync. */
   maxBrokerBacklogReadings: number;
+  /** CPU the publisher process spent from `go` to its last PUBACK (it has exited when the phase's CPU is read). */
+  publisherCpuMs: number;
 }
 
 /**
@@ -117,7 +153,7 @@ export async function runLoad(
   const logins = loadIdentities(o.sitePrefix).map((i) => stack.login(i.id));
   const worker = new PublisherProcess(
     {
-      brokerUrl: stack.brokerUrl,
+      brokerUrls: [...stack.brokerUrls],
       runId: o.sitePrefix.replace(/-$/, ''),
       sitePrefix: o.sitePrefix,
       publishers: PUBLISHERS,
@@ -171,6 +207,7 @@ export async function runLoad(
       readingsPerSecond: Math.round(done.readings / (ms / 1000)),
       publishMs: Math.round(done.lastAckAt - done.firstPublishAt),
       maxBrokerBacklogReadings: Math.max(0, Math.round(maxBacklog)),
+      publisherCpuMs: done.cpuMs,
     };
   } finally {
     await worker.kill();

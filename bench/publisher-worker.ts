@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { ReadingBatch, decodeMessage, topics } from '../broker/contract/index.js';
 import { LOGINS_ENV, type FromWorker, type MqttLogin, type ToWorker, type WorkerParams } from './publishers.js';
-import { BatchEncoder, epochNow, loadGateway, loadSite, makeBatch } from './workload.js';
+import { BatchEncoder, brokerForPublisher, epochNow, loadGateway, loadSite, makeBatch } from './workload.js';
 
 /**
  * The load: simulated gateways, each its own mqtt.js client publishing contract
@@ -49,7 +49,8 @@ let cpuAtGo = process.cpuUsage();
 async function connect(index: number): Promise<Gateway> {
   const login = logins[index];
   if (!login) fail(`no broker login for gateway ${index}`);
-  const client = await mqtt.connectAsync(params.brokerUrl, {
+  const brokerUrl = brokerForPublisher(index, params.brokerUrls);
+  const client = await mqtt.connectAsync(brokerUrl, {
     ...login,
     clientId: `bench-${params.runId}-gw-${index}`,
     clean: true,
@@ -58,7 +59,7 @@ async function connect(index: number): Promise<Gateway> {
     connectTimeout: 5000,
   });
   client.on('close', () => {
-    if (!finished) fail(`gateway ${index}: connection to the broker closed during the run`);
+    if (!finished) fail(`gateway ${index}: connection to the broker ${brokerUrl} closed during the run`);
   });
   client.on('error', (err) => fail(`gateway ${index}: ${err.message}`));
   const encoder = new BatchEncoder({ sitePrefix: params.sitePrefix, publisher: index, size: params.readingsPerBatch, t0: params.t0, boot: params.runId });
@@ -150,6 +151,6 @@ process.on('message', (m: ToWorker) => {
 try {
   for (let i = 0; i < params.publishers; i++) gateways.push(await connect(i));
 } catch (err) {
-  fail(`could not connect to ${params.brokerUrl}: ${(err as Error).message}`);
+  fail(`could not connect to ${params.brokerUrls.join(' or ')}: ${(err as Error).message}`);
 }
 send({ type: 'ready' });

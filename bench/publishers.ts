@@ -5,7 +5,8 @@ import type { Identity } from '../broker/auth/identity.js';
 import { loadGateway, loadSite } from './workload.js';
 
 export interface WorkerParams {
-  brokerUrl: string;
+  /** One broker, or the brokers of a cluster: publisher i logs in to brokerForPublisher(i, brokerUrls). */
+  brokerUrls: string[];
   runId: string;
   sitePrefix: string;
   publishers: number;

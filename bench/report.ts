@@ -2,6 +2,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LatencySummary } from './alarm-probe.js';
+import type { ClusterResult, ClusterRun } from './cluster-phase.js';
 import type { DevicesResult } from './fleet-phase.js';
 import type { InfluxDirectResult } from './influx-direct.js';
 import type { HubDuring, LoadResult } from './phases.js';
@@ -34,6 +35,7 @@ export interface BenchReport {
     webhooksRejected?: number;
     hubPeakRssMiB?: number;
     ratios?: { ingestToInfluxDirect: number };
+    cluster?: ClusterResult;
   };
   phases: Record<string, { ms: number; monotonicUs: [number, number] }>;
   /** Phases during which other processes took CPU from the bench (see `cpu.others` in each phase). */
@@ -76,6 +78,7 @@ export function othersBusy(r: BenchReport): string[] {
     ['burst', x.burst?.hub.cpu],
     ['steady', x.steady?.hub.cpu],
     ['overload', x.overload?.hub.cpu],
+    ...(x.cluster ? [x.cluster.embedded, ...x.cluster.variants] : []).map((run): [string, Cpu] => [`cluster ${run.name}`, run.cpu]),
   ];
   return phases.flatMap(([name, c]) => {
     const others = c?.others?.corePercent ?? 0;
@@ -145,6 +148,7 @@ export function printReport(r: BenchReport, log: (line: string) => void = consol
     log(`   alarms: ${latency(o.alarms)}   target max <= ${t.overload.maxMs} ms, all delivered: ${verdict(o.alarms.max <= t.overload.maxMs && o.alarms.delivered === o.alarms.count)}`);
     log(`   ${hub(o.hub)}`);
   }
+  if (x.cluster) printCluster(x.cluster, log);
   if (x.missingAlarms !== undefined) log(`\n   alarms never delivered: ${x.missingAlarms}; webhooks that failed verification: ${x.webhooksRejected ?? 0}; hub peak RSS over the run: ${x.hubPeakRssMiB ?? '?'} MiB`);
   if (r.disturbed.length) {
     log('');
@@ -152,4 +156,28 @@ export function printReport(r: BenchReport, log: (line: string) => void = consol
   }
   log('');
   log(r.ok ? `ok (${(r.durationMs / 1000).toFixed(1)} s)` : `FAILED: ${r.problems.join('; ')}`);
+}
+
+function clusterRun(r: ClusterRun, log: (line: string) => void): void {
+  const per = Object.entries(r.cpuSecondsPer100k)
+    .filter(([name]) => name !== 'others' && name !== 'system')
+    .map(([name, v]) => `${name} ${v}`)
+    .join(', ');
+  log(`   ${r.name} (${r.brokers} broker${r.brokers > 1 ? 's' : ''}, ${r.workers} cloud-sync): ${load(r.load)}`);
+  log(`     idle alarms: p50 ${ms(r.idle.p50)}, p99 ${ms(r.idle.p99)}, max ${ms(r.idle.max)}; under load: ${latency(r.alarms)}`);
+  log(`     CPU s per 100,000 readings: ${r.cpuSecondsPer100k.system} for the system (${per}); CPU ${cpu(r.cpu)}`);
+  if (r.redis) log(`     Redis: ${n(r.redis.commands)} commands (${r.redis.commandsPerBatch} per batch of readings), ${r.redis.usedMemoryMiB} MiB used, append-only file ${r.redis.aofMiB} MiB`);
+  log(`     peak RSS: ${Object.entries(r.peakRssMiB).map(([name, v]) => `${name} ${v} MiB`).join(', ')}`);
+}
+
+function printCluster(c: ClusterResult, log: (line: string) => void): void {
+  log('');
+  log(`6. cluster: the same batched load through the embedded hub and through a cluster on one redis-server (appendonly yes, appendfsync ${c.appendfsync}); alarms through a gateway on the last broker, cloud-sync on the first`);
+  clusterRun(c.embedded, log);
+  for (const v of c.variants) {
+    clusterRun(v, log);
+    const r = c.ratios[v.name];
+    const f = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(2));
+    if (r) log(`     beside the embedded hub: ingest x ${f(r.ingest)}, alarm p99 x ${f(r.alarmP99)}, CPU per reading x ${f(r.cpuPer100k)}`);
+  }
 }

@@ -4,10 +4,11 @@ import { parseArgs } from 'node:util';
 import { startInfluxDB, type InfluxServer } from '../tests/helpers/influxdb.js';
 import { FireDepartmentReceiver } from '../tests/simulators/fire-department.js';
 import { AlarmProbe, summarize } from './alarm-probe.js';
+import { clusterEmbeddedIdentities, runClusterPhase, type ClusterParams } from './cluster-phase.js';
 import { LoginFleet } from './fleet.js';
 import { runFleetDevices } from './fleet-phase.js';
 import { createDatabase, runInfluxDirect, type InfluxDirectParams } from './influx-direct.js';
-import { alarmsWhile, loadIdentities, PUBLISHERS, READINGS_PER_BATCH, runLoad, watchHub, type Ctx } from './phases.js';
+import { alarmsWhile, loadIdentities, PUBLISHERS, READINGS_PER_BATCH, readyForAlarms, runLoad, watchHub, type Ctx } from './phases.js';
 import type { PublisherProcess } from './publishers.js';
 import { othersBusy, printReport, saveReport, type BenchReport } from './report.js';
 import { DEVICE, GATEWAY, SITE, SMOKE, Stack } from './stack-processes.js';
@@ -33,6 +34,11 @@ import { sleep } from './wait.js';
  *   4. steady          80 % of that capacity, paced; alarms meanwhile.
  *   5. overload        twice the capacity for 10 s (the excess waits at the gateways);
  *                      alarms meanwhile: the worst latency, and every alarm delivered.
+ *   6. cluster         the same batched load and alarms through the embedded hub,
+ *                      then one and two `cosafe broker` of a cluster on a real
+ *                      redis-server (appendfsync always) with `cosafe cloud-sync`:
+ *                      readings/s stored, alarm latency, CPU per 100,000 readings
+ *                      per process, Redis' CPU (cluster-phase.ts).
  *
  * Figures are printed and saved as JSON in bench/results with the commit and
  * the machine. On a shared machine they are noisy: the report says how busy
@@ -42,11 +48,14 @@ const args = parseArgs({
   options: {
     // Each of the hub and the gateway writes a V8 CPU profile (.cpuprofile, open it in Chrome's DevTools or speedscope) when it stops.
     'cpu-prof': { type: 'string' },
-    // `devices`: InfluxDB alone is skipped and the run ends after the devices phase (a minute, for profiling the single-reading path).
+    // `devices`: the run ends after the devices phase (a minute, for profiling the single-reading path).
+    // `cluster`: InfluxDB alone, idle alarms, then the cluster phase only (its embedded baseline included).
     only: { type: 'string' },
   },
 }).values;
-if (args.only !== undefined && args.only !== 'devices') throw new Error(`--only takes "devices", not "${args.only}"`);
+const ONLY = ['devices', 'cluster'] as const;
+if (args.only !== undefined && !(ONLY as readonly string[]).includes(args.only)) throw new Error(`--only takes ${ONLY.map((o) => `"${o}"`).join(' or ')}, not "${args.only}"`);
+const only = args.only as (typeof ONLY)[number] | undefined;
 const startedAt = performance.now();
 const WATCHDOG_MS = 600_000;
 const P = {
@@ -56,6 +65,8 @@ const P = {
   burst: { readings: 1_000_000, alarmGapMs: 50, alarmTimeoutMs: 30_000, maxAlarms: 300 },
   steady: { share: 0.8, alarms: 100, maxMs: 40_000, gapMs: 60, timeoutMs: 5000 },
   overload: { factor: 2, seconds: 10, alarmGapMs: 50, alarmTimeoutMs: 30_000 },
+  // 300,000 readings a variant: ~10 s each at the embedded hub's rate, long enough for ~100 alarms meanwhile, short enough for three variants in ~2 minutes.
+  cluster: { readings: 300_000, idleAlarms: 20, alarmGapMs: 50, alarmTimeoutMs: 10_000, maxAlarms: 300, giveUpAfterLate: 3, countTimeoutMs: 120_000, appendfsync: 'always' } satisfies ClusterParams,
   countTimeoutMs: 120_000,
 };
 const targets = {
@@ -79,10 +90,13 @@ let fleet: LoginFleet | undefined;
 let worker: PublisherProcess | undefined;
 let receiver: FireDepartmentReceiver | undefined;
 let probe: AlarmProbe | undefined;
+/** The cluster phase's processes of the variant running, stopped if the run is cut short. */
+let clusterRunning: (() => Promise<void>) | undefined;
 
 async function cleanup(): Promise<void> {
   await worker?.kill(1000).catch(() => {});
   await fleet?.kill().catch(() => {});
+  await clusterRunning?.().catch(() => {});
   await probe?.stop().catch(() => {});
   await stack?.stop().catch(() => {});
   await receiver?.stop().catch(() => {});
@@ -127,7 +141,7 @@ try {
   const influxPid = childPidsNamed('influxd')[0];
   const server = influx;
 
-  log(`1/5 influx-direct: ${P.influxDirect.points.toLocaleString('en-US')} points straight to InfluxDB ...`);
+  log(`1/6 influx-direct: ${P.influxDirect.points.toLocaleString('en-US')} points straight to InfluxDB ...`);
   const cpuDirect = new CpuMeter(() => ({ bench: process.pid, influxd: influxPid }));
   const direct = await timed('influx-direct', () => runInfluxDirect(server, P.influxDirect, cpuDirect));
   report.results.influxDirect = direct;
@@ -150,6 +164,7 @@ try {
       { role: 'service', id: 'bench-observer' },
       ...Array.from({ length: P.devices.count }, (_, i) => ({ role: 'device' as const, id: `${SITE}.${DEVICE(i)}`, site: SITE, device: DEVICE(i) })),
       ...Object.values(prefixes).flatMap((p) => loadIdentities(p)),
+      ...clusterEmbeddedIdentities(),
     ],
   });
   const s = stack;
@@ -166,35 +181,32 @@ try {
   await probe.start();
   const ctx: Ctx = { stack: s, influx: server, database, probe, cpu, setWorker: (w) => (worker = w), log };
   const p = probe;
-  // The gateway reads the detector once its adapter has subscribed; a quiet reading proves it.
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && !((await s.gateway.health()).body.devices as { id: string; lastSeen: number | null }[]).some((d) => d.id === SMOKE && d.lastSeen !== null)) {
-    p.publishQuiet();
-    await sleep(200);
-  }
+  await readyForAlarms(p, s.gateway);
   const idle = summarize(await alarmsWhile(p, { gapMs: 50, timeoutMs: 5000, max: P.idleAlarms, until: () => false }));
   report.results.idle = idle;
   log(`    idle alarms: p50 ${idle.p50} ms, p99 ${idle.p99} ms, max ${idle.max} ms`);
 
-  log(`2/5 devices: ${P.devices.count.toLocaleString('en-US')} MQTT devices with their own logins through the gateway: logins, a reading a second each with ${P.devices.alarms} alarms meanwhile, then as fast as they can ...`);
-  fleet = new LoginFleet({
-    host: '127.0.0.1',
-    port: Number(new URL(s.brokerUrl).port),
-    site: SITE,
-    logins: Array.from({ length: P.devices.count }, (_, i) => ({ device: DEVICE(i), ...s.login(`${SITE}.${DEVICE(i)}`) })),
-    processes: P.devices.processes,
-  });
-  const f = fleet;
-  const devices = await timed('devices', () => runFleetDevices(ctx, f, P.devices));
-  report.results.devices = devices;
-  await fleet.kill();
-  fleet = undefined;
-  const fl = devices.flood;
-  if (fl.lost !== 0) problems.push(`devices: ${fl.acked} readings acknowledged, ${fl.counted} counted in InfluxDB`);
-  log(`    ${fl.storedPerSecond.toLocaleString('en-US')} readings/s stored, ${fl.lost} lost, ${fl.cpuSecondsPer100kReadings} CPU s per 100,000 readings; fleet reconnected in ${devices.connectWarm.ms} ms`);
+  if (only !== 'cluster') {
+    log(`2/6 devices: ${P.devices.count.toLocaleString('en-US')} MQTT devices with their own logins through the gateway: logins, a reading a second each with ${P.devices.alarms} alarms meanwhile, then as fast as they can ...`);
+    fleet = new LoginFleet({
+      host: '127.0.0.1',
+      port: Number(new URL(s.brokerUrl).port),
+      site: SITE,
+      logins: Array.from({ length: P.devices.count }, (_, i) => ({ device: DEVICE(i), ...s.login(`${SITE}.${DEVICE(i)}`) })),
+      processes: P.devices.processes,
+    });
+    const f = fleet;
+    const devices = await timed('devices', () => runFleetDevices(ctx, f, P.devices));
+    report.results.devices = devices;
+    await fleet.kill();
+    fleet = undefined;
+    const fl = devices.flood;
+    if (fl.lost !== 0) problems.push(`devices: ${fl.acked} readings acknowledged, ${fl.counted} counted in InfluxDB`);
+    log(`    ${fl.storedPerSecond.toLocaleString('en-US')} readings/s stored, ${fl.lost} lost, ${fl.cpuSecondsPer100kReadings} CPU s per 100,000 readings; fleet reconnected in ${devices.connectWarm.ms} ms`);
+  }
 
-  if (args.only === undefined) {
-    log(`3/5 burst: ${P.burst.readings.toLocaleString('en-US')} readings as fast as the hub takes them; alarms meanwhile ...`);
+  if (only === undefined) {
+    log(`3/6 burst: ${P.burst.readings.toLocaleString('en-US')} readings as fast as the hub takes them; alarms meanwhile ...`);
     let burstOver = false;
     const burstAlarms: Awaited<ReturnType<typeof alarmsWhile>>[] = [];
     const burst = await timed('burst', () =>
@@ -210,7 +222,7 @@ try {
     log(`    capacity ${capacity.toLocaleString('en-US')} readings/s, ${burst.result.lost} lost; hub RSS up to ${burst.hub.rssMiB.max} MiB, event loop p99 ${burst.hub.eventLoopDelayMs.p99} ms`);
 
     const steadyRate = Math.round(capacity * P.steady.share);
-    log(`4/5 steady: ${steadyRate.toLocaleString('en-US')} readings/s (${P.steady.share * 100} % of capacity); ${P.steady.alarms} alarms meanwhile ...`);
+    log(`4/6 steady: ${steadyRate.toLocaleString('en-US')} readings/s (${P.steady.share * 100} % of capacity); ${P.steady.alarms} alarms meanwhile ...`);
     const steadySamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
     const steady = await timed('steady', () =>
       watchHub(ctx, () =>
@@ -224,7 +236,7 @@ try {
     log(`    p50 ${report.results.steady.alarms.p50} ms, p99 ${report.results.steady.alarms.p99} ms, max ${report.results.steady.alarms.max} ms`);
 
     const overRate = Math.round(capacity * P.overload.factor);
-    log(`5/5 overload: ${overRate.toLocaleString('en-US')} readings/s offered for ${P.overload.seconds} s; alarms meanwhile ...`);
+    log(`5/6 overload: ${overRate.toLocaleString('en-US')} readings/s offered for ${P.overload.seconds} s; alarms meanwhile ...`);
     const overSamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
     const overload = await timed('overload', () =>
       watchHub(ctx, () =>
@@ -236,7 +248,6 @@ try {
     );
     report.results.overload = { ...overload.result, offeredReadingsPerSecond: overRate, alarms: summarize(overSamples), hub: overload.hub };
     report.results.missingAlarms = await p.missing(10_000);
-    report.results.webhooksRejected = receiver.rejected;
     report.results.hubPeakRssMiB = s.hub.memory().peakMiB;
     report.results.ratios = { ingestToInfluxDirect: Math.round((capacity / direct.best.pointsPerSecond) * 1000) / 1000 };
 
@@ -244,8 +255,34 @@ try {
       if (r.lost !== 0) problems.push(`${name}: ${r.readingsSent} readings sent, ${r.readingsCounted} counted in InfluxDB`);
     }
     if (report.results.missingAlarms) problems.push(`${report.results.missingAlarms} alarms never reached the fire department`);
-    if (receiver.rejected) problems.push(`${receiver.rejected} webhooks failed signature verification`);
   }
+
+  if (only === undefined || only === 'cluster') {
+    log(`6/6 cluster: the embedded hub, then one and two brokers of a cluster on Redis (appendfsync ${P.cluster.appendfsync}) with cloud-sync; ${P.cluster.readings.toLocaleString('en-US')} readings each, alarms meanwhile ...`);
+    const rx = receiver;
+    const cluster = await timed('cluster', () =>
+      runClusterPhase(ctx, P.cluster, {
+        influxPid,
+        fireDepartmentUrl: rx.url,
+        fireDepartmentSecret: secret,
+        hooks: { setProbe: (q) => (probe = q), setRunning: (stop) => (clusterRunning = stop) },
+        // The embedded hub and its gateway idle on with 1,000 silent devices: stopped, so the cluster's processes have the cores.
+        beforeCluster: async () => {
+          await p.stop();
+          probe = undefined;
+          await s.stop();
+          stack = undefined;
+        },
+      }),
+    );
+    report.results.cluster = cluster;
+    for (const r of [cluster.embedded, ...cluster.variants]) {
+      if (r.load.lost !== 0) problems.push(`cluster, ${r.name}: ${r.load.readingsSent} readings sent, ${r.load.readingsCounted} counted in InfluxDB`);
+      if (r.missingAlarms) problems.push(`cluster, ${r.name}: ${r.missingAlarms} alarms never reached the fire department`);
+    }
+  }
+  report.results.webhooksRejected = receiver.rejected;
+  if (receiver.rejected) problems.push(`${receiver.rejected} webhooks failed signature verification`);
 } catch (err) {
   problems.push(`error: ${(err as Error).stack ?? String(err)}`);
 }

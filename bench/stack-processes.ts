@@ -98,16 +98,8 @@ export class Stack {
     const [mqttPort, hubHttp, gwHttp] = [await freePort(), await freePort(), await freePort()];
     const brokerUrl = `mqtt://127.0.0.1:${mqttPort}`;
     const hubDir = join(dir, 'hub');
-    const store = CredentialStore.open(credentialStorePath(hubDir));
-    const logins = new Map<string, Login>();
-    const issue = async (identity: Identity) => logins.set(identity.id, { username: identity.id, password: (await store.add(identity)).secret });
-    await issue({ role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY });
     // The bench reads the hub's /metrics and gateways as an operator would: with an admin's credential.
-    await issue({ role: 'admin', id: 'bench-admin' });
-    // One transaction, the hashes in parallel: a thousand device logins are issued in seconds, as `cosafe credentials import` does.
-    const issued = await store.addMany(o.identities);
-    o.identities.forEach((identity, i) => logins.set(identity.id, { username: identity.id, password: issued[i]!.secret }));
-    store.close();
+    const logins = await issueLogins(hubDir, [GATEWAY_IDENTITY, ADMIN, ...o.identities]);
 
     const hubFile = join(dir, 'hub.yaml');
     writeFileSync(
@@ -118,8 +110,7 @@ export class Stack {
         broker: {
           host: '127.0.0.1',
           port: mqttPort,
-          // The bench's own clients: a thousand devices from one address, publishers faster than a real gateway.
-          limits: { publishesPerSecond: 1_000_000, publishBurst: 1_000_000, maxConnectionsPerIdentity: 5000, connectAttemptsPerMinute: 100_000, maxConnections: 20_000 },
+          limits: BENCH_BROKER_LIMITS,
         },
         http: { host: '127.0.0.1', port: hubHttp },
         cloudSync: {
@@ -148,34 +139,25 @@ export class Stack {
         },
       }),
     );
-    const admin = logins.get('bench-admin')!;
-    // As startCosafe runs it, with V8's profiler on (node refuses --cpu-prof in NODE_OPTIONS).
-    const cosafe = (args: string[]) =>
-      o.cpuProfileDir ? spawnLogged(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`, COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1' } }) : startCosafe(args);
-    const hub = new StackProcess('hub', cosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`, `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`);
+    const cosafe = (args: string[]) => spawnCosafe(args, o.cpuProfileDir);
+    const hub = new StackProcess('hub', cosafe(['hub', '--config', hubFile]), `http://127.0.0.1:${hubHttp}`, basicAuth(logins.get(ADMIN.id)!));
     let gateway: StackProcess | undefined;
     try {
       await waitUntil('the hub to answer /health', async () => (await hub.health()).status === 200, 60_000, 200).catch(withOutput(hub));
       gateway = new StackProcess('gateway', cosafe(['gateway', '--config', gwFile]), `http://127.0.0.1:${gwHttp}`);
-      const gw = gateway;
-      await waitUntil('the gateway to reach the hub', async () => (await gw.health()).status === 200, 60_000, 200).catch(withOutput(gw));
-      // Cloud-sync keeps a gateway's messages only once its sessions hold the subscriptions; the retained status says they do.
-      await waitUntil(
-        'the hub to see the gateway',
-        async () => {
-          const res = await fetch(`${hub.httpUrl}/api/v1/gateways`, { headers: hub.authHeaders, signal: AbortSignal.timeout(5000) });
-          return ((await res.json()) as { gateways: { gateway: string; state: string }[] }).gateways.some((g) => g.gateway === GATEWAY && g.state === 'online');
-        },
-        60_000,
-        200,
-      ).catch(withOutput(hub));
-      return new Stack(dir, brokerUrl, hub, gw, logins);
+      await waitForGateway(hub, gateway);
+      return new Stack(dir, brokerUrl, hub, gateway, logins);
     } catch (err) {
       await gateway?.stop();
       await hub.stop();
       rmSync(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /** One broker: the hub's (LoadTarget). */
+  get brokerUrls(): string[] {
+    return [this.brokerUrl];
   }
 
   login(id: string): Login {
@@ -191,8 +173,53 @@ export class Stack {
   }
 }
 
-function withOutput(p: StackProcess) {
+/** A wait's error with the last output of the process it waited on. */
+export function withOutput(p: StackProcess) {
   return (err: Error) => {
     throw new Error(`${err.message}\n--- ${p.name} output ---\n${p.proc.output().slice(-4000)}`);
   };
+}
+
+/** The gateway the alarm probe's smoke detector reports through, and the bench's operator login for /metrics. */
+export const GATEWAY_IDENTITY: Identity = { role: 'gateway', id: `${SITE}.${GATEWAY}`, site: SITE, gateway: GATEWAY };
+export const ADMIN: Identity = { role: 'admin', id: 'bench-admin' };
+
+/** The bench's own clients: a thousand devices from one address, publishers faster than a real gateway. */
+export const BENCH_BROKER_LIMITS = { publishesPerSecond: 1_000_000, publishBurst: 1_000_000, maxConnectionsPerIdentity: 5000, connectAttemptsPerMinute: 100_000, maxConnections: 20_000 };
+
+/**
+ * Issues logins into the credential store of a data directory before its
+ * process starts, as `cosafe credentials import` would: one transaction, the
+ * hashes in parallel, so a thousand device logins take seconds.
+ */
+export async function issueLogins(dataDir: string, identities: Identity[]): Promise<Map<string, Login>> {
+  const store = CredentialStore.open(credentialStorePath(dataDir));
+  try {
+    const issued = await store.addMany(identities);
+    return new Map(identities.map((identity, i) => [identity.id, { username: identity.id, password: issued[i]!.secret }]));
+  } finally {
+    store.close();
+  }
+}
+
+export const basicAuth = (l: Login) => `Basic ${Buffer.from(`${l.username}:${l.password}`).toString('base64')}`;
+
+/** `cosafe <args>` as startCosafe runs it; with `cpuProfileDir`, with V8's profiler on (node refuses --cpu-prof in NODE_OPTIONS). */
+export function spawnCosafe(args: string[], cpuProfileDir?: string): Spawned {
+  return cpuProfileDir ? spawnLogged(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, COSAFE_BIN, ...args, '--log-format', 'json'], { env: { NO_COLOR: '1' } }) : startCosafe(args);
+}
+
+/** The gateway reached its broker, and cloud-sync (`hub`) sees it online. */
+export async function waitForGateway(hub: StackProcess, gateway: StackProcess): Promise<void> {
+  await waitUntil('the gateway to reach the hub', async () => (await gateway.health()).status === 200, 60_000, 200).catch(withOutput(gateway));
+  // Cloud-sync keeps a gateway's messages only once its sessions hold the subscriptions; the retained status says they do.
+  await waitUntil(
+    'the hub to see the gateway',
+    async () => {
+      const res = await fetch(`${hub.httpUrl}/api/v1/gateways`, { headers: hub.authHeaders, signal: AbortSignal.timeout(5000) });
+      return ((await res.json()) as { gateways: { gateway: string; state: string }[] }).gateways.some((g) => g.gateway === GATEWAY && g.state === 'online');
+    },
+    60_000,
+    200,
+  ).catch(withOutput(hub));
 }

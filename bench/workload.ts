@@ -19,6 +19,18 @@ const PROFILE = 'mqtt-temperature-humidity';
 export const loadSite = (sitePrefix: string, publisher: number) => `${sitePrefix}${publisher}`;
 export const loadGateway = (publisher: number) => `load-gw-${publisher}`;
 
+/**
+ * The broker publisher `publisher` logs in to when the load is split across
+ * the brokers of a cluster: in turn (0 to the first, 1 to the second, ...), so
+ * each broker carries the same share (at most one publisher more) and
+ * publishers of a phase are spread the same way in every run.
+ */
+export function brokerForPublisher(publisher: number, brokerUrls: readonly string[]): string {
+  if (brokerUrls.length === 0) throw new Error('brokerForPublisher: no broker to publish to');
+  if (!Number.isInteger(publisher) || publisher < 0) throw new Error(`brokerForPublisher: publisher must be an index (0, 1, ...), not ${publisher}`);
+  return brokerUrls[publisher % brokerUrls.length]!;
+}
+
 /** InfluxQL condition that selects one phase's readings (not the smoke detector's, not another phase's). */
 export const sitesWhere = (sitePrefix: string) => `site =~ /^${sitePrefix}/`;
 

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -185,6 +186,15 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
       if (limit) events.limit(limit, address, { client: client?.id, address, err: err.message });
       else events.clientError(address, { client: client?.id, address, err: err.message });
     };
+    // Aedes' own errors (in a cluster: its periodic sweep of dead brokers' wills, when Redis is away). Without
+    // a listener Aedes' emit throws, out of a promise handler: an unhandled rejection, which ends the process.
+    let brokerErrorLogged = 0;
+    (aedes as unknown as EventEmitter).on('error', (err: Error) => {
+      metrics.inc('cosafe_broker_internal_errors_total');
+      if (Date.now() - brokerErrorLogged < 60_000) return;
+      brokerErrorLogged = Date.now();
+      logger.error({ code: 'COSAFE_ERR_BROKER_INTERNAL', err: err.message }, 'broker error (logged once a minute, counted in cosafe_broker_internal_errors_total)');
+    });
     aedes.on('clientError', onError);
     aedes.on('connectionError', onError);
     aedes.on('client', (client) => logger.debug({ client: client.id, identity: sessions.get(client)?.identity.id }, 'client connected'));

@@ -56,6 +56,7 @@ export const metricCatalog = {
   cosafe_broker_sessions_ended_total: { kind: 'counter', help: 'Sessions the broker ended because their credential was revoked or rotated', labels: ['reason'] },
   cosafe_broker_cluster_credentials_refused_total: { kind: 'counter', help: 'Credential rows from the Redis of a cluster that were not valid and were ignored', labels: [] },
   cosafe_broker_client_errors_total: { kind: 'counter', help: 'Client connections ended by a protocol or socket error', labels: [] },
+  cosafe_broker_internal_errors_total: { kind: 'counter', help: "Errors of the broker itself, not of a client (in a cluster: Redis unreachable for its sweep of dead brokers' wills)", labels: [] },
   cosafe_broker_telemetry_held: {
     kind: 'gauge',
     help: 'Telemetry publishes the broker holds back (not yet acknowledged) because its window towards the subscribers is full: backpressure to the gateways',

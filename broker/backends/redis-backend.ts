@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
+import type { EventEmitter } from 'node:events';
 import MQEmitterRedis from 'mqemitter-redis';
 import type { Config } from '../../core/config.js';
 import { CosafeError } from '../../core/errors.js';
@@ -70,6 +71,10 @@ export async function redisBackend(cluster: ClusterConfig, logger: Logger): Prom
   const pub = connection('pub');
   const sub = connection('sub');
   const mq = MQEmitterRedis({ pubConn: pub, subConn: sub });
+  // mqemitter-redis re-emits its connections' errors on an emitter of its own, `state`, which has no listener:
+  // Redis going away then threw an uncaught "connect ECONNREFUSED" out of ioredis, which ends a broker process.
+  // The connections' own handlers above log the outage once.
+  (mq as unknown as { state: EventEmitter }).state.on('error', () => {});
   const logins = connection('logins', true);
   const credentialsSub = connection('credentials');
   await Promise.all([logins.connect(), credentialsSub.connect()]).catch((err: unknown) => {
