@@ -2,15 +2,28 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { createServer, type AddressInfo } from 'node:net';
 
 /** A free TCP port on loopback, chosen by the kernel. */
+/** Ports this test process has handed out: the kernel may give a port just closed to the next bind(0) again. */
+const handedOut = new Set<number>();
+
+/**
+ * A port nothing listens on now, and not one this process handed out before:
+ * a test asks for several before starting anything on them, and without the
+ * check two of them were once the same (a broker and an HTTP API on one port).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as AddressInfo;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as AddressInfo;
+        srv.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 /**

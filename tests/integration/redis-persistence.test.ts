@@ -75,6 +75,9 @@ describe('Redis persistence: the inbound journal of persist-before-ack', () => {
     await c.setup(broker('broker-c'));
     // broker-a is not alive: its heartbeat (and its Redis connection) went with the old Redis; stop it as a SIGKILL would.
     (dead as unknown as { beat: NodeJS.Timeout }).beat.close();
+    // A heartbeat queued on its connection while Redis was down would set the key again after the delete:
+    // a PING on the same connection comes back only after whatever was queued before it.
+    await (dead as unknown as { redis: Redis }).redis.ping();
     await redis.client.del('cosafe:test:alive:broker-a');
     // Two brokers look at once: one of them gets the journal, never both.
     const [fromB, fromC] = await Promise.all([b.journalEntries(), c.journalEntries()]);
