@@ -8,6 +8,7 @@ import type { Identity } from '../../broker/auth/identity.js';
 import { startHubBroker, type HubBroker } from '../../broker/hub.js';
 import { buildConfig, type ConfigInput } from '../../core/config.js';
 import { Metrics } from '../../core/metrics.js';
+import { startRedis, type RedisServer } from './redis.js';
 
 export interface TestBroker {
   broker: HubBroker;
@@ -72,4 +73,36 @@ export async function connectError(url: string, options: IClientOptions): Promis
     return err as Error & { code?: number };
   }
   throw new Error('expected the connection to be refused');
+}
+
+/** Two hub brokers (A and B) of one cluster on a real redis-server (appendfsync always), as broker.cluster runs them. */
+export interface TestCluster {
+  redis: RedisServer;
+  a: TestBroker;
+  b: TestBroker;
+  close(): Promise<void>;
+}
+
+export async function startTestCluster(ids: [string, string], broker: NonNullable<ConfigInput['broker']> = {}): Promise<TestCluster> {
+  const redis = await startRedis({ appendfsync: 'always' });
+  const cluster = { redisUrl: redis.url, heartbeatMs: 500, livenessMs: 1500 };
+  const a = await startTestBroker({ ...broker, cluster: { ...cluster, brokerId: ids[0] } });
+  const b = await startTestBroker({ ...broker, cluster: { ...cluster, brokerId: ids[1] } });
+  return {
+    redis,
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await redis.stop();
+    },
+  };
+}
+
+/** Every payload the client receives from now on, as text. */
+export function received(client: MqttClient): string[] {
+  const got: string[] = [];
+  client.on('message', (_topic, payload) => got.push(payload.toString()));
+  return got;
 }

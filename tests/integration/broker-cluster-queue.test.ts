@@ -1,9 +1,7 @@
-import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscriptions, topics } from '../../broker/contract/topics.js';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { received, startTestCluster, type TestBroker, type TestCluster } from '../helpers/broker.js';
 import { waitUntil } from '../helpers/processes.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /**
  * A persistent session's backlog on a cluster of brokers (one real
@@ -14,26 +12,17 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
  * broker-cluster.test.ts, so that a backlog of hundreds does not share the
  * brokers and identities of the tests there.
  */
-let redis: RedisServer;
+let cluster: TestCluster;
 let a: TestBroker;
 let b: TestBroker;
 beforeAll(async () => {
-  redis = await startRedis({ appendfsync: 'always' });
-  const cluster = { redisUrl: redis.url, heartbeatMs: 500, livenessMs: 1500 };
-  a = await startTestBroker({ cluster: { ...cluster, brokerId: 'queue-a' } });
-  b = await startTestBroker({ cluster: { ...cluster, brokerId: 'queue-b' } });
+  cluster = await startTestCluster(['queue-a', 'queue-b']);
+  ({ a, b } = cluster);
 });
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
-function received(client: MqttClient): string[] {
-  const got: string[] = [];
-  client.on('message', (_topic, payload) => got.push(payload.toString()));
-  return got;
-}
 
 describe('a persistent session on a cluster of brokers', () => {
   it('hands a persistent session its whole queue when it comes back, however long (a cloud-sync worker taking over a partition)', async () => {

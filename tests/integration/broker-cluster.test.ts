@@ -1,28 +1,22 @@
-import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscriptions, topics } from '../../broker/contract/topics.js';
-import { startTestBroker, type TestBroker } from '../helpers/broker.js';
+import { received, startTestCluster, type TestBroker, type TestCluster } from '../helpers/broker.js';
 import { waitUntil } from '../helpers/processes.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 /**
  * Two hub brokers sharing one real redis-server (broker.cluster): a client on
  * either reaches subscribers on the other, and a persistent session's queue
  * lives in Redis, so it follows its client to whichever broker it connects to.
  */
-let redis: RedisServer;
+let cluster: TestCluster;
 let a: TestBroker;
 let b: TestBroker;
 beforeAll(async () => {
-  redis = await startRedis({ appendfsync: 'always' });
-  const cluster = { redisUrl: redis.url, heartbeatMs: 500, livenessMs: 1500 };
-  a = await startTestBroker({ cluster: { ...cluster, brokerId: 'broker-a' } });
-  b = await startTestBroker({ cluster: { ...cluster, brokerId: 'broker-b' } });
+  cluster = await startTestCluster(['broker-a', 'broker-b']);
+  ({ a, b } = cluster);
 });
 afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await redis?.stop();
+  await cluster?.close();
 });
 
 /** One login per broker and identity (each test broker has a credential store of its own). */
@@ -37,11 +31,6 @@ const gatewayOf = (t: TestBroker) => once(t, 'gw', () => t.credential({ role: 'g
 // of the two secrets (README, "What the brokers share"), and the other login fails once it has.
 const serviceOf = (t: TestBroker) => once(t, 'service', () => t.credential({ role: 'service', id: t === a ? 'cloud-sync-a' : 'cloud-sync-b' }));
 
-function received(client: MqttClient): string[] {
-  const got: string[] = [];
-  client.on('message', (_topic, payload) => got.push(payload.toString()));
-  return got;
-}
 
 describe('a cluster of brokers on one Redis', () => {
   it('routes a QoS 1 alarm published on broker A to a subscriber on broker B, and queues it in Redis while that subscriber is away', async () => {
