@@ -40,3 +40,11 @@ export class Backoff {
 
 /** What every cosafe MQTT client uses to reconnect to the hub unless told otherwise: 0-0.5 s at first, then up to 30 s. */
 export const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+
+/**
+ * The longest a gateway with a fire alarm to send waits between attempts to
+ * reach the hub (core/mqtt-reconnect.ts `urgent`): NFPA 72 gives a
+ * supervising station 90 s from initiation to receipt, EN 54-21 10 s for the
+ * transmission path; 30 s of backoff after an outage would spend most of either.
+ */
+export const ALARM_RECONNECT_CAP_MS = 2000;

@@ -8,7 +8,24 @@ export type BrokerUrls = string | readonly string[];
 interface Reconnecting {
   options: IClientOptions;
   reconnectTimer: NodeJS.Timeout | null;
+  connected: boolean;
+  disconnecting: boolean;
+  _setupReconnect(): void;
 }
+
+/**
+ * A reconnect policy with a hurry: while `urgent()` says so (a fire alarm
+ * waits to be sent), no wait is longer than random(0, `urgentCapMs`). Only
+ * the few clients with an alarm to send hurry, so a fleet coming back after a
+ * broker restart is still spread over the whole window.
+ */
+export interface ReconnectPolicy extends BackoffPolicy {
+  urgent?: () => boolean;
+  urgentCapMs?: number;
+}
+
+/** When each client's next attempt is due (for `hurryReconnect`). */
+const dueAt = new WeakMap<MqttClient, { at: number; policy: ReconnectPolicy }>();
 
 /**
  * Connects an mqtt.js client that reconnects with exponential backoff and full
@@ -21,7 +38,7 @@ interface Reconnecting {
  * the backoff window (each login costs the broker a scrypt hash), not in one
  * wave per second.
  */
-export function connectMqtt(urls: BrokerUrls, options: IClientOptions, policy: BackoffPolicy = RECONNECT_BACKOFF): MqttClient {
+export function connectMqtt(urls: BrokerUrls, options: IClientOptions, policy: ReconnectPolicy = RECONNECT_BACKOFF): MqttClient {
   const list = typeof urls === 'string' ? [urls] : [...urls];
   if (list.length === 0) throw new Error('connectMqtt: no broker URL');
   const first = list[0]!;
@@ -55,7 +72,7 @@ export function connectMqttAsync(urls: BrokerUrls, options: IClientOptions, poli
  * next jittered wait. A CONNACK that admits the client resets the backoff; a
  * refused one (bad credentials) keeps widening it.
  */
-export function reconnectWithBackoff(client: MqttClient, policy: BackoffPolicy = RECONNECT_BACKOFF): Backoff {
+export function reconnectWithBackoff(client: MqttClient, policy: ReconnectPolicy = RECONNECT_BACKOFF): Backoff {
   const backoff = new Backoff(policy);
   const c = client as unknown as Reconnecting;
   const schedule = () => {
@@ -65,13 +82,40 @@ export function reconnectWithBackoff(client: MqttClient, policy: BackoffPolicy =
       clearInterval(c.reconnectTimer);
       c.reconnectTimer = null;
     }
+    let wait = backoff.next();
+    if (policy.urgentCapMs !== undefined && policy.urgent?.()) wait = Math.min(wait, urgentWait(policy));
     // 0 would turn reconnecting off in mqtt.js: at least 1 ms.
-    c.options.reconnectPeriod = Math.max(1, backoff.next());
+    c.options.reconnectPeriod = Math.max(1, wait);
+    dueAt.set(client, { at: Date.now() + c.options.reconnectPeriod, policy });
   };
   // Before mqtt.js' own 'close' listener (registered in its constructor), which schedules the reconnect with the period set here.
   client.prependListener('close', schedule);
   client.on('connect', () => backoff.reset());
   return backoff;
+}
+
+function urgentWait(policy: ReconnectPolicy): number {
+  return Math.floor((policy.random ?? Math.random)() * (policy.urgentCapMs ?? policy.capMs));
+}
+
+/**
+ * Something urgent came up while the client waits to reconnect (a fire alarm
+ * was raised while the hub was away): a wait due later than `urgentCapMs` from
+ * now is cut to random(0, `urgentCapMs`). Without it the alarm would wait for
+ * the backoff window of a long outage, up to `capMs` (30 s) after the hub is
+ * back. Does nothing while connected or while an attempt is under way.
+ */
+export function hurryReconnect(client: MqttClient): void {
+  const c = client as unknown as Reconnecting;
+  const due = dueAt.get(client);
+  if (!due || due.policy.urgentCapMs === undefined || c.connected || c.disconnecting || !c.reconnectTimer) return;
+  if (due.at - Date.now() <= due.policy.urgentCapMs) return;
+  clearInterval(c.reconnectTimer);
+  c.reconnectTimer = null;
+  c.options.reconnectPeriod = Math.max(1, urgentWait(due.policy));
+  dueAt.set(client, { at: Date.now() + c.options.reconnectPeriod, policy: due.policy });
+  // mqtt.js' own scheduling, with the period just set (the same path its 'close' listener takes).
+  c._setupReconnect();
 }
 
 /** mqtt.js' `servers` option for a list of broker URLs. */

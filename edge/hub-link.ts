@@ -1,5 +1,6 @@
 import { type IClientOptions, type MqttClient } from 'mqtt';
-import { connectMqtt, type BrokerUrls } from '../core/mqtt-reconnect.js';
+import { ALARM_RECONNECT_CAP_MS, RECONNECT_BACKOFF } from '../core/backoff.js';
+import { connectMqtt, hurryReconnect, type BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
@@ -35,6 +36,11 @@ export interface HubLinkOptions<M extends { id: number; payload: string }> {
   /** Filters this link reads (QoS 1), subscribed on every connect, and what to do with their messages. */
   subscribe?: string[];
   onMessage?: (topic: string, payload: Buffer) => void;
+  /**
+   * A fire alarm waits in this lane's queue: while it does, the link retries
+   * the hub within ALARM_RECONNECT_CAP_MS instead of the fleet's 30 s backoff.
+   */
+  urgent?: () => boolean;
 }
 
 /**
@@ -61,12 +67,16 @@ export class HubLink<M extends { id: number; payload: string }> {
 
   start(): void {
     const { o } = this;
-    this.client = connectMqtt(o.brokerUrl, {
-      ...mqttAuthOptions(o.auth),
-      clientId: o.clientId,
-      connectTimeout: 5000,
-      ...(o.will ? { will: o.will } : {}),
-    });
+    this.client = connectMqtt(
+      o.brokerUrl,
+      {
+        ...mqttAuthOptions(o.auth),
+        clientId: o.clientId,
+        connectTimeout: 5000,
+        ...(o.will ? { will: o.will } : {}),
+      },
+      o.urgent ? { ...RECONNECT_BACKOFF, urgent: o.urgent, urgentCapMs: ALARM_RECONNECT_CAP_MS } : RECONNECT_BACKOFF,
+    );
     this.client.on('connect', () => {
       o.logger.info({ broker: o.brokerUrl, lane: o.lane }, 'gateway connected to hub');
       o.onConnect?.();
@@ -82,10 +92,14 @@ export class HubLink<M extends { id: number; payload: string }> {
     });
   }
 
-  /** Sends from the queue while the window has room. */
+  /** Sends from the queue while the window has room; away from the hub, an urgent queue cuts the wait to reconnect. */
   pump(): void {
     const client = this.client;
-    if (!client?.connected || this.stopping) return;
+    if (this.stopping || !client) return;
+    if (!client.connected) {
+      if (this.o.urgent?.()) hurryReconnect(client);
+      return;
+    }
     while (this.o.queue.stats().inFlight < this.o.maxInFlight) {
       this.o.beforeTake?.();
       const m = this.o.queue.take();

@@ -98,6 +98,7 @@ export class Publisher {
       },
       // Going back up on the alarm lane: the hub tells the site when a fire department acknowledged one of its alarms.
       subscribe: [subscriptions.gatewayCommands(o.site, o.gateway)],
+      urgent: () => this.events.alarmPending(),
       onMessage: (topic, payload) => this.onCommand(topic, payload),
       onAck: (m) => {
         this.updateGauges();

@@ -198,6 +198,11 @@ export class EventOutbox {
     this.inFlight.delete(m.id);
   }
 
+  /** An alarm signal (fire, gas, CO, waterflow, intrusion: the first priority) waits for the hub: the link hurries to reconnect. */
+  alarmPending(): boolean {
+    return this.db !== undefined && this.count > 0 && this.s.alarmPending.get(signalPriority('fire')) !== undefined;
+  }
+
   stats(): { events: number; inFlight: number } {
     return { events: this.count, inFlight: this.inFlight.size };
   }
@@ -233,6 +238,7 @@ export class EventOutbox {
       exists: db.prepare('SELECT 1 FROM event WHERE id = ?'),
       next: db.prepare('SELECT id, body FROM event ORDER BY priority, id LIMIT ?'),
       deleteEvent: db.prepare('DELETE FROM event WHERE id = ?'),
+      alarmPending: db.prepare('SELECT 1 FROM event WHERE priority = ? LIMIT 1'),
       allConditions: db.prepare('SELECT key, state FROM condition'),
       getCondition: db.prepare('SELECT state FROM condition WHERE key = ?'),
       upsertCondition: db.prepare('INSERT OR REPLACE INTO condition (key, state) VALUES (?, ?)'),

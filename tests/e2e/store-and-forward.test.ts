@@ -238,7 +238,8 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
     await expectEveryNumberOnce('num-hub', 4000);
     // Generous waits: after a SIGKILL the hub replays its journal and the gateway its outbox, slowly on a loaded machine.
     await waitUntil('the 10 smoke events in InfluxDB', async () => (await storedSmokeEvents(smokeFrom, smokeFrom + 10_000)) === 10, 30_000, 200);
-    // A webhook cut off by the SIGKILL is sent again after the dispatcher's retry backoff: seen to take over 30 s under load.
+    // The events are stored after the dispatch sink recorded their deliveries, and a delivery cut off by the SIGKILL is
+    // resumed at the restart; still, on a loaded machine the last webhooks were once seen more than 30 s after the events.
     await waitUntil('the 10 alarm webhooks', () => new Set(fd.alarms.filter((a) => times.includes(a.body.data.time as number)).map((a) => a.body.data.eventId)).size === 10, 90_000, 100);
   }, 240_000);
 

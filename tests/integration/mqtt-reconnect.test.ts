@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connectMqtt } from '../../core/mqtt-reconnect.js';
+import { connectMqtt, hurryReconnect } from '../../core/mqtt-reconnect.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 /** A real Aedes broker on a TCP port (what the clients' reconnects are tested against; the hub's own auth is not the point here). */
@@ -85,5 +85,50 @@ describe('clients reconnect with backoff and jitter', () => {
     expect(b.clients()).toBe(0);
     await a.close();
     await waitUntil('the client on broker B', () => client.connected && b.clients() === 1, 20_000, 10);
+  });
+
+  // A fire alarm raised during a long outage must not wait out a 30 s backoff window once the hub is back.
+  // The waits here are 10 minutes: the client can only get in within the test's time by hurrying.
+  const LONG = { baseMs: 600_000, capMs: 600_000, random: () => 0.5 };
+
+  it('hurried while it waits (a fire alarm was raised), it tries again at once instead of after its long wait', async () => {
+    const port = await freePort();
+    const refusing = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => refusing.listen(port, '127.0.0.1', resolve));
+    const client = connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: 'hurried', connectTimeout: 5000 }, { ...LONG, urgentCapMs: 100 });
+    open.push(client);
+    const waits: number[] = [];
+    client.on('close', () => waits.push(client.options.reconnectPeriod!));
+    await waitUntil('the first failed attempt', () => waits.length >= 1, 20_000, 10);
+    expect(waits[0]).toBe(300_000);
+    await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    const broker = await startAedes(port);
+    brokers.push(broker);
+    hurryReconnect(client);
+    await waitUntil('the hurried client to be admitted', () => client.connected && broker.clients() === 1, 30_000, 10);
+    // Hurrying a connected client does nothing.
+    hurryReconnect(client);
+    expect(client.connected).toBe(true);
+  });
+
+  it('while its policy says it is urgent, no wait is longer than the urgent cap', async () => {
+    const port = await freePort();
+    const refusing = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => refusing.listen(port, '127.0.0.1', resolve));
+    let urgent = false;
+    const client = connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: 'urgent', connectTimeout: 5000 }, { ...LONG, urgent: () => urgent, urgentCapMs: 100 });
+    open.push(client);
+    const waits: number[] = [];
+    client.on('close', () => waits.push(client.options.reconnectPeriod!));
+    await waitUntil('the first failed attempt', () => waits.length >= 1, 20_000, 10);
+    expect(waits[0]).toBe(300_000);
+    urgent = true;
+    hurryReconnect(client);
+    await waitUntil('two more failed attempts', () => waits.length >= 3, 30_000, 10);
+    expect(waits.slice(1, 3)).toEqual([50, 50]);
+    await new Promise<void>((resolve) => refusing.close(() => resolve()));
+    const broker = await startAedes(port);
+    brokers.push(broker);
+    await waitUntil('the urgent client to be admitted', () => client.connected && broker.clients() === 1, 30_000, 10);
   });
 });

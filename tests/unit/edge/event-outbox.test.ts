@@ -182,6 +182,20 @@ describe('gateway outbox, alarm lane', () => {
     box.close();
   });
 
+  it('says whether an alarm signal waits for the hub (the link then hurries to reconnect), not for trouble or supervisory ones', () => {
+    const box = open();
+    box.record([event(1, 'th-1', 'comm-lost', 'trouble'), event(2, 'valve-1', 'tamper', 'supervisory')], []);
+    expect(box.alarmPending()).toBe(false);
+    box.record([event(3, 'smoke-1', 'smoke', 'fire')], []);
+    expect(box.alarmPending()).toBe(true);
+    // Still pending while in flight: until the hub's PUBACK it may have to be sent again.
+    const alarm = box.take()!;
+    expect(box.alarmPending()).toBe(true);
+    box.ack(alarm);
+    expect(box.alarmPending()).toBe(false);
+    box.close();
+  });
+
   it("takes an earlier version's outbox (no priority) as it is: its events are sent, none lost, before any later trouble", () => {
     const path = join(dir, 'old-outbox.db');
     const old = new Database(path);
