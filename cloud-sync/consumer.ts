@@ -1,4 +1,5 @@
 import { type MqttClient } from 'mqtt';
+import { ALARM_LANE_BACKOFF, RECONNECT_BACKOFF } from '../core/backoff.js';
 import { connectMqtt, type BrokerUrls } from '../core/mqtt-reconnect.js';
 import {
   decodeAlarmEvent,
@@ -192,7 +193,7 @@ export class ContractConsumer {
       clientId: lane === 'alarm' ? `cosafe-cloud-sync-${instance}-alarms` : `cosafe-cloud-sync-${instance}`,
       clean: false,
       connectTimeout: 5000,
-    });
+    }, lane === 'alarm' ? ALARM_LANE_BACKOFF : RECONNECT_BACKOFF);
     this.clients[lane] = client;
     client.on('connect', (connack) => {
       logger.info({ broker: this.d.brokerUrl, lane, sessionPresent: connack.sessionPresent }, 'cloud-sync connected to broker');

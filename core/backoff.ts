@@ -48,3 +48,10 @@ export const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
  * transmission path; 30 s of backoff after an outage would spend most of either.
  */
 export const ALARM_RECONNECT_CAP_MS = 2000;
+
+/**
+ * cloud-sync's alarm lane and its dispatch link (acknowledgements) reconnect
+ * within 0-2 s whatever the outage's length: they are a handful of clients per
+ * hub, not a fleet, and every second they are away an alarm waits at the broker.
+ */
+export const ALARM_LANE_BACKOFF: BackoffPolicy = { baseMs: 250, capMs: ALARM_RECONNECT_CAP_MS };

@@ -1,4 +1,5 @@
 import { type MqttClient } from 'mqtt';
+import { ALARM_LANE_BACKOFF } from '../../core/backoff.js';
 import { connectMqtt, type BrokerUrls } from '../../core/mqtt-reconnect.js';
 import { subscriptions } from '../../broker/contract/index.js';
 import type { Logger } from '../../core/logger.js';
@@ -43,7 +44,7 @@ export class DispatchLink {
       clientId: `cosafe-cloud-sync-dispatch-${this.d.instance ?? process.env.COSAFE_INSTANCE ?? 'main'}`,
       clean: false,
       connectTimeout: 5000,
-    });
+    }, ALARM_LANE_BACKOFF);
     this.client.on('connect', () => {
       // On every connect, not only for a new session: a grant added later is then taken up too.
       this.client?.subscribe(subscriptions.allAcks, { qos: 1 }, (err, granted) => {
