@@ -206,12 +206,16 @@ export class AlarmStore {
     return (this.s.journalTail.all(alarmId, n) as Record<string, unknown>[]).map(toEntry).reverse();
   }
 
-  /** Journal entries another worker wrote (a takeover): those later than what this store has of the alarm. */
+  /**
+   * Journal entries another worker wrote (a takeover), those this store does
+   * not have yet: an entry imported before (a partition that comes back) is
+   * recognised by its time, kind, actor, channel and event, not by its number,
+   * which is each worker's own.
+   */
   importJournal(alarmId: string, entries: readonly JournalEntry[]): number {
-    const last = (this.s.lastAt.get(alarmId) as { at: number | null } | undefined)?.at ?? -Infinity;
     let n = 0;
     for (const e of entries) {
-      if (e.at <= last) continue;
+      if (this.s.hasEntry.get(alarmId, e.at, e.kind, e.actor, e.channel, e.eventId, e.eventId)) continue;
       this.journal({ ...e, alarmId });
       n++;
     }
@@ -279,7 +283,7 @@ export class AlarmStore {
       messageAlarm: db.prepare('SELECT alarm_id FROM message WHERE id = ?'),
       eventsOf: db.prepare('SELECT event_id FROM event_seen WHERE alarm_id = ? AND activation = ?'),
       journalTail: db.prepare('SELECT * FROM journal WHERE alarm_id = ? ORDER BY n DESC LIMIT ?'),
-      lastAt: db.prepare('SELECT max(at) AS at FROM journal WHERE alarm_id = ?'),
+      hasEntry: db.prepare('SELECT 1 FROM journal WHERE alarm_id = ? AND at = ? AND kind = ? AND actor = ? AND channel = ? AND (event_id = ? OR (event_id IS NULL AND ? IS NULL))'),
       copyState: db.prepare('SELECT epoch, seq, written FROM alarm_copy WHERE alarm_id = ?'),
       setCopyState: db.prepare('INSERT OR REPLACE INTO alarm_copy (alarm_id, epoch, seq, written) VALUES (?, ?, ?, ?)'),
       copyWritten: db.prepare('UPDATE alarm_copy SET written = 1 WHERE alarm_id = ? AND epoch = ? AND seq = ?'),
