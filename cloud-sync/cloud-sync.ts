@@ -107,7 +107,8 @@ export async function startCloudSync(d: CloudSyncDeps): Promise<CloudSync> {
       });
       await alarms.start();
     } else {
-      partitioned = new PartitionedLanes({ ...laneDeps, sinks: alarmSinks, sites: dispatch.fireDispatch().sites });
+      const fire = dispatch.fireDispatch();
+      partitioned = new PartitionedLanes({ ...laneDeps, sinks: alarmSinks, sites: fire.sites, ...(fire.handover ? { handover: fire.handover } : {}) });
     }
     const p = partitioned;
     const telemetryDeps = { ...laneDeps, ...(p ? { onSessionClosed: () => p.check() } : {}) };

@@ -25,6 +25,7 @@ export const errorCatalog = {
   COSAFE_ERR_BROKER_PERSISTENCE: 'the broker could not store a message, so it did not acknowledge it',
   COSAFE_ERR_BROKER_CLUSTER: 'the Redis of a cluster of brokers is unreachable or not durable',
   COSAFE_ERR_PARTITION_LEASE: 'a cloud-sync worker cannot renew its partition leases in Redis, or lost one to another worker',
+  COSAFE_ERR_ALARM_STATE: 'a cloud-sync worker cannot write or read the shared alarm state of its partitions in Redis',
   COSAFE_ERR_BROKER_INTERNAL: 'the broker itself (not a client) met an error it goes on from',
   COSAFE_ERR_WEBHOOK_DELIVERY: 'a fire-department webhook delivery failed',
   COSAFE_ERR_HUB_UNREACHABLE: 'the hub HTTP API cannot be reached',

@@ -85,6 +85,10 @@ export const metricCatalog = {
   cosafe_sync_partition_lease_errors_total: { kind: 'counter', help: 'Lease renewals that failed because Redis did not answer (the worker keeps its partitions until the leases would expire)', labels: [] },
   cosafe_sync_alarm_lane_other_partition_total: { kind: 'counter', help: "Events and status messages of sites of another partition, acknowledged and left to that partition's session (every partition's alarm session has them)", labels: [] },
   cosafe_sync_unregistered_sites: { kind: 'gauge', help: "Sites of this worker's partitions heard on the alarm lane (status, events) but not in the site registry: with partitions, their readings are not received until they are registered", labels: [] },
+  cosafe_sync_alarm_state_writes_total: { kind: 'counter', help: "Writes of an alarm's shared copy to Redis (cloudSync.partitions): written, superseded (Redis had a newer version), not-holder (the partition's lease was no longer this worker's)", labels: ['outcome'] },
+  cosafe_sync_alarm_state_errors_total: { kind: 'counter', help: 'Operations on the shared alarm state in Redis that failed (write, load, relay, stash, connect: Redis did not answer; decode, import: a bad copy); failed writes are retried', labels: ['op'] },
+  cosafe_sync_alarms_taken_over_total: { kind: 'counter', help: "Alarms this worker took over from another worker's shared copy on claiming a partition: it escalates them and applies their acknowledgements from then on", labels: [] },
+  cosafe_sync_alarm_acks_relayed_total: { kind: 'counter', help: 'HTTP acknowledgements of an alarm of a partition another worker holds, handed to that worker through Redis (answered 202)', labels: [] },
 
   // cloud-sync: the local store
   cosafe_store_points_written_total: { kind: 'counter', help: 'Readings written to the local store', labels: [] },

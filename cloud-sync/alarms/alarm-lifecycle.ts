@@ -20,6 +20,7 @@ import type { DeliveryLog, PendingDelivery } from '../dispatch/delivery-log.js';
 import type { Departments } from '../dispatch/departments.js';
 import { may, type Principal } from '../http/permissions.js';
 import type { SiteLookup } from '../registry/site-registry.js';
+import { COPY_JOURNAL, copyMessages, type AlarmCopy } from './alarm-copy.js';
 import { AlarmStore, alarmIdOf, type AlarmRecord, type JournalEntry, type StoredMessage, type TransitionRow } from './alarm-store.js';
 import { awaitsAck, mayShelve, transition } from './alarm-states.js';
 import { buildCapAlert, type CapReference } from './cap.js';
@@ -42,10 +43,17 @@ export interface AlarmLifecycleDeps {
    * one of an alarm this worker never had is another worker's, not a refusal.
    */
   othersHaveAlarms?: boolean;
+  /**
+   * With cloudSync.partitions: whether this worker holds the partition of a
+   * site now. Only the holder escalates an alarm and applies acknowledgements
+   * to it; another worker's copy of it is stale (cloud-sync/partitions/alarm-handover.ts).
+   */
+  holds?: (site: string) => boolean;
 }
 
 export type AckChannel = 'http' | 'mqtt';
-export type AckRefusal = 'unknown' | 'forbidden' | 'wrong-district' | 'stale' | 'not-active' | 'unstamped' | 'invalid';
+/** `elsewhere`: the alarm is of a partition another worker holds (not a refusal: the holder applies it). */
+export type AckRefusal = 'unknown' | 'forbidden' | 'wrong-district' | 'stale' | 'not-active' | 'unstamped' | 'invalid' | 'elsewhere';
 
 export interface AckRequest {
   alarmId?: string;
@@ -86,12 +94,15 @@ export class AlarmLifecycle {
   private readonly unregistered = new Set<string>();
   private readonly observers = new Set<AlarmObserver>();
   private readonly deliveryObservers = new Set<AlarmObserver>();
+  private readonly changeObservers = new Set<AlarmObserver>();
 
   constructor(private readonly d: AlarmLifecycleDeps) {}
 
   /** Re-arms the timers a restart interrupted, at the due times stored before. */
   start(): void {
     for (const a of this.d.store.timed()) {
+      // With partitions, only those of partitions held: the others are armed when their partition is taken (`armWhere`).
+      if (!this.holding(a.site)) continue;
       if (a.escalationDue !== null) this.d.scheduler.schedule(escalationKey(a.id), a.escalationDue, () => this.escalate(a.id));
       if (a.shelved) this.d.scheduler.schedule(unshelveKey(a.id), a.shelved.until, () => this.unshelve(a.id, { id: 'hub', role: 'admin' }, 'expired'));
     }
@@ -106,6 +117,16 @@ export class AlarmLifecycle {
   observe(observer: AlarmObserver): () => void {
     this.observers.add(observer);
     return () => this.observers.delete(observer);
+  }
+
+  /**
+   * Calls `observer` with an alarm after every durable change of its record:
+   * transitions, escalations, deliveries, shelving, a department's word on
+   * the public (what a successor worker needs; returns the unsubscribe).
+   */
+  observeChanges(observer: AlarmObserver): () => void {
+    this.changeObservers.add(observer);
+    return () => this.changeObservers.delete(observer);
   }
 
   /** Calls `observer` with an alarm each time one of its messages was delivered (a console's timeline); returns the unsubscribe. */
@@ -219,6 +240,8 @@ export class AlarmLifecycle {
       const id = req.alarmId ?? seen?.alarmId;
       const a = id ? store.get(id) : undefined;
       if (!a || (req.alarmId && req.eventId && seen?.alarmId !== req.alarmId)) return { r: { ok: false, reason: 'unknown' }, deliveries: [] };
+      // Another worker holds its partition: this copy is stale, and the holder applies the acknowledgement.
+      if (!this.holding(a.site)) return { r: { ok: false, reason: 'elsewhere', alarm: a }, deliveries: [] };
       const now = clock.now();
       const refuse = (reason: AckRefusal) => {
         store.journal({ alarmId: a.id, at: now, kind: 'ack-refused', from: a.state, to: a.state, actor: req.who.id, channel: req.channel, eventId: req.eventId ?? null, detail: { reason, role: req.who.role } });
@@ -267,8 +290,8 @@ export class AlarmLifecycle {
       return { r: { ok: true, alarm: a, already: false }, deliveries: [p] };
     });
     const r = result.r;
-    if (!r.ok && r.reason === 'unknown' && req.channel === 'mqtt' && this.d.othersHaveAlarms) {
-      logger.debug({ eventId: req.eventId, by: req.who.id }, "acknowledgement of another cloud-sync worker's alarm");
+    if (!r.ok && ((r.reason === 'unknown' && req.channel === 'mqtt' && this.d.othersHaveAlarms) || r.reason === 'elsewhere')) {
+      logger.debug({ eventId: req.eventId, alarmId: req.alarmId, by: req.who.id }, "acknowledgement of another cloud-sync worker's alarm");
       return r;
     }
     if (!r.ok) {
@@ -278,6 +301,7 @@ export class AlarmLifecycle {
     if (r.already && result.publicChanged) {
       logger.info({ alarmId: r.alarm.id, by: req.who.id, warnPublic: req.warnPublic, channel: req.channel }, req.warnPublic ? 'fire department asks to warn the public' : 'fire department ends the public warning');
       this.notify(r.alarm);
+      this.notify(r.alarm, this.changeObservers);
     }
     if (!r.already) {
       this.d.scheduler.cancel(escalationKey(r.alarm.id));
@@ -312,7 +336,8 @@ export class AlarmLifecycle {
     });
     this.d.metrics.inc('cosafe_alarm_shelved_total');
     this.d.scheduler.cancel(escalationKey(alarmId));
-    this.d.scheduler.schedule(unshelveKey(alarmId), until, () => this.unshelve(alarmId, { id: 'hub', role: 'admin' }, 'expired'));
+    this.d.scheduler.schedule(unshelveKey(alarmId), until, () => this.unshelveExpired(alarmId));
+    this.notify(a, this.changeObservers);
     return { ok: true, alarm: a };
   }
 
@@ -367,6 +392,7 @@ export class AlarmLifecycle {
     if (rearm) this.arm(rearm);
     // A console shows each delivery in the alarm's timeline as it happens.
     if (delivered) this.notify(delivered, this.deliveryObservers);
+    if (delivered) this.notify(delivered, this.changeObservers);
   }
 
   get(id: string): AlarmRecord | undefined {
@@ -403,6 +429,8 @@ export class AlarmLifecycle {
       out = store.transaction(() => {
         const a = store.get(id);
         if (!a || a.state !== 'active-unacknowledged' || a.shelved || a.escalationDue === null || a.alertId === null) return undefined;
+        // Its partition went to another worker meanwhile: the holder escalates it, from the shared copy.
+        if (!this.holding(a.site)) return undefined;
         const now = clock.now();
         if (now < a.escalationDue) return { a, deliveries: [], step: a.escalationStep, due: a.escalationDue };
         const due = a.escalationDue;
@@ -504,6 +532,7 @@ export class AlarmLifecycle {
     this.arm(a);
     this.updateGauges();
     this.notify(a);
+    this.notify(a, this.changeObservers);
   }
 
   private notify(a: AlarmRecord, observers: ReadonlySet<AlarmObserver> = this.observers): void {
@@ -539,8 +568,99 @@ export class AlarmLifecycle {
   }
 
   private arm(a: AlarmRecord): void {
-    if (a.escalationDue !== null) this.d.scheduler.schedule(escalationKey(a.id), a.escalationDue, () => this.escalate(a.id));
+    if (a.escalationDue !== null && this.holding(a.site)) this.d.scheduler.schedule(escalationKey(a.id), a.escalationDue, () => this.escalate(a.id));
     else this.d.scheduler.cancel(escalationKey(a.id));
+  }
+
+  private holding(site: string): boolean {
+    return this.d.holds?.(site) ?? true;
+  }
+
+  private unshelveExpired(id: string): void {
+    const a = this.d.store.get(id);
+    if (a && this.holding(a.site)) this.unshelve(id, { id: 'hub', role: 'admin' }, 'expired');
+  }
+
+  /** With partitions, on taking a partition: arms the escalation and unshelving of its alarms, at their stored due times (overdue: now). */
+  armWhere(inPartition: (site: string) => boolean): void {
+    for (const a of this.d.store.timed()) {
+      if (!inPartition(a.site)) continue;
+      this.arm(a);
+      if (a.shelved && this.holding(a.site)) this.d.scheduler.schedule(unshelveKey(a.id), a.shelved.until, () => this.unshelveExpired(a.id));
+    }
+  }
+
+  /** With partitions, on giving a partition up: its alarms' timers stop here (the next holder arms them from the shared copy). */
+  disarmWhere(inPartition: (site: string) => boolean): void {
+    for (const a of this.d.store.timed()) {
+      if (!inPartition(a.site)) continue;
+      this.d.scheduler.cancel(escalationKey(a.id));
+      this.d.scheduler.cancel(unshelveKey(a.id));
+    }
+  }
+
+  /** Everything a successor needs to go on with an alarm (alarm-copy.ts), read in one transaction; the version is the caller's. */
+  copyOf(id: string): Omit<AlarmCopy, 'v' | 'version' | 'worker'> | undefined {
+    const { store } = this.d;
+    return store.transaction(() => {
+      const a = store.get(id);
+      if (!a) return undefined;
+      return { alarm: a, events: store.eventsOf(id, a.activation), messages: copyMessages(store.messages(id), a), pending: this.d.log.pendingOf(id), journal: store.journalTail(id, COPY_JOURNAL) };
+    });
+  }
+
+  /**
+   * Takes an alarm over from another worker's shared copy (this worker has
+   * just claimed its partition): record, events, messages and journal
+   * imported with a journal entry saying from whom, in one transaction; the
+   * deliveries the copy had not seen confirmed are sent again (the same key:
+   * the same webhook-id, so a department drops a duplicate), and the
+   * escalation is armed at the stored due time (overdue: now).
+   */
+  adopt(copy: AlarmCopy, me: string): void {
+    const { store, clock, log } = this.d;
+    const a = copy.alarm;
+    const deliveries = store.transaction(() => {
+      const before = store.get(a.id);
+      store.importJournal(a.id, copy.journal);
+      for (const m of copy.messages) store.addMessage(m);
+      for (const e of copy.events) store.markSeen(e, a.id, a.activation);
+      store.put(a);
+      store.journal({
+        alarmId: a.id,
+        at: clock.now(),
+        kind: 'taken-over',
+        from: before?.state ?? null,
+        to: a.state,
+        actor: me,
+        channel: 'hub',
+        eventId: a.activatingEvent,
+        detail: { from: copy.worker, version: copy.version, resent: copy.pending.length },
+      });
+      const out = copy.pending.filter((p) => !log.has(p.key));
+      for (const p of out) log.addPending(p);
+      return out;
+    });
+    for (const p of deliveries) this.d.deliver(p);
+    this.arm(a);
+    this.updateGauges();
+    this.notify(a);
+  }
+
+  /**
+   * An MQTT acknowledgement no worker held the alarm's partition for when it
+   * came (a takeover in progress), kept in Redis and offered again to the
+   * worker that took the partition: applied only if it is of an alarm of
+   * `inPartition` that still waits for it, in the occurrence it names (never
+   * refused a second time).
+   */
+  replayAck(topic: string, payload: Buffer, inPartition: (site: string) => boolean): boolean {
+    const t = parseAckTopic(topic);
+    if (!t) return false;
+    const seen = this.d.store.seen(t.eventId);
+    const a = seen && this.d.store.get(seen.alarmId);
+    if (!a || !seen || !inPartition(a.site) || !awaitsAck(a.state) || seen.activation !== a.activation) return false;
+    return this.ackFromMqtt(topic, payload).ok;
   }
 
   private fresh(id: string, e: AlarmEvent, now: number): AlarmRecord {

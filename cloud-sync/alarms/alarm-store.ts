@@ -40,7 +40,7 @@ export interface AlarmRecord {
   updatedAt: number;
 }
 
-export type JournalKind = 'transition' | 'repeat' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored' | 'public-warning';
+export type JournalKind = 'transition' | 'repeat' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored' | 'public-warning' | 'taken-over';
 
 export interface JournalEntry {
   n: number;
@@ -122,6 +122,8 @@ export class AlarmStore {
         escalation INTEGER NOT NULL, sent INTEGER NOT NULL, xml TEXT NOT NULL
       );
       CREATE INDEX IF NOT EXISTS message_alarm ON message (alarm_id, sent);
+      -- With cloudSync.partitions: the version of each alarm's state as this worker last wrote or imported its shared copy (alarm-copy.ts).
+      CREATE TABLE IF NOT EXISTS alarm_copy (alarm_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, seq INTEGER NOT NULL, written INTEGER NOT NULL) WITHOUT ROWID;
     `);
     this.s = this.prepare(db);
   }
@@ -194,6 +196,46 @@ export class AlarmStore {
     this.s.markSeen.run(eventId, alarmId, activation);
   }
 
+  /** The event ids applied to one occurrence of an alarm. */
+  eventsOf(alarmId: string, activation: number): string[] {
+    return (this.s.eventsOf.all(alarmId, activation) as { event_id: string }[]).map((r) => r.event_id);
+  }
+
+  /** The last `n` journal entries of an alarm, oldest first. */
+  journalTail(alarmId: string, n: number): JournalEntry[] {
+    return (this.s.journalTail.all(alarmId, n) as Record<string, unknown>[]).map(toEntry).reverse();
+  }
+
+  /**
+   * Journal entries another worker wrote (a takeover), those this store does
+   * not have yet: an entry imported before (a partition that comes back) is
+   * recognised by its time, kind, actor, channel and event, not by its number,
+   * which is each worker's own.
+   */
+  importJournal(alarmId: string, entries: readonly JournalEntry[]): number {
+    let n = 0;
+    for (const e of entries) {
+      if (this.s.hasEntry.get(alarmId, e.at, e.kind, e.actor, e.channel, e.eventId, e.eventId)) continue;
+      this.journal({ ...e, alarmId });
+      n++;
+    }
+    return n;
+  }
+
+  copyState(alarmId: string): { epoch: number; seq: number; written: boolean } | undefined {
+    const r = this.s.copyState.get(alarmId) as { epoch: number; seq: number; written: number } | undefined;
+    return r && { epoch: r.epoch, seq: r.seq, written: r.written === 1 };
+  }
+
+  setCopyState(alarmId: string, v: { epoch: number; seq: number }, written: boolean): void {
+    this.s.setCopyState.run(alarmId, v.epoch, v.seq, written ? 1 : 0);
+  }
+
+  /** Marks a version written, unless a later change gave the alarm a newer one meanwhile. */
+  copyWritten(alarmId: string, v: { epoch: number; seq: number }): void {
+    this.s.copyWritten.run(alarmId, v.epoch, v.seq);
+  }
+
   addMessage(m: StoredMessage): void {
     this.s.addMessage.run(m.id, m.alarmId, m.activation, m.msgType, m.escalation, m.sent, m.xml);
   }
@@ -239,6 +281,12 @@ export class AlarmStore {
       addMessage: db.prepare('INSERT OR IGNORE INTO message (id, alarm_id, activation, msg_type, escalation, sent, xml) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       messages: db.prepare('SELECT * FROM message WHERE alarm_id = ? ORDER BY sent, rowid'),
       messageAlarm: db.prepare('SELECT alarm_id FROM message WHERE id = ?'),
+      eventsOf: db.prepare('SELECT event_id FROM event_seen WHERE alarm_id = ? AND activation = ?'),
+      journalTail: db.prepare('SELECT * FROM journal WHERE alarm_id = ? ORDER BY n DESC LIMIT ?'),
+      hasEntry: db.prepare('SELECT 1 FROM journal WHERE alarm_id = ? AND at = ? AND kind = ? AND actor = ? AND channel = ? AND (event_id = ? OR (event_id IS NULL AND ? IS NULL))'),
+      copyState: db.prepare('SELECT epoch, seq, written FROM alarm_copy WHERE alarm_id = ?'),
+      setCopyState: db.prepare('INSERT OR REPLACE INTO alarm_copy (alarm_id, epoch, seq, written) VALUES (?, ?, ?, ?)'),
+      copyWritten: db.prepare('UPDATE alarm_copy SET written = 1 WHERE alarm_id = ? AND epoch = ? AND seq = ?'),
     };
   }
 }

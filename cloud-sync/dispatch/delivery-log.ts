@@ -90,6 +90,16 @@ export class DeliveryLog {
     }));
   }
 
+  /** Deliveries not yet taken of one alarm's messages (and its gateway commands): what a successor worker sends again. */
+  pendingOf(alarmId: string): PendingDelivery[] {
+    return (this.s.pendingOf.all(alarmId, alarmId) as { key: string; department: string; event: string; channel: DeliveryChannel }[]).map((r) => ({
+      key: r.key,
+      channel: r.channel,
+      department: r.department,
+      message: JSON.parse(r.event) as DeliveryPayload,
+    }));
+  }
+
   close(): void {
     if (this.owned) this.db?.close();
     this.db = undefined;
@@ -104,6 +114,7 @@ export class DeliveryLog {
       addDelivered: db.prepare('INSERT OR REPLACE INTO delivered (key) VALUES (?)'),
       prune: db.prepare('DELETE FROM delivered WHERE n <= ?'),
       allPending: db.prepare('SELECT key, department, event FROM pending WHERE channel = ?'),
+      pendingOf: db.prepare("SELECT key, department, event, channel FROM pending WHERE json_extract(event, '$.alarmId') = ? OR json_extract(event, '$.payload.alarmId') = ?"),
     };
   }
 }

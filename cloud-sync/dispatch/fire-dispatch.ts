@@ -1,3 +1,5 @@
+import { AlarmHandover } from '../partitions/alarm-handover.js';
+import { PartitionOwnership } from '../partitions/partition-ownership.js';
 import { cloudSyncInstance } from '../partitions/worker-id.js';
 import type { BrokerUrls } from '../../core/mqtt-reconnect.js';
 import type { FastifyInstance } from 'fastify';
@@ -33,6 +35,8 @@ export interface FireDispatchDeps {
 export interface FireDispatch {
   readonly lifecycle: AlarmLifecycle;
   readonly sites: SiteRegistry;
+  /** With cloudSync.partitions: the alarm state shared in Redis, moved with each partition. */
+  readonly handover?: AlarmHandover;
   /** The alarm lane's handler: true once the event is journaled and its deliveries recorded. */
   onEvent(event: AlarmEvent): boolean;
   onStatus(status: GatewayStatus): void;
@@ -59,9 +63,17 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
   sites.refresh();
   const departments = new Departments(config.cloudSync.fireDepartments, config.cloudSync.alarms);
   const scheduler = d.scheduler ?? new TimerScheduler(clock);
+  // With partitions, made before the lifecycle starts: at a restart, no timer of a partition held elsewhere is armed.
+  const partitions = config.cloudSync.partitions;
+  const ownership = partitions ? new PartitionOwnership(partitions.count) : undefined;
+  let handover: AlarmHandover | undefined;
 
   let lifecycle: AlarmLifecycle | undefined;
-  const link = new DispatchLink({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), instance: cloudSyncInstance(config), logger: log, onAck: (topic, payload) => void lifecycle!.ackFromMqtt(topic, payload) });
+  const link = new DispatchLink({ brokerUrl: d.brokerUrl, ...(d.brokerAuth ? { auth: d.brokerAuth } : {}), instance: cloudSyncInstance(config), logger: log, onAck: (topic, payload) => {
+      const r = lifecycle!.ackFromMqtt(topic, payload);
+      // Not an alarm held here: its holder reads the same acknowledgement; kept in Redis in case nobody holds it right now.
+      if (handover && !r.ok && (r.reason === 'unknown' || r.reason === 'elsewhere')) handover.stashAck(topic, payload);
+    } });
   const webhooks = new WebhookDispatcher({ targets: departments.webhookTargets(), logger: log, metrics, clock, log: deliveryLog, onDelivered: (p, at, n) => lifecycle?.onDelivered(p, at, n) });
   const mqttOut = new MqttDispatcher({
     publish: (topic, payload) => link.publish(topic, payload),
@@ -85,26 +97,34 @@ export async function startFireDispatch(d: FireDispatchDeps): Promise<FireDispat
     logger: log,
     metrics,
     deliver: (p) => (p.channel === 'webhook' ? webhooks.start(p as PendingDelivery<WebhookData>) : mqttOut.start(p as PendingDelivery<MqttPublish>)),
-    othersHaveAlarms: config.cloudSync.partitions !== undefined,
+    othersHaveAlarms: partitions !== undefined,
+    ...(ownership ? { holds: (site: string) => ownership.holds(site) } : {}),
   });
+  if (partitions && ownership) {
+    handover = new AlarmHandover({ redisUrl: partitions.redisUrl, workerId: cloudSyncInstance(config), ownership, lifecycle, store, logger: log.child({ component: 'alarm-state' }), metrics, clock });
+    await handover.start();
+  }
   if (config.cloudSync.fireDepartments.length === 0) logger.warn('no fire department configured: alarms are journaled but sent to nobody');
   link.start();
   lifecycle.start();
   webhooks.resume();
   mqttOut.resume();
   const l = lifecycle;
+  const h = handover;
 
   return {
     lifecycle: l,
     sites,
+    ...(h ? { handover: h } : {}),
     onEvent: (event) => l.onEvent(event),
     onStatus: (status) => {
       if (status.state === 'online') l.checkSite(status.site, status.gateway);
     },
-    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, metrics, logger: log }),
+    registerRoutes: (app) => registerAlarmRoutes(app, { lifecycle: l, sites, metrics, logger: log, ...(h ? { handover: h } : {}) }),
     pendingCount: () => webhooks.pendingCount() + mqttOut.pendingCount(),
-    health: () => ({ dispatchLink: link.connected, unregisteredSites: l.unregisteredSites(), sitesRegistered: sites.all().length }),
+    health: () => ({ dispatchLink: link.connected, unregisteredSites: l.unregisteredSites(), sitesRegistered: sites.all().length, ...(h ? h.health() : {}) }),
     async stop() {
+      await h?.stop();
       l.stop();
       await webhooks.stop();
       mqttOut.stop();

@@ -4,6 +4,7 @@ import { AlarmLifecycleState, SignalClass } from '../../broker/contract/index.js
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { AckRefusal, AlarmLifecycle } from '../alarms/alarm-lifecycle.js';
+import type { AlarmHandover } from '../partitions/alarm-handover.js';
 import type { AlarmRecord } from '../alarms/alarm-store.js';
 import { CAP_CONTENT_TYPE } from '../alarms/cap.js';
 import type { SiteRegistry } from '../registry/site-registry.js';
@@ -16,6 +17,8 @@ export interface AlarmRoutesDeps {
   sites: SiteRegistry;
   metrics: Metrics;
   logger: Logger;
+  /** With cloudSync.partitions: an acknowledgement of an alarm another worker holds is handed to that worker. */
+  handover?: AlarmHandover;
 }
 
 const ListQuery = z
@@ -37,7 +40,7 @@ const AckBody = z
   .strict();
 const ShelveBody = z.object({ minutes: z.number().int().positive(), reason: z.string().min(1).max(200) }).strict();
 
-const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, 'wrong-district': 403, stale: 409, 'not-active': 409, unstamped: 400, invalid: 400 };
+const ACK_STATUS: Record<AckRefusal, number> = { unknown: 404, forbidden: 403, 'wrong-district': 403, stale: 409, 'not-active': 409, unstamped: 400, invalid: 400, elsewhere: 202 };
 
 /** Where an alarm is, for the permission table: its site (an owner's reach) and district (a fire department's). */
 export const whereOf = (a: AlarmRecord) => ({ site: a.site, district: a.district });
@@ -98,9 +101,40 @@ export function registerAlarmRoutes(app: FastifyInstance, d: AlarmRoutesDeps): v
     if (!body.success) return reply.code(400).send({ error: 'bad request', details: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
     const r = d.lifecycle.acknowledge({ alarmId: req.params.id, who: p, channel: 'http', ...clean(body.data) });
     if (r.ok) return { alarm: view(r.alarm), alreadyAcknowledged: r.already };
+    if (d.handover && (r.reason === 'unknown' || r.reason === 'elsewhere')) return relayAck(req.params.id, p, clean(body.data), reply);
     if (r.reason === 'forbidden' || r.reason === 'wrong-district') d.metrics.inc('cosafe_http_denied_total', { permission: 'alarms.ack', role: p.role });
     return reply.code(ACK_STATUS[r.reason]).send({ error: `acknowledgement refused: ${r.reason}`, code: r.reason === 'unknown' ? 'COSAFE_ERR_ALARM_UNKNOWN' : 'COSAFE_ERR_ACK_REFUSED', reason: r.reason });
   });
+
+  /**
+   * With partitions: the alarm is of a partition another worker holds. Its
+   * shared copy says whether this credential may acknowledge it (403 at once
+   * if not); if so the acknowledgement goes to the holder through Redis, which
+   * applies it within a second, and the answer is 202 with the holder's id.
+   */
+  const relayAck = async (alarmId: string, p: Principal, body: z.infer<typeof AckBody>, reply: FastifyReply) => {
+    const h = d.handover!;
+    let found: Awaited<ReturnType<AlarmHandover['find']>>;
+    try {
+      found = await h.find(alarmId);
+    } catch (err) {
+      d.logger.error({ code: 'COSAFE_ERR_ALARM_STATE', alarmId, err: (err as Error).message }, 'cannot reach the shared alarm state to hand an acknowledgement on');
+      return reply.code(503).send({ error: 'the alarm is held by another cloud-sync worker and the shared alarm state cannot be reached: acknowledge again, or over MQTT', code: 'COSAFE_ERR_ALARM_STATE' });
+    }
+    if (!found) return reply.code(404).send({ error: 'acknowledgement refused: unknown', code: 'COSAFE_ERR_ALARM_UNKNOWN', reason: 'unknown' });
+    const a = found.copy.alarm;
+    if (!may(p, 'alarms.ack', a.district)) {
+      d.metrics.inc('cosafe_alarm_acks_refused_total', { channel: 'http', reason: 'forbidden' });
+      return deny(reply, p, 'alarms.ack', `alarm ${a.id} is of district ${a.district}, not of this credential's`);
+    }
+    try {
+      const { holder } = await h.relayAck(found.partition, { alarmId, who: p, channel: 'http', ...body });
+      return reply.code(202).send({ accepted: true, alarmId, partition: found.partition, holder, state: a.state });
+    } catch (err) {
+      d.logger.error({ code: 'COSAFE_ERR_ALARM_STATE', alarmId, err: (err as Error).message }, 'cannot hand an acknowledgement on to the holder of its partition');
+      return reply.code(503).send({ error: 'the shared alarm state cannot be reached: acknowledge again, or over MQTT', code: 'COSAFE_ERR_ALARM_STATE' });
+    }
+  };
 
   app.post<{ Params: { id: string } }>('/api/v1/alarms/:id/shelve', { config: access('alarms.shelve') }, async (req, reply) => {
     const p = req.principal!;

@@ -10,6 +10,7 @@ import { ContractConsumer } from '../consumer.js';
 import type { SiteRegistry } from '../registry/site-registry.js';
 import type { Sink } from '../sinks/sink.js';
 import type { PartitionSites, TelemetryLane } from '../telemetry/telemetry-lane.js';
+import type { AlarmHandover } from './alarm-handover.js';
 import { partitionOf } from './partition.js';
 import { PartitionLeases } from './partition-leases.js';
 import { cloudSyncInstance } from './worker-id.js';
@@ -28,6 +29,8 @@ export interface PartitionedLanesDeps {
   sinks: readonly Sink[];
   /** The site registry (the dispatch's): which sites' readings each partition's session subscribes to. */
   sites: SiteRegistry;
+  /** The alarm state of each partition in Redis (the dispatch's): imported before a partition's sessions connect. */
+  handover?: AlarmHandover;
 }
 
 /**
@@ -157,6 +160,8 @@ export class PartitionedLanes {
 
   private async acquire(k: number): Promise<void> {
     const p = this.partition(k);
+    // The alarm state first: an event of the partition then meets the state its last holder left.
+    await this.d.handover?.acquire(k);
     await p.consumer.start();
     await this.telemetry?.setPartitions(this.telemetryParts());
   }
@@ -164,6 +169,7 @@ export class PartitionedLanes {
   /** Both sessions closed before the lease is given back; the inbox goes on handing on what it took. */
   private async release(k: number): Promise<void> {
     await this.partitions.get(k)?.consumer.detach();
+    await this.d.handover?.release(k);
     await this.telemetry?.setPartitions(this.telemetryParts());
   }
 
