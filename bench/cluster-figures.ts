@@ -53,3 +53,26 @@ export function lateStreak(samples: readonly { late: boolean }[]): number {
   for (let i = samples.length - 1; i >= 0 && samples[i]!.late; i--) n++;
   return n;
 }
+
+/**
+ * Whether cloud-sync workers' leases have settled: every one of `count`
+ * partitions held by exactly one worker, and no worker past its share
+ * (`ceil(count / workers)`, as the workers themselves plan it). `held`: the
+ * partitions each worker says it holds (its /health).
+ */
+export function leasesSettled(held: readonly (readonly number[])[], count: number): boolean {
+  const share = Math.ceil(count / Math.max(1, held.length));
+  const all = held.flat();
+  return held.every((ks) => ks.length <= share) && all.length === count && new Set(all).size === count && all.every((k) => Number.isInteger(k) && k >= 0 && k < count);
+}
+
+/**
+ * How many of `sites` fall into each of `count` partitions (`partitionOf`):
+ * the two-workers variant checks that its publishers' sites spread over every
+ * partition, or one worker would idle and the variant measure one worker.
+ */
+export function sitesPerPartition(sites: readonly string[], count: number, partitionOf: (site: string, count: number) => number): number[] {
+  const out = Array.from({ length: count }, () => 0);
+  for (const s of sites) out[partitionOf(s, count)]!++;
+  return out;
+}

@@ -2,11 +2,13 @@ import type { Identity } from '../broker/auth/identity.js';
 import { startRedis, type RedisServer } from '../tests/helpers/redis.js';
 import { AlarmProbe, summarize, type LatencySummary } from './alarm-probe.js';
 import { ClusterStack } from './cluster-stack.js';
-import { cpuSecondsPer100k, lateStreak, ratio, readingsPerCore } from './cluster-figures.js';
+import { partitionOf } from '../cloud-sync/partitions/partition.js';
+import { cpuSecondsPer100k, lateStreak, ratio, readingsPerCore, sitesPerPartition } from './cluster-figures.js';
 import { alarmsWhile, loadIdentities, peakRss, PUBLISHERS, READINGS_PER_BATCH, readyForAlarms, runLoad, watchHub, type Ctx, type HubDuring, type LoadResult } from './phases.js';
 import type { PublisherProcess } from './publishers.js';
 import { GATEWAY, SITE, SMOKE, type StackProcess } from './stack-processes.js';
 import { CpuMeter, childPidsNamed } from './system.js';
+import { loadSite } from './workload.js';
 
 /**
  * Phase 6, `cluster` (issue 16): the same load and alarm probe as the other
@@ -38,19 +40,25 @@ export interface ClusterParams {
 export interface ClusterVariant {
   name: string;
   brokers: number;
-  /** cloud-sync processes; 1 until cloudSync.partitions lands. */
+  /** cloud-sync processes; more than one: workers with `cloudSync.partitions`. */
   workers: number;
+  /** `cloudSync.partitions.count` of the workers (with one worker: none, the sessions of one cloud-sync as before). */
+  partitions?: number;
 }
 
 /**
- * The variants, in the order they run. The "two workers" variant joins here
- * once cloud-sync workers with partitions exist (`cloudSync.partitions`, being
- * built for issue 16): `{ name: 'two brokers, two workers', brokers: 2, workers: 2 }`,
- * with ClusterStack starting one `cosafe cloud-sync` per partition.
+ * The variants, in the order they run. Two workers take 2 partitions, one
+ * each: the bench's 10 publishers' sites fall 5 and 5 into them (FNV-1a,
+ * checked before the run with sitesPerPartition), so each worker carries
+ * half the telemetry whichever partition it gets; with 4 the sites fall
+ * 3/3/2/2 and a worker's share would depend on which two partitions it won
+ * (6 or 4 of 10). And each event goes into every partition's alarm session:
+ * 2 copies per event, the least a split can cost the alarm lane.
  */
 export const CLUSTER_VARIANTS: readonly ClusterVariant[] = [
   { name: 'one broker', brokers: 1, workers: 1 },
   { name: 'two brokers', brokers: 2, workers: 1 },
+  { name: 'two brokers, two workers', brokers: 2, workers: 2, partitions: 2 },
 ];
 
 type Cpu = Record<string, { cpuMs: number; corePercent: number }>;
@@ -59,6 +67,7 @@ export interface ClusterRun {
   name: string;
   brokers: number;
   workers: number;
+  partitions?: number;
   /** Alarms with nothing else going on: the cost of the hops (Redis, a second broker) alone. */
   idle: LatencySummary;
   load: LoadResult;
@@ -97,7 +106,7 @@ export const CLUSTER_PREFIXES = { embedded: 'cl-emb-', variant: (i: number) => `
 export const clusterEmbeddedIdentities = (): Identity[] => loadIdentities(CLUSTER_PREFIXES.embedded);
 
 /** The load of one variant, with the probe's alarms meanwhile; idle alarms before it. */
-async function measure(ctx: Ctx, p: ClusterParams, sitePrefix: string, procs: Record<string, StackProcess>, redis?: RedisServer): Promise<Omit<ClusterRun, 'name' | 'brokers' | 'workers'>> {
+async function measure(ctx: Ctx, p: ClusterParams, sitePrefix: string, procs: Record<string, StackProcess>, redis?: RedisServer): Promise<Omit<ClusterRun, 'name' | 'brokers' | 'workers' | 'partitions'>> {
   const broken = () => lateStreak(ctx.probe.samples) >= p.giveUpAfterLate;
   const idleSamples = await alarmsWhile(ctx.probe, { gapMs: p.alarmGapMs, timeoutMs: p.alarmTimeoutMs, max: p.idleAlarms, until: broken });
   const redisBefore = redis ? await redisInfo(redis) : undefined;
@@ -176,10 +185,14 @@ export async function runClusterPhase(
   const variants: ClusterRun[] = [];
   try {
     for (const [i, v] of CLUSTER_VARIANTS.entries()) {
-      // The seam for the workers variant: ClusterStack starts one cloud-sync today.
-      if (v.workers !== 1) throw new Error(`cluster variant "${v.name}": ${v.workers} cloud-sync workers need cloudSync.partitions, not built yet`);
-      log(`    ${v.name} of a cluster on Redis (appendfsync ${p.appendfsync}), ${v.workers} cloud-sync: ${p.readings.toLocaleString('en-US')} readings, alarms meanwhile ...`);
       const prefix = CLUSTER_PREFIXES.variant(i);
+      const loadSites = Array.from({ length: PUBLISHERS }, (_, n) => loadSite(prefix, n));
+      if (v.partitions !== undefined) {
+        // Every worker must have telemetry to take, or the variant measures one worker beside an idle one.
+        const spread = sitesPerPartition(loadSites, v.partitions, partitionOf);
+        if (spread.some((n) => n === 0)) throw new Error(`cluster variant "${v.name}": the load's sites (${prefix}*) leave a partition empty: ${spread.join('/')}`);
+      }
+      log(`    ${v.name} of a cluster on Redis (appendfsync ${p.appendfsync}), ${v.workers} cloud-sync${v.partitions ? ` workers of ${v.partitions} partitions` : ''}: ${p.readings.toLocaleString('en-US')} readings, alarms meanwhile ...`);
       const cluster = await ClusterStack.start({
         // A database of its own per variant: no session or queue of the one before.
         redisUrl: `${redis.url}/${i + 1}`,
@@ -188,6 +201,8 @@ export async function runClusterPhase(
         fireDepartmentUrl: o.fireDepartmentUrl,
         fireDepartmentSecret: o.fireDepartmentSecret,
         brokers: v.brokers,
+        workers: v.workers,
+        ...(v.partitions !== undefined ? { partitions: v.partitions, sites: [SITE, ...loadSites] } : {}),
         identities: [{ role: 'device', id: `${SITE}.${SMOKE}`, site: SITE, device: SMOKE }, { role: 'service', id: 'bench-observer' }, ...loadIdentities(prefix)],
       });
       let probe: AlarmProbe | undefined;
@@ -227,7 +242,7 @@ export async function runClusterPhase(
             ctx.setWorker(w);
           },
         };
-        const run: ClusterRun = { name: v.name, brokers: v.brokers, workers: v.workers, ...(await measure(vctx, p, prefix, procs, redis)) };
+        const run: ClusterRun = { name: v.name, brokers: v.brokers, workers: v.workers, ...(v.partitions !== undefined ? { partitions: v.partitions } : {}), ...(await measure(vctx, p, prefix, procs, redis)) };
         variants.push(run);
         log(`      ${line(run)}`);
       } finally {

@@ -5,6 +5,9 @@ import mqtt from 'mqtt';
 import { stringify } from 'yaml';
 import type { Identity } from '../broker/auth/identity.js';
 import { freePort, waitUntil } from '../tests/helpers/processes.js';
+import { partitionOf } from '../cloud-sync/partitions/partition.js';
+import { SiteStore, siteStorePath } from '../cloud-sync/registry/site-store.js';
+import { leasesSettled } from './cluster-figures.js';
 import type { LoadTarget } from './phases.js';
 import { ADMIN, BENCH_BROKER_LIMITS, GATEWAY, GATEWAY_IDENTITY, SITE, SMOKE, StackProcess, basicAuth, issueLogins, spawnCosafe, waitForGateway, withOutput, type Login } from './stack-processes.js';
 
@@ -17,6 +20,15 @@ export interface ClusterStackOptions {
   fireDepartmentSecret: string;
   /** `cosafe broker` processes sharing the Redis. */
   brokers: number;
+  /**
+   * `cosafe cloud-sync` processes. More than one: workers with
+   * `cloudSync.partitions` (README "Cloud-sync workers"), `partitions` of
+   * them, each worker's registry holding `sites`.
+   */
+  workers?: number;
+  partitions?: number;
+  /** Registered in every worker's registry (with partitions a site's readings are received only if it is registered). */
+  sites?: readonly string[];
   /** Identities the bench logs in with (publishers, the smoke detector, the observer). */
   identities: Identity[];
   /** The processes' log level (default warn: logging per message would be part of the figures). */
@@ -24,6 +36,7 @@ export interface ClusterStackOptions {
 }
 
 const SERVICE: Identity = { role: 'service', id: 'bench-cloud-sync' };
+const DISTRICT = 'bench';
 
 /**
  * A cluster as README's "A cluster of brokers" runs it: `brokers` processes of
@@ -35,17 +48,22 @@ const SERVICE: Identity = { role: 'service', id: 'bench-cloud-sync' };
  * Credentials are issued in the first broker's data directory only, as an
  * operator would on one broker: the others take them from Redis at their start.
  *
- * Cloud-sync workers (`cloudSync.partitions`, issue 16) are not here yet: one
- * `cosafe cloud-sync` takes every site. A "two workers" variant adds its
- * processes here, one per partition, each with its own dataDir and http port.
+ * With `workers` > 1, cloud-sync runs as that many workers with
+ * `cloudSync.partitions` (each its own dataDir, registry and http port),
+ * worker k connected to broker k first, so that with as many brokers as
+ * workers each broker delivers to one of them; the stack is ready once the
+ * leases have settled (every partition held, no worker past its share), so
+ * no partition moves during the measurement.
  */
 export class ClusterStack implements LoadTarget {
   private constructor(
     private readonly dir: string,
     readonly brokerUrls: string[],
     readonly brokers: StackProcess[],
-    /** `cosafe cloud-sync`: what LoadTarget calls the hub (its /metrics, event loop and RSS). */
+    /** `cosafe cloud-sync` (with workers, the one holding the probe's site): what LoadTarget calls the hub (its event loop and RSS). */
     readonly hub: StackProcess,
+    /** Every `cosafe cloud-sync` (their /metrics are summed for what cloud-sync received). */
+    readonly workers: StackProcess[],
     readonly gateway: StackProcess,
     private readonly logins: Map<string, Login>,
   ) {}
@@ -70,9 +88,18 @@ export class ClusterStack implements LoadTarget {
       const brokerUrls = mqttPorts.map((port) => `mqtt://127.0.0.1:${port}`);
       const brokerDir = (i: number) => join(dir, `broker-${i}`);
       const logins = await issueLogins(brokerDir(0), [GATEWAY_IDENTITY, SERVICE, ...o.identities]);
-      const syncDir = join(dir, 'cloud-sync');
-      // Cloud-sync's HTTP API checks its own data directory's store: the bench's operator login goes there.
-      for (const [id, login] of await issueLogins(syncDir, [ADMIN])) logins.set(id, login);
+      const workers = o.workers ?? 1;
+      if (!Number.isInteger(workers) || workers < 1) throw new Error(`ClusterStack: workers must be 1 or more, not ${workers}`);
+      const partitions = workers > 1 ? o.partitions : undefined;
+      if (workers > 1 && !(partitions !== undefined && Number.isInteger(partitions) && partitions >= workers)) throw new Error(`ClusterStack: ${workers} workers need partitions, at least ${workers}, not ${partitions}`);
+      // One worker keeps the directory and the process name of the variants before workers existed.
+      const syncName = (k: number) => (workers === 1 ? 'cloud-sync' : `cloud-sync-${k}`);
+      const syncDirs = Array.from({ length: workers }, (_, k) => join(dir, syncName(k)));
+      const syncPorts = [syncHttp, ...(await Promise.all(Array.from({ length: workers - 1 }, () => freePort())))];
+      // Cloud-sync's HTTP API checks its own data directory's store: the bench's operator login goes there, one per worker.
+      const admins = await Promise.all(syncDirs.map(async (d) => (await issueLogins(d, [ADMIN])).get(ADMIN.id)!));
+      logins.set(ADMIN.id, admins[0]!);
+      for (const d of syncDirs) if (partitions !== undefined) registerSites(d, o.sites ?? []);
       const service = logins.get(SERVICE.id)!;
 
       // One at a time: a broker takes the cluster's credentials from Redis at its start, so the first must have put them there.
@@ -88,28 +115,48 @@ export class ClusterStack implements LoadTarget {
         await waitUntil(`${broker.name} to accept a login`, () => canLogIn(broker, brokerUrls[i]!, service), 60_000, 200).catch(withOutput(broker));
       }
 
-      const hub = new StackProcess(
-        'cloud-sync',
-        spawnCosafe([
-          'cloud-sync',
-          '--config',
-          file('cloud-sync.yaml', {
-            dataDir: syncDir,
-            log: { level: o.logLevel ?? 'warn' },
-            http: { host: '127.0.0.1', port: syncHttp },
-            cloudSync: {
-              brokerUrl: brokerUrls[0],
-              credentials: service,
-              influx: { url: o.influxUrl, database: o.database },
-              fireDepartments: [{ id: 'fd-bench', url: o.fireDepartmentUrl, secret: o.fireDepartmentSecret, classes: ['fire', 'gas', 'co', 'trouble'] }],
-            },
-          }),
-        ]),
-        `http://127.0.0.1:${syncHttp}`,
-        basicAuth(logins.get(ADMIN.id)!),
-      );
-      started.push(hub);
-      await waitUntil('cloud-sync to answer /health', async () => (await hub.health()).status === 200, 60_000, 200).catch(withOutput(hub));
+      const syncs: StackProcess[] = [];
+      for (let k = 0; k < workers; k++) {
+        const own = k % o.brokers;
+        const sync = new StackProcess(
+          syncName(k),
+          spawnCosafe([
+            'cloud-sync',
+            '--config',
+            file(`${syncName(k)}.yaml`, {
+              dataDir: syncDirs[k],
+              log: { level: o.logLevel ?? 'warn' },
+              http: { host: '127.0.0.1', port: syncPorts[k] },
+              cloudSync: {
+                // Its own broker first, the others to fail over to.
+                brokerUrl: partitions === undefined ? brokerUrls[0] : [brokerUrls[own]!, ...brokerUrls.filter((_, i) => i !== own)],
+                credentials: service,
+                influx: { url: o.influxUrl, database: o.database },
+                fireDepartments: [{ id: 'fd-bench', url: o.fireDepartmentUrl, secret: o.fireDepartmentSecret, classes: ['fire', 'gas', 'co', 'trouble'] }],
+                ...(partitions === undefined
+                  ? {}
+                  : {
+                      partitions: { count: partitions, redisUrl: o.redisUrl, workerId: `bench-sync-${k}` },
+                      // Required off with partitions (not yet split between workers).
+                      public: { enabled: false },
+                      agency: { enabled: false },
+                    }),
+              },
+            }),
+          ]),
+          `http://127.0.0.1:${syncPorts[k]}`,
+          basicAuth(admins[k]!),
+        );
+        started.push(sync);
+        syncs.push(sync);
+        await waitUntil(`${sync.name} to answer /health`, async () => (await sync.health()).status === 200, 60_000, 200).catch(withOutput(sync));
+      }
+      let hub = syncs[0]!;
+      if (partitions !== undefined) {
+        const held = await settledLeases(syncs, partitions);
+        const probePartition = partitionOf(SITE, partitions);
+        hub = syncs[held.findIndex((ks) => ks.includes(probePartition))]!;
+      }
 
       const probeBroker = brokerUrls[brokerUrls.length - 1]!;
       const gateway = new StackProcess(
@@ -135,7 +182,7 @@ export class ClusterStack implements LoadTarget {
       );
       started.push(gateway);
       await waitForGateway(hub, gateway);
-      return new ClusterStack(dir, brokerUrls, started.slice(0, o.brokers), hub, gateway, logins);
+      return new ClusterStack(dir, brokerUrls, started.slice(0, o.brokers), hub, syncs, gateway, logins);
     } catch (err) {
       for (const p of started.reverse()) await p.stop().catch(() => {});
       rmSync(dir, { recursive: true, force: true });
@@ -151,15 +198,46 @@ export class ClusterStack implements LoadTarget {
 
   /** Every process of the cluster by name, for the CPU meter and RSS. */
   processes(): Record<string, StackProcess> {
-    return { ...Object.fromEntries(this.brokers.map((b) => [b.name, b])), 'cloud-sync': this.hub, gateway: this.gateway };
+    return { ...Object.fromEntries([...this.brokers, ...this.workers].map((p) => [p.name, p])), gateway: this.gateway };
   }
 
   async stop(): Promise<void> {
     await this.gateway.stop();
-    await this.hub.stop();
+    for (const w of this.workers) await w.stop();
     for (const b of [...this.brokers].reverse()) await b.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** The sites, as an operator imports them into a worker's registry (`cosafe sites import`), before it starts. */
+function registerSites(dataDir: string, sites: readonly string[]): void {
+  const store = SiteStore.open(siteStorePath(dataDir));
+  try {
+    store.putAll(sites.map((id, i) => SiteStore.parse({ id, name: `Bench ${id}`, address: `Benchstr. ${i + 1}, 10115 Berlin`, location: { lat: 52.5 + i / 1000, lon: 13.4 }, district: DISTRICT })));
+  } finally {
+    store.close();
+  }
+}
+
+/**
+ * Waits until every partition is held and no worker holds more than its
+ * share (a worker that started first takes them all, then gives some up as
+ * the others join); returns what each worker holds.
+ */
+async function settledLeases(workers: StackProcess[], count: number): Promise<number[][]> {
+  let held: number[][] = [];
+  await waitUntil(
+    `the ${workers.length} workers to share the ${count} partitions`,
+    async () => {
+      held = await Promise.all(workers.map(async (w) => ((await w.health()).body.dispatch as { partitions?: number[] } | undefined)?.partitions ?? []));
+      return leasesSettled(held, count);
+    },
+    60_000,
+    250,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; held: ${JSON.stringify(held)}`);
+  });
+  return held;
 }
 
 /** One MQTT login (clean session, no retries); false while the broker is not up or refuses it. */

@@ -29,8 +29,10 @@ export function loadIdentities(sitePrefix: string): Identity[] {
 export interface LoadTarget {
   /** The load is split across them in turn (brokerForPublisher). */
   readonly brokerUrls: readonly string[];
-  /** `cosafe hub`, or the `cosafe cloud-sync` of a cluster. */
+  /** `cosafe hub`, or the `cosafe cloud-sync` of a cluster (with workers, one of them: its event loop and RSS are watched). */
   readonly hub: StackProcess;
+  /** Every cloud-sync process, when there are several (workers): what cloud-sync received is their sum. */
+  readonly workers?: readonly StackProcess[];
   /** `cosafe gateway`, which the alarm probe's smoke detector reports through. */
   readonly gateway: StackProcess;
   login(id: string): Login;
@@ -169,12 +171,16 @@ export async function runLoad(
   ctx.setWorker(worker);
   try {
     await worker.waitFor('ready', 30_000);
-    const receivedAt0 = (await stack.hub.metrics()).cosafe_sync_readings_received_total ?? 0;
+    const received = async () => {
+      let sum = 0;
+      for (const m of await Promise.all((stack.workers ?? [stack.hub]).map((w) => w.metrics()))) sum += m.cosafe_sync_readings_received_total ?? 0;
+      return sum;
+    };
+    const receivedAt0 = await received();
     let maxBacklog = 0;
     const sampler = setInterval(() => {
-      void stack.hub
-        .metrics()
-        .then((m) => (maxBacklog = Math.max(maxBacklog, worker.ackedReadings - ((m.cosafe_sync_readings_received_total ?? 0) - receivedAt0))))
+      void received()
+        .then((n) => (maxBacklog = Math.max(maxBacklog, worker.ackedReadings - (n - receivedAt0))))
         .catch(() => {});
     }, 250);
     worker.go();

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { cpuSecondsPer100k, lateStreak, ratio, readingsPerCore } from '../../../bench/cluster-figures.js';
+import { CLUSTER_PREFIXES } from '../../../bench/cluster-phase.js';
+import { cpuSecondsPer100k, lateStreak, leasesSettled, ratio, readingsPerCore, sitesPerPartition } from '../../../bench/cluster-figures.js';
+import { partitionOf } from '../../../cloud-sync/partitions/partition.js';
 import { PUBLISHERS } from '../../../bench/phases.js';
-import { brokerForPublisher } from '../../../bench/workload.js';
+import { brokerForPublisher, loadSite } from '../../../bench/workload.js';
 
 describe('the cluster phase splits its publishers across the brokers', () => {
   const A = 'mqtt://127.0.0.1:1001';
@@ -68,5 +70,26 @@ describe('the cluster phase figures', () => {
     expect(lateStreak([late, on, on])).toBe(0);
     expect(lateStreak([on, late, on, late, late])).toBe(2);
     expect(lateStreak([late, late, late])).toBe(3);
+  });
+});
+
+describe('the two-workers variant: leases settled, sites spread', () => {
+  it('counts the leases settled only when every partition is held once and no worker is past its share', () => {
+    expect(leasesSettled([[0], [1]], 2)).toBe(true);
+    expect(leasesSettled([[0, 3], [1, 2]], 4)).toBe(true);
+    // The first worker took them all, the second has not got its share yet.
+    expect(leasesSettled([[0, 1], []], 2)).toBe(false);
+    // A partition nobody holds, or one held twice (a hand-over under way).
+    expect(leasesSettled([[0], []], 2)).toBe(false);
+    expect(leasesSettled([[0, 1], [1]], 2)).toBe(false);
+    expect(leasesSettled([[0], [2]], 2)).toBe(false);
+  });
+
+  it("counts the sites per partition with the workers' own hash, so an empty partition is seen before the run", () => {
+    const mod = (site: string, count: number) => Number(site.slice(-1)) % count;
+    expect(sitesPerPartition(['s-0', 's-1', 's-2', 's-3', 's-4'], 2, mod)).toEqual([3, 2]);
+    expect(sitesPerPartition(['s-0', 's-2'], 2, mod)).toEqual([2, 0]);
+    // The bench's own load (10 publishers of the variant's prefix) falls 5 and 5 into the two workers' partitions.
+    expect(sitesPerPartition(Array.from({ length: PUBLISHERS }, (_, n) => loadSite(CLUSTER_PREFIXES.variant(2), n)), 2, partitionOf)).toEqual([5, 5]);
   });
 });
