@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import type { Identity } from '../broker/auth/identity.js';
 import { freePort, waitUntil } from '../tests/helpers/processes.js';
 import { partitionOf } from '../cloud-sync/partitions/partition.js';
-import { SiteStore, siteStorePath } from '../cloud-sync/registry/site-store.js';
+import { registerSites } from '../tests/helpers/sites.js';
 import { leasesSettled } from './cluster-figures.js';
 import type { LoadTarget } from './phases.js';
 import { ADMIN, BENCH_BROKER_LIMITS, GATEWAY, GATEWAY_IDENTITY, SITE, SMOKE, StackProcess, basicAuth, issueLogins, spawnCosafe, waitForGateway, withOutput, type Login } from './stack-processes.js';
@@ -99,7 +99,7 @@ export class ClusterStack implements LoadTarget {
       // Cloud-sync's HTTP API checks its own data directory's store: the bench's operator login goes there, one per worker.
       const admins = await Promise.all(syncDirs.map(async (d) => (await issueLogins(d, [ADMIN])).get(ADMIN.id)!));
       logins.set(ADMIN.id, admins[0]!);
-      for (const d of syncDirs) if (partitions !== undefined) registerSites(d, o.sites ?? []);
+      for (const d of syncDirs) if (partitions !== undefined) registerSites(d, o.sites ?? [], DISTRICT, 'Bench');
       const service = logins.get(SERVICE.id)!;
 
       // One at a time: a broker takes the cluster's credentials from Redis at its start, so the first must have put them there.
@@ -206,16 +206,6 @@ export class ClusterStack implements LoadTarget {
     for (const w of this.workers) await w.stop();
     for (const b of [...this.brokers].reverse()) await b.stop();
     rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-/** The sites, as an operator imports them into a worker's registry (`cosafe sites import`), before it starts. */
-function registerSites(dataDir: string, sites: readonly string[]): void {
-  const store = SiteStore.open(siteStorePath(dataDir));
-  try {
-    store.putAll(sites.map((id, i) => SiteStore.parse({ id, name: `Bench ${id}`, address: `Benchstr. ${i + 1}, 10115 Berlin`, location: { lat: 52.5 + i / 1000, lon: 13.4 }, district: DISTRICT })));
-  } finally {
-    store.close();
   }
 }
 

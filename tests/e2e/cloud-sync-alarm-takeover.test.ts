@@ -8,11 +8,11 @@ import { stringify } from 'yaml';
 import type { Identity } from '../../broker/auth/identity.js';
 import { topics, type DispatchMessage } from '../../broker/contract/index.js';
 import { partitionOf } from '../../cloud-sync/partitions/partition.js';
-import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
 import { connectMqttAsync } from '../../core/mqtt-reconnect.js';
 import { alarmEvent } from '../helpers/alarm-events.js';
 import { asOperator, startCosafe } from '../helpers/cosafe-cli.js';
 import { issueCredentials } from '../helpers/credentials.js';
+import { registerSites } from '../helpers/sites.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { assertValidCap } from '../helpers/xmllint.js';
@@ -74,15 +74,6 @@ function withOutput(...names: string[]) {
   };
 }
 
-function register(dataDir: string): void {
-  const store = SiteStore.open(siteStorePath(dataDir));
-  try {
-    store.putAll(SITES.map((id, i) => SiteStore.parse({ id, name: `Site ${id}`, address: `Hauptstr. ${i + 1}, 10115 Berlin`, location: { lat: 52.53 + i / 1000, lon: 13.38 }, district: DISTRICT })));
-  } finally {
-    store.close();
-  }
-}
-
 async function startWorker(name: 'w1' | 'w2'): Promise<void> {
   procs[name] = startCosafe(['cloud-sync', '--config', configs[name]]);
   await waitUntil(`${name} healthy`, async () => (await fetch(`http://127.0.0.1:${ports[name]}/health`).catch(() => undefined))?.ok === true, 60_000, 200).catch(withOutput(name, 'broker'));
@@ -133,9 +124,9 @@ beforeAll(async () => {
   SITES.forEach((s, i) => logins.set(s, issued[i]!));
   const service = issued[SITES.length]!;
   for (const name of ['w1', 'w2'] as const) [fdLogin[name]] = await issueCredentials(dataDirs[name], [{ role: 'fire-department', id: 'fd-north-3', district: DISTRICT }]);
-  register(dataDirs.broker);
-  register(dataDirs.w1);
-  register(dataDirs.w2);
+  registerSites(dataDirs.broker, SITES, DISTRICT);
+  registerSites(dataDirs.w1, SITES, DISTRICT);
+  registerSites(dataDirs.w2, SITES, DISTRICT);
   const brokerConfig = file('broker.yaml', { dataDir: dataDirs.broker, broker: { host: '127.0.0.1', port: ports.broker, cluster: { redisUrl: redis.url, brokerId: 'broker-a', heartbeatMs: 500, livenessMs: 1500 } } });
   for (const name of ['w1', 'w2'] as const) {
     configs[name] = file(`${name}.yaml`, {

@@ -8,12 +8,12 @@ import { stringify } from 'yaml';
 import type { Identity } from '../../broker/auth/identity.js';
 import { topics, type ReadingBatch } from '../../broker/contract/index.js';
 import { partitionOf } from '../../cloud-sync/partitions/partition.js';
-import { SiteStore, siteStorePath } from '../../cloud-sync/registry/site-store.js';
 import { connectMqttAsync } from '../../core/mqtt-reconnect.js';
 import { alarmEvent } from '../helpers/alarm-events.js';
 import { asOperator, startCosafe } from '../helpers/cosafe-cli.js';
 import { issueCredentials } from '../helpers/credentials.js';
 import { startInfluxDB, type InfluxServer } from '../helpers/influxdb.js';
+import { registerSites } from '../helpers/sites.js';
 import { freePort, waitUntil, type Spawned } from '../helpers/processes.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { FireDepartmentReceiver } from '../simulators/fire-department.js';
@@ -78,15 +78,6 @@ function withOutput(...names: string[]) {
   return (err: Error) => {
     throw new Error(`${err.message}\n${names.map((n) => `--- ${n} ---\n${procs[n]?.output().slice(-3000)}`).join('\n')}`);
   };
-}
-
-function register(dataDir: string, ids: readonly string[]): void {
-  const store = SiteStore.open(siteStorePath(dataDir));
-  try {
-    store.putAll(ids.map((id, i) => SiteStore.parse({ id, name: `Site ${id}`, address: `Hauptstr. ${i + 1}, 10115 Berlin`, location: { lat: 52.53 + i / 1000, lon: 13.38 }, district: DISTRICT })));
-  } finally {
-    store.close();
-  }
 }
 
 async function startWorker(name: 'w1' | 'w2'): Promise<void> {
@@ -166,9 +157,9 @@ beforeAll(async () => {
   sites.forEach((s, i) => logins.set(s, issued[i]!));
   const service = issued[sites.length]!;
   // The broker's registry too: it checks each gateway's site against it.
-  register(dataDirs.broker, [...SITES, LATE_SITE]);
-  register(dataDirs.w1, SITES);
-  register(dataDirs.w2, SITES);
+  registerSites(dataDirs.broker, [...SITES, LATE_SITE], DISTRICT);
+  registerSites(dataDirs.w1, SITES, DISTRICT);
+  registerSites(dataDirs.w2, SITES, DISTRICT);
   const brokerConfig = file('broker.yaml', { dataDir: dataDirs.broker, broker: { host: '127.0.0.1', port: ports.broker, cluster: { redisUrl: redis.url, brokerId: 'broker-a', heartbeatMs: 500, livenessMs: 1500 } } });
   for (const name of ['w1', 'w2'] as const) {
     configs[name] = file(`${name}.yaml`, {
@@ -285,8 +276,8 @@ describe('cloud-sync workers splitting the sites by partition', () => {
   }, 120_000);
 
   it('subscribes the telemetry session to a site registered while it runs, and stores its readings from then on', async () => {
-    register(dataDirs.w1, [LATE_SITE]);
-    register(dataDirs.w2, [LATE_SITE]);
+    registerSites(dataDirs.w1, [LATE_SITE], DISTRICT);
+    registerSites(dataDirs.w2, [LATE_SITE], DISTRICT);
     const session = `cosafe-cloud-sync-p${partitionOf(LATE_SITE, COUNT)}`;
     // The subscription is in the session at the broker (in Redis, where the cluster keeps sessions).
     await waitUntil(`${session} subscribed to ${LATE_SITE}'s readings`, async () => (await redis.client.hkeys(`client:${session}`)).includes(`cosafe/v1/sites/${LATE_SITE}/gateways/+/readings`), 60_000, 200).catch(
