@@ -169,8 +169,11 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
       ...(backend.brokerId ? { id: backend.brokerId } : {}),
       // A frozen subscriber must not stall delivery to everyone else.
       drainTimeout: 30_000,
-      // Enough concurrent deliveries for batching gateways and a fan-out consumer.
-      concurrency: 1000,
+      // No cap on the deliveries in progress (0). With a cap, mqemitter keeps what is over it in an array it
+      // shift()s once per message: under a fleet's flood that queue held thousands of readings, the shifts
+      // took a fifth of the broker's CPU, and an alarm emitted meanwhile waited behind all of them. What is in
+      // flight is bounded anyway: Aedes reads a client's next packets only once the last read's are handled.
+      concurrency: 0,
       // In a cluster, the others publish a dead broker's wills (a gateway's status turns offline) after 3 missed beats.
       heartbeatInterval: backend.heartbeatMs,
       connectTimeout: limits.connectTimeoutMs,
@@ -200,10 +203,10 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     aedes.on('client', (client) => logger.debug({ client: client.id, identity: sessions.get(client)?.identity.id }, 'client connected'));
     aedes.on('clientDisconnect', (client) => logger.debug({ client: client.id }, 'client disconnected'));
 
-    // After the auth hooks and before the journal: a batch held back is not journaled nor acknowledged yet.
+    // After the auth hooks and before persist-before-ack: a batch held back is not queued nor acknowledged yet.
     new TelemetryWindow({ maxBytes: limits.telemetryWindowBytes, metrics }).install(aedes);
-    // After the auth hooks (the journal wraps authorizePublish) and before any listener opens,
-    // so what was acknowledged before a crash is queued again before anyone connects.
+    // After the auth hooks (it wraps authorizePublish) and before any listener opens, so what an earlier
+    // version acknowledged before a crash is queued again before anyone connects.
     if (backend.journal) journal = await persistBeforeAck(aedes, backend.journal, logger, metrics);
 
     const { tcp, tls, ws } = config.listeners;

@@ -26,7 +26,7 @@ export interface BrokerBackend {
   readonly brokerId: string | undefined;
   /** Aedes' heartbeat: the others notice a dead broker after 3 beats and publish its clients' wills. */
   readonly heartbeatMs: number;
-  /** QoS 1 messages acknowledged and not yet queued (broker/persist-before-ack.ts); undefined without durable persistence. */
+  /** Durable persistence: QoS 1 is queued before its PUBACK, and an older version's journal handed on (broker/persist-before-ack.ts); undefined without. */
   readonly journal: InboundJournal<unknown> | undefined;
   /**
    * The login limits (failed logins, connections per identity): `local` are
@@ -45,8 +45,13 @@ export interface SharedCredentials {
   stop(): void;
 }
 
-/** The inbound journal of persist-before-ack. */
+/**
+ * The inbound journal of brokers before publish-before-PUBACK
+ * (broker/persist-before-ack.ts): messages acknowledged and not yet queued.
+ * The broker no longer writes it; it hands on what such a broker left.
+ */
 export interface InboundJournal<R> {
+  /** How those brokers wrote it (tests use it to leave what they would have left). */
   journalAppend(packet: StoredPacket): Promise<R>;
   journalRemove(ref: R): Promise<void>;
   /** What to hand on again: this broker's own leftovers at start, and (in a cluster) the journals of brokers that died. */

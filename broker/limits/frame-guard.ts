@@ -101,6 +101,23 @@ export class GuardedConnection extends Duplex {
     else this.raw.once('drain', () => callback());
   }
 
+  /**
+   * mqtt-packet corks this stream for each packet it writes and uncorks it on
+   * the next tick, so the chunks of every packet written in one tick (a
+   * header, a topic, a payload each; all the PUBLISHes a group commit released
+   * to one subscriber) come here together. Written corked, they leave in one
+   * writev: one system call instead of one per chunk, which was a tenth of
+   * the broker's CPU with a thousand devices publishing.
+   */
+  override _writev(chunks: { chunk: Buffer; encoding: BufferEncoding }[], callback: (error?: Error | null) => void): void {
+    this.raw.cork();
+    let ok = true;
+    for (const { chunk, encoding } of chunks) ok = this.raw.write(chunk, encoding);
+    this.raw.uncork();
+    if (ok) callback();
+    else this.raw.once('drain', () => callback());
+  }
+
   override _final(callback: (error?: Error | null) => void): void {
     this.raw.end(() => callback());
   }

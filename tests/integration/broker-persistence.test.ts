@@ -14,11 +14,11 @@ import { addCredential, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 /**
- * The hub broker keeps what it has acknowledged. Two cases: a crash in the
- * instant between Aedes's PUBACK and its queueing the message (made certain here
- * by a persistence that never finishes queueing, as if the process died there),
- * and a real `cosafe broker` killed with SIGKILL with messages queued for a
- * persistent session.
+ * The hub broker keeps what it has acknowledged. Three cases: no PUBACK before
+ * the message is queued for the persistent sessions (made visible here by a
+ * persistence whose queueing waits until the test lets it go), a journal an
+ * earlier version left behind, handed on at start, and a real `cosafe broker`
+ * killed with SIGKILL with messages queued for a persistent session.
  */
 const dir = mkdtempSync(join(tmpdir(), 'cosafe-broker-'));
 let cleanup: (() => Promise<unknown>)[] = [];
@@ -27,16 +27,18 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Dies, in effect, between the PUBACK and the queue: the queueing never completes. */
-class DiesBeforeQueueing extends SqlitePersistence {
-  override async outgoingEnqueueCombi(): Promise<void> {
-    await new Promise(() => {});
+/** Queues only when the test says so: the moment between "received" and "on disk" held open. */
+class HeldQueueing extends SqlitePersistence {
+  held: (() => void)[] = [];
+  override async outgoingEnqueueCombi(subs: { clientId: string }[], packet: Parameters<SqlitePersistence['outgoingEnqueueCombi']>[1]): Promise<void> {
+    if (subs.length > 0) await new Promise<void>((resolve) => this.held.push(resolve));
+    await super.outgoingEnqueueCombi(subs, packet);
   }
 }
 
-async function broker(persistence: SqlitePersistence, journal: boolean): Promise<{ url: string; close(): Promise<void> }> {
+async function broker(persistence: SqlitePersistence, persistFirst: boolean): Promise<{ url: string; close(): Promise<void> }> {
   const aedes = await Aedes.createBroker({ persistence });
-  if (journal) await persistBeforeAck(aedes, persistence, silentLogger, new Metrics());
+  if (persistFirst) await persistBeforeAck(aedes, persistence, silentLogger, new Metrics());
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -58,38 +60,56 @@ async function subscriber(url: string, received: string[]): Promise<MqttClient> 
   return c;
 }
 
-async function crashAfterAck(path: string, journal: boolean): Promise<string[]> {
-  // First run: a persistent subscriber, then a publish that is acknowledged but never queued.
-  const first = await broker(new DiesBeforeQueueing(path), journal);
-  const sub = await subscriber(first.url, []);
+/** Publishes while queueing is held; says whether the PUBACK came before the message was queued. */
+async function ackedBeforeQueued(path: string, persistFirst: boolean): Promise<boolean> {
+  const persistence = new HeldQueueing(path);
+  const b = await broker(persistence, persistFirst);
+  cleanup.push(() => b.close());
+  const sub = await subscriber(b.url, []);
   await sub.subscribeAsync('site/+/events', { qos: 1 });
   await sub.endAsync(true);
-  const pub = await mqtt.connectAsync(first.url, { clientId: 'gateway-like', reconnectPeriod: 0 });
-  await pub.publishAsync('site/a/events', 'fire alarm', { qos: 1 }); // resolves on PUBACK
-  pub.end(true);
-  await first.close(); // the "crash": only the file remains
-
-  // Second run on the same file: the subscriber comes back to its session.
-  const second = await broker(new SqlitePersistence(path), journal);
-  cleanup.push(() => second.close());
-  const received: string[] = [];
-  const again = await subscriber(second.url, received);
-  cleanup.push(() => again.endAsync(true));
-  // A message published after the restart: once it is there, the session's queue was handed over.
-  const later = await mqtt.connectAsync(second.url, { clientId: 'gateway-like', reconnectPeriod: 0 });
-  await later.publishAsync('site/a/events', 'after the restart', { qos: 1 });
-  await later.endAsync(true);
-  await waitUntil('the message after the restart', () => received.includes('after the restart') && (!journal || received.includes('fire alarm')));
-  return received.sort();
+  const pub = await mqtt.connectAsync(b.url, { clientId: 'gateway-like', reconnectPeriod: 0 });
+  cleanup.push(() => pub.endAsync(true));
+  let acked = false;
+  const publishing = pub.publishAsync('site/a/events', 'fire alarm', { qos: 1 }).then(() => (acked = true)); // resolves on PUBACK
+  await waitUntil('the broker to start queueing the message', () => persistence.held.length === 1);
+  // Aedes alone has sent its PUBACK by now (it writes it before it queues); a round trip makes sure it is in.
+  await pub.subscribeAsync('unrelated/topic', { qos: 0 });
+  const before = acked;
+  persistence.held.splice(0).forEach((go) => go());
+  await publishing;
+  return before;
 }
 
 describe('hub broker durability', () => {
-  it('a message acknowledged just before a crash reaches the persistent subscriber after the restart', async () => {
-    expect(await crashAfterAck(join(dir, 'journal.db'), true)).toEqual(['after the restart', 'fire alarm']);
+  it('no PUBACK before the message is queued for the persistent subscriber', async () => {
+    expect(await ackedBeforeQueued(join(dir, 'held.db'), true)).toBe(false);
   });
 
-  it('(control) without the journal, that message would be lost', async () => {
-    expect(await crashAfterAck(join(dir, 'no-journal.db'), false)).toEqual(['after the restart']);
+  it('(control) Aedes alone acknowledges first, so a crash in between would lose the message', async () => {
+    expect(await ackedBeforeQueued(join(dir, 'held-control.db'), false)).toBe(true);
+  });
+
+  it('a message an earlier version journaled just before a crash reaches the persistent subscriber after the upgrade', async () => {
+    const path = join(dir, 'journal.db');
+    const first = await broker(new SqlitePersistence(path), true);
+    const sub = await subscriber(first.url, []);
+    await sub.subscribeAsync('site/+/events', { qos: 1 });
+    await sub.endAsync(true);
+    await first.close();
+    // What that version left: acknowledged, in its journal, never queued.
+    const old = new SqlitePersistence(path);
+    await old.setup(undefined);
+    await old.journalAppend({ cmd: 'publish', topic: 'site/a/events', payload: Buffer.from('fire alarm'), qos: 1, retain: false } as never);
+    await old.destroy();
+
+    const second = await broker(new SqlitePersistence(path), true);
+    cleanup.push(() => second.close());
+    const received: string[] = [];
+    const again = await subscriber(second.url, received);
+    cleanup.push(() => again.endAsync(true));
+    await waitUntil('the journaled message', () => received.includes('fire alarm'));
+    expect(received).toEqual(['fire alarm']);
   });
 
   it('cosafe broker killed with SIGKILL keeps the messages queued for a persistent session', async () => {
