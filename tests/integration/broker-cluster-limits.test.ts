@@ -137,7 +137,9 @@ describe('a cluster while its Redis is down', () => {
     const dev = await p.a.credential({ role: 'device', id: 's1.outage', site: 's1', device: 'outage' });
     const other = await p.a.credential({ role: 'device', id: 's1.after', site: 's1', device: 'after' });
     await waitUntil('the credentials on broker B', () => p.b.store.find('s1.outage') !== undefined && p.b.store.find('s1.after') !== undefined, 30_000);
-    const before = await p.b.connect({ ...dev, clientId: 'outage-before' });
+    // As a device would: mqtt.js reconnecting. A persistence call of its session still in flight when Redis dies
+    // fails ~10 s later (ioredis gives up), and Aedes closes that connection; the client must then come back.
+    const before = await p.b.connect({ ...dev, clientId: 'outage-before', reconnectPeriod: 500 });
     await p.redis!.kill();
     try {
       // The failure limit stays in force on each broker's own counts (a wrong secret is refused before any session is made).
@@ -156,5 +158,5 @@ describe('a cluster while its Redis is down', () => {
       await waitUntil(`a login on broker ${t === p.a ? 'A' : 'B'} with Redis back`, () => t.connect({ ...other, clientId: `after-${t === p.a ? 'a' : 'b'}` }).then((c) => c.endAsync().then(() => true), () => false), 60_000, 500);
     }
     await before.publishAsync(topics.deviceUplink('s1', 'outage'), 'after the outage', { qos: 1 });
-  });
+  }, 180_000); // the waits above: ioredis gives up a command after ~10.5 s of retries, then Redis restarts
 });
