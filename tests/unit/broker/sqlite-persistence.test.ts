@@ -84,3 +84,84 @@ describe('SQLite persistence: what survives a restart', () => {
     await b.destroy();
   });
 });
+
+describe('SQLite persistence: QoS 1 packet identifiers (kept in memory, not in the file)', () => {
+  const broker = () => ({ id: 'broker-1', counter: 0, mq: {}, publish() {}, subscribe() {}, unsubscribe() {} });
+  const client = { id: 'gateway' };
+  const msg = (counter: number) => ({ cmd: 'publish', topic: 'site/a/up', payload: Buffer.from(`m${counter}`), qos: 1, retain: false, brokerId: 'broker-1', brokerCounter: counter });
+  const text = (p: unknown) => (p as { payload?: Buffer } | undefined)?.payload?.toString();
+  const stream = async (p: SqlitePersistence) => ((await p.outgoingStream(client).toArray()) as { payload: Buffer; messageId?: number }[]).map((x) => [x.payload.toString(), x.messageId]);
+
+  async function queuedAndSent(p: SqlitePersistence, sends: [counter: number, messageId: number][]) {
+    await p.addSubscriptions(client, [{ topic: 'site/+/up', qos: 1 }]);
+    for (const [counter] of sends) await p.outgoingEnqueueCombi([{ clientId: client.id }], msg(counter));
+    for (const [counter, messageId] of sends) await p.outgoingUpdate(client, { ...msg(counter), messageId });
+  }
+
+  it('a PUBACK takes the oldest message sent under its identifier (identifiers wrap at 65,535)', async () => {
+    const p = new SqlitePersistence(join(dir, 'ids-wrap.db'));
+    await p.setup(broker());
+    await queuedAndSent(p, [
+      [1, 7],
+      [2, 8],
+      [3, 7],
+    ]);
+    expect(text(await p.outgoingClearMessageId(client, { cmd: 'puback', messageId: 7 }))).toBe('m1');
+    expect(await stream(p)).toEqual([
+      ['m2', 8],
+      ['m3', 7],
+    ]);
+    expect(text(await p.outgoingClearMessageId(client, { cmd: 'puback', messageId: 7 }))).toBe('m3');
+    expect(text(await p.outgoingClearMessageId(client, { cmd: 'puback', messageId: 7 }))).toBeUndefined();
+    expect(await p.queued(client.id)).toBe(1);
+    await p.destroy();
+  });
+
+  it('a client that comes back gets its messages in flight again under their identifiers, and one PUBACK each clears them', async () => {
+    const p = new SqlitePersistence(join(dir, 'ids-back.db'));
+    await p.setup(broker());
+    await queuedAndSent(p, [
+      [1, 1],
+      [2, 2],
+    ]);
+    await p.outgoingEnqueueCombi([{ clientId: client.id }], msg(3)); // queued while the client was away
+    const again = await stream(p);
+    expect(again).toEqual([
+      ['m1', 1],
+      ['m2', 2],
+      ['m3', undefined],
+    ]);
+    // Aedes sends them again: the same identifiers for the first two, a new one for the third.
+    await p.outgoingUpdate(client, { ...msg(1), messageId: 1 });
+    await p.outgoingUpdate(client, { ...msg(2), messageId: 2 });
+    await p.outgoingUpdate(client, { ...msg(3), messageId: 3 });
+    for (const id of [1, 2, 3]) expect(text(await p.outgoingClearMessageId(client, { cmd: 'puback', messageId: id }))).toBe(`m${id}`);
+    expect(await p.queued(client.id)).toBe(0);
+    await p.destroy();
+  });
+
+  it('after a restart, the messages in flight are still queued and are sent again under new identifiers', async () => {
+    const path = join(dir, 'ids-restart.db');
+    const a = new SqlitePersistence(path);
+    await a.setup(broker());
+    await queuedAndSent(a, [
+      [1, 41],
+      [2, 42],
+    ]);
+    await a.destroy();
+    const b = new SqlitePersistence(path);
+    await b.setup({ ...broker(), id: 'broker-2' });
+    // The identifiers were this process's; the messages are the file's.
+    expect(await stream(b)).toEqual([
+      ['m1', undefined],
+      ['m2', undefined],
+    ]);
+    await b.outgoingUpdate(client, { ...msg(1), messageId: 1 });
+    await b.outgoingUpdate(client, { ...msg(2), messageId: 2 });
+    expect(text(await b.outgoingClearMessageId(client, { cmd: 'puback', messageId: 41 }))).toBeUndefined();
+    expect(text(await b.outgoingClearMessageId(client, { cmd: 'puback', messageId: 2 }))).toBe('m2');
+    expect(text(await b.outgoingClearMessageId(client, { cmd: 'puback', messageId: 1 }))).toBe('m1');
+    expect(await b.queued(client.id)).toBe(0);
+    await b.destroy();
+  });
+});
