@@ -11,13 +11,28 @@ import { transactionRunner } from './sqlite.js';
  * acknowledge), while a thousand messages cost one commit and one WAL append
  * of the pages they share instead of a thousand.
  *
+ * While writes keep coming fast (a flood: at least EXTEND_AT joined in the
+ * last turn), the group stays open one more turn, up to MAX_WRITES writes or
+ * MAX_AGE_MS: with a thousand devices publishing, groups of two or three
+ * writes cost three times as much per write as groups of thirty (a commit
+ * writes every page the group touched). A write at rest (an alarm on a quiet
+ * hub) still commits at the end of its own turn.
+ *
  * Each operation runs in a savepoint of its own (better-sqlite3 nests
  * `transaction()` as a savepoint), so one that throws takes back only its own
  * writes and the others still commit. If the commit itself fails, every
  * operation of the group fails, and nothing of it is in the file.
  */
+const EXTEND_AT = 8;
+const MAX_WRITES = 512;
+const MAX_AGE_MS = 2;
+
 export class GroupCommit {
   private open = false;
+  private openedAt = 0;
+  /** Writes of the group when its end was last considered. */
+  private counted = 0;
+  private generation = 0;
   private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
 
   private readonly savepoint: <T>(fn: () => T) => T;
@@ -26,16 +41,31 @@ export class GroupCommit {
     this.savepoint = transactionRunner(db);
   }
 
-  /** Runs `fn` in the group's transaction now; resolves with its result once committed. */
-  write<T>(fn: () => T): Promise<T> {
+  /**
+   * Runs `fn` in the group's transaction now; resolves with its result once
+   * committed. `atomic`: `fn` is atomic by itself (one statement that changes
+   * the file, or a transaction of its own), so it needs no savepoint: two
+   * statements fewer per write on the broker's per-message paths.
+   */
+  write<T>(fn: () => T, atomic = false): Promise<T> {
     if (!this.open) {
       this.db.exec('BEGIN IMMEDIATE');
       this.open = true;
-      setImmediate(() => this.commit());
+      this.openedAt = performance.now();
+      this.counted = 0;
+      const generation = ++this.generation;
+      const endOfTurn = () => {
+        if (!this.open || generation !== this.generation) return;
+        const joined = this.waiting.length - this.counted;
+        this.counted = this.waiting.length;
+        if (joined >= EXTEND_AT && this.waiting.length < MAX_WRITES && performance.now() - this.openedAt < MAX_AGE_MS) setImmediate(endOfTurn);
+        else this.commit();
+      };
+      setImmediate(endOfTurn);
     }
     let result: T;
     try {
-      result = this.savepoint(fn);
+      result = atomic ? fn() : this.savepoint(fn);
     } catch (err) {
       return Promise.reject(err as Error);
     }

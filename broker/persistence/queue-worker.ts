@@ -26,7 +26,8 @@ export function start(port: MessagePort, data: { path: string }): void {
       const fn = tables[m.method] as (...a: unknown[]) => unknown;
       const args = m.args.map(revive);
       if (!WRITES.has(m.method)) return port.postMessage({ id: m.id, result: fn.apply(tables, args) });
-      opened.group.write(() => fn.apply(tables, args)).then(
+      // Atomic by itself (one changing statement, or a transaction of its own): no savepoint needed.
+      opened.group.write(() => fn.apply(tables, args), true).then(
         (result) => port.postMessage({ id: m.id, result }),
         (err: Error) => port.postMessage({ id: m.id, error: err.message, code: (err as { code?: string }).code }),
       );

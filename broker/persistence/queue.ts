@@ -21,6 +21,9 @@ export interface Queue {
 
 export type QueueMethod = Exclude<keyof Queue, 'close'>;
 
+/** Each write of QueueTables is atomic by itself (one changing statement, or its own transaction). */
+const ATOMIC = true;
+
 /**
  * The tables on this thread (the alarm lane's, in broker.db). Writes go
  * through `group` (core/group-commit.ts): the writes of one turn of the event
@@ -28,14 +31,14 @@ export type QueueMethod = Exclude<keyof Queue, 'close'>;
  */
 export function localQueue(tables: QueueTables, group: GroupCommit): Queue {
   return {
-    enqueue: (ids, packet) => group.write(() => tables.enqueue(ids, packet)),
-    update: (id, packet) => group.write(() => tables.update(id, packet)),
-    clear: (id, messageId) => group.write(() => tables.clear(id, messageId)),
+    enqueue: (ids, packet) => group.write(() => tables.enqueue(ids, packet), ATOMIC),
+    update: (id, packet) => group.write(() => tables.update(id, packet), ATOMIC),
+    clear: (id, messageId) => group.write(() => tables.clear(id, messageId), ATOMIC),
     lastSeq: async (id) => tables.lastSeq(id),
     page: async (id, after, upTo, limit) => tables.page(id, after, upTo, limit),
     count: async (id) => tables.count(id),
-    journalAppend: (packet) => group.write(() => tables.journalAppend(packet)),
-    journalRemove: (id) => group.write(() => tables.journalRemove(id)),
+    journalAppend: (packet) => group.write(() => tables.journalAppend(packet), ATOMIC),
+    journalRemove: (id) => group.write(() => tables.journalRemove(id), ATOMIC),
     journalEntries: async () => tables.journalEntries(),
     close: async () => group.commit(),
   };

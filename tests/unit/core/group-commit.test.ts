@@ -49,4 +49,24 @@ describe('GroupCommit', () => {
     await group.write(() => db.prepare('INSERT INTO t (v) VALUES (3)').run());
     expect(rows()).toEqual([3]);
   });
+
+  it('keeps a group open for the next turn while writes keep coming fast, and commits a lone write at the end of its turn', async () => {
+    const insert = (v: number) => () => db.prepare('INSERT INTO t (v) VALUES (?)').run(v).changes;
+    let answered = 0;
+    const flood = Array.from({ length: 10 }, (_, v) => group.write(insert(v)).then(() => answered++));
+    await new Promise((r) => setImmediate(r));
+    // Ten writes joined in that turn: still open, nobody told yet.
+    expect(db.inTransaction).toBe(true);
+    expect(answered).toBe(0);
+    const more = [group.write(insert(10))];
+    await Promise.all([...flood, ...more]);
+    expect(answered).toBe(10);
+    expect(db.inTransaction).toBe(false);
+    // At rest: one write, committed at the end of its own turn.
+    const lone = group.write(insert(11));
+    await new Promise((r) => setImmediate(r));
+    expect(db.inTransaction).toBe(false);
+    await lone;
+    expect(rows()).toHaveLength(12);
+  });
 });
