@@ -30,10 +30,12 @@ const MAX_AGE_MS = 2;
 export class GroupCommit {
   private open = false;
   private openedAt = 0;
-  /** Writes of the group when its end was last considered. */
+  /** Writes in the group, and their count when its end was last considered. */
+  private writes = 0;
   private counted = 0;
   private generation = 0;
-  private waiting: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** One promise per group, settled by its commit: every write of the group waits on it (no promise of its own to make and settle). */
+  private committed: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
 
   private readonly savepoint: <T>(fn: () => T) => T;
 
@@ -48,36 +50,24 @@ export class GroupCommit {
    * statements fewer per write on the broker's per-message paths.
    */
   write<T>(fn: () => T, atomic = false): Promise<T> {
-    if (!this.open) {
-      this.db.exec('BEGIN IMMEDIATE');
-      this.open = true;
-      this.openedAt = performance.now();
-      this.counted = 0;
-      const generation = ++this.generation;
-      const endOfTurn = () => {
-        if (!this.open || generation !== this.generation) return;
-        const joined = this.waiting.length - this.counted;
-        this.counted = this.waiting.length;
-        if (joined >= EXTEND_AT && this.waiting.length < MAX_WRITES && performance.now() - this.openedAt < MAX_AGE_MS) setImmediate(endOfTurn);
-        else this.commit();
-      };
-      setImmediate(endOfTurn);
-    }
+    if (!this.open) this.begin();
     let result: T;
     try {
       result = atomic ? fn() : this.savepoint(fn);
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return new Promise<T>((resolve, reject) => this.waiting.push({ resolve: () => resolve(result), reject }));
+    this.writes++;
+    const committed = this.committed!.promise;
+    return result === undefined ? (committed as Promise<T>) : committed.then(() => result);
   }
 
   /** Commits what is open now (also before the file is closed). */
   commit(): void {
     if (!this.open) return;
     this.open = false;
-    const waiting = this.waiting;
-    this.waiting = [];
+    const committed = this.committed!;
+    this.committed = undefined;
     try {
       this.db.exec('COMMIT');
     } catch (err) {
@@ -86,9 +76,32 @@ export class GroupCommit {
       } catch {
         // The transaction is gone already; the error that matters is the commit's.
       }
-      for (const w of waiting) w.reject(err as Error);
+      committed.reject(err as Error);
       return;
     }
-    for (const w of waiting) w.resolve();
+    committed.resolve();
+  }
+
+  private begin(): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    this.open = true;
+    this.openedAt = performance.now();
+    this.writes = 0;
+    this.counted = 0;
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    // A group whose every write threw has nobody waiting on it: its failed commit is not an unhandled rejection.
+    promise.catch(() => {});
+    this.committed = { promise, resolve, reject };
+    const generation = ++this.generation;
+    const endOfTurn = () => {
+      if (!this.open || generation !== this.generation) return;
+      const joined = this.writes - this.counted;
+      this.counted = this.writes;
+      if (joined >= EXTEND_AT && this.writes < MAX_WRITES && performance.now() - this.openedAt < MAX_AGE_MS) setImmediate(endOfTurn);
+      else this.commit();
+    };
+    setImmediate(endOfTurn);
   }
 }

@@ -75,8 +75,12 @@ export type ParsedTopic =
 /** The command a gateway gets when one of its alarms is acknowledged. */
 export const ALARM_ACK_COMMAND = 'alarm-ack';
 
+const DISPATCH_ROOT = `${TOPIC_ROOT}/dispatch/`;
+
 /** Reads `dispatch/<district>/acks/<eventId>` back into its parts; `undefined` for anything else. */
 export function parseAckTopic(topic: string): { district: string; eventId: string } | undefined {
+  // The broker asks this of every message: most are not under dispatch/, and need no split.
+  if (!topic.startsWith(DISPATCH_ROOT)) return undefined;
   const parts = topic.split('/');
   if (parts.length !== 6 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT || parts[2] !== 'dispatch' || parts[4] !== 'acks') return undefined;
   return { district: parts[3]!, eventId: parts[5]! };

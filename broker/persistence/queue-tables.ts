@@ -151,7 +151,8 @@ export class QueueTables {
       this.land(flying, earlier, seq);
     }
     if (flying.idOf.size >= IN_FLIGHT_PER_CLIENT) return false;
-    const entry = { seq, packet: { ...packet } };
+    // The packet Aedes sends, not a copy: it lives as long as the message is in flight anyway.
+    const entry = { seq, packet };
     const list = flying.byId.get(packet.messageId!);
     if (list) list.push(entry);
     else flying.byId.set(packet.messageId!, [entry]);
