@@ -1,9 +1,14 @@
 import type Database from 'better-sqlite3';
 import { transactionRunner } from './sqlite.js';
 
+/** A group stays open another turn while at least EXTEND_AT writes joined in the last, up to MAX_WRITES or MAX_AGE_MS. */
+const EXTEND_AT = 8;
+const MAX_WRITES = 512;
+const MAX_AGE_MS = 2;
+
 /**
  * Group commit for a SQLite file written by many small operations (the
- * broker's queues and journal: five writes per QoS 1 message, from every
+ * broker's queues: two or three writes per QoS 1 message, from every
  * device): the operations of one turn of the event loop share one
  * transaction, committed when the turn ends (setImmediate), and each caller
  * learns of its write only once that transaction is committed. So a PUBACK
@@ -19,14 +24,10 @@ import { transactionRunner } from './sqlite.js';
  * hub) still commits at the end of its own turn.
  *
  * Each operation runs in a savepoint of its own (better-sqlite3 nests
- * `transaction()` as a savepoint), so one that throws takes back only its own
- * writes and the others still commit. If the commit itself fails, every
+ * `transaction()` as a savepoint), unless it is atomic by itself, so one that
+ * throws takes back only its own writes and the others still commit. If the commit itself fails, every
  * operation of the group fails, and nothing of it is in the file.
  */
-const EXTEND_AT = 8;
-const MAX_WRITES = 512;
-const MAX_AGE_MS = 2;
-
 export class GroupCommit {
   private open = false;
   private openedAt = 0;

@@ -17,26 +17,6 @@ export interface OutgoingRow {
 }
 
 /**
- * The tables of the broker that grow with traffic, in one SQLite file: the
- * QoS 1 and 2 messages queued or in flight per persistent session [MQTT-3.1.2-4],
- * and the inbound journal of older versions (broker/persist-before-ack.ts).
- * Synchronous; the broker keeps one set for the alarm lane on its main thread
- * and one for telemetry in a worker thread (telemetry-queue.ts).
- *
- * Journal and queue share the file's WAL, so a later write never survives
- * without an earlier one.
- *
- * A QoS 1 message's packet identifier is kept in memory only, not written
- * to its row: the identifier is the session's state between this process and
- * the client, and what must survive a crash is the message. After a restart
- * the queue is sent again under new identifiers, which for QoS 1 is the
- * duplicate the client must accept anyway [MQTT-4.3.2]; cosafe's subscribers
- * store readings and events idempotently. That saves an UPDATE and an index
- * per message: with a thousand devices publishing, writing the identifier
- * was an eighth of the broker's work. QoS 2 keeps its identifiers in the
- * file (PUBREL must find its message after a restart).
- */
-/**
  * At most this many rows remembered per client between their queueing and
  * their sending (past it, a subscriber that is away falls back to the index),
  * and at most this many in flight per client before identifiers are written
@@ -50,6 +30,32 @@ interface Flying {
   packet: StoredPacket;
 }
 
+/** A client's messages in flight: by identifier (oldest first), and the identifier of each row. */
+interface InFlight {
+  byId: Map<number, Flying[]>;
+  idOf: Map<number, number>;
+}
+
+/**
+ * The tables of the broker that grow with traffic, in one SQLite file: the
+ * QoS 1 and 2 messages queued or in flight per persistent session [MQTT-3.1.2-4],
+ * and the inbound journal of older versions (broker/persist-before-ack.ts).
+ * Synchronous; the broker keeps one set for the alarm lane on its main thread
+ * and one for telemetry in a worker thread (queue.ts, queue-worker.ts).
+ *
+ * Journal and queue share the file's WAL, so a later write never survives
+ * without an earlier one.
+ *
+ * A QoS 1 message's packet identifier is kept in memory only, not written
+ * to its row: the identifier is the session's state between this process and
+ * the client, and what must survive a crash is the message. After a restart
+ * the queue is sent again under new identifiers, which for QoS 1 is the
+ * duplicate a client must accept anyway [MQTT-4.3.2] (cloud-sync knows an
+ * event by its id; a gateway finds a condition already raised). That saves
+ * an UPDATE and an index per message: with a thousand devices publishing,
+ * writing the identifier was an eighth of the broker's work. QoS 2 keeps its identifiers in the
+ * file (PUBREL must find its message after a restart).
+ */
 export class QueueTables {
   private readonly s: ReturnType<QueueTables['prepare']>;
   private readonly tx: <T>(fn: () => T) => T;
@@ -60,7 +66,7 @@ export class QueueTables {
    * first: identifiers wrap at 65,535, and a PUBACK is for the oldest message
    * sent under its identifier (as the file's `ORDER BY seq` had it).
    */
-  private readonly inFlight = new Map<string, { byId: Map<number, Flying[]>; idOf: Map<number, number> }>();
+  private readonly inFlight = new Map<string, InFlight>();
 
   constructor(private readonly db: Database.Database) {
     db.exec(`
@@ -161,7 +167,7 @@ export class QueueTables {
   }
 
   /** Forgets that a row was in flight under an identifier (it is sent again under another). */
-  private land(flying: { byId: Map<number, Flying[]>; idOf: Map<number, number> }, messageId: number, seq: number): void {
+  private land(flying: InFlight, messageId: number, seq: number): void {
     const list = flying.byId.get(messageId) ?? [];
     const i = list.findIndex((f) => f.seq === seq);
     if (i >= 0) list.splice(i, 1);
