@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { DeliveryLog, PendingDelivery, WebhookData } from './delivery-log.js';
+import { postWebhook } from './http-post.js';
 import { retryDelay } from './retry-delays.js';
 import { signWebhook } from './standard-webhooks.js';
 
@@ -111,14 +112,8 @@ export class WebhookDispatcher {
     const headers = signWebhook(target.secret, id, Math.floor(this.d.clock.now() / 1000), body);
     let failure: string;
     try {
-      const res = await fetch(target.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'cosafe', ...headers },
-        body,
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      await res.body?.cancel();
-      if (res.ok) {
+      const status = await postWebhook(target.url, { 'content-type': 'application/json', 'user-agent': 'cosafe', ...headers }, body, REQUEST_TIMEOUT_MS);
+      if (status >= 200 && status < 300) {
         this.inFlight.delete(p.key);
         this.remember(p.key);
         try {
@@ -135,7 +130,7 @@ export class WebhookDispatcher {
         this.d.onDelivered?.(p, now, delivery.attempt);
         return;
       }
-      failure = `HTTP ${res.status}`;
+      failure = `HTTP ${status}`;
     } catch (err) {
       failure = (err as Error).message;
     }

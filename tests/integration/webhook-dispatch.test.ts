@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -68,6 +70,28 @@ describe('fire-department webhooks (real HTTP)', () => {
     expect(fd.failed).toBe(3);
     expect(metrics.total('cosafe_dispatch_failures_total')).toBe(3);
     await waitUntil('the delivery to be counted', () => metrics.total('cosafe_dispatch_delivered_total') === 1);
+  });
+
+  it('does not take a redirect for a delivery: the alarm is not followed to a GET elsewhere, and is sent again', async () => {
+    // A department whose endpoint moved: a 302 to a page that answers 200 to anything. Following it would turn
+    // the POST into a GET that carries no alarm, and count the alarm as delivered.
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      if (req.url === '/hook') res.writeHead(302, { location: '/moved' }).end();
+      else res.writeHead(200).end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const metrics = new Metrics();
+    const lines: { code?: string; err?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { code?: string }) });
+    dispatcherFor(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, metrics, logger).send(delivery(event));
+    await waitUntil('two attempts', () => metrics.total('cosafe_dispatch_failures_total') >= 2, 10_000);
+    expect(metrics.total('cosafe_dispatch_delivered_total')).toBe(0);
+    expect(seen.every((r) => r === 'POST /hook')).toBe(true);
+    expect(lines.find((l) => l.code === 'COSAFE_ERR_WEBHOOK_DELIVERY')?.err).toBe('HTTP 302');
   });
 
   it('keeps retrying while the department is unreachable, and delivers when it comes up', async () => {
