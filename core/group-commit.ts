@@ -1,10 +1,18 @@
 import type Database from 'better-sqlite3';
 import { transactionRunner } from './sqlite.js';
 
-/** A group stays open another turn while at least EXTEND_AT writes joined in the last, up to MAX_WRITES or MAX_AGE_MS. */
-const EXTEND_AT = 8;
-const MAX_WRITES = 512;
-const MAX_AGE_MS = 2;
+/**
+ * A group stays open another turn while at least `extendAt` writes joined in
+ * the last, up to `maxWrites` or `maxAgeMs`. 32: with a thousand devices each
+ * reporting once a second, the turns that carry an alarm have a few writes and
+ * commit at once; a flood's turns have hundreds.
+ */
+export interface GroupCommitOptions {
+  extendAt?: number;
+  maxWrites?: number;
+  maxAgeMs?: number;
+}
+const DEFAULTS: Required<GroupCommitOptions> = { extendAt: 32, maxWrites: 512, maxAgeMs: 1 };
 
 /**
  * Group commit for a SQLite file written by many small operations (the
@@ -16,9 +24,9 @@ const MAX_AGE_MS = 2;
  * acknowledge), while a thousand messages cost one commit and one WAL append
  * of the pages they share instead of a thousand.
  *
- * While writes keep coming fast (a flood: at least EXTEND_AT joined in the
- * last turn), the group stays open one more turn, up to MAX_WRITES writes or
- * MAX_AGE_MS: with a thousand devices publishing, groups of two or three
+ * While writes keep coming fast (a flood: at least `extendAt` joined in the
+ * last turn), the group stays open one more turn, up to `maxWrites` writes or
+ * `maxAgeMs`: with a thousand devices publishing, groups of two or three
  * writes cost three times as much per write as groups of thirty (a commit
  * writes every page the group touched). A write at rest (an alarm on a quiet
  * hub) still commits at the end of its own turn.
@@ -39,9 +47,14 @@ export class GroupCommit {
   private committed: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } | undefined;
 
   private readonly savepoint: <T>(fn: () => T) => T;
+  private readonly o: Required<GroupCommitOptions>;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    options: GroupCommitOptions = {},
+  ) {
     this.savepoint = transactionRunner(db);
+    this.o = { ...DEFAULTS, ...options };
   }
 
   /**
@@ -100,7 +113,7 @@ export class GroupCommit {
       if (!this.open || generation !== this.generation) return;
       const joined = this.writes - this.counted;
       this.counted = this.writes;
-      if (joined >= EXTEND_AT && this.writes < MAX_WRITES && performance.now() - this.openedAt < MAX_AGE_MS) setImmediate(endOfTurn);
+      if (joined >= this.o.extendAt && this.writes < this.o.maxWrites && performance.now() - this.openedAt < this.o.maxAgeMs) setImmediate(endOfTurn);
       else this.commit();
     };
     setImmediate(endOfTurn);
