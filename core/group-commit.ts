@@ -33,8 +33,9 @@ const DEFAULTS: Required<GroupCommitOptions> = { extendAt: 32, maxWrites: 512, m
  *
  * Each operation runs in a savepoint of its own (better-sqlite3 nests
  * `transaction()` as a savepoint), unless it is atomic by itself, so one that
- * throws takes back only its own writes and the others still commit. If the commit itself fails, every
- * operation of the group fails, and nothing of it is in the file.
+ * throws takes back only its own writes and the others still commit. If the
+ * commit itself fails, every operation of the group fails, and nothing of it
+ * is in the file.
  */
 export class GroupCommit {
   private open = false;

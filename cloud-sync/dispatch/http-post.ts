@@ -9,7 +9,10 @@ import https from 'node:https';
  * is an answer that is not 2xx, so the alarm is sent again later, and the log
  * names the status.
  */
-const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+const transports: Record<string, { agent: http.Agent; request: typeof http.request }> = {
+  'http:': { agent: new http.Agent({ keepAlive: true }), request: http.request },
+  'https:': { agent: new https.Agent({ keepAlive: true }), request: https.request },
+};
 
 /** Resolves with the HTTP status once the whole answer is in; rejects on a network error or after `timeoutMs`. */
 export function postWebhook(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<number> {
@@ -20,10 +23,9 @@ export function postWebhook(url: string, headers: Record<string, string>, body: 
     } catch {
       return reject(new Error(`not a URL: ${url}`));
     }
-    const agent = target.protocol === 'https:' ? agents['https:'] : target.protocol === 'http:' ? agents['http:'] : undefined;
-    if (!agent) return reject(new Error(`a webhook must be http: or https:, not ${target.protocol}`));
-    const send = target.protocol === 'https:' ? https.request : http.request;
-    const req = send(target, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
+    const transport = transports[target.protocol];
+    if (!transport) return reject(new Error(`a webhook must be http: or https:, not ${target.protocol}`));
+    const req = transport.request(target, { method: 'POST', agent: transport.agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } }, (res) => {
       // Read to the end, so the connection can carry the next alarm.
       res.resume();
       res.on('end', () => {
