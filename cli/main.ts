@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { isCosafeError } from '../core/errors.js';
 import { registerCredentials } from './commands/credentials.js';
@@ -9,9 +10,16 @@ import { registerSites } from './commands/sites.js';
 import { registerStatus } from './commands/status.js';
 import { registerConfigCheck, registerRoles } from './commands/roles.js';
 
+/** Which code runs (bin/cosafe.js chooses): the build in dist/, or the sources through tsx when there is none or it is older than they. */
+function runningFrom(): string {
+  if (import.meta.url.endsWith('.ts')) return 'from the TypeScript sources';
+  const { started } = JSON.parse(readFileSync(new URL('../build.json', import.meta.url), 'utf8')) as { started: number };
+  return `build of ${new Date(started).toISOString()}`;
+}
+
 const program = new Command('cosafe')
   .description('cosafe: an edge sensor hub for community safety devices.\nSensors to InfluxDB, fire alarms to fire departments (signed webhooks).')
-  .version('0.1.0')
+  .version(`0.1.0 (${runningFrom()})`)
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 

@@ -1,15 +1,16 @@
-// The entry of cosafe's worker thread (core/worker-host.ts). Like bin/cosafe.js,
-// it runs the TypeScript sources through tsx's loader, which a worker does not
-// inherit from a process that registered it in code; then it loads each module
-// it is asked to, and hands it its own message port.
+// The entry of cosafe's worker thread (core/worker-host.ts). It loads each
+// module it is asked to and hands it its own message port. A module of the
+// sources (.ts, when bin/cosafe.js runs them) needs tsx's loader, which a worker
+// does not inherit from a process that registered it in code; a module of the
+// build (dist/, .js) runs as it is, without the loader's thread.
 import { parentPort } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
-register();
+let loader;
 // A worker always has its parent's port; `?.` only satisfies the type check.
 parentPort?.on('message', async (m) => {
   if (m.type !== 'load') return;
   try {
+    if (m.module.endsWith('.ts')) await (loader ??= import('tsx/esm/api').then(({ register }) => register()));
     const mod = await import(m.module);
     await mod.start(m.port, m.data);
   } catch (e) {

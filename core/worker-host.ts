@@ -11,6 +11,15 @@ export interface WorkerTask {
   detach(): Promise<void>;
 }
 
+/**
+ * The module `name` beside the module at `base` (its `import.meta.url`), in the
+ * same form: a .ts source when the sources run through tsx, the .js of dist/
+ * when the build runs (bin/cosafe.js, scripts/build.mjs).
+ */
+export function siblingModule(base: string, name: string): URL {
+  return new URL(`./${name}${base.endsWith('.ts') ? '.ts' : '.js'}`, base);
+}
+
 let worker: Worker | undefined;
 const tasks = new Set<{ exit: (error: Error) => void }>();
 
@@ -19,8 +28,9 @@ const tasks = new Set<{ exit: (error: Error) => void }>();
  * loop with alarms: the broker's telemetry queue (broker/persistence) and
  * cloud-sync's telemetry lane (cloud-sync/telemetry). Each is a module with
  * `start(port, data)`, loaded on the thread and reached by a message port of
- * its own. One thread and not one each: every V8 isolate with the TypeScript
- * loader costs about 40 MB, and telemetry waiting behind telemetry is fine.
+ * its own. One thread and not one each: every V8 isolate costs memory (about
+ * 40 MB with the TypeScript loader of the sources), and telemetry waiting
+ * behind telemetry is fine.
  */
 export function attachWorkerTask(module: URL, data: unknown): WorkerTask {
   const w = (worker ??= spawn());

@@ -2,7 +2,7 @@ import type { StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import { CosafeError, type ErrorCode } from '../../core/errors.js';
 import { openDurableDatabase } from '../../core/sqlite.js';
 import { GroupCommit } from '../../core/group-commit.js';
-import { attachWorkerTask, type WorkerTask } from '../../core/worker-host.js';
+import { attachWorkerTask, siblingModule, type WorkerTask } from '../../core/worker-host.js';
 import { QueueTables, type JournalEntry } from './queue-tables.js';
 
 /** The queue tables of one lane, wherever they live (this thread, or a worker thread). */
@@ -47,7 +47,7 @@ export function localQueue(tables: QueueTables, group: GroupCommit): Queue {
 /** The methods that write: on the worker they are answered once their group is committed. */
 export const WRITES: ReadonlySet<QueueMethod> = new Set(['enqueue', 'update', 'clear', 'journalAppend', 'journalRemove']);
 
-const MODULE = new URL('./queue-worker.ts', import.meta.url);
+const MODULE = siblingModule(import.meta.url, 'queue-worker');
 
 /**
  * The tables in a SQLite file of their own, on the worker thread

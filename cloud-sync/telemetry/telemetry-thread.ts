@@ -1,11 +1,11 @@
 import { CosafeError, type ErrorCode } from '../../core/errors.js';
 import type { LogLevel } from '../../core/logger.js';
-import { attachWorkerTask, type WorkerTask } from '../../core/worker-host.js';
+import { attachWorkerTask, siblingModule, type WorkerTask } from '../../core/worker-host.js';
 import type { StoreHealth } from '../reading-store.js';
 import type { PartitionSites, TelemetryLane, TelemetryLaneDeps } from './telemetry-lane.js';
 import { applyMetricOps, type FromWorker, type TelemetryWorkerData, type ToWorker } from './worker-protocol.js';
 
-const MODULE = new URL('./telemetry-worker.ts', import.meta.url);
+const MODULE = siblingModule(import.meta.url, 'telemetry-worker');
 /** After the thread died: wait this long before starting another (its session kept what it had not acknowledged). */
 const RESTART_AFTER_MS = 1000;
 const STOP_TIMEOUT_MS = 15_000;

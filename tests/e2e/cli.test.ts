@@ -81,10 +81,14 @@ describe('cosafe command line', () => {
     expect(unknown.stderr).toContain('no profile "nope"; known: ');
   });
 
-  it('runs the demo on the embedded default and reads the readings back', async () => {
+  // Both ways bin/cosafe.js runs it: the build in dist/ (what npm ci leaves), and the sources through tsx (after an edit), worker threads included.
+  it.each([
+    ['from the build', {}],
+    ['from the sources', { COSAFE_FROM_SOURCES: '1' }],
+  ])('runs the demo on the embedded default and reads the readings back, %s', async (_, env: NodeJS.ProcessEnv) => {
     const [port, httpPort] = [await freePort(), await freePort()];
     const dataDir = mkdtempSync(join(tmpdir(), 'cosafe-demo-'));
-    const demo = startCosafe(['demo', '--port', String(port), '--http-port', String(httpPort), '--data-dir', dataDir, '--interval', '200', '--alarm-every', '2']);
+    const demo = startCosafe(['demo', '--port', String(port), '--http-port', String(httpPort), '--data-dir', dataDir, '--interval', '200', '--alarm-every', '2'], env);
     const api = `http://127.0.0.1:${httpPort}`;
     try {
       await waitUntil('the demo to deliver a fire alarm', () => demo.output().includes('FIRE DEPARTMENT central received Alert'), 60_000, 100);

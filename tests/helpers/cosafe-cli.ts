@@ -6,10 +6,10 @@ import { spawnLogged, type Spawned } from './processes.js';
 
 export const COSAFE_BIN = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'bin', 'cosafe.js');
 
-/** Runs `cosafe ...` to completion, as a user would from a shell. */
-export function runCosafe(args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `cosafe ...` to completion, as a user would from a shell; `env` adds to the environment. */
+export function runCosafe(args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    execFile(process.execPath, [COSAFE_BIN, ...args], { timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [COSAFE_BIN, ...args], { timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1', ...env } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolvePromise({ code, stdout, stderr });
     });
