@@ -240,7 +240,11 @@ describe('nothing lost: store and forward from gateway to InfluxDB', () => {
     await waitUntil('the 10 smoke events in InfluxDB', async () => (await storedSmokeEvents(smokeFrom, smokeFrom + 10_000)) === 10, 30_000, 200);
     // The events are stored after the dispatch sink recorded their deliveries, and a delivery cut off by the SIGKILL is
     // resumed at the restart; still, on a loaded machine the last webhooks were once seen more than 30 s after the events.
-    await waitUntil('the 10 alarm webhooks', () => new Set(fd.alarms.filter((a) => times.includes(a.body.data.time as number)).map((a) => a.body.data.eventId)).size === 10, 90_000, 100);
+    const received = () => fd.alarms.filter((a) => times.includes(a.body.data.time as number));
+    await waitUntil('the 10 alarm webhooks', () => new Set(received().map((a) => a.body.data.eventId)).size === 10, 90_000, 100).catch((err: Error) => {
+      const got = received().map((a) => `${a.body.data.time as number} ${a.body.data.eventId as string}`);
+      throw new Error(`${err.message}; received ${got.length}: ${got.join(', ')}\n--- hub ---\n${hub.output().slice(-6000)}\n--- gateway ---\n${gateway.output().slice(-3000)}`);
+    });
   }, 240_000);
 
   it('the telemetry buffer forced full: the oldest telemetry is dropped, counted and raised, and no alarm is lost', async () => {
