@@ -1,4 +1,5 @@
 import type { Aedes, AedesPublishPacket, Client, ConnectPacket } from 'aedes';
+import { isTelemetryTopic } from './lanes.js';
 
 type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
 /** Aedes' per-client delivery function for QoS 1 and 2, set in its constructor; not in its type declarations. */
@@ -27,12 +28,18 @@ const identity = (p: { brokerId?: string; brokerCounter?: number }) => `${p.brok
  * alarm ends as cleared while the detector is in alarm.
  *
  * So until the queue has gone out (Aedes' `clientReady`), a live QoS 1 or 2
- * message for a persistent session is held here, then delivered in order,
+ * message of the alarm lane (events, status, device uplinks, dispatch) for a
+ * persistent session is held here, then delivered in order,
  * unless the queue already sent it (it was queued before it was delivered
  * live: every persistent session's copy is stored before delivery). Its
  * publisher is not kept waiting: the message is stored for the session
  * already, so a connection lost before it is delivered loses nothing: it
  * goes out with the queue at the next connect.
+ *
+ * Reading batches are not held: their order does not matter (each carries its
+ * gateway, boot and sequence number, each reading its time), and a telemetry
+ * backlog can take minutes to go out, while live batches would pile up here,
+ * past the broker's telemetry window.
  */
 export function keepSessionOrder(aedes: Aedes): void {
   const restoring = new WeakMap<Client, Restoring>();
@@ -59,7 +66,7 @@ export function keepSessionOrder(aedes: Aedes): void {
     restoring.set(client, r);
     // Before Aedes subscribes the session again: it subscribes this very function, so the wrapper stays for the connection's life.
     client.deliverQoS = (packet, done) => {
-      if (restoring.get(client) !== r || packet.qos === 0) return deliver(packet, done);
+      if (restoring.get(client) !== r || packet.qos === 0 || isTelemetryTopic(packet.topic)) return deliver(packet, done);
       r.held.push(packet);
       done();
     };
