@@ -56,6 +56,7 @@ export const errorCatalog = {
   COSAFE_ERR_ACK_REFUSED: 'an acknowledgement was refused (wrong district, unknown or stale alarm, not allowed)',
   COSAFE_ERR_SHELVE_REFUSED: 'an alarm cannot be shelved (fire, gas and CO alarms never are) or the request is invalid',
   COSAFE_ERR_ESCALATION: 'an alarm was not acknowledged in time and was escalated',
+  COSAFE_ERR_EVENT_LATE: 'an alarm "cleared" arrived after a newer activation of its condition and was not applied',
   COSAFE_ERR_MQTT_DISPATCH: 'an alarm could not be published on its MQTT dispatch topic (retried)',
   COSAFE_ERR_HTTP_UNAUTHENTICATED: 'an HTTP request carried no credential, or one that is unknown, revoked or wrong',
   COSAFE_ERR_HTTP_FORBIDDEN: "an HTTP request's credential may not do what it asked",

@@ -135,6 +135,7 @@ export const metricCatalog = {
   // cloud-sync: the alarm lifecycle (ISA-18.2)
   cosafe_alarm_transitions_total: { kind: 'counter', help: 'Alarm state transitions journaled, by class and new state', labels: ['class', 'to'] },
   cosafe_alarm_duplicate_events_total: { kind: 'counter', help: 'Alarm events received again (same event id) and not applied twice', labels: [] },
+  cosafe_alarm_late_events_total: { kind: 'counter', help: 'Alarm "cleared" events older than an activation of their condition already received (out of order): journaled, not applied', labels: [] },
   cosafe_alarms: { kind: 'gauge', help: 'Alarms by lifecycle state (not counting normal)', labels: ['state'] },
   cosafe_alarm_acks_total: { kind: 'counter', help: 'Acknowledgements accepted, by channel', labels: ['channel'] },
   cosafe_alarm_acks_refused_total: { kind: 'counter', help: 'Acknowledgements refused, by channel and reason', labels: ['channel', 'reason'] },

@@ -149,20 +149,28 @@ export class AlarmLifecycle {
   onEvent(event: AlarmEvent): boolean {
     const { store, clock, metrics, logger } = this.d;
     const id = alarmIdOf(event.site, event.device, event.condition);
-    let out: { deliveries: PendingDelivery[]; alarm: AlarmRecord; changed?: AlarmLifecycleState } | undefined;
+    let out: { deliveries: PendingDelivery[]; alarm: AlarmRecord; changed?: AlarmLifecycleState; late?: boolean } | undefined;
     try {
       out = store.transaction(() => {
         if (store.seen(event.eventId)) return undefined;
         const now = clock.now();
         const site = this.d.sites(event.site);
         const before = store.get(id);
+        const actor = `gateway ${event.site}/${event.gateway}`;
+        if (before && isLateClear(event, before.lastEvent)) {
+          // Never clear on older evidence: the condition was active again after this "cleared" (a false all-clear is the worst outcome).
+          store.journal({ alarmId: id, at: now, kind: 'late', from: before.state, to: before.state, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { state: event.state, time: event.time, newerEvent: before.lastEvent.eventId, newerTime: before.lastEvent.time } });
+          store.markSeen(event.eventId, id, before.activation);
+          return { deliveries: [], alarm: before, late: true };
+        }
         const a: AlarmRecord = { ...(before ?? this.fresh(id, event, now)), lastEvent: event, class: event.class, updatedAt: now };
         const input = event.state === 'active' ? 'activate' : 'clear';
         const t = transition(a.state, input);
-        const actor = `gateway ${event.site}/${event.gateway}`;
         if (!t) {
           store.journal({ alarmId: id, at: now, kind: 'repeat', from: a.state, to: a.state, actor, channel: 'mqtt-event', eventId: event.eventId, detail: { state: event.state } });
           store.markSeen(event.eventId, id, a.activation);
+          // A repeat that is older than what the alarm has seen (it came late) does not stand for its latest state.
+          if (before && before.lastEvent.time > event.time) a.lastEvent = before.lastEvent;
           store.put(a);
           return { deliveries: [], alarm: a };
         }
@@ -200,6 +208,11 @@ export class AlarmLifecycle {
     }
     if (!out) {
       metrics.inc('cosafe_alarm_duplicate_events_total');
+      return true;
+    }
+    if (out.late) {
+      metrics.inc('cosafe_alarm_late_events_total');
+      logger.warn({ code: 'COSAFE_ERR_EVENT_LATE', alarmId: id, eventId: event.eventId, time: event.time, newerTime: out.alarm.lastEvent.time }, 'a "cleared" came after a newer activation of its condition: not applied, the alarm stays active');
       return true;
     }
     if (out.changed) metrics.inc('cosafe_alarm_transitions_total', { class: event.class, to: out.changed });
@@ -730,4 +743,16 @@ export class AlarmLifecycle {
     const counts = this.d.store.countByState();
     for (const s of ['active-unacknowledged', 'active-acknowledged', 'returned-unacknowledged'] as const) this.d.metrics.set('cosafe_alarms', { state: s }, counts.get(s) ?? 0);
   }
+}
+
+/**
+ * A "cleared" older (by the device's time) than the activation the alarm last
+ * saw: it arrived after that activation, out of order (a resend after an
+ * outage, another broker's queue). Applying it would end an alarm whose
+ * condition came back after it. An activation is always applied, whatever its
+ * time: a device clock set back must never cost an alarm; at worst an alarm
+ * stays active until a clear newer than it comes.
+ */
+export function isLateClear(event: AlarmEvent, last: AlarmEvent): boolean {
+  return event.state === 'cleared' && last.state === 'active' && event.time < last.time;
 }

@@ -40,7 +40,7 @@ export interface AlarmRecord {
   updatedAt: number;
 }
 
-export type JournalKind = 'transition' | 'repeat' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored' | 'public-warning' | 'taken-over';
+export type JournalKind = 'transition' | 'repeat' | 'late' | 'delivered' | 'escalated' | 'ack-refused' | 'shelved' | 'unshelved' | 'routed' | 'ignored' | 'public-warning' | 'taken-over';
 
 export interface JournalEntry {
   n: number;

@@ -117,6 +117,50 @@ describe('the alarm lifecycle', () => {
     expect(after.lifecycle.journal(id).find((j) => j.kind === 'escalated')?.detail).toMatchObject({ step: 1, dueAt });
   });
 
+  it('never clears on older evidence: a "cleared" that comes after a newer activation is journaled as late, and the alarm stays active', () => {
+    const h = harness();
+    const t = h.time.now();
+    const [a1, c2, a3, c4] = [alarmEvent({ site: 'bakery-12', time: t }), alarmEvent({ site: 'bakery-12', state: 'cleared', time: t + 1000 }), alarmEvent({ site: 'bakery-12', time: t + 2000 }), alarmEvent({ site: 'bakery-12', state: 'cleared', time: t + 3000 })];
+    // The detector went active, cleared, active again; the middle "cleared" arrives last (a resend after an outage).
+    for (const e of [a1, a3, c2]) expect(h.lifecycle.onEvent(e)).toBe(true);
+    const id = h.lifecycle.list()[0]!.id;
+    expect(h.lifecycle.get(id)!.state).toBe('active-unacknowledged');
+    expect(h.sent.map((p) => (p.message as { msgType?: string }).msgType)).toEqual(['Alert']);
+    expect(h.lifecycle.journal(id).find((j) => j.kind === 'late')).toMatchObject({ eventId: c2.eventId, detail: { newerEvent: a3.eventId } });
+    expect(h.metrics.total('cosafe_alarm_late_events_total')).toBe(1);
+    // The same late event again is a duplicate; a newer "cleared" ends it.
+    h.lifecycle.onEvent(c2);
+    expect(h.metrics.total('cosafe_alarm_duplicate_events_total')).toBe(1);
+    h.lifecycle.onEvent(c4);
+    expect(h.lifecycle.get(id)!.state).toBe('returned-unacknowledged');
+    expect(h.sent.map((p) => (p.message as { msgType?: string }).msgType)).toEqual(['Alert', 'Cancel']);
+  });
+
+  it('keeps the newest activation through an older one that comes late, so an older "cleared" still does not end the alarm', () => {
+    const h = harness();
+    const t = h.time.now();
+    const [a1, c2, a3] = [alarmEvent({ site: 'bakery-12', time: t }), alarmEvent({ site: 'bakery-12', state: 'cleared', time: t + 1000 }), alarmEvent({ site: 'bakery-12', time: t + 2000 })];
+    for (const e of [a3, a1, c2]) h.lifecycle.onEvent(e);
+    const alarm = h.lifecycle.list()[0]!;
+    expect(alarm.state).toBe('active-unacknowledged');
+    expect(alarm.lastEvent.eventId).toBe(a3.eventId);
+  });
+
+  it('applies an activation whatever its time: a device whose clock was set back still raises its alarm, and clears it', () => {
+    const h = harness();
+    const t = h.time.now();
+    h.lifecycle.onEvent(alarmEvent({ site: 'bakery-12', time: t }));
+    h.lifecycle.onEvent(alarmEvent({ site: 'bakery-12', state: 'cleared', time: t + 1000 }));
+    const id = h.lifecycle.list()[0]!.id;
+    expect(h.lifecycle.get(id)!.state).toBe('returned-unacknowledged');
+    // An hour behind from now on.
+    h.lifecycle.onEvent(alarmEvent({ site: 'bakery-12', time: t - 3_600_000 }));
+    expect(h.lifecycle.get(id)!.state).toBe('active-unacknowledged');
+    h.lifecycle.onEvent(alarmEvent({ site: 'bakery-12', state: 'cleared', time: t - 3_599_000 }));
+    expect(h.lifecycle.get(id)!.state).toBe('returned-unacknowledged');
+    expect(h.sent.map((p) => (p.message as { msgType?: string }).msgType)).toEqual(['Alert', 'Cancel', 'Alert', 'Cancel']);
+  });
+
   it('applies a resent event once, and makes a re-activated acknowledged alarm unacknowledged again', () => {
     const h = harness();
     const e = alarmEvent({ site: 'bakery-12' });
