@@ -1,6 +1,6 @@
 import type { StoredPacket } from 'aedes-persistence/asyncPersistence.js';
 import { CosafeError, type ErrorCode } from '../../core/errors.js';
-import { openDurableDatabase } from '../../core/sqlite.js';
+import { openDurableDatabase, WORKER_CHECKPOINT_PAGES } from '../../core/sqlite.js';
 import { GroupCommit } from '../../core/group-commit.js';
 import { attachWorkerTask, siblingModule, type WorkerTask } from '../../core/worker-host.js';
 import { QueueTables, type JournalEntry } from './queue-tables.js';
@@ -126,7 +126,7 @@ export async function workerQueue(path: string): Promise<Queue> {
 
 /** The tables behind a worker: opened there, in a file of their own. */
 export function openQueueTables(path: string): { tables: QueueTables; group: GroupCommit; close(): void } {
-  const db = openDurableDatabase(path);
+  const db = openDurableDatabase(path, { checkpointPages: WORKER_CHECKPOINT_PAGES });
   const group = new GroupCommit(db);
   return {
     tables: new QueueTables(db),
