@@ -5,6 +5,7 @@
 // edit is never run stale, and a build only makes it start faster and use less
 // memory (tsx's loader thread and transpiled sources cost the idle hub 75 MiB).
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 
 // V8 lets the heap grow up to four times what survived the last full collection
@@ -33,7 +34,7 @@ function builtAndCurrent() {
     if (!s.isDirectory()) return s.mtimeMs >= build.started;
     return readdirSync(path).some((name) => newer(`${path}/${name}`));
   };
-  return !build.inputs.some((input) => newer(new URL(input, root).pathname));
+  return !build.inputs.some((input) => newer(fileURLToPath(new URL(input, root))));
 }
 
 if (process.env.COSAFE_FROM_SOURCES !== '1' && builtAndCurrent()) {

@@ -6,6 +6,8 @@ type Deliver = (packet: AedesPublishPacket, done: () => void) => void;
 type Delivering = Client & { deliverQoS: Deliver };
 
 interface Restoring {
+  /** Aedes' own delivery function of the client. */
+  deliver: Deliver;
   /** Live messages published while the session's queue goes out, in the order they came. */
   held: AedesPublishPacket[];
   /** Messages the queue sent (brokerId:brokerCounter), so a held one it already sent is not sent twice. */
@@ -58,11 +60,9 @@ export function keepSessionOrder(aedes: Aedes): void {
   };
   aedes.on('clientReady', (client) => release(client as Delivering));
 
-  const originals = new WeakMap<Client, Deliver>();
   function holdLive(client: Delivering): void {
     const deliver = client.deliverQoS;
-    originals.set(client, deliver);
-    const r: Restoring = { held: [], sent: new Set() };
+    const r: Restoring = { deliver, held: [], sent: new Set() };
     restoring.set(client, r);
     // Before Aedes subscribes the session again: it subscribes this very function, so the wrapper stays for the connection's life.
     client.deliverQoS = (packet, done) => {
@@ -78,8 +78,7 @@ export function keepSessionOrder(aedes: Aedes): void {
     const r = restoring.get(client);
     if (!r) return;
     restoring.delete(client);
-    const deliver = originals.get(client)!;
-    for (const packet of r.held) if (!r.sent.has(identity(packet))) deliver(packet, noop);
+    for (const packet of r.held) if (!r.sent.has(identity(packet))) r.deliver(packet, noop);
   }
 }
 

@@ -753,6 +753,6 @@ export class AlarmLifecycle {
  * time: a device clock set back must never cost an alarm; at worst an alarm
  * stays active until a clear newer than it comes.
  */
-export function isLateClear(event: AlarmEvent, last: AlarmEvent): boolean {
+function isLateClear(event: AlarmEvent, last: AlarmEvent): boolean {
   return event.state === 'cleared' && last.state === 'active' && event.time < last.time;
 }
