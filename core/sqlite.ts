@@ -29,7 +29,7 @@ export function openDurableDatabase(path: string, o: { checkpointPages?: number 
     db.pragma('cache_size = -2048');
     // A checkpoint copies the WAL into the file on the thread that commits, fsyncs included (500 pages:
     // 2.6-3.6 ms measured), and an alarm that comes meanwhile waits. With 1,000 devices reporting through
-    // the gateway, alarm max was 16-34 ms over seven runs at SQLite's 1,000 pages, 11-23 ms over six at 100,
+    // the gateway, alarm max was 17-34 ms over four runs at SQLite's 1,000 pages, 11-23 ms over six at 100,
     // for 5-10 % less throughput in a flood. Files only a worker thread writes, where no alarm waits, keep 1,000.
     db.pragma(`wal_autocheckpoint = ${o.checkpointPages ?? ALARM_PATH_CHECKPOINT_PAGES}`);
   } catch (err) {
