@@ -47,6 +47,35 @@ export function connectMqtt(urls: BrokerUrls, options: IClientOptions, policy: R
   return client;
 }
 
+/** The part of mqtt.js' client that builds its connection (private in its types, stable in 5.x). */
+interface Streaming {
+  stream: unknown;
+  streamBuilder: (client: MqttClient) => unknown;
+}
+
+/**
+ * TCP_NODELAY on every connection the client makes, for the clients that send
+ * alarms (the gateway's alarm lane, cloud-sync's dispatch). mqtt.js leaves
+ * Nagle's algorithm on: a small packet written while an earlier one is not yet
+ * acknowledged waits for that acknowledgement, so an event written right after
+ * the gateway's status waited for the broker to store the status and answer
+ * (or for a delayed ACK, up to 40 ms). The other clients keep it: their small
+ * writes (a gateway's PUBACKs to a thousand devices) are better coalesced.
+ * The broker's listeners set it on their side already.
+ */
+export function withoutNagle(client: MqttClient): MqttClient {
+  const c = client as unknown as Streaming;
+  const noDelay = <T>(stream: T): T => {
+    (stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+    return stream;
+  };
+  const build = c.streamBuilder;
+  c.streamBuilder = (x) => noDelay(build(x));
+  // The first connection is built inside mqtt.connect(), before this runs; it is not connected yet.
+  noDelay(c.stream);
+  return client;
+}
+
 /** `connectMqtt`, resolved on the first CONNACK that admits the client; the first error before it ends the client and rejects. */
 export function connectMqttAsync(urls: BrokerUrls, options: IClientOptions, policy: BackoffPolicy = RECONNECT_BACKOFF): Promise<MqttClient> {
   const client = connectMqtt(urls, options, policy);

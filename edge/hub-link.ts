@@ -1,6 +1,6 @@
 import { type IClientOptions, type MqttClient } from 'mqtt';
 import { ALARM_RECONNECT_CAP_MS, RECONNECT_BACKOFF } from '../core/backoff.js';
-import { connectMqtt, hurryReconnect, type BrokerUrls } from '../core/mqtt-reconnect.js';
+import { connectMqtt, hurryReconnect, withoutNagle, type BrokerUrls } from '../core/mqtt-reconnect.js';
 import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
@@ -77,6 +77,8 @@ export class HubLink<M extends { id: number; payload: string }> {
       },
       o.urgent ? { ...RECONNECT_BACKOFF, urgent: o.urgent, urgentCapMs: ALARM_RECONNECT_CAP_MS } : RECONNECT_BACKOFF,
     );
+    // An event must not wait for the acknowledgement of the status written before it (Nagle's algorithm).
+    if (o.lane === 'event') withoutNagle(this.client);
     this.client.on('connect', () => {
       o.logger.info({ broker: o.brokerUrl, lane: o.lane }, 'gateway connected to hub');
       o.onConnect?.();

@@ -1,6 +1,6 @@
 import { type MqttClient } from 'mqtt';
 import { ALARM_LANE_BACKOFF } from '../../core/backoff.js';
-import { connectMqtt, type BrokerUrls } from '../../core/mqtt-reconnect.js';
+import { connectMqtt, withoutNagle, type BrokerUrls } from '../../core/mqtt-reconnect.js';
 import { subscriptions } from '../../broker/contract/index.js';
 import type { Logger } from '../../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../../core/mqtt-client-auth.js';
@@ -45,6 +45,8 @@ export class DispatchLink {
       clean: false,
       connectTimeout: 5000,
     }, ALARM_LANE_BACKOFF);
+    // A fire department's alarm must not wait for the acknowledgement of a message written before it.
+    withoutNagle(this.client);
     this.client.on('connect', () => {
       // On every connect, not only for a new session: a grant added later is then taken up too.
       this.client?.subscribe(subscriptions.allAcks, { qos: 1 }, (err, granted) => {

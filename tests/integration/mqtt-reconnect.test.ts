@@ -1,8 +1,8 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import type { MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
-import { connectMqtt, hurryReconnect } from '../../core/mqtt-reconnect.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { connectMqtt, hurryReconnect, withoutNagle } from '../../core/mqtt-reconnect.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 /** A real Aedes broker on a TCP port (what the clients' reconnects are tested against; the hub's own auth is not the point here). */
@@ -130,5 +130,32 @@ describe('clients reconnect with backoff and jitter', () => {
     const broker = await startAedes(port);
     brokers.push(broker);
     await waitUntil('the urgent client to be admitted', () => client.connected && broker.clients() === 1, 30_000, 10);
+  });
+
+  it('an alarm client sends without Nagle on its first connection and on every reconnect; another client keeps it', async () => {
+    const port = await freePort();
+    let broker = await startAedes(port);
+    brokers.push(broker);
+    const noDelay = new Set<Socket>();
+    const spy = vi.spyOn(Socket.prototype, 'setNoDelay').mockImplementation(function (this: Socket, on?: boolean) {
+      if (on !== false) noDelay.add(this);
+      return this;
+    });
+    try {
+      const alarms = withoutNagle(connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: 'alarm-lane' }, { baseMs: 50, capMs: 400 }));
+      const other = connectMqtt(`mqtt://127.0.0.1:${port}`, { clientId: 'telemetry-lane' }, { baseMs: 50, capMs: 400 });
+      open.push(alarms, other);
+      await waitUntil('both connected', () => alarms.connected && other.connected, 20_000, 10);
+      expect(noDelay.has(alarms.stream as Socket)).toBe(true);
+      expect(noDelay.has(other.stream as Socket)).toBe(false);
+      const first = alarms.stream;
+      await broker.close();
+      broker = await startAedes(port);
+      brokers.push(broker);
+      await waitUntil('the alarm client to reconnect', () => alarms.connected && alarms.stream !== first, 20_000, 10);
+      expect(noDelay.has(alarms.stream as Socket)).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
