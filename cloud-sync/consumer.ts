@@ -12,6 +12,7 @@ import {
 import type { Logger } from '../core/logger.js';
 import { mqttAuthOptions, refusalHint, type MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
+import { DeviceLists } from './device-lists.js';
 import { SequenceTracker } from './sequence-tracker.js';
 import type { Lane, Sink } from './sinks/sink.js';
 import type { AlarmInbox } from './alarm-inbox.js';
@@ -91,6 +92,7 @@ export class ContractConsumer {
   private readonly clients: Partial<Record<Lane, MqttClient>> = {};
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly sequences = new SequenceTracker();
+  private readonly deviceLists = new DeviceLists();
   private alarmSubscribed = false;
   private stopped = false;
   private readonly now: () => number;
@@ -377,7 +379,14 @@ export class ContractConsumer {
     if (payload.length === 0) return done;
     const r = decodeMessage(GatewayStatus, payload);
     if (!r.ok) return this.invalid(topic, r.error);
-    for (const sink of this.d.sinks) sink.onStatus?.(r.value);
+    // The topic is what the broker let this login publish to; a payload naming another gateway would pass for it.
+    if (r.value.site !== parsed.site || r.value.gateway !== parsed.gateway) return this.invalid(topic, 'site/gateway in the message do not match the topic');
+    const { status, paired } = this.deviceLists.complete(r.value);
+    if (!paired) {
+      metrics.inc('cosafe_sync_status_unpaired_total', { gateway: status.gateway });
+      this.d.logger.debug({ topic, deviceList: status.health?.deviceList }, 'periodic status for a device list this hub has not seen: devices kept as last known until the next full status');
+    }
+    for (const sink of this.d.sinks) sink.onStatus?.(status);
     return done;
   }
 

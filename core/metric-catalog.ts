@@ -76,6 +76,7 @@ export const metricCatalog = {
   cosafe_sync_alarm_inbox_errors_total: { kind: 'counter', help: 'Messages the alarm inbox could not store or hand on (disk full, I/O error); each is tried again, none is acknowledged before it is stored', labels: [] },
   cosafe_sync_events_received_total: { kind: 'counter', help: 'Alarm events received from gateways', labels: ['class'] },
   cosafe_sync_events_repaired_total: { kind: 'counter', help: 'Alarm events that broke the contract only in descriptive fields (text, location, unit, ...): cleaned and taken, never refused', labels: ['class'] },
+  cosafe_sync_status_unpaired_total: { kind: 'counter', help: 'Periodic gateway statuses for a device list the hub had not seen (devices kept as last known until the next full status)', labels: ['gateway'] },
   cosafe_sync_invalid_messages_total: { kind: 'counter', help: 'Messages on contract topics that broke the contract', labels: [] },
 
   // cloud-sync: workers splitting the sites (cloudSync.partitions)

@@ -69,7 +69,9 @@ export class Publisher {
   private stopping = false;
   private lastError: string | undefined;
   private onlineSince = 0;
+  /** The last full health report (with the device list): what the retained status carries. */
   private health: GatewayHealth | undefined;
+  private statusSource: (() => GatewayHealth) | undefined;
   private opened = false;
 
   constructor(private readonly o: PublisherOptions) {
@@ -94,7 +96,7 @@ export class Publisher {
       will: { topic: statusTopic, payload: Buffer.from(JSON.stringify(this.offline())), qos: 1, retain: true },
       onConnect: () => {
         this.onlineSince = this.o.clock.now();
-        this.publishStatus();
+        this.publishStatus(this.statusSource?.());
       },
       // Going back up on the alarm lane: the hub tells the site when a fire department acknowledged one of its alarms.
       subscribe: [subscriptions.gatewayCommands(o.site, o.gateway)],
@@ -195,11 +197,28 @@ export class Publisher {
     return this.events.accepted(ids);
   }
 
-  /** The retained status carries the gateway's health, so the hub shows it without asking. */
+  /** Where a full health report comes from when the alarm link connects (again), so the status it publishes then is fresh. */
+  statusFrom(source: () => GatewayHealth): void {
+    this.statusSource = source;
+  }
+
+  /** The retained status carries the gateway's full health report, so the hub shows it without asking. */
   publishStatus(health?: GatewayHealth): void {
     if (health) this.health = health;
-    const status: GatewayStatus = { v: 1, gateway: this.o.gateway, site: this.o.site, state: 'online', boot: this.boot, since: this.onlineSince, ...(this.health ? { health: this.health } : {}) };
-    this.alarmLink.publishAside(topics.status(this.o.site, this.o.gateway), JSON.stringify(status), true);
+    this.sendStatus(this.health, true);
+  }
+
+  /**
+   * A periodic report between full ones: not retained, so that the retained
+   * status keeps the device list for a hub that subscribes later.
+   */
+  publishStatusUpdate(health: GatewayHealth): void {
+    this.sendStatus(health, false);
+  }
+
+  private sendStatus(health: GatewayHealth | undefined, retain: boolean): void {
+    const status: GatewayStatus = { v: 1, gateway: this.o.gateway, site: this.o.site, state: 'online', boot: this.boot, since: this.onlineSince, ...(health ? { health } : {}) };
+    this.alarmLink.publishAside(topics.status(this.o.site, this.o.gateway), JSON.stringify(status), retain);
   }
 
   stats(): PublisherStats {

@@ -38,7 +38,7 @@ export function renderGateway(g: GatewayStatus, now: number): string {
     }
   }
   const devices = [['device', 'profile', 'last heard', 'supervision']];
-  for (const d of h.devices) devices.push([d.id, d.profile, ago(d.lastSeen, now), d.commLost ? 'COMMUNICATION LOST' : 'ok']);
+  for (const d of h.devices ?? []) devices.push([d.id, d.profile, ago(d.lastSeen, now), d.commLost ? 'COMMUNICATION LOST' : 'ok']);
   out.push(table(devices));
   if (h.unknownDevices?.length) {
     out.push('heard but not configured (add them to gateway.devices, with the profile of their model):');

@@ -57,7 +57,7 @@ export class AgencySink {
   onStatus(status: GatewayStatus): void {
     const key = `${status.site}/${status.gateway}`;
     // The last will carries no health: the devices a gateway last reported stay known (and count as not online).
-    const devices = status.health?.devices.map((x) => ({ id: x.id, commLost: x.commLost })) ?? this.gateways.get(key)?.devices ?? [];
+    const devices = status.health?.devices?.map((x) => ({ id: x.id, commLost: x.commLost })) ?? this.gateways.get(key)?.devices ?? [];
     this.gateways.set(key, { status, devices });
     this.soon();
   }

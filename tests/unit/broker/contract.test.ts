@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AlarmEvent, ReadingBatch, decodeAlarmEvent, decodeMessage, parseTopic, subscriptions, topics } from '../../../broker/contract/index.js';
+import { AlarmEvent, GatewayStatus, ReadingBatch, decodeAlarmEvent, decodeMessage, parseTopic, subscriptions, topics } from '../../../broker/contract/index.js';
 
 const batch = {
   v: 1,
@@ -118,6 +118,23 @@ describe('contract messages', () => {
     ['a profile that is not an id', { ...event, profile: 'p,q' }],
   ])('rejects an event with %s', (_name, bad) => {
     expect(decodeMessage(AlarmEvent, JSON.stringify(bad)).ok).toBe(false);
+  });
+});
+
+describe('gateway status', () => {
+  const status = (health: Record<string, unknown>) => JSON.stringify({ v: 1, gateway: 'gw-1', site: 'site-a', state: 'online', boot: 'b1', since: 1, health: { at: 2, adapters: [], activeConditions: [], ...health } });
+  const device = { id: 'temp-1', profile: 'mqtt-temperature-humidity', transport: 'mqtt', lastSeen: null, commLost: false };
+
+  it('takes a full report (the devices) and a periodic one (the list by name, when each was last heard)', () => {
+    expect(decodeMessage(GatewayStatus, Buffer.from(status({ devices: [device], deviceList: '0123456789abcdef' }))).ok).toBe(true);
+    expect(decodeMessage(GatewayStatus, Buffer.from(status({ deviceList: '0123456789abcdef', lastSeenAgo: [12, null] }))).ok).toBe(true);
+  });
+
+  it('refuses a report with neither, or with ages that are not ages', () => {
+    for (const health of [{}, { deviceList: '0123456789abcdef' }, { lastSeenAgo: [1] }, { deviceList: 'x', lastSeenAgo: [1] }, { deviceList: '0123456789abcdef', lastSeenAgo: [-1] }, { deviceList: '0123456789abcdef', lastSeenAgo: ['1'] }]) {
+      const r = decodeMessage(GatewayStatus, Buffer.from(status(health)));
+      expect(r.ok, JSON.stringify(health)).toBe(false);
+    }
   });
 });
 
