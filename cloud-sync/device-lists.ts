@@ -27,16 +27,18 @@ export class DeviceLists {
     }
     const known = this.lists.get(key);
     const ago = h.lastSeenAgo ?? [];
+    // A periodic report names its devices by their place in the list of its full one.
     if (!known || known.name !== h.deviceList || known.devices.length !== ago.length) {
-      const { lastSeenAgo: _, ...rest } = h;
+      const { lastSeenAgo: _, devicesLost: __, ...rest } = h;
       return { status: { ...status, health: known ? { ...rest, devices: known.devices } : rest }, paired: false };
     }
+    const lost = h.devicesLost ? new Set(h.devicesLost) : undefined;
     const devices = known.devices.map((d, i) => {
       const a = ago[i];
-      return { ...d, lastSeen: a === null || a === undefined ? null : Math.max(0, h.at - a) };
+      return { ...d, lastSeen: a === null || a === undefined ? null : Math.max(0, h.at - a), commLost: lost ? lost.has(i) : d.commLost };
     });
     known.devices = devices;
-    const { lastSeenAgo: _, ...rest } = h;
+    const { lastSeenAgo: _, devicesLost: __, ...rest } = h;
     return { status: { ...status, health: { ...rest, devices } }, paired: true };
   }
 }

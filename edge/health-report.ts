@@ -10,11 +10,11 @@ import type { Supervision } from './supervision.js';
 /** A report every 5 s: the outbox, the links, when each device was last heard. */
 const REPORT_EVERY_MS = 5000;
 /**
- * A full report (with the device list) at least this often, and always the
- * retained one: a hub that starts later finds the list, and the retained status
- * is never older than this.
+ * A full report (with the device list) at least this often. It is always the
+ * retained one, so a hub that starts later finds the list, and pairs the next
+ * periodic report with it; this only bounds how old the retained status gets.
  */
-const FULL_EVERY_MS = 60_000;
+const FULL_EVERY_MS = 300_000;
 
 export interface HealthReportDeps {
   clock: Clock;
@@ -31,20 +31,22 @@ export interface HealthReportDeps {
  * The gateway's health (per transport, port, device; active conditions; the
  * outbox and its links to the hub) in the status, so the hub shows it without
  * asking: every 5 s, and at once when a state changes (a port lost, a unit
- * backed off, a device gone silent).
+ * backed off, a device gone silent, an alarm).
  *
- * A full report lists every device; it is retained, sent when a state or the
- * device list changes, on every connect and at least once a minute. The
- * reports between carry, instead of the list, its name and when each device
- * was last heard: a few bytes per device instead of a hundred, since 1,000
- * devices made a 115 KB status that shared the hub's event loop with the
+ * A full report lists every device; it is the retained one, sent on every
+ * connect, when the device list changes and every 5 minutes. The reports
+ * between carry, instead of the list, its name, when each device was last
+ * heard and which are lost: a few bytes per device instead of a hundred, since
+ * 1,000 devices made a 115 KB status that shared the hub's event loop with the
  * alarms every 5 s.
  */
 export class HealthReport {
   private timer: NodeJS.Timeout | undefined;
-  /** What the last full report said about states (not counters), to publish changes at once. */
+  /** What the last report said about states (not counters), to publish changes at once. */
   private shape = '';
   private lastFullAt = -Infinity;
+  /** The device list of the last full report: a periodic one names it, so another list needs a full report first. */
+  private fullList: string | undefined;
   private named: { bindings: readonly DeviceBinding[]; name: string } | undefined;
 
   constructor(private readonly d: HealthReportDeps) {
@@ -77,32 +79,38 @@ export class HealthReport {
     };
   }
 
-  /** A periodic report: the device list by its name, and when each device was last heard. */
+  /** A periodic report: the device list by its name, when each device was last heard, which are lost. */
   update(): GatewayHealth {
     const { d } = this;
     const common = this.common();
-    return {
-      ...common,
-      lastSeenAgo: d.bindings().map((b) => {
-        const heard = d.supervision.lastHeard(b.device.id);
-        return heard === null ? null : Math.max(0, common.at - heard);
-      }),
-    };
+    const lost: number[] = [];
+    const lastSeenAgo = d.bindings().map((b, i) => {
+      if (d.supervision.isLost(b.device.id)) lost.push(i);
+      const heard = d.supervision.lastHeard(b.device.id);
+      return heard === null ? null : Math.max(0, common.at - heard);
+    });
+    return { ...common, lastSeenAgo, devicesLost: lost };
   }
 
-  /** Publishes a full report now if a state changed since the last one. */
+  /** Publishes now if a state changed since the last report: a full one if the device list did. */
   publishIfChanged(): void {
-    if (this.currentShape() !== this.shape) this.publishFull();
+    if (this.currentShape() !== this.shape) this.tick();
   }
 
   private tick(): void {
-    if (this.currentShape() !== this.shape || this.d.clock.now() - this.lastFullAt >= FULL_EVERY_MS) this.publishFull();
-    else this.d.publisher.publishStatusUpdate(this.update());
+    const list = this.deviceList();
+    if (list !== this.fullList || this.d.clock.now() - this.lastFullAt >= FULL_EVERY_MS) {
+      this.publishFull();
+      return;
+    }
+    this.shape = this.currentShape();
+    this.d.publisher.publishStatusUpdate(this.update());
   }
 
   private full(): GatewayHealth {
     this.shape = this.currentShape();
     this.lastFullAt = this.d.clock.now();
+    this.fullList = this.deviceList();
     return this.health();
   }
 
@@ -110,7 +118,7 @@ export class HealthReport {
     this.d.publisher.publishStatus(this.full());
   }
 
-  private common(): Omit<GatewayHealth, 'devices' | 'lastSeenAgo'> & { at: number } {
+  private common(): Omit<GatewayHealth, 'devices' | 'lastSeenAgo' | 'devicesLost'> & { at: number } {
     const { d } = this;
     const outbox = d.publisher.stats();
     return {
@@ -134,7 +142,7 @@ export class HealthReport {
     return this.named.name;
   }
 
-  /** The states a full report carries, without counters and times: a change is published at once. */
+  /** The states a report carries, without counters and times: a change is published at once. */
   private currentShape(): string {
     const { d } = this;
     return JSON.stringify([

@@ -192,11 +192,11 @@ export const GatewayHealth = z.object({
     }),
   ),
   /**
-   * Every configured device, in a full report: the retained status, and one at
-   * once when the list or a device's supervision state changes. A periodic
-   * report between full ones carries `lastSeenAgo` instead: with 1,000 devices
-   * the list is 115 KB, and every 5 s it would share the hub's event loop with
-   * the alarms (and a cellular link's data plan).
+   * Every configured device, in a full report: the retained status, on every
+   * connect, when the list changes and every few minutes. A periodic report
+   * carries `lastSeenAgo` and `devicesLost` instead: with 1,000 devices the list
+   * is 115 KB, and every 5 s it would share the hub's event loop with the
+   * alarms (and a cellular link's data plan).
    */
   devices: z.array(DeviceHealth).optional(),
   /** Names the device list (ids, profiles, transports, locations, in order): the same list, the same name. */
@@ -206,6 +206,8 @@ export const GatewayHealth = z.object({
    * heard, in milliseconds before `at` (null: not yet), in the list's order.
    */
   lastSeenAgo: z.array(z.number().int().nonnegative().nullable()).optional(),
+  /** A periodic report: the devices whose communication is lost, by their place in that list (absent: as the last report said). */
+  devicesLost: z.array(z.number().int().nonnegative()).optional(),
   /** `device/condition` of every active condition. */
   activeConditions: z.array(Text(129)),
   /** Devices heard on the broker but not configured, the most recently heard first (at most 20), so a person can add them. */

@@ -78,6 +78,8 @@ async function disconnectSensors() {
   for (const c of sensors.values()) await c.endAsync(true);
   sensors.clear();
 }
+/** The devices of the site's gateway as the hub shows them (`cosafe status`, /api/v1/gateways), from its status reports. */
+const onHub = async () => ((await (await fetch(`${api}/api/v1/gateways`, asOperator(join(dir, 'state')))).json()) as { gateways: { health?: { devices?: { id: string; commLost: boolean }[] } }[] }).gateways.flatMap((g) => g.health?.devices ?? []);
 const latest = async (device: string) => ((await (await fetch(`${api}/api/v1/readings/latest?device=${device}`, asOperator(join(dir, 'state')))).json()) as { readings: { metric: string; value: number }[] }).readings;
 
 beforeAll(async () => {
@@ -102,13 +104,18 @@ describe('site config and profiles while cosafe runs', () => {
     await publish('quiet-1', { t: 21 });
     const lost = await fd.waitFor((a) => a.body.data.device === 'quiet-1' && a.body.data.condition === 'comm-lost' && a.body.data.state === 'active', 10_000);
     expect(lost.body.data.class).toBe('trouble');
+    // The gateway's status says so too (a periodic report: the device list has not changed), for the owner's page.
+    await waitUntil('the hub to show quiet-1 lost', async () => (await onHub()).some((d) => d.id === 'quiet-1' && d.commLost), 10_000, 100);
     await publish('quiet-1', { t: 21.5 });
     await fd.waitFor((a) => a.body.data.device === 'quiet-1' && a.body.data.condition === 'comm-lost' && a.body.data.state === 'cleared', 10_000);
+    await waitUntil('the hub to show quiet-1 heard again', async () => (await onHub()).some((d) => d.id === 'quiet-1' && !d.commLost), 10_000, 100);
   });
 
   it('picks up a new device from the edited config without a restart', async () => {
     writeConfig([...baseDevices, { id: 'temp-new', profile: 'mqtt-temperature-humidity', location: 'library' }]);
     await waitUntil('the reload', () => hub.output().includes('configuration reloaded'), 10_000);
+    // Another device list: a full status report at once, which the hub shows.
+    await waitUntil('the hub to list the new device', async () => (await onHub()).some((d) => d.id === 'temp-new'), 10_000, 100);
     await publish('temp-new', { temp: 19.5, hum: 50, bat: 80 });
     await waitUntil('the new device in the readings', async () => (await latest('temp-new')).some((r) => r.metric === 'temperature' && r.value === 19.5), 10_000, 100);
   });

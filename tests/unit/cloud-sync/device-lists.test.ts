@@ -28,6 +28,16 @@ describe('device lists: a periodic status completed with the last full one', () 
       { ...devices[1], lastSeen: null },
     ]);
     expect(s.health).not.toHaveProperty('lastSeenAgo');
+    expect(s.health).not.toHaveProperty('devicesLost');
+  });
+
+  it('takes which devices are lost from the periodic status, and keeps them as they were when it does not say', () => {
+    const lists = new DeviceLists();
+    lists.complete(status({ devices, deviceList: LIST }));
+    const lost = (health: Partial<GatewayHealth>) => lists.complete(status({ deviceList: LIST, lastSeenAgo: [1, 1], ...health })).status.health!.devices!.map((d) => d.commLost);
+    expect(lost({ devicesLost: [0] })).toEqual([true, false]);
+    expect(lost({})).toEqual([true, false]);
+    expect(lost({ devicesLost: [] })).toEqual([false, false]);
   });
 
   it('keeps the devices as last known for a list it has not seen, and says so', () => {
