@@ -11,6 +11,8 @@ export interface AlarmSample {
   ms?: number;
   /** Sensor's publish call to the gateway's event coming out of the broker (to an observer): the edge half of `ms`. */
   edgeMs?: number;
+  /** Sensor's publish call to its uplink coming out of the broker (to an observer): the first hop of `edgeMs`. */
+  uplinkMs?: number;
   late: boolean;
 }
 
@@ -25,6 +27,7 @@ export class AlarmProbe {
   private client: MqttClient | undefined;
   /** Subscribed to the gateway's events like cloud-sync, but idle otherwise: splits the latency at the broker. */
   private observer: MqttClient | undefined;
+  private uplinkObserver: MqttClient | undefined;
   private lastTs = 0;
   private readonly waiting = new Map<string, { sample: AlarmSample; publishedAt: number; arrived: (at: number) => void }>();
 
@@ -37,6 +40,8 @@ export class AlarmProbe {
       sensorLogin: { username: string; password: string };
       /** A service login: it reads the gateway's events as cloud-sync does. */
       observerLogin: { username: string; password: string };
+      /** A login that may read the detector's uplink (an admin's): splits the edge part at the broker's first hop. */
+      uplinkObserverLogin?: { username: string; password: string };
       /** The gateway's view (its /health), so each toggle is a change. */
       isActive: () => Promise<boolean>;
     },
@@ -61,11 +66,28 @@ export class AlarmProbe {
     });
     const granted = await this.observer.subscribeAsync(topics.events(this.o.site, this.o.gateway), { qos: 1 });
     if (granted.some((g) => g.qos === 128)) throw new Error('the broker refused the observer its subscription to the gateway events');
+    if (this.o.uplinkObserverLogin) {
+      this.uplinkObserver = await connectMqttAsync(this.o.brokerUrl, { ...this.o.uplinkObserverLogin, clientId: `bench-uplink-observer-${process.pid}`, clean: true, connectTimeout: 10_000 });
+      this.uplinkObserver.on('message', (_topic, payload) => {
+        const at = performance.now();
+        try {
+          const u = JSON.parse(payload.toString()) as { smoke?: boolean; ts?: number };
+          const w = this.waiting.get(`${String(u.ts)}/${u.smoke ? 'active' : 'cleared'}`);
+          if (w) w.sample.uplinkMs = at - w.publishedAt;
+        } catch {
+          // Not a probe's payload.
+        }
+      });
+      const up = await this.uplinkObserver.subscribeAsync(this.topic, { qos: 1 });
+      if (up.some((g) => g.qos === 128)) throw new Error('the broker refused the uplink observer its subscription');
+    }
   }
 
   async stop(): Promise<void> {
     await this.client?.endAsync();
     await this.observer?.endAsync();
+    await this.uplinkObserver?.endAsync();
+    this.uplinkObserver = undefined;
     this.client = undefined;
     this.observer = undefined;
   }
@@ -148,8 +170,12 @@ export interface LatencySummary extends Percentiles {
   edge: Percentiles;
   /** The event leaving the broker to the webhook's arrival (cloud-sync's consumer, dispatcher, HTTP). */
   hub: Percentiles;
-  /** Every sample in ms, in the order sent (null: never arrived). */
+  /** Smoke detector to its uplink leaving the broker: the first hop of `edge` (when the bench could observe it). */
+  uplink?: Percentiles;
+  /** Every sample in ms, in the order sent (null: never arrived); the edge part and its first hop of each, where observed. */
   samplesMs: (number | null)[];
+  samplesEdgeMs: (number | null)[];
+  samplesUplinkMs: (number | null)[];
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
@@ -169,6 +195,7 @@ function percentiles(values: number[]): Percentiles {
 export function summarize(samples: AlarmSample[]): LatencySummary {
   const delivered = samples.filter((s) => s.ms !== undefined);
   const split = delivered.filter((s) => s.edgeMs !== undefined);
+  const up = delivered.filter((s) => s.uplinkMs !== undefined);
   return {
     count: samples.length,
     delivered: delivered.length,
@@ -176,6 +203,9 @@ export function summarize(samples: AlarmSample[]): LatencySummary {
     ...percentiles(delivered.map((s) => s.ms!)),
     edge: percentiles(split.map((s) => s.edgeMs!)),
     hub: percentiles(split.map((s) => s.ms! - s.edgeMs!)),
+    ...(up.length ? { uplink: percentiles(up.map((s) => s.uplinkMs!)) } : {}),
     samplesMs: samples.map((s) => (s.ms === undefined ? null : round(s.ms))),
+    samplesEdgeMs: samples.map((s) => (s.edgeMs === undefined ? null : round(s.edgeMs))),
+    samplesUplinkMs: samples.map((s) => (s.uplinkMs === undefined ? null : round(s.uplinkMs))),
   };
 }

@@ -1,6 +1,6 @@
 import type { Identity } from '../broker/auth/identity.js';
 import { startRedis, type RedisServer } from '../tests/helpers/redis.js';
-import { AlarmProbe, summarize, type LatencySummary } from './alarm-probe.js';
+import { summarize, type LatencySummary } from './alarm-probe.js';
 import { ClusterStack } from './cluster-stack.js';
 import { partitionOf } from '../cloud-sync/partitions/partition.js';
 import { cpuSecondsPer100k, lateStreak, ratio, readingsPerCore, sitesPerPartition } from './cluster-figures.js';
@@ -93,9 +93,8 @@ export interface ClusterResult {
   ratios: Record<string, { ingest: number | undefined; alarmP99: number | undefined; cpuPer100k: number | undefined }>;
 }
 
-/** The hooks of the run: the fire department's receiver hands webhooks to the probe set here; what is set running is stopped if the run is cut short. */
+/** The hooks of the run: what is set running is stopped if the run is cut short. */
 export interface ClusterHooks {
-  setProbe(p: AlarmProbe | undefined): void;
   setRunning(stop: (() => Promise<void>) | undefined): void;
 }
 
@@ -205,23 +204,22 @@ export async function runClusterPhase(
         ...(v.partitions !== undefined ? { partitions: v.partitions, sites: [SITE, ...loadSites] } : {}),
         identities: [{ role: 'device', id: `${SITE}.${SMOKE}`, site: SITE, device: SMOKE }, { role: 'service', id: 'bench-observer' }, ...loadIdentities(prefix)],
       });
-      let probe: AlarmProbe | undefined;
+      const probe = ctx.probe;
       o.hooks.setRunning(async () => {
-        await probe?.stop().catch(() => {});
+        await probe.stop().catch(() => {});
         await cluster.stop();
       });
       try {
-        probe = new AlarmProbe({
+        // The run's probe (its own process, and the fire department's receiver), pointed at this cluster.
+        await probe.start({
           brokerUrl: cluster.probeBrokerUrl,
           site: SITE,
           device: SMOKE,
           gateway: GATEWAY,
           sensorLogin: cluster.login(`${SITE}.${SMOKE}`),
           observerLogin: cluster.login('bench-observer'),
-          isActive: async () => ((await cluster.gateway.health()).body.activeConditions as string[]).includes(`${SMOKE}/smoke`),
+          gatewayHealth: { url: `${cluster.gateway.httpUrl}/health`, headers: cluster.gateway.authHeaders },
         });
-        o.hooks.setProbe(probe);
-        await probe.start();
         await readyForAlarms(probe, cluster.gateway);
         let worker: PublisherProcess | undefined;
         const procs = cluster.processes();
@@ -230,6 +228,7 @@ export async function runClusterPhase(
           redis: redisPid,
           influxd: o.influxPid,
           bench: process.pid,
+          probe: probe.pid,
           publishers: worker?.pid,
         }));
         const vctx: Ctx = {
@@ -246,9 +245,8 @@ export async function runClusterPhase(
         variants.push(run);
         log(`      ${line(run)}`);
       } finally {
-        o.hooks.setProbe(undefined);
         o.hooks.setRunning(undefined);
-        await probe?.stop().catch(() => {});
+        await probe.stop().catch(() => {});
         await cluster.stop();
       }
     }

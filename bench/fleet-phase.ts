@@ -49,7 +49,8 @@ export interface DevicesResult {
   connectCold: ConnectResult;
   /** Every connection cut and made again at once (the cache remembers the secrets). */
   connectWarm: ConnectResult;
-  paced: { published: number; acked: number; failed: number; gatewayReadings: number; alarms: LatencySummary; hub: HubDuring };
+  /** probeLoopDelayMs: the alarm probe's own event loop while it timed these alarms (its process, remote-probe.ts): the stopwatch's resolution. */
+  paced: { published: number; acked: number; failed: number; gatewayReadings: number; alarms: LatencySummary; hub: HubDuring; probeLoopDelayMs: { maxMs: number; p99Ms: number } };
   flood: FloodResult;
 }
 
@@ -76,12 +77,14 @@ export async function runFleetDevices(ctx: Ctx, fleet: LoginFleet, p: FleetParam
   const paced = await watchHub(ctx, async () => {
     fleet.paced(p.everyMs);
     await sleep(p.warmupMs);
+    await ctx.probe.loopDelay();
     const samples = await alarmsWhile(ctx.probe, { gapMs: p.gapMs, timeoutMs: p.timeoutMs, max: p.alarms, maxMs: p.maxMs, until: () => false });
+    const probeLoopDelayMs = await ctx.probe.loopDelay();
     const sent = await fleet.stopPaced(30_000);
-    return { ...sent, samples };
+    return { ...sent, samples, probeLoopDelayMs };
   });
   const gatewayReadings = ((await stack.gateway.metrics()).cosafe_edge_readings_total ?? 0) - before;
-  ctx.log(`    alarms while devices report: p50 ${summarize(paced.result.samples).p50} ms, p99 ${summarize(paced.result.samples).p99} ms`);
+  ctx.log(`    alarms while devices report: p50 ${summarize(paced.result.samples).p50} ms, p99 ${summarize(paced.result.samples).p99} ms; the probe's own event loop meanwhile p99 ${paced.result.probeLoopDelayMs.p99Ms} ms, max ${paced.result.probeLoopDelayMs.maxMs} ms`);
 
   // Readings stamped an hour ago, one millisecond apart per device: countable apart from every other reading of the site.
   const t0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
@@ -122,7 +125,7 @@ export async function runFleetDevices(ctx: Ctx, fleet: LoginFleet, p: FleetParam
   return {
     connectCold,
     connectWarm,
-    paced: { published: paced.result.published, acked: paced.result.acked, failed: paced.result.failed, gatewayReadings, alarms: summarize(paced.result.samples), hub: paced.hub },
+    paced: { published: paced.result.published, acked: paced.result.acked, failed: paced.result.failed, gatewayReadings, alarms: summarize(paced.result.samples), hub: paced.hub, probeLoopDelayMs: paced.result.probeLoopDelayMs },
     flood,
   };
 }

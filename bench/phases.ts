@@ -1,6 +1,7 @@
 import type { Identity } from '../broker/auth/identity.js';
 import type { InfluxServer } from '../tests/helpers/influxdb.js';
-import { summarize, type AlarmProbe, type AlarmSample, type LatencySummary } from './alarm-probe.js';
+import { summarize, type AlarmSample, type LatencySummary } from './alarm-probe.js';
+import type { RemoteProbe, Stopwatch } from './remote-probe.js';
 import { countReadings } from './influx-direct.js';
 import { PublisherProcess, type WorkerDone } from './publishers.js';
 import { SMOKE, type Login, type StackProcess } from './stack-processes.js';
@@ -42,7 +43,7 @@ export interface Ctx {
   stack: LoadTarget;
   influx: InfluxServer;
   database: string;
-  probe: AlarmProbe;
+  probe: RemoteProbe;
   cpu: CpuMeter;
   setWorker: (w: PublisherProcess | undefined) => void;
   log: (line: string) => void;
@@ -62,7 +63,7 @@ export interface AlarmRun {
 }
 
 /** Alarms one at a time, each after the previous webhook and a gap, until `until` says stop, `max` are sent or `maxMs` have passed. */
-export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeoutMs: number; max: number; maxMs?: number; until: () => boolean }): Promise<AlarmSample[]> {
+export async function alarmsWhile(probe: Stopwatch, o: { gapMs: number; timeoutMs: number; max: number; maxMs?: number; until: () => boolean }): Promise<AlarmSample[]> {
   const samples: AlarmSample[] = [];
   const deadline = Date.now() + (o.maxMs ?? Infinity);
   while (samples.length < o.max && !o.until() && Date.now() < deadline) {
@@ -73,7 +74,7 @@ export async function alarmsWhile(probe: AlarmProbe, o: { gapMs: number; timeout
 }
 
 /** The gateway reads the detector once its adapter has subscribed; a quiet reading it has seen proves it. */
-export async function readyForAlarms(probe: AlarmProbe, gateway: StackProcess, timeoutMs = 30_000): Promise<void> {
+export async function readyForAlarms(probe: Stopwatch, gateway: StackProcess, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const devices = (await gateway.health()).body.devices as { id: string; lastSeen: number | null }[];

@@ -87,7 +87,7 @@ export function othersBusy(r: BenchReport): string[] {
 }
 
 function latency(l: LatencySummary): string {
-  return `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (${l.delivered}/${l.count} delivered; edge part p99 ${ms(l.edge.p99)}, hub part p99 ${ms(l.hub.p99)})`;
+  return `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (${l.delivered}/${l.count} delivered; edge part p99 ${ms(l.edge.p99)}${l.uplink ? ` (its first broker hop p99 ${ms(l.uplink.p99)})` : ''}, hub part p99 ${ms(l.hub.p99)})`;
 }
 
 function hub(h: HubDuring): string {

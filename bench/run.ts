@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startInfluxDB, type InfluxServer } from '../tests/helpers/influxdb.js';
-import { FireDepartmentReceiver } from '../tests/simulators/fire-department.js';
-import { AlarmProbe, summarize } from './alarm-probe.js';
+import { summarize } from './alarm-probe.js';
 import { clusterEmbeddedIdentities, runClusterPhase, type ClusterParams } from './cluster-phase.js';
 import { LoginFleet } from './fleet.js';
 import { runFleetDevices } from './fleet-phase.js';
 import { createDatabase, runInfluxDirect, type InfluxDirectParams } from './influx-direct.js';
 import { alarmsWhile, loadIdentities, PUBLISHERS, READINGS_PER_BATCH, readyForAlarms, runLoad, watchHub, type Ctx } from './phases.js';
 import type { PublisherProcess } from './publishers.js';
+import { RemoteProbe } from './remote-probe.js';
 import { othersBusy, printReport, saveReport, type BenchReport } from './report.js';
-import { DEVICE, GATEWAY, SITE, SMOKE, Stack } from './stack-processes.js';
+import { ADMIN, DEVICE, GATEWAY, SITE, SMOKE, Stack } from './stack-processes.js';
 import { CpuMeter, childPidsNamed, runInfo } from './system.js';
 import { sleep } from './wait.js';
 
@@ -88,8 +88,8 @@ let influx: InfluxServer | undefined;
 let stack: Stack | undefined;
 let fleet: LoginFleet | undefined;
 let worker: PublisherProcess | undefined;
-let receiver: FireDepartmentReceiver | undefined;
-let probe: AlarmProbe | undefined;
+/** The smoke detector, its observers and the fire department's receiver, in a process of their own (remote-probe.ts). */
+let probe: RemoteProbe | undefined;
 /** The cluster phase's processes of the variant running, stopped if the run is cut short. */
 let clusterRunning: (() => Promise<void>) | undefined;
 
@@ -99,7 +99,7 @@ async function cleanup(): Promise<void> {
   await clusterRunning?.().catch(() => {});
   await probe?.stop().catch(() => {});
   await stack?.stop().catch(() => {});
-  await receiver?.stop().catch(() => {});
+  await probe?.close().catch(() => {});
   await influx?.stop().catch(() => {});
 }
 
@@ -148,14 +148,16 @@ try {
   log(`    ${direct.best.pointsPerSecond.toLocaleString('en-US')} points/s`);
 
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  receiver = await new FireDepartmentReceiver({ secret, onAlarm: (a) => probe?.arrived(a) }).start();
+  const launched = await RemoteProbe.launch(secret);
+  probe = launched.probe;
+  const fireDepartmentUrl = launched.url;
   const database = 'bench';
   await createDatabase(server, database);
   const prefixes = { burst: 'burst-', steady: 'steady-', overload: 'over-' };
   stack = await Stack.start({
     influxUrl: server.url,
     database,
-    fireDepartmentUrl: receiver.url,
+    fireDepartmentUrl,
     fireDepartmentSecret: secret,
     devices: P.devices.count,
     ...(args['cpu-prof'] ? { cpuProfileDir: resolve(args['cpu-prof']) } : {}),
@@ -168,19 +170,19 @@ try {
     ],
   });
   const s = stack;
-  const cpu = new CpuMeter(() => ({ hub: s.hub.pid, gateway: s.gateway.pid, influxd: influxPid, bench: process.pid, ...Object.fromEntries((fleet?.pids ?? []).map((pid, i) => [`devices${i}`, pid])), publishers: worker?.pid }));
-  probe = new AlarmProbe({
+  const cpu = new CpuMeter(() => ({ hub: s.hub.pid, gateway: s.gateway.pid, influxd: influxPid, bench: process.pid, probe: probe?.pid, ...Object.fromEntries((fleet?.pids ?? []).map((pid, i) => [`devices${i}`, pid])), publishers: worker?.pid }));
+  const p = probe;
+  await p.start({
     brokerUrl: s.brokerUrl,
     site: SITE,
     device: SMOKE,
     gateway: GATEWAY,
     sensorLogin: s.login(`${SITE}.${SMOKE}`),
     observerLogin: s.login('bench-observer'),
-    isActive: async () => ((await s.gateway.health()).body.activeConditions as string[]).includes(`${SMOKE}/smoke`),
+    uplinkObserverLogin: s.login(ADMIN.id),
+    gatewayHealth: { url: `${s.gateway.httpUrl}/health`, headers: s.gateway.authHeaders },
   });
-  await probe.start();
-  const ctx: Ctx = { stack: s, influx: server, database, probe, cpu, setWorker: (w) => (worker = w), log };
-  const p = probe;
+  const ctx: Ctx = { stack: s, influx: server, database, probe: p, cpu, setWorker: (w) => (worker = w), log };
   await readyForAlarms(p, s.gateway);
   const idle = summarize(await alarmsWhile(p, { gapMs: 50, timeoutMs: 5000, max: P.idleAlarms, until: () => false }));
   report.results.idle = idle;
@@ -259,17 +261,15 @@ try {
 
   if (only === undefined || only === 'cluster') {
     log(`6/6 cluster: the embedded hub, then one and two brokers of a cluster on Redis (appendfsync ${P.cluster.appendfsync}) with cloud-sync; ${P.cluster.readings.toLocaleString('en-US')} readings each, alarms meanwhile ...`);
-    const rx = receiver;
     const cluster = await timed('cluster', () =>
       runClusterPhase(ctx, P.cluster, {
         influxPid,
-        fireDepartmentUrl: rx.url,
+        fireDepartmentUrl,
         fireDepartmentSecret: secret,
-        hooks: { setProbe: (q) => (probe = q), setRunning: (stop) => (clusterRunning = stop) },
+        hooks: { setRunning: (stop) => (clusterRunning = stop) },
         // The embedded hub and its gateway idle on with 1,000 silent devices: stopped, so the cluster's processes have the cores.
         beforeCluster: async () => {
           await p.stop();
-          probe = undefined;
           await s.stop();
           stack = undefined;
         },
@@ -281,8 +281,9 @@ try {
       if (r.missingAlarms) problems.push(`cluster, ${r.name}: ${r.missingAlarms} alarms never reached the fire department`);
     }
   }
-  report.results.webhooksRejected = receiver.rejected;
-  if (receiver.rejected) problems.push(`${receiver.rejected} webhooks failed signature verification`);
+  const rejected = await p.rejected();
+  report.results.webhooksRejected = rejected;
+  if (rejected) problems.push(`${rejected} webhooks failed signature verification`);
 } catch (err) {
   problems.push(`error: ${(err as Error).stack ?? String(err)}`);
 }
