@@ -2,6 +2,7 @@ import { readingLines } from '../cloud-sync/influx/line-protocol.js';
 import type { InfluxServer } from '../tests/helpers/influxdb.js';
 import type { CpuMeter } from './system.js';
 import { makeBatch } from './workload.js';
+import { sleep } from './wait.js';
 
 export interface InfluxDirectParams {
   points: number;
@@ -34,6 +35,15 @@ export interface InfluxDirectResult {
 export async function createDatabase(influx: InfluxServer, db: string): Promise<void> {
   const res = await fetch(`${influx.url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${db}"` }), signal: AbortSignal.timeout(10_000) });
   if (!res.ok) throw new Error(`CREATE DATABASE ${db}: HTTP ${res.status} ${await res.text()}`);
+  // Once, right after a heavy write run, InfluxDB 1.6 answered the first /write to a database it had just
+  // created with 404 "database not found": the run waits until the database is listed.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const [series] = await influx.query('SHOW DATABASES');
+    if (series?.values.some((v) => v[0] === db)) return;
+    if (Date.now() > deadline) throw new Error(`CREATE DATABASE ${db}: InfluxDB does not list it after 10 s`);
+    await sleep(50);
+  }
 }
 
 export async function countReadings(influx: InfluxServer, db: string, where = ''): Promise<number> {
