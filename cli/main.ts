@@ -17,6 +17,17 @@ function runningFrom(): string {
   return `build of ${new Date(started).toISOString()}`;
 }
 
+/** The commands that run until stopped; the others print something and end. */
+const SERVERS = new Set(['demo', 'run', 'hub', 'broker', 'gateway', 'cloud-sync']);
+if (!SERVERS.has(process.argv[2] ?? '')) {
+  // A reader that has what it wanted (`cosafe profiles list | head`) closes the pipe: the rest is not
+  // wanted, and that is no error. A server keeps Node's default: its log is not a reader's to end quietly.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 const program = new Command('cosafe')
   .description('cosafe: an edge sensor hub for community safety devices.\nSensors to InfluxDB, fire alarms to fire departments (signed webhooks).')
   .version(`0.1.0 (${runningFrom()})`)

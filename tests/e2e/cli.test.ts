@@ -1,8 +1,9 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
+import { COSAFE_BIN, runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 describe('cosafe command line', () => {
@@ -24,6 +25,17 @@ describe('cosafe command line', () => {
     const bad = await runCosafe(['demo', '--port', 'eighty']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--port must be a whole number');
+  });
+
+  it('ends quietly when its reader has gone (`cosafe profiles list | head`)', async () => {
+    // The reading end closed before cosafe writes a byte: its write fails with EPIPE, as when `head` has had its lines.
+    const child = spawn(process.execPath, [COSAFE_BIN, 'profiles', 'list'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('exports the Grafana dashboards for the InfluxDB of a config file, with no secret in the files', async () => {
