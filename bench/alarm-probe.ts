@@ -16,6 +16,20 @@ export interface AlarmSample {
   late: boolean;
 }
 
+export interface AlarmProbeOptions {
+  brokerUrl: string;
+  site: string;
+  device: string;
+  gateway: string;
+  sensorLogin: { username: string; password: string };
+  /** A service login: it reads the gateway's events as cloud-sync does. */
+  observerLogin: { username: string; password: string };
+  /** A login that may read the detector's uplink (an admin's): splits the edge part at the broker's first hop. */
+  uplinkObserverLogin?: { username: string; password: string };
+  /** The gateway's view (its /health), so each toggle is a change. */
+  isActive: () => Promise<boolean>;
+}
+
 /**
  * A smoke detector that goes into alarm and out again, one change at a time,
  * and the stopwatch from its publish to the webhook at the fire department.
@@ -31,21 +45,7 @@ export class AlarmProbe {
   private lastTs = 0;
   private readonly waiting = new Map<string, { sample: AlarmSample; publishedAt: number; arrived: (at: number) => void }>();
 
-  constructor(
-    private readonly o: {
-      brokerUrl: string;
-      site: string;
-      device: string;
-      gateway: string;
-      sensorLogin: { username: string; password: string };
-      /** A service login: it reads the gateway's events as cloud-sync does. */
-      observerLogin: { username: string; password: string };
-      /** A login that may read the detector's uplink (an admin's): splits the edge part at the broker's first hop. */
-      uplinkObserverLogin?: { username: string; password: string };
-      /** The gateway's view (its /health), so each toggle is a change. */
-      isActive: () => Promise<boolean>;
-    },
-  ) {}
+  constructor(private readonly o: AlarmProbeOptions) {}
 
   get topic(): string {
     return topics.deviceUplink(this.o.site, this.o.device);

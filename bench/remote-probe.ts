@@ -1,21 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { AlarmSample } from './alarm-probe.js';
+import type { AlarmProbeOptions, AlarmSample } from './alarm-probe.js';
 import { withTimeout } from './wait.js';
 
 const PROCESS = new URL('./probe-process.ts', import.meta.url).pathname;
 
-/** What the probe needs, without functions (they do not cross to the process). */
-export interface ProbeOptions {
-  brokerUrl: string;
-  site: string;
-  device: string;
-  gateway: string;
-  sensorLogin: { username: string; password: string };
-  observerLogin: { username: string; password: string };
-  uplinkObserverLogin?: { username: string; password: string };
-  /** The gateway's /health, so each toggle is a change. */
-  gatewayHealth: { url: string; headers: Record<string, string> };
-}
+/** What the probe needs, without functions (they do not cross to the process): the gateway's /health instead of `isActive`. */
+export type ProbeOptions = Omit<AlarmProbeOptions, 'isActive'> & { gatewayHealth: { url: string; headers: Record<string, string> } };
 
 type Update = { index: number; sample: AlarmSample };
 export type ToProbe =

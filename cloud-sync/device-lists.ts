@@ -14,8 +14,9 @@ export class DeviceLists {
   /**
    * The status with its devices. A periodic report the hub has no list for
    * (another list's name, or none seen yet) keeps the devices last known, their
-   * last-heard times as they were, and is not `paired`: the next full report,
-   * within a minute, sets it right. It never makes devices disappear.
+   * last-heard times as they were, and is not `paired`: the next full report
+   * (at the gateway's next connect, or within 5 minutes) sets it right. It never
+   * makes devices disappear.
    */
   complete(status: GatewayStatus): Completed {
     const h = status.health;

@@ -71,7 +71,7 @@ describe("a gateway's status", () => {
       await waitUntil('a periodic status', async () => periodic(0).length > 0, 20_000);
       const before = seen.length;
 
-      // A sensor heard: nothing changes but its last-heard time, so no full status is due for a minute.
+      // A sensor heard: nothing changes but its last-heard time, so no full status is due for 5 minutes.
       const device = 'th-0002';
       const sensor = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { ...stack.issueInternal!({ role: 'device', id: `@device:${SITE}:${device}`, site: SITE, device }), reconnectPeriod: 0 });
       const heardAt = Date.now();
