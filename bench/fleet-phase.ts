@@ -1,4 +1,5 @@
 import { summarize, type LatencySummary } from './alarm-probe.js';
+import type { ProbeLoopDelay } from './remote-probe.js';
 import type { FleetConnect, LoginFleet } from './fleet.js';
 import { countReadings } from './influx-direct.js';
 import { alarmsWhile, peakRss, watchHub, type Ctx, type HubDuring } from './phases.js';
@@ -50,7 +51,7 @@ export interface DevicesResult {
   /** Every connection cut and made again at once (the cache remembers the secrets). */
   connectWarm: ConnectResult;
   /** probeLoopDelayMs: the alarm probe's own event loop while it timed these alarms (its process, remote-probe.ts): the stopwatch's resolution. */
-  paced: { published: number; acked: number; failed: number; gatewayReadings: number; alarms: LatencySummary; hub: HubDuring; probeLoopDelayMs: { maxMs: number; p99Ms: number } };
+  paced: { published: number; acked: number; failed: number; gatewayReadings: number; alarms: LatencySummary; hub: HubDuring; probeLoopDelayMs: ProbeLoopDelay };
   flood: FloodResult;
 }
 

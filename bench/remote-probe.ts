@@ -7,6 +7,9 @@ const PROCESS = new URL('./probe-process.ts', import.meta.url).pathname;
 /** What the probe needs, without functions (they do not cross to the process): the gateway's /health instead of `isActive`. */
 export type ProbeOptions = Omit<AlarmProbeOptions, 'isActive'> & { gatewayHealth: { url: string; headers: Record<string, string> } };
 
+/** The probe process's own event loop delay over a span: the stopwatch's resolution then. */
+export type ProbeLoopDelay = { maxMs: number; p99Ms: number };
+
 type Update = { index: number; sample: AlarmSample };
 export type ToProbe =
   | { type: 'receiver'; id: number; secret: string }
@@ -109,8 +112,8 @@ export class RemoteProbe implements Stopwatch {
   }
 
   /** The probe process's own event loop delay since the last call: the stopwatch's resolution. */
-  async loopDelay(): Promise<{ maxMs: number; p99Ms: number }> {
-    return (await this.ask({ type: 'loop' }, 10_000)) as { maxMs: number; p99Ms: number };
+  async loopDelay(): Promise<ProbeLoopDelay> {
+    return (await this.ask({ type: 'loop' }, 10_000)) as ProbeLoopDelay;
   }
 
   async close(): Promise<void> {

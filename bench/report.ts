@@ -6,6 +6,7 @@ import type { ClusterResult, ClusterRun } from './cluster-phase.js';
 import type { DevicesResult } from './fleet-phase.js';
 import type { InfluxDirectResult } from './influx-direct.js';
 import type { HubDuring, LoadResult } from './phases.js';
+import type { ProbeLoopDelay } from './remote-probe.js';
 import type { RunInfo } from './system.js';
 
 type Cpu = Record<string, { cpuMs: number; corePercent: number }>;
@@ -28,9 +29,10 @@ export interface BenchReport {
     influxDirect?: InfluxDirectResult;
     idle?: LatencySummary;
     devices?: DevicesResult;
-    burst?: LoadResult & { alarms: LatencySummary; hub: HubDuring };
-    steady?: LoadResult & { targetReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring };
-    overload?: LoadResult & { offeredReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring };
+    /** probeLoopDelayMs: the alarm probe's own event loop over the phase (its process): how well its alarms could be timed. */
+    burst?: LoadResult & { alarms: LatencySummary; hub: HubDuring; probeLoopDelayMs?: ProbeLoopDelay };
+    steady?: LoadResult & { targetReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring; probeLoopDelayMs?: ProbeLoopDelay };
+    overload?: LoadResult & { offeredReadingsPerSecond: number; alarms: LatencySummary; hub: HubDuring; probeLoopDelayMs?: ProbeLoopDelay };
     missingAlarms?: number;
     webhooksRejected?: number;
     hubPeakRssMiB?: number;

@@ -211,6 +211,7 @@ try {
     log(`3/6 burst: ${P.burst.readings.toLocaleString('en-US')} readings as fast as the hub takes them; alarms meanwhile ...`);
     let burstOver = false;
     const burstAlarms: Awaited<ReturnType<typeof alarmsWhile>>[] = [];
+    await p.loopDelay();
     const burst = await timed('burst', () =>
       watchHub(ctx, () =>
         runLoad(ctx, { sitePrefix: prefixes.burst, batchesPerPublisher: P.burst.readings / PUBLISHERS / READINGS_PER_BATCH, untilStop: false, countTimeoutMs: P.countTimeoutMs }, async (w) => {
@@ -220,12 +221,15 @@ try {
       ),
     );
     const capacity = burst.result.readingsPerSecond;
-    report.results.burst = { ...burst.result, alarms: summarize(burstAlarms.flat()), hub: burst.hub };
+    const burstLoop = await p.loopDelay();
+    report.results.burst = { ...burst.result, alarms: summarize(burstAlarms.flat()), hub: burst.hub, probeLoopDelayMs: burstLoop };
+    log(`    the alarm probe's own event loop meanwhile: p99 ${burstLoop.p99Ms} ms, max ${burstLoop.maxMs} ms`);
     log(`    capacity ${capacity.toLocaleString('en-US')} readings/s, ${burst.result.lost} lost; hub RSS up to ${burst.hub.rssMiB.max} MiB, event loop p99 ${burst.hub.eventLoopDelayMs.p99} ms`);
 
     const steadyRate = Math.round(capacity * P.steady.share);
     log(`4/6 steady: ${steadyRate.toLocaleString('en-US')} readings/s (${P.steady.share * 100} % of capacity); ${P.steady.alarms} alarms meanwhile ...`);
     const steadySamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
+    await p.loopDelay();
     const steady = await timed('steady', () =>
       watchHub(ctx, () =>
         runLoad(ctx, { sitePrefix: prefixes.steady, batchesPerPublisher: 0, readingsPerSecond: steadyRate, untilStop: true, countTimeoutMs: P.countTimeoutMs }, async () => {
@@ -234,12 +238,15 @@ try {
         }),
       ),
     );
-    report.results.steady = { ...steady.result, targetReadingsPerSecond: steadyRate, alarms: summarize(steadySamples), hub: steady.hub };
+    const steadyLoop = await p.loopDelay();
+    report.results.steady = { ...steady.result, targetReadingsPerSecond: steadyRate, alarms: summarize(steadySamples), hub: steady.hub, probeLoopDelayMs: steadyLoop };
+    log(`    the alarm probe's own event loop meanwhile: p99 ${steadyLoop.p99Ms} ms, max ${steadyLoop.maxMs} ms`);
     log(`    p50 ${report.results.steady.alarms.p50} ms, p99 ${report.results.steady.alarms.p99} ms, max ${report.results.steady.alarms.max} ms`);
 
     const overRate = Math.round(capacity * P.overload.factor);
     log(`5/6 overload: ${overRate.toLocaleString('en-US')} readings/s offered for ${P.overload.seconds} s; alarms meanwhile ...`);
     const overSamples: Awaited<ReturnType<typeof alarmsWhile>> = [];
+    await p.loopDelay();
     const overload = await timed('overload', () =>
       watchHub(ctx, () =>
         runLoad(ctx, { sitePrefix: prefixes.overload, batchesPerPublisher: Math.ceil((overRate * P.overload.seconds) / PUBLISHERS / READINGS_PER_BATCH), readingsPerSecond: overRate, untilStop: false, countTimeoutMs: P.countTimeoutMs }, async (w) => {
@@ -248,7 +255,9 @@ try {
         }),
       ),
     );
-    report.results.overload = { ...overload.result, offeredReadingsPerSecond: overRate, alarms: summarize(overSamples), hub: overload.hub };
+    const overloadLoop = await p.loopDelay();
+    report.results.overload = { ...overload.result, offeredReadingsPerSecond: overRate, alarms: summarize(overSamples), hub: overload.hub, probeLoopDelayMs: overloadLoop };
+    log(`    the alarm probe's own event loop meanwhile: p99 ${overloadLoop.p99Ms} ms, max ${overloadLoop.maxMs} ms`);
     report.results.missingAlarms = await p.missing(10_000);
     report.results.hubPeakRssMiB = s.hub.memory().peakMiB;
     report.results.ratios = { ingestToInfluxDirect: Math.round((capacity / direct.best.pointsPerSecond) * 1000) / 1000 };
