@@ -69,8 +69,7 @@ export class Publisher {
   private stopping = false;
   private lastError: string | undefined;
   private onlineSince = 0;
-  /** The last full health report (with the device list): what the retained status carries. */
-  private health: GatewayHealth | undefined;
+  /** The full health report (edge/health-report.ts), asked for fresh on every connect. */
   private statusSource: (() => GatewayHealth) | undefined;
   private opened = false;
 
@@ -203,9 +202,8 @@ export class Publisher {
   }
 
   /** The retained status carries the gateway's full health report, so the hub shows it without asking. */
-  publishStatus(health?: GatewayHealth): void {
-    if (health) this.health = health;
-    this.sendStatus(this.health, true);
+  publishStatus(health: GatewayHealth | undefined): void {
+    this.sendStatus(health, true);
   }
 
   /**
