@@ -21,6 +21,7 @@ import { AddressGuard } from './limits/address-guard.js';
 import { localLoginLimits } from './limits/login-limits.js';
 import { PacketTooLargeError } from './limits/frame-guard.js';
 import { TelemetryWindow } from './limits/telemetry-window.js';
+import { UplinkWindow } from './limits/uplink-window.js';
 import { keepSessionOrder } from './session-order.js';
 import type { Listener, ListenerName } from './listeners/connection-info.js';
 import { startTcpListener } from './listeners/tcp.js';
@@ -206,6 +207,7 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
 
     // After the auth hooks and before persist-before-ack: a batch held back is not queued nor acknowledged yet.
     new TelemetryWindow({ maxBytes: limits.telemetryWindowBytes, metrics }).install(aedes);
+    new UplinkWindow({ maxInflight: limits.uplinkWindow, metrics, clock }).install(aedes);
     keepSessionOrder(aedes);
     // After the auth hooks (it wraps authorizePublish) and before any listener opens, so what an earlier
     // version acknowledged before a crash is queued again before anyone connects.

@@ -486,6 +486,14 @@ export const BrokerLimitsConfig = z
       .describe(
         'Reading batches the broker takes before every subscriber has them (in its socket, or queued on disk for a session that is away); past it, gateways are held back and their telemetry waits in their outboxes. Bounds the hub memory in a burst; events are never held',
       ),
+    uplinkWindow: z
+      .number()
+      .int()
+      .min(10)
+      .default(1_000)
+      .describe(
+        "Devices' own uplink publishes (QoS 1) the broker works on at once; past it, devices that keep sending are held back (not acknowledged yet) in turn, and what they send next waits in the device. Bounds the hub memory when thousands of devices send as fast as they can; a device with nothing in flight is never held",
+      ),
   })
   .strict();
 

@@ -62,6 +62,9 @@ export const metricCatalog = {
     help: 'Telemetry publishes the broker holds back (not yet acknowledged) because its window towards the subscribers is full: backpressure to the gateways',
     labels: [],
   },
+  cosafe_broker_uplink_held: { kind: 'gauge', help: "Devices' own uplink publishes the broker holds back (not yet acknowledged) because it is working on as many as it takes at once", labels: [] },
+  cosafe_broker_uplink_held_total: { kind: 'counter', help: "Devices' own uplink publishes that waited their turn because the broker was working on as many as it takes at once (broker.limits.uplinkWindow)", labels: [] },
+  cosafe_broker_uplink_inflight: { kind: 'gauge', help: "Devices' own uplink publishes the broker has taken and not yet queued for every subscriber", labels: [] },
   cosafe_broker_telemetry_inflight_bytes: { kind: 'gauge', help: 'Bytes of telemetry the broker has taken and not yet handed to every subscriber (its window)', labels: [] },
 
   // cloud-sync: the contract consumer

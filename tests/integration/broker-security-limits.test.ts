@@ -147,6 +147,49 @@ describe('broker limits', () => {
     expect(fast.connected).toBe(true);
   });
 
+  it("uplink window: a device sending thousands at once is held back, loses nothing, and a quiet device's publish goes through meanwhile", async () => {
+    const { t, a, b } = await brokerWith({ uplinkWindow: 10, publishesPerSecond: 100_000, publishBurst: 100_000 });
+    const gateway = await t.credential({ role: 'gateway', id: 's1.gw', site: 's1', gateway: 'gw' });
+    const sub = await t.connect({ ...gateway, clientId: 'gw', clean: false });
+    const got: string[] = [];
+    sub.on('message', (_t, p) => got.push(p.toString()));
+    await sub.subscribeAsync(subscriptions.siteUplinks('s1'), { qos: 1 });
+    const fast = await t.connect({ ...a, clientId: 'a-1' });
+    const quiet = await t.connect({ ...b, clientId: 'b-1' });
+    const heldTotal = () => t.metrics.get('cosafe_broker_uplink_held_total', {});
+    // Ten at a time, each ten committed to disk before the next: thousands take many turns to go through.
+    const n = 5_000;
+    const all = Promise.all([...Array(n).keys()].map((i) => fast.publishAsync(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 })));
+    await waitUntil('the fast device held back', () => heldTotal() > 0, 10_000, 1);
+    // A device with nothing in flight is not queued behind it.
+    await quiet.publishAsync(topics.deviceUplink('s1', 'b'), 'b', { qos: 1 });
+    await all;
+    await waitUntil('every message', () => got.length === n + 1, 30_000);
+    expect(got.indexOf('b')).toBeLessThan(got.indexOf(String(n - 1)));
+    expect(got.filter((m) => m !== 'b')).toEqual([...Array(n).keys()].map(String));
+    expect(heldTotal()).toBeGreaterThan(n / 2);
+    expect(t.metrics.get('cosafe_broker_uplink_held', {})).toBe(0);
+    expect(t.metrics.get('cosafe_broker_uplink_inflight', {})).toBe(0);
+    expect(fast.connected).toBe(true);
+  }, 60_000);
+
+  it('uplink window: a device that goes while held gives its room back, and the others are served', async () => {
+    const { t, a, b } = await brokerWith({ uplinkWindow: 10, publishesPerSecond: 100_000, publishBurst: 100_000 });
+    // A gateway's persistent session: each publish is queued on disk for it before it is done.
+    const gateway = await t.credential({ role: 'gateway', id: 's1.gw', site: 's1', gateway: 'gw' });
+    await (await t.connect({ ...gateway, clientId: 'gw', clean: false })).subscribeAsync(subscriptions.siteUplinks('s1'), { qos: 1 });
+    const fast = await t.connect({ ...a, clientId: 'a-1' });
+    const other = await t.connect({ ...b, clientId: 'b-1' });
+    const held = () => t.metrics.get('cosafe_broker_uplink_held', {}) ?? 0;
+    for (let i = 0; i < 5_000; i++) fast.publish(topics.deviceUplink('s1', 'a'), String(i), { qos: 1 });
+    await waitUntil('the fast device held back', () => held() > 0, 10_000, 1);
+    // Gone with publishes held: they were never acknowledged (the device sends them again), and take no room.
+    fast.end(true);
+    await waitUntil('its room given back', () => held() === 0 && t.metrics.get('cosafe_broker_uplink_inflight', {}) === 0);
+    // Not only a device with nothing in flight: the next ones of the other device too.
+    await Promise.all([...Array(50).keys()].map((i) => other.publishAsync(topics.deviceUplink('s1', 'b'), String(i), { qos: 1 })));
+  }, 60_000);
+
   it('held publishes and packets before CONNACK: a client that piles them up is disconnected', async () => {
     const { t, a } = await brokerWith({ publishesPerSecond: 1, publishBurst: 1, maxHeldPublishes: 5, queueLimit: 30 });
     const publish = packet({ cmd: 'publish', topic: topics.deviceUplink('s1', 'a'), payload: Buffer.from('x'), qos: 0, dup: false, retain: false });
