@@ -241,19 +241,17 @@ export class AlarmStore {
   }
 
   messages(alarmId: string): StoredMessage[] {
-    return (this.s.messages.all(alarmId) as Record<string, unknown>[]).map((r) => ({
-      id: r.id as string,
-      alarmId: r.alarm_id as string,
-      activation: r.activation as number,
-      msgType: r.msg_type as CapMsgType,
-      escalation: r.escalation as number,
-      sent: r.sent as number,
-      xml: r.xml as string,
-    }));
+    return (this.s.messages.all(alarmId) as Record<string, unknown>[]).map(toMessage);
   }
 
+  /**
+   * One message by its id, read alone: once for every delivery of every
+   * message, and an alarm that comes back again and again (a detector that
+   * flaps) has hundreds, each with its CAP XML.
+   */
   message(id: string): StoredMessage | undefined {
-    return this.messages((this.s.messageAlarm.get(id) as { alarm_id: string } | undefined)?.alarm_id ?? '').find((m) => m.id === id);
+    const r = this.s.message.get(id) as Record<string, unknown> | undefined;
+    return r && toMessage(r);
   }
 
   private prepare(db: Database.Database) {
@@ -280,7 +278,7 @@ export class AlarmStore {
       markSeen: db.prepare('INSERT OR IGNORE INTO event_seen (event_id, alarm_id, activation) VALUES (?, ?, ?)'),
       addMessage: db.prepare('INSERT OR IGNORE INTO message (id, alarm_id, activation, msg_type, escalation, sent, xml) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       messages: db.prepare('SELECT * FROM message WHERE alarm_id = ? ORDER BY sent, rowid'),
-      messageAlarm: db.prepare('SELECT alarm_id FROM message WHERE id = ?'),
+      message: db.prepare('SELECT * FROM message WHERE id = ?'),
       eventsOf: db.prepare('SELECT event_id FROM event_seen WHERE alarm_id = ? AND activation = ?'),
       journalTail: db.prepare('SELECT * FROM journal WHERE alarm_id = ? ORDER BY n DESC LIMIT ?'),
       hasEntry: db.prepare('SELECT 1 FROM journal WHERE alarm_id = ? AND at = ? AND kind = ? AND actor = ? AND channel = ? AND (event_id = ? OR (event_id IS NULL AND ? IS NULL))'),
@@ -303,5 +301,17 @@ function toEntry(r: Record<string, unknown>): JournalEntry {
     channel: r.channel as string,
     eventId: (r.event_id as string | null) ?? null,
     detail: JSON.parse(r.detail as string) as Record<string, unknown>,
+  };
+}
+
+function toMessage(r: Record<string, unknown>): StoredMessage {
+  return {
+    id: r.id as string,
+    alarmId: r.alarm_id as string,
+    activation: r.activation as number,
+    msgType: r.msg_type as CapMsgType,
+    escalation: r.escalation as number,
+    sent: r.sent as number,
+    xml: r.xml as string,
   };
 }
