@@ -1,7 +1,7 @@
 import type { Aedes, AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import type { Clock } from '../../core/clock.js';
 import type { Metrics } from '../../core/metrics.js';
-import { parseTopic } from '../contract/index.js';
+import { isDeviceUplinkTopic } from '../lanes.js';
 
 interface PerClient {
   client: Client;
@@ -53,7 +53,7 @@ export class UplinkWindow {
     const authorize = aedes.authorizePublish;
     aedes.authorizePublish = (client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void) => {
       authorize.call(aedes, client, packet, (err?: Error | null) => {
-        if (err || !client || client.closed || packet.qos === 0 || parseTopic(packet.topic)?.kind !== 'deviceUplink') return done(err);
+        if (err || !client || client.closed || packet.qos === 0 || !isDeviceUplinkTopic(packet.topic)) return done(err);
         this.admit(this.of(client), packet, () => done(null));
       });
     };
