@@ -44,15 +44,34 @@ import { sleep } from './wait.js';
  * the machine. On a shared machine they are noisy: the report says how busy
  * the rest of the machine was during each phase.
  */
-const args = parseArgs({
-  options: {
-    // Each of the hub and the gateway writes a V8 CPU profile (.cpuprofile, open it in Chrome's DevTools or speedscope) when it stops.
-    'cpu-prof': { type: 'string' },
-    // `devices`: the run ends after the devices phase (a minute, for profiling the single-reading path).
-    // `cluster`: InfluxDB alone, idle alarms, then the cluster phase only (its embedded baseline included).
-    only: { type: 'string' },
-  },
-}).values;
+const USAGE = `npm run bench [-- options]: every phase (about three minutes on two cores), figures printed and saved in bench/results
+
+  --only devices    InfluxDB alone and the devices phase only (about a minute)
+  --only cluster    InfluxDB alone and the cluster phase only (about a minute and a half)
+  --cpu-prof DIR    the hub and the gateway write a V8 CPU profile per thread in DIR when they stop
+  --help            this text`;
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      // Each of the hub and the gateway writes a V8 CPU profile (.cpuprofile, open it in Chrome's DevTools or speedscope) when it stops.
+      'cpu-prof': { type: 'string' },
+      // `devices`: the run ends after the devices phase (a minute, for profiling the single-reading path).
+      // `cluster`: InfluxDB alone, idle alarms, then the cluster phase only (its embedded baseline included).
+      only: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (err) {
+  // An unknown option: say so and what there is, not a stack trace.
+  console.error(`${(err as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (parsed.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const args = parsed;
 const ONLY = ['devices', 'cluster'] as const;
 if (args.only !== undefined && !(ONLY as readonly string[]).includes(args.only)) throw new Error(`--only takes ${ONLY.map((o) => `"${o}"`).join(' or ')}, not "${args.only}"`);
 const only = args.only as (typeof ONLY)[number] | undefined;
