@@ -26,13 +26,14 @@ const QUIET_MS = 1_000;
  * Without it, a thousand devices with twenty publishes in flight each put
  * 20,000 publishes in the hub at once; each then took about two seconds to go
  * through, long enough for all that it allocated to outlive V8's young
- * generation, and the hub's heap grew to four times its live size.
+ * generation, and the hub's V8 heap grew to twice its live size and more.
  *
- * A device with nothing in flight is never held, whatever the load: a smoke
- * detector that reports once a minute, and its alarm, go through at once
- * (the broker cannot read an uplink; the gateway's profile decides whether it
- * is an alarm). Held devices go on in turn, so a chatty one does not keep the
- * others waiting.
+ * A device with nothing in flight that was not held in the last QUIET_MS is
+ * never held, whatever the load: a smoke detector that reports once a minute,
+ * and its alarm, go through at once (the broker cannot read an uplink; the
+ * gateway's profile decides whether it is an alarm), and if it sent two at
+ * once, the second goes before the devices that flood. Those go on in turn,
+ * so a chatty one does not keep the others waiting.
  */
 export class UplinkWindow {
   private inflight = 0;
