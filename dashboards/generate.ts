@@ -1,7 +1,7 @@
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { districtDashboard } from './district-dashboard.js';
 import { hubDashboard } from './hub-dashboard.js';
-import { datasourceYaml, providerYaml, type DatasourceTarget } from './provisioning.js';
+import { DASHBOARDS_DIR, datasourceYaml, providerYaml, type DatasourceTarget } from './provisioning.js';
 import { siteDashboard } from './site-dashboard.js';
 
 /** Every cosafe dashboard, by the file it is written to. */
@@ -19,8 +19,8 @@ export interface ExportFile {
   content: string;
 }
 
-/** Where the dashboards' JSON goes in an export, and the provisioning files. */
-export const DASHBOARDS_DIR = 'dashboards';
+/** Where the dashboards' JSON goes in an export (provisioning.ts), and the provisioning files. */
+export { DASHBOARDS_DIR };
 export const DATASOURCE_FILE = 'provisioning/datasources/cosafe.yaml';
 export const PROVIDER_FILE = 'provisioning/dashboards/cosafe.yaml';
 

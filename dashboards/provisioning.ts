@@ -15,6 +15,8 @@ export interface DatasourceTarget {
   auth?: { type: 'basic'; user: string } | { type: 'token' };
 }
 
+/** Where the dashboards' JSON goes in an export. */
+export const DASHBOARDS_DIR = 'dashboards';
 export const PASSWORD_ENV = 'COSAFE_INFLUX_PASSWORD';
 export const TOKEN_ENV = 'COSAFE_INFLUX_TOKEN';
 export const FOLDER_UID = 'cosafe';
