@@ -179,7 +179,8 @@ export class TelemetryOutbox {
       openBatch: db.prepare('SELECT id, body FROM reading ORDER BY id LIMIT ?'),
       deleteOpenUpTo: db.prepare('DELETE FROM reading WHERE id <= ?'),
       insertBatch: db.prepare('INSERT INTO batch (boot, seq, readings, payload) VALUES (?, ?, ?, ?)'),
-      batchesAfter: db.prepare('SELECT id, readings, payload FROM batch WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
+      batchIdsAfter: db.prepare('SELECT id, readings FROM batch WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
+      batchPayload: db.prepare('SELECT payload FROM batch WHERE id = ?'),
       oldestBatches: db.prepare('SELECT id, readings FROM batch ORDER BY id LIMIT ?'),
       deleteBatch: db.prepare('DELETE FROM batch WHERE id = ?'),
       deleteOldestOpen: db.prepare('DELETE FROM reading WHERE id IN (SELECT id FROM reading ORDER BY id LIMIT ?)'),
@@ -227,9 +228,13 @@ export class TelemetryOutbox {
 
   /** The first batch after `after` (up to `upTo`) that is not in flight. */
   private firstFree(after: number, upTo: number): BatchRow | undefined {
-    // In-flight rows are at most the window, so one query of window + 1 rows finds a free one if there is one.
-    const rows = this.stmts.batchesAfter.all(after, upTo, this.inFlight.size + 1) as BatchRow[];
-    return rows.find((r) => !this.inFlight.has(r.id));
+    // In-flight rows are at most the window, so one query of window + 1 rows finds a free one if there is one;
+    // their ids first, then the payload of the one taken only (a batch is tens of KB).
+    const rows = this.stmts.batchIdsAfter.all(after, upTo, this.inFlight.size + 1) as { id: number; readings: number }[];
+    const free = rows.find((r) => !this.inFlight.has(r.id));
+    if (!free) return undefined;
+    const { payload } = this.stmts.batchPayload.get(free.id) as { payload: string };
+    return { id: free.id, readings: free.readings, payload };
   }
 
   private run: { db: Database.Database; tx: <T>(fn: () => T) => T } | undefined;
