@@ -155,7 +155,7 @@ export class Publisher {
   /** Accepts readings: once this returns they are on disk (see TelemetryOutbox), and will reach the hub. */
   addReadings(readings: Reading[]): void {
     let dropped = 0;
-    const sealedBefore = this.sealedReadings();
+    const sealedBefore = this.telemetry.batchesSealed;
     try {
       dropped = this.telemetry.addReadings(readings, this.o.clock.now());
       this.lastError = undefined;
@@ -170,13 +170,8 @@ export class Publisher {
     this.scheduleSeal();
     // Only a new batch can be sent: a thousand devices' single readings would otherwise ask the outbox
     // for one at every reading (the gateway's CPU in the devices' flood), and find none.
-    if (this.sealedReadings() !== sealedBefore) this.telemetryLink.pump();
+    if (this.telemetry.batchesSealed !== sealedBefore) this.telemetryLink.pump();
     this.updateGauges();
-  }
-
-  private sealedReadings(): number {
-    const s = this.telemetry.stats();
-    return s.readings - s.openReadings;
   }
 
   /**

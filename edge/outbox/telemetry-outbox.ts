@@ -110,6 +110,11 @@ export class TelemetryOutbox {
     this.requireDb().exec('DROP TABLE IF EXISTS event');
   }
 
+  /** Batches sealed by this run so far (a new one is something to send). */
+  get batchesSealed(): number {
+    return this.seq;
+  }
+
   /** Epoch ms since the oldest open reading waits, or undefined when none waits. */
   get openSinceMs(): number | undefined {
     return this.openSince;
