@@ -492,7 +492,7 @@ export const BrokerLimitsConfig = z
       .min(10)
       .default(1_000)
       .describe(
-        "Devices' own uplink publishes (QoS 1) the broker works on at once; past it, devices that keep sending are held back (not acknowledged yet) in turn, and what they send next waits in the device. Bounds the hub memory when thousands of devices send as fast as they can; a device with nothing in flight is never held",
+        "Devices' own uplink publishes (QoS 1) the broker works on at once; past it, devices that keep sending are held back (not acknowledged yet) in turn, and what they send next waits in the device. Bounds the hub memory when thousands of devices send as fast as they can; a device with nothing in flight that was not held in the last second (a detector reporting an alarm) is never held",
       ),
   })
   .strict();

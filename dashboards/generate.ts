@@ -19,8 +19,7 @@ export interface ExportFile {
   content: string;
 }
 
-/** Where the dashboards' JSON goes in an export (provisioning.ts), and the provisioning files. */
-export { DASHBOARDS_DIR };
+/** Where the provisioning files go in an export (the dashboards' JSON: DASHBOARDS_DIR, provisioning.ts). */
 export const DATASOURCE_FILE = 'provisioning/datasources/cosafe.yaml';
 export const PROVIDER_FILE = 'provisioning/dashboards/cosafe.yaml';
 

@@ -143,7 +143,7 @@ export class TelemetryOutbox {
     const backlog = this.backlogCursor < this.backlogMark ? this.firstFree(this.backlogCursor, this.backlogMark) : undefined;
     if (!backlog) this.backlogCursor = this.backlogMark;
     const live = this.firstFree(Math.max(this.liveCursor, this.backlogMark), Number.MAX_SAFE_INTEGER);
-    let row: BatchRow | undefined;
+    let row: { id: number; readings: number } | undefined;
     if (backlog && live) {
       row = this.preferLive ? live : backlog;
       this.preferLive = !this.preferLive;
@@ -152,7 +152,9 @@ export class TelemetryOutbox {
     if (row === backlog) this.backlogCursor = row.id;
     else this.liveCursor = row.id;
     this.inFlight.add(row.id);
-    return { id: row.id, payload: row.payload, readings: row.readings };
+    // The payload (tens of KB) of the batch taken only, not of the other candidate.
+    const { payload } = this.stmts.batchPayload.get(row.id) as { payload: string };
+    return { id: row.id, payload, readings: row.readings };
   }
 
   /** The hub acknowledged it (PUBACK): it leaves the outbox. */
@@ -232,14 +234,10 @@ export class TelemetryOutbox {
   }
 
   /** The first batch after `after` (up to `upTo`) that is not in flight. */
-  private firstFree(after: number, upTo: number): BatchRow | undefined {
-    // In-flight rows are at most the window, so one query of window + 1 rows finds a free one if there is one;
-    // their ids first, then the payload of the one taken only (a batch is tens of KB).
+  private firstFree(after: number, upTo: number): { id: number; readings: number } | undefined {
+    // In-flight rows are at most the window, so one query of window + 1 rows finds a free one if there is one.
     const rows = this.stmts.batchIdsAfter.all(after, upTo, this.inFlight.size + 1) as { id: number; readings: number }[];
-    const free = rows.find((r) => !this.inFlight.has(r.id));
-    if (!free) return undefined;
-    const { payload } = this.stmts.batchPayload.get(free.id) as { payload: string };
-    return { id: free.id, readings: free.readings, payload };
+    return rows.find((r) => !this.inFlight.has(r.id));
   }
 
   private run: { db: Database.Database; tx: <T>(fn: () => T) => T } | undefined;
@@ -254,10 +252,4 @@ export class TelemetryOutbox {
     if (!this.db) throw new Error('the outbox is not open');
     return this.db;
   }
-}
-
-interface BatchRow {
-  id: number;
-  readings: number;
-  payload: string;
 }
