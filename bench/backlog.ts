@@ -130,6 +130,7 @@ export async function runBacklogBench(opts: BacklogBenchOptions = {}): Promise<R
       publisher.addReadings(readings(next, Math.min(10, N - i)));
       next += Math.min(10, N - i);
     }
+    await publisher.readingsStored();
     figures.gateway_outbox_bytes_per_reading = round(diskBytes(outboxFile) / N, 1);
     proxy.restore();
     const acked = () => gatewayMetrics.get('cosafe_edge_published_total', { kind: 'readings' });

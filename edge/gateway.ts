@@ -172,6 +172,7 @@ export class Gateway {
         site: deps.config.site,
         bridges: this.bridges,
         onDecoded: (binding, outcome) => this.pipeline.onDecoded(binding, outcome),
+        readingsStored: () => this.publisher.readingsStored(),
         onUnknownDevice: (heard) => this.onUnknownDevice(heard),
       }),
     );

@@ -75,12 +75,21 @@ export interface AdapterContext {
   onUnknownDevice?(heard: HeardDevice): void;
   /**
    * The one callback: what was decoded from one device's input (values, signals,
-   * errors). When it returns, the readings and events are in the durable outbox
-   * (safe from a crash of the process); when it raised events, the promise
-   * resolves once they are flushed to the disk too (`gateway.outbox.fsyncEvents`):
-   * an adapter that acknowledges its device does so then.
+   * errors). When it returns, the events are in the durable outbox (safe from a
+   * crash of the process), and the readings are taken: they are written at the
+   * end of this turn of the event loop with the others of it, in one
+   * transaction (`readingsStored`). When it raised events, the promise resolves
+   * once they are flushed to the disk too (`gateway.outbox.fsyncEvents`): an
+   * adapter that acknowledges its device does so then.
    */
   onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): Promise<void> | undefined;
+  /**
+   * Resolves once the readings of every input handed to onDecoded so far are in
+   * the outbox (true), or the disk refused them (false: not accepted). An
+   * adapter that acknowledges its device (MQTT's PUBACK) waits for it. Without
+   * it (a harness that keeps what it is given), they are taken at once.
+   */
+  readingsStored?(): Promise<boolean>;
 }
 
 /** One interface for every transport. */

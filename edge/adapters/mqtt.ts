@@ -1,4 +1,4 @@
-import { type IPublishPacket, type MqttClient } from 'mqtt';
+import { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { connectMqtt, type BrokerUrls } from '../../core/mqtt-reconnect.js';
 import { subscriptions, parseTopic } from '../../broker/contract/index.js';
 import { mqttAuthOptions, refusalHint } from '../../core/mqtt-client-auth.js';
@@ -31,9 +31,12 @@ type FilterState = 'subscribing' | 'subscribed' | 'refused';
  * Nothing is lost between the device and the outbox: the session is persistent
  * (clean: false, a client id fixed per gateway), so the broker keeps QoS 1
  * messages while the gateway is down [MQTT-3.1.2-5], and a message is
- * acknowledged only after it is in the outbox: mqtt.js sends the PUBACK when
- * `handleMessage` calls back, and `onDecoded` returns once the outbox has it
- * (for an alarm, once it is flushed to the disk).
+ * acknowledged only after it is in the outbox: its PUBACK waits until the
+ * readings of its turn of the event loop are written (`readingsStored`, one
+ * transaction for all of them, see holdAcks), and for an alarm until the event
+ * is flushed to the disk. When the outbox refuses readings, their PUBACKs are
+ * never sent: the adapter drops the connection and the broker delivers the
+ * messages again on the next one.
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
@@ -151,17 +154,34 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         if (hint) ctx.logger.error({ err: err.message, hint }, 'the hub refused the mqtt adapter');
         else ctx.logger.warn({ err: err.message }, 'mqtt adapter connection error');
       });
+      // The readings' transaction of the message being handled: its PUBACK waits for it (holdAcks).
+      let stored: Promise<boolean> | undefined;
       client.handleMessage = (packet, done) => {
         // An alarm is acknowledged to its device only once it is safe (adapter.ts, onDecoded).
         const durable = onMessage(packet);
+        stored = ctx.readingsStored?.();
         if (durable) return void durable.then(() => done());
         done();
       };
+      holdAcks(
+        client,
+        () => {
+          const s = stored;
+          stored = undefined;
+          return s;
+        },
+        () => {
+          countError('outbox');
+          ctx.logger.error({ code: 'COSAFE_ERR_OUTBOX' }, 'the outbox refused readings: their devices are not acknowledged, and the adapter reconnects so that the broker delivers them again');
+        },
+      );
     },
     async stop() {
       for (const f of filters.values()) clearTimeout(f.timer);
       const c = client;
       client = undefined;
+      // The PUBACKs of messages whose readings are being written go out before the goodbye, or the broker sends them again.
+      if (c) await ctx.readingsStored?.();
       await c?.endAsync();
     },
     hearing() {
@@ -173,6 +193,49 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
       const ports: PortHealth[] = [...filters].map(([filter, f]) => ({ port: filter, state: f.state === 'refused' ? 'refused: no credential' : f.state, lastValueAt: null, errors: {} }));
       return { kind: 'mqtt', connected: client?.connected ?? false, lastValueAt, errors: { ...errors }, ports };
     },
+  };
+}
+
+/** mqtt.js' own send (client.js): the one way a PUBACK leaves. */
+type SendPacket = (this: MqttClient, packet: Packet, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
+
+/**
+ * Holds each PUBACK until the readings of its message are in the outbox.
+ * mqtt.js sends the PUBACK as soon as `handleMessage` calls back and handles
+ * the next message only then, so waiting there for the outbox's transaction
+ * would make it one transaction per message again (half of the gateway's CPU
+ * with a thousand single-reading devices). Instead handleMessage calls back at
+ * once and the PUBACK waits: `ticket` gives the promise of its message's
+ * transaction (undefined: send now). They go out in the order of their
+ * messages [MQTT-4.6.0-2]: transactions resolve in order, and the waiters of
+ * one in the order they came. mqtt.js has no public way to delay an
+ * acknowledgement; this wraps its internal `_sendPacket`, and fails at start
+ * on a version without one rather than acknowledging early.
+ *
+ * A PUBACK whose connection is gone by then is not sent (the broker delivers
+ * the message again on the next one, a persistent session); nor, when the
+ * outbox refused the readings, is any other of that connection: `refused` is
+ * told, and the connection is dropped so that the broker delivers them all
+ * again.
+ */
+function holdAcks(client: MqttClient, ticket: () => Promise<boolean> | undefined, refused: () => void): void {
+  const internals = client as unknown as { _sendPacket?: SendPacket; stream?: { destroy(): void } };
+  const send = internals._sendPacket;
+  if (typeof send !== 'function') throw new Error('mqtt.js has no _sendPacket: the MQTT adapter cannot hold PUBACKs until readings are stored (check the mqtt version in package.json)');
+  let spoiled: unknown;
+  internals._sendPacket = function (this: MqttClient, packet, cb, ...rest) {
+    const wait = packet.cmd === 'puback' ? ticket() : undefined;
+    if (!wait) return send.call(this, packet, cb, ...rest);
+    const stream = internals.stream;
+    // mqtt.js goes on to the next message now.
+    cb?.();
+    void wait.then((ok) => {
+      if (internals.stream !== stream || stream === spoiled || !client.connected) return;
+      if (ok) return send.call(client, packet);
+      spoiled = stream;
+      refused();
+      stream?.destroy();
+    });
   };
 }
 

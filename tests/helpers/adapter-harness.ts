@@ -17,13 +17,16 @@ export class AdapterHarness {
   readonly adapter: Adapter;
   private readonly abort = new AbortController();
 
-  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; brokerAuth?: MqttClientAuth; logger?: Logger } = {}) {
+  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; brokerAuth?: MqttClientAuth; logger?: Logger; sessionId?: string; readingsStored?: (last: Received | undefined) => Promise<boolean> } = {}) {
     this.adapter = factory({
       logger: options.logger ?? silentLogger,
       clock: systemClock,
       devices,
       brokerUrl: options.brokerUrl ?? '',
       ...(options.brokerAuth ? { brokerAuth: options.brokerAuth } : {}),
+      ...(options.sessionId ? { sessionId: options.sessionId } : {}),
+      // As the gateway's outbox answers: whether what was handed over last is stored (the MQTT adapter acknowledges then).
+      ...(options.readingsStored ? { readingsStored: () => options.readingsStored!(this.received.at(-1)) } : {}),
       onDecoded: (binding, outcome) => {
         this.received.push({ device: binding.device.id, outcome, at: Date.now() });
         return undefined;

@@ -8,7 +8,7 @@ import { silentLogger } from '../../core/logger.js';
 import { Metrics } from '../../core/metrics.js';
 import { loadBuiltinProfiles } from '../../device-profiles/loader.js';
 import { createMqttAdapter } from '../../edge/adapters/mqtt.js';
-import { AdapterHarness } from '../helpers/adapter-harness.js';
+import { AdapterHarness, type Received } from '../helpers/adapter-harness.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -59,5 +59,43 @@ describe('MQTT device adapter', () => {
       10_000,
       300,
     );
+  });
+
+  it('acknowledges a message once its readings are stored; when the outbox refused them, the broker delivers it again', async () => {
+    const config = buildConfig({ broker: { host: '127.0.0.1', port: await freePort(), persistence: 'memory' } });
+    const ephemeral = new EphemeralIdentities();
+    const broker = await startHubBroker({ config: config.broker, ephemeral, logger: silentLogger, metrics: new Metrics() });
+    cleanup.push(() => broker.close());
+    const gateway = ephemeral.issue({ role: 'gateway', id: '@gateway:site-1:gw-1', site: 'site-1', gateway: 'gw-1' });
+    const device = ephemeral.issue({ role: 'device', id: '@device:site-1:th-1', site: 'site-1', device: 'th-1' });
+    const profile = loadBuiltinProfiles().get('mqtt-smoke-detector')!;
+    const topic = topics.deviceUplink('site-1', 'th-1');
+    // The outbox refuses the first message with battery 50 (a full disk, say), and stores everything else.
+    let refusals = 0;
+    const battery = (r: Received | undefined) => r?.outcome.values.find((v) => v.metric === 'battery')?.value;
+    const harness = new AdapterHarness(createMqttAdapter, [{ device: { id: 'th-1', profile: profile.id }, profile, topic }], {
+      brokerUrl: broker.url,
+      brokerAuth: gateway,
+      // A persistent session: the broker keeps what the adapter did not acknowledge for its next connection.
+      sessionId: 'site-1-gw-1',
+      readingsStored: async (last) => !(battery(last) === 50 && refusals++ === 0),
+    });
+    await harness.start();
+    cleanup.push(() => harness.stop());
+    await waitUntil('the adapter to hear its device', () => harness.adapter.hearing!().has('th-1'), 5000);
+
+    const sensor = mqtt.connect(broker.url, { clientId: 'th-1', reconnectPeriod: 200, ...device });
+    cleanup.push(() => sensor.endAsync(true));
+    await new Promise((r) => sensor.once('connect', r));
+    const batteries = () => harness.values('th-1').filter((v) => v.metric === 'battery').map((v) => v.value);
+    await sensor.publishAsync(topic, JSON.stringify({ smoke: false, battery: 40 }), { qos: 1 });
+    await waitUntil('the first message', () => batteries().length === 1, 5000);
+    await sensor.publishAsync(topic, JSON.stringify({ smoke: false, battery: 50 }), { qos: 1 });
+    // Refused: not acknowledged, the adapter reconnects, and the broker sends it again (and only it: 40 was acknowledged).
+    await waitUntil('the refused message delivered again', () => batteries().length >= 3, 10_000);
+    await sensor.publishAsync(topic, JSON.stringify({ smoke: false, battery: 60 }), { qos: 1 });
+    await waitUntil('the next message', () => batteries().includes(60), 5000);
+    expect(batteries()).toEqual([40, 50, 50, 60]);
+    expect(harness.adapter.health().errors.outbox).toBe(1);
   });
 });

@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Reading } from '../../../broker/contract/index.js';
+import { systemClock } from '../../../core/clock.js';
+import { silentLogger } from '../../../core/logger.js';
+import { Metrics } from '../../../core/metrics.js';
+import { TelemetryOutbox } from '../../../edge/outbox/telemetry-outbox.js';
+import { Publisher } from '../../../edge/publisher.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cosafe-publisher-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+
+// Never connected: these tests are about what reaches the outbox file, not the hub.
+function publisher(path: string): Publisher {
+  const p = new Publisher({
+    brokerUrl: 'mqtt://127.0.0.1:1',
+    site: 'site-a',
+    gateway: 'gw-1',
+    batch: { maxReadings: 100, maxDelayMs: 60_000 },
+    outbox: { path, eventsPath: `${path}-alarms`, maxTelemetryReadings: 10_000, maxInFlight: 4, fsyncEvents: false },
+    logger: silentLogger,
+    clock: systemClock,
+    metrics: new Metrics(),
+  });
+  p.open();
+  return p;
+}
+
+const readings = (n: number): Reading[] => Array.from({ length: n }, (_, i) => ({ device: 'th-1', metric: 'temperature', value: i, unit: 'Cel', time: 1_000_000 + i, quality: 'good', profile: 'p' }));
+
+/** What the next run finds in the file (the outbox holds it exclusively while open). */
+function onDisk(path: string): number {
+  const box = new TelemetryOutbox({ path, site: 'site-a', gateway: 'gw-1', boot: 'other', maxTelemetryReadings: 10_000, batchMaxReadings: 100 });
+  box.open(0);
+  const n = box.stats().readings;
+  box.close();
+  return n;
+}
+
+describe('gateway publisher, readings', () => {
+  it('writes the readings of one turn of the event loop together, and says when they are on disk', async () => {
+    const path = join(dir, `p${++files}.db`);
+    const p = publisher(path);
+    p.addReadings(readings(1));
+    p.addReadings(readings(2));
+    // Accepted (counted in the outbox's figures) before the transaction, which comes at the end of the turn.
+    expect(p.stats().readings).toBe(3);
+    let settled = false;
+    const stored = p.readingsStored().finally(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    expect(await stored).toBe(true);
+    // Nothing waiting: answered at once.
+    expect(await p.readingsStored()).toBe(true);
+    await p.stop();
+    expect(onDisk(path)).toBe(3);
+  });
+
+  it('writes the readings handed over before stop, although their turn had not ended', async () => {
+    const path = join(dir, `p${++files}.db`);
+    const p = publisher(path);
+    p.addReadings(readings(5));
+    await p.stop();
+    expect(onDisk(path)).toBe(5);
+  });
+});
