@@ -2,6 +2,7 @@ import type { AlarmEvent, ReadingBatch } from '../../broker/contract/index.js';
 import type { InfluxConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import type { Metrics } from '../../core/metrics.js';
+import { WORKER_CHECKPOINT_PAGES } from '../../core/sqlite.js';
 import type { HistoryQuery, ReadingStore, StoreHealth, StoredReading } from '../reading-store.js';
 import { InfluxQlReader } from './influxql.js';
 import { UnsafePoint, eventLine, readingLines } from './line-protocol.js';
@@ -36,7 +37,9 @@ export class InfluxStore implements ReadingStore {
     const { config } = d;
     this.v1 = config.api === 'v1' ? v1WriteTarget(config) : undefined;
     const target = this.v1 ?? v2WriteTarget(config);
-    const buffer = new WriteBuffer({ path: d.bufferPath, maxPoints: config.maxBufferedPoints });
+    // The telemetry lane's buffer is written on the worker thread, where no alarm waits for its checkpoints: every
+    // 100 pages (SQLite's 1,000 elsewhere) was a checkpoint, fsync included, every six or so 500-reading batches.
+    const buffer = new WriteBuffer({ path: d.bufferPath, maxPoints: config.maxBufferedPoints, ...(d.lane === 'telemetry' ? { checkpointPages: WORKER_CHECKPOINT_PAGES } : {}) });
     this.writer = new InfluxWriter({ config, buffer, target, logger: d.logger, metrics: d.metrics, ...(d.lane ? { lane: d.lane } : {}) });
     const headers = config.api === 'v1' ? v1AuthHeaders(config) : config.token ? { Authorization: `Token ${config.token}` } : {};
     this.reader = new InfluxQlReader({ url: config.url, db: config.api === 'v1' ? config.database : (config.bucket ?? config.database), headers });

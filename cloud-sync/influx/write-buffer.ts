@@ -15,6 +15,8 @@ export interface WriteBufferOptions {
   path: string;
   /** Points kept at most; past it the oldest readings not in flight are dropped (events never). */
   maxPoints: number;
+  /** WAL pages after which a commit checkpoints (core/sqlite.ts); the default suits a file written where alarms wait. */
+  checkpointPages?: number;
 }
 
 /**
@@ -39,7 +41,7 @@ export class WriteBuffer {
   constructor(private readonly o: WriteBufferOptions) {}
 
   open(): void {
-    const db = openDurableDatabase(this.o.path);
+    const db = openDurableDatabase(this.o.path, this.o.checkpointPages ? { checkpointPages: this.o.checkpointPages } : {});
     // AUTOINCREMENT: ids are never reused, even after the table empties, because the claim cursor relies on them growing.
     db.exec(`
       CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, points INTEGER NOT NULL, at INTEGER NOT NULL, lines TEXT NOT NULL);

@@ -46,6 +46,23 @@ describe('line protocol', () => {
     expect(out.map((l) => /device=([^,]+)/.exec(l)?.[1])).toEqual(['before', 'after']);
   });
 
+  it('refuses an unsafe tag every time, and writes every series right however many there are (they are remembered, within a bound)', () => {
+    const bad = { ...reading, device: 'temp\n1' };
+    for (let i = 0; i < 2; i++) {
+      const out: string[] = [];
+      expect(readingLines(batch([bad, reading]), out)).toHaveLength(1);
+      expect(out).toHaveLength(1);
+    }
+    // More series than are remembered (100,000): each line still names its own.
+    const many = Array.from({ length: 120_000 }, (_, i) => ({ ...reading, device: `th-${i}`, unit: i % 2 ? 'Cel' : '%' }));
+    const out: string[] = [];
+    readingLines(batch(many), out);
+    readingLines(batch(many.slice(0, 10)), out);
+    expect(out).toHaveLength(120_010);
+    expect(out[119_999]).toBe(`reading,site=site-a,device=th-119999,metric=temperature,profile=mqtt-temperature-humidity value=21.5,quality="good",unit="Cel" ${T}`);
+    expect(out[120_000]).toBe(`reading,site=site-a,device=th-0,metric=temperature,profile=mqtt-temperature-humidity value=21.5,quality="good",unit="%" ${T}`);
+  });
+
   it('escapes what it can: spaces, commas and equals signs in tags, quotes and backslashes in strings', () => {
     const out: string[] = [];
     readingLines(batch([{ ...reading, device: 'a b,c=d', unit: 'x"\\y' }]), out);
