@@ -8,7 +8,8 @@ export interface Claim {
   first: number;
   last: number;
   points: number;
-  lines: string[];
+  /** Each row's lines as stored (joined by newlines): a request's body is these joined, not split and joined again. */
+  chunks: string[];
 }
 
 export interface WriteBufferOptions {
@@ -92,7 +93,7 @@ export class WriteBuffer {
     const texts = this.s.linesIn.all(first, last) as { lines: string }[];
     this.cursor = last;
     this.unclaimedPoints -= points;
-    return { first, last, points, lines: texts.flatMap((r) => r.lines.split('\n')) };
+    return { first, last, points, chunks: texts.map((r) => r.lines) };
   }
 
   /** InfluxDB has the claim's points (or they were set aside): they leave the buffer. */

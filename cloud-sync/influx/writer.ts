@@ -174,7 +174,7 @@ export class InfluxWriter {
   private async send(claim: Claim): Promise<void> {
     let result: Delivery;
     try {
-      result = await this.deliver(claim.lines);
+      result = await this.deliver(claim.chunks, claim.points);
     } catch (err) {
       result = { ok: false, reason: (err as Error).message };
     }
@@ -194,12 +194,16 @@ export class InfluxWriter {
     this.pump();
   }
 
-  /** Writes lines; on a rejection, halves them until the invalid lines are alone and set aside. */
-  private async deliver(lines: string[]): Promise<Delivery> {
+  /**
+   * Writes `points` lines, given as chunks of newline-joined lines; on a
+   * rejection, splits them into lines and halves them until the invalid lines
+   * are alone and set aside.
+   */
+  private async deliver(chunks: string[], points: number): Promise<Delivery> {
     const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
-    const outcome = await this.d.target.write(lines.join('\n'), lines.length, signal);
+    const outcome = await this.d.target.write(chunks.join('\n'), points, signal);
     if (outcome.kind === 'written') {
-      this.d.metrics.inc('cosafe_influx_points_written_total', {}, lines.length);
+      this.d.metrics.inc('cosafe_influx_points_written_total', {}, points);
       return { ok: true };
     }
     if (outcome.kind === 'retry') {
@@ -210,6 +214,8 @@ export class InfluxWriter {
         ...(outcome.retryAfterMs !== undefined ? { retryAfterMs: outcome.retryAfterMs } : {}),
       };
     }
+    // Rejected as invalid (rare): only now one string per line.
+    const lines = chunks.length === points ? chunks : chunks.flatMap((c) => c.split('\n'));
     if (lines.length === 1 || outcome.rejectedAll) {
       this.d.buffer.setAside(lines, outcome.status, outcome.reason, this.now());
       this.d.metrics.inc('cosafe_influx_points_rejected_total', {}, lines.length);
@@ -221,7 +227,7 @@ export class InfluxWriter {
     }
     const mid = lines.length >> 1;
     for (const half of [lines.slice(0, mid), lines.slice(mid)]) {
-      const r = await this.deliver(half);
+      const r = await this.deliver(half, half.length);
       if (!r.ok) return r;
     }
     return { ok: true };
