@@ -112,10 +112,12 @@ export function readingLines(batch: ReadingBatch, out: string[]): string[] {
  * A site's devices send the same few series again and again: their tags and
  * the quality and unit fields are escaped once and remembered, rather than run
  * through the checks and escapes at every reading (a tenth of the hub's
- * telemetry thread in a burst). Bounded: past CACHE_MAX entries all is
- * forgotten at once and built again as readings come.
+ * telemetry thread in a burst). Bounded: past CACHE_MAX entries (maps and
+ * strings, a few hundred bytes each: at most about 15 MB) all is forgotten at
+ * once and built again as readings come. A thousand devices with three
+ * metrics each are 7,000.
  */
-const CACHE_MAX = 100_000;
+const CACHE_MAX = 60_000;
 let cached = 0;
 const sites = new Map<string, SeriesOfSite>();
 const fieldPairs = new Map<string, Map<string, string>>();
@@ -135,9 +137,15 @@ class SeriesOfSite {
 
   of(device: string, metric: string, profile: string): string {
     let metrics = this.devices.get(device);
-    if (!metrics) this.devices.set(device, (metrics = new Map()));
+    if (!metrics) {
+      this.devices.set(device, (metrics = new Map()));
+      remember();
+    }
     let profiles = metrics.get(metric);
-    if (!profiles) metrics.set(metric, (profiles = new Map()));
+    if (!profiles) {
+      metrics.set(metric, (profiles = new Map()));
+      remember();
+    }
     let key = profiles.get(profile);
     if (key === undefined) {
       key = `${this.prefix},${tag('device', device)},${tag('metric', metric)},${tag('profile', profile)}`;
@@ -161,7 +169,10 @@ function seriesOfSite(site: string): SeriesOfSite {
 /** `quality="…",unit="…"`. */
 function quotedFields(quality: string, unit: string): string {
   let units = fieldPairs.get(quality);
-  if (!units) fieldPairs.set(quality, (units = new Map()));
+  if (!units) {
+    fieldPairs.set(quality, (units = new Map()));
+    remember();
+  }
   let pair = units.get(unit);
   if (pair === undefined) {
     pair = `${text('quality', quality)},${text('unit', unit)}`;

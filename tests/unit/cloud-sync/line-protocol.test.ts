@@ -53,7 +53,7 @@ describe('line protocol', () => {
       expect(readingLines(batch([bad, reading]), out)).toHaveLength(1);
       expect(out).toHaveLength(1);
     }
-    // More series than are remembered (100,000): each line still names its own.
+    // More series than are remembered (60,000 maps and strings): each line still names its own.
     const many = Array.from({ length: 120_000 }, (_, i) => ({ ...reading, device: `th-${i}`, unit: i % 2 ? 'Cel' : '%' }));
     const out: string[] = [];
     readingLines(batch(many), out);
