@@ -136,16 +136,7 @@ class SeriesOfSite {
   constructor(private readonly prefix: string) {}
 
   of(device: string, metric: string, profile: string): string {
-    let metrics = this.devices.get(device);
-    if (!metrics) {
-      this.devices.set(device, (metrics = new Map()));
-      remember();
-    }
-    let profiles = metrics.get(metric);
-    if (!profiles) {
-      metrics.set(metric, (profiles = new Map()));
-      remember();
-    }
+    const profiles = inner(inner(this.devices, device), metric);
     let key = profiles.get(profile);
     if (key === undefined) {
       key = `${this.prefix},${tag('device', device)},${tag('metric', metric)},${tag('profile', profile)}`;
@@ -154,6 +145,16 @@ class SeriesOfSite {
     }
     return key;
   }
+}
+
+/** The map under `key`, made (and counted) the first time. */
+function inner<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let m = map.get(key);
+  if (!m) {
+    map.set(key, (m = new Map()));
+    remember();
+  }
+  return m;
 }
 
 function seriesOfSite(site: string): SeriesOfSite {
@@ -168,11 +169,7 @@ function seriesOfSite(site: string): SeriesOfSite {
 
 /** `quality="…",unit="…"`. */
 function quotedFields(quality: string, unit: string): string {
-  let units = fieldPairs.get(quality);
-  if (!units) {
-    fieldPairs.set(quality, (units = new Map()));
-    remember();
-  }
+  const units = inner(fieldPairs, quality);
   let pair = units.get(unit);
   if (pair === undefined) {
     pair = `${text('quality', quality)},${text('unit', unit)}`;
