@@ -47,6 +47,22 @@ const STOP_GRACE_MS = 1000;
 
 /** What `readingsStored` answers when no reading waits for its transaction. */
 const STORED = Promise.resolve(true);
+/** While the outbox refuses readings (a full disk), they wait in memory and are tried again: after this, doubling up to the maximum. */
+const COMMIT_RETRY_MIN_MS = 200;
+const COMMIT_RETRY_MAX_MS = 5000;
+/** Readings waiting in memory at most while the outbox refuses them; past it the oldest go, counted as dropped. */
+const WAITING_MAX = 100_000;
+
+/** Readings handed over and not yet in the outbox: those of this turn of the event loop, or those the outbox refused. */
+interface ReadingGroup {
+  readings: Reading[][];
+  count: number;
+  /** Of `count`, readings already counted as not stored (so a retry does not count them again). */
+  counted: number;
+  stored: Promise<boolean>;
+  resolve: (ok: boolean) => void;
+  cancel: () => void;
+}
 
 /**
  * The gateway's way to the hub, in two lanes, each with its outbox file and
@@ -75,8 +91,10 @@ export class Publisher {
   /** The full health report (edge/health-report.ts), asked for fresh on every connect. */
   private statusSource: (() => GatewayHealth) | undefined;
   private opened = false;
-  /** Readings of this turn of the event loop, not yet in the outbox (addReadings). */
-  private group: { readings: Reading[][]; count: number; stored: Promise<boolean>; resolve: (ok: boolean) => void; timer: NodeJS.Immediate } | undefined;
+  /** Readings not yet in the outbox (addReadings). */
+  private group: ReadingGroup | undefined;
+  /** The outbox refuses readings: the wait before the next try. */
+  private commitRetryMs: number | undefined;
 
   constructor(private readonly o: PublisherOptions) {
     this.telemetry = new TelemetryOutbox({
@@ -162,54 +180,90 @@ export class Publisher {
    * event loop, with every other reading handed over in it, in one transaction
    * (group commit): a thousand devices' single readings were a transaction
    * each, half of the gateway's CPU in the devices' flood. `readingsStored`
-   * says when they are on disk.
+   * says when they are on disk. When the outbox refuses them (a full disk),
+   * they wait in memory, with those that come meanwhile, and are tried again
+   * until it takes them (at most WAITING_MAX; past it the oldest are dropped
+   * and counted, as the outbox itself does at its limit).
    */
   addReadings(readings: Reading[]): void {
     if (readings.length === 0) return;
     if (!this.group) {
       let resolve!: (ok: boolean) => void;
       const stored = new Promise<boolean>((r) => (resolve = r));
-      this.group = { readings: [], count: 0, stored, resolve, timer: setImmediate(() => this.commitReadings()) };
+      const timer = setImmediate(() => this.commitReadings());
+      this.group = { readings: [], count: 0, counted: 0, stored, resolve, cancel: () => clearImmediate(timer) };
     }
-    this.group.readings.push(readings);
-    this.group.count += readings.length;
+    const group = this.group;
+    group.readings.push(readings);
+    group.count += readings.length;
+    if (this.commitRetryMs !== undefined && group.count > WAITING_MAX) this.dropWaiting(group);
   }
 
   /**
    * Resolves once every reading handed over so far is in the outbox (true:
-   * safe from a crash of the process), or the disk refused them (false: not
-   * accepted, counted and logged). An MQTT device gets its PUBACK then.
+   * safe from a crash of the process); false only when the publisher stopped
+   * before the outbox would take them (not accepted: an MQTT device was not
+   * acknowledged, so its broker delivers the message again). An MQTT device
+   * gets its PUBACK then.
    */
   readingsStored(): Promise<boolean> {
     return this.group?.stored ?? STORED;
   }
 
-  /** Writes the readings of this turn in one transaction, then sends what they sealed. */
+  /** Writes the readings waiting in one transaction, then sends what they sealed. */
   private commitReadings(): void {
     const group = this.group;
     if (!group) return;
-    this.group = undefined;
-    clearImmediate(group.timer);
+    group.cancel();
     const readings = group.readings.length === 1 ? group.readings[0]! : group.readings.flat();
     let dropped = 0;
     const sealedBefore = this.telemetry.batchesSealed;
     try {
       dropped = this.telemetry.addReadings(readings, this.o.clock.now());
-      this.lastError = undefined;
     } catch (err) {
-      this.outboxFailed(err, readings.length, 'readings');
-      group.resolve(false);
+      group.readings = [readings];
+      this.commitFailed(group, err);
       return;
     }
+    this.group = undefined;
+    if (this.commitRetryMs !== undefined) this.o.logger.info({ readings: readings.length }, 'the outbox takes readings again; those that waited are stored');
+    this.commitRetryMs = undefined;
+    this.lastError = undefined;
     group.resolve(true);
-    if (dropped > 0) {
-      this.o.metrics.inc('cosafe_edge_outbox_dropped_total', {}, dropped);
-      this.o.onTelemetryDropped?.(dropped);
-    }
+    if (dropped > 0) this.telemetryDropped(dropped);
     this.scheduleSeal();
     // Only a new batch can be sent: asking the outbox for one at every commit would find none most times.
     if (this.telemetry.batchesSealed !== sealedBefore) this.telemetryLink.pump();
     this.updateGauges();
+  }
+
+  /** The outbox refused the group: counted (each reading once), logged once, tried again later; at stop, given up (not accepted). */
+  private commitFailed(group: ReadingGroup, err: unknown): void {
+    const first = this.commitRetryMs === undefined;
+    this.outboxFailed(err, group.count - group.counted, 'readings', first ? 'the outbox could not store readings: they wait in memory and are tried again; MQTT devices are acknowledged once they are stored' : undefined);
+    group.counted = group.count;
+    if (this.stopping) {
+      this.group = undefined;
+      group.resolve(false);
+      return;
+    }
+    this.commitRetryMs = first ? COMMIT_RETRY_MIN_MS : Math.min(COMMIT_RETRY_MAX_MS, this.commitRetryMs! * 2);
+    const timer = setTimeout(() => this.commitReadings(), this.commitRetryMs);
+    group.cancel = () => clearTimeout(timer);
+  }
+
+  /** Past WAITING_MAX while the outbox refuses readings: the oldest go (whole inputs), counted as dropped. */
+  private dropWaiting(group: ReadingGroup): void {
+    let dropped = 0;
+    while (group.count - dropped - (group.readings[0]?.length ?? 0) >= WAITING_MAX) dropped += group.readings.shift()!.length;
+    group.count -= dropped;
+    group.counted = Math.max(0, group.counted - dropped);
+    if (dropped > 0) this.telemetryDropped(dropped);
+  }
+
+  private telemetryDropped(dropped: number): void {
+    this.o.metrics.inc('cosafe_edge_outbox_dropped_total', {}, dropped);
+    this.o.onTelemetryDropped?.(dropped);
   }
 
   /**
@@ -280,7 +334,7 @@ export class Publisher {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    // Readings handed over in this turn are accepted: they are written before the outbox closes.
+    // Readings waiting (this turn's, or some the outbox refused) are tried once more before it closes.
     this.commitReadings();
     clearTimeout(this.sealTimer);
     await Promise.all([
@@ -333,9 +387,10 @@ export class Publisher {
     this.o.metrics.set('cosafe_edge_outbox_events', {}, this.events.stats().events);
   }
 
-  private outboxFailed(err: unknown, count: number, kind: 'readings' | 'event'): void {
+  /** Counts what the outbox refused, and logs it (`message`), unless it was logged already (undefined). */
+  private outboxFailed(err: unknown, count: number, kind: 'readings' | 'event', message: string | undefined = 'outbox write failed: these were not accepted'): void {
     this.lastError = (err as Error).message;
-    this.o.metrics.inc('cosafe_edge_outbox_errors_total', { kind }, count);
-    this.o.logger.error({ code: 'COSAFE_ERR_OUTBOX', err: this.lastError, kind, count }, 'outbox write failed: these were not accepted');
+    if (count > 0) this.o.metrics.inc('cosafe_edge_outbox_errors_total', { kind }, count);
+    if (message) this.o.logger.error({ code: 'COSAFE_ERR_OUTBOX', err: this.lastError, kind, count }, message);
   }
 }

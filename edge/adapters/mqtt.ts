@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { type IPublishPacket, type MqttClient, type Packet } from 'mqtt';
 import { connectMqtt, type BrokerUrls } from '../../core/mqtt-reconnect.js';
 import { subscriptions, parseTopic } from '../../broker/contract/index.js';
@@ -11,6 +12,8 @@ import { readAvailability } from './mqtt-availability.js';
 /** A refused subscription is tried again after this, doubling up to the maximum: a credential issued meanwhile works without a reload. */
 const RETRY_MIN_MS = 2000;
 const RETRY_MAX_MS = 10_000;
+/** How long stop() waits for the PUBACKs of messages whose readings are being written. */
+const STOP_ACK_WAIT_MS = 1000;
 
 type FilterState = 'subscribing' | 'subscribed' | 'refused';
 
@@ -34,9 +37,10 @@ type FilterState = 'subscribing' | 'subscribed' | 'refused';
  * acknowledged only after it is in the outbox: its PUBACK waits until the
  * readings of its turn of the event loop are written (`readingsStored`, one
  * transaction for all of them, see holdAcks), and for an alarm until the event
- * is flushed to the disk. When the outbox refuses readings, their PUBACKs are
- * never sent: the adapter drops the connection and the broker delivers the
- * messages again on the next one.
+ * is flushed to the disk. While the outbox refuses readings (a full disk) they
+ * wait in the publisher's memory and their PUBACKs wait with them; should they
+ * be given up (the gateway stops), the PUBACKs are never sent: the adapter
+ * drops the connection and the broker delivers the messages again.
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
@@ -180,8 +184,9 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
       for (const f of filters.values()) clearTimeout(f.timer);
       const c = client;
       client = undefined;
-      // The PUBACKs of messages whose readings are being written go out before the goodbye, or the broker sends them again.
-      if (c) await ctx.readingsStored?.();
+      // The PUBACKs of messages whose readings are being written go out before the goodbye, or the broker sends
+      // them again; not waiting long for an outbox that refuses them (they stay unacknowledged at the broker).
+      if (c && ctx.readingsStored) await Promise.race([ctx.readingsStored(), delay(STOP_ACK_WAIT_MS, undefined, { ref: false })]);
       await c?.endAsync();
     },
     hearing() {

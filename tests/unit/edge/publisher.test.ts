@@ -8,13 +8,14 @@ import { silentLogger } from '../../../core/logger.js';
 import { Metrics } from '../../../core/metrics.js';
 import { TelemetryOutbox } from '../../../edge/outbox/telemetry-outbox.js';
 import { Publisher } from '../../../edge/publisher.js';
+import { waitUntil } from '../../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cosafe-publisher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
 // Never connected: these tests are about what reaches the outbox file, not the hub.
-function publisher(path: string): Publisher {
+function publisher(path: string, metrics = new Metrics()): Publisher {
   const p = new Publisher({
     brokerUrl: 'mqtt://127.0.0.1:1',
     site: 'site-a',
@@ -23,7 +24,7 @@ function publisher(path: string): Publisher {
     outbox: { path, eventsPath: `${path}-alarms`, maxTelemetryReadings: 10_000, maxInFlight: 4, fsyncEvents: false },
     logger: silentLogger,
     clock: systemClock,
-    metrics: new Metrics(),
+    metrics,
   });
   p.open();
   return p;
@@ -65,5 +66,28 @@ describe('gateway publisher, readings', () => {
     p.addReadings(readings(5));
     await p.stop();
     expect(onDisk(path)).toBe(5);
+  });
+
+  it('keeps readings the outbox refuses (a full disk) and stores them, with those that came meanwhile, once it takes them again', async () => {
+    const path = join(dir, `p${++files}.db`);
+    const metrics = new Metrics();
+    const p = publisher(path, metrics);
+    // A full disk, as SQLite meets it: the file may not grow by a page.
+    const db = (p as unknown as { telemetry: { db: { pragma(s: string, o?: { simple: boolean }): unknown } } }).telemetry.db;
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    p.addReadings(readings(300));
+    const stored = p.readingsStored();
+    await waitUntil('the outbox to refuse them', () => metrics.get('cosafe_edge_outbox_errors_total', { kind: 'readings' }) === 300, 5000, 10);
+    p.addReadings(readings(200));
+    expect(p.stats().readings).toBe(500);
+    // The same wait for both: whoever acknowledges a device waits until all of them are stored.
+    expect(p.readingsStored()).toBe(stored);
+    db.pragma('max_page_count = 1073741823');
+    expect(await stored).toBe(true);
+    // Each reading counted once as refused, however many tries it took.
+    expect(metrics.get('cosafe_edge_outbox_errors_total', { kind: 'readings' })).toBeLessThanOrEqual(500);
+    expect(metrics.get('cosafe_edge_outbox_dropped_total', {})).toBe(0);
+    await p.stop();
+    expect(onDisk(path)).toBe(500);
   });
 });
