@@ -38,6 +38,9 @@ export interface GatewayDeps {
 
 const SUPERVISION_TICK_MS = 1000;
 
+
+/** What raise answers when the outbox refused the events. */
+const REFUSED = Promise.resolve(false);
 /**
  * The edge gateway, put together from its parts: adapters read devices
  * (edge/adapters), the pipeline decodes and evaluates (pipeline.ts), the
@@ -209,11 +212,13 @@ export class Gateway {
 
   /**
    * Counts and logs events, then writes them with their conditions and sends
-   * them on the alarm lane. Resolves once they survive a power cut, flushed to
-   * the disk or acknowledged by the hub (the MQTT adapter acknowledges its
-   * device then); undefined when there were none.
+   * them on the alarm lane. Resolves true once they survive a power cut,
+   * flushed to the disk or acknowledged by the hub (the MQTT adapter
+   * acknowledges its device then), false when the outbox refused them (the
+   * condition is back as it was, so it raises again); undefined when there
+   * were none.
    */
-  private raise(events: AlarmEvent[]): Promise<void> | undefined {
+  private raise(events: AlarmEvent[]): Promise<boolean> | undefined {
     if (events.length === 0) return undefined;
     for (const event of events) {
       this.deps.metrics.inc('cosafe_edge_events_total', { class: event.class, state: event.state });
@@ -224,6 +229,7 @@ export class Gateway {
       );
     }
     const ids = this.conditions.commit(events);
-    return ids ? this.publisher.eventsAccepted(ids) : undefined;
+    // Refused by the outbox: an MQTT device is not acknowledged, and its broker delivers the message again.
+    return ids ? this.publisher.eventsAccepted(ids).then(() => true) : REFUSED;
   }
 }

@@ -12,8 +12,8 @@ export interface PipelineDeps {
   engine: AlarmEngine;
   supervision: Supervision;
   deviceTime: DeviceTimeCheck;
-  /** Records and sends events; resolves once they are safe (undefined when there were none). */
-  raise: (events: AlarmEvent[]) => Promise<void> | undefined;
+  /** Records and sends events; resolves true once they are safe, false when the outbox refused them (undefined when there were none). */
+  raise: (events: AlarmEvent[]) => Promise<boolean> | undefined;
   /** Accepts readings into the telemetry outbox. */
   addReadings: (readings: Reading[]) => void;
   clock: Clock;
@@ -32,8 +32,8 @@ export interface PipelineDeps {
 export class Pipeline {
   constructor(private readonly d: PipelineDeps) {}
 
-  /** Resolves once what this input raised is safe (for an adapter that acknowledges its device then); undefined when nothing was raised. */
-  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): Promise<void> | undefined {
+  /** Resolves once what this input raised is safe (true), or refused by the outbox (false), for an adapter that acknowledges its device then; undefined when nothing was raised. */
+  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): Promise<boolean> | undefined {
     const { metrics, logger, engine, deviceTime } = this.d;
     const device = binding.device.id;
     if (outcome.errors.length) {

@@ -79,10 +79,12 @@ export interface AdapterContext {
    * crash of the process), and the readings are taken: they are written at the
    * end of this turn of the event loop with the others of it, in one
    * transaction (`readingsStored`). When it raised events, the promise resolves
-   * once they are flushed to the disk too (`gateway.outbox.fsyncEvents`): an
-   * adapter that acknowledges its device does so then.
+   * true once they are flushed to the disk too (`gateway.outbox.fsyncEvents`):
+   * an adapter that acknowledges its device does so then; false when the
+   * outbox refused them: such an adapter does not acknowledge the input, so
+   * that its device or broker sends it again.
    */
-  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): Promise<void> | undefined;
+  onDecoded(binding: DeviceBinding, outcome: DecodeOutcome): Promise<boolean> | undefined;
   /**
    * Resolves once the readings of every input handed to onDecoded so far are in
    * the outbox (true), or the disk refused them (false: not accepted). An

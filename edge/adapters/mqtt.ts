@@ -12,6 +12,8 @@ import { readAvailability } from './mqtt-availability.js';
 /** A refused subscription is tried again after this, doubling up to the maximum: a credential issued meanwhile works without a reload. */
 const RETRY_MIN_MS = 2000;
 const RETRY_MAX_MS = 10_000;
+/** The ticket of a message whose events the outbox refused: no PUBACK (holdAcks). */
+const REFUSED = Promise.resolve(false);
 /** How long stop() waits for the PUBACKs of messages whose readings are being written. */
 const STOP_ACK_WAIT_MS = 1000;
 
@@ -37,7 +39,9 @@ type FilterState = 'subscribing' | 'subscribed' | 'refused';
  * acknowledged only after it is in the outbox: its PUBACK waits until the
  * readings of its turn of the event loop are written (`readingsStored`, one
  * transaction for all of them, see holdAcks), and for an alarm until the event
- * is flushed to the disk. While the outbox refuses readings (a full disk) they
+ * is flushed to the disk; an alarm whose event the outbox refused is not
+ * acknowledged at all: the adapter reconnects, and the broker delivers it
+ * again. While the outbox refuses readings (a full disk) they
  * wait in the publisher's memory and their PUBACKs wait with them; should they
  * be given up (the gateway stops), the PUBACKs are never sent: the adapter
  * drops the connection and the broker delivers the messages again.
@@ -89,7 +93,7 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
   };
 
   /** Resolves once what the message raised is safe; undefined when it raised nothing. */
-  const onMessage = (packet: IPublishPacket): Promise<void> | undefined => {
+  const onMessage = (packet: IPublishPacket): Promise<boolean> | undefined => {
     const { topic } = packet;
     const receivedAt = ctx.clock.now();
     const binding = byTopic.get(topic);
@@ -107,14 +111,14 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
   };
 
   /** zigbee2mqtt's topic tree under its base topic: devices, their availability, the bridge's own topics. */
-  const onBridgeTopic = (bridge: BridgeConfig, topic: string, payload: Buffer): Promise<void> | undefined => {
+  const onBridgeTopic = (bridge: BridgeConfig, topic: string, payload: Buffer): Promise<boolean> | undefined => {
     const rest = topic.slice(bridge.prefix.length + 1);
     if (rest === 'bridge/state') {
       // The bridge itself is gone (its last will): none of its devices can report.
       if (readAvailability(payload) === 'offline') {
         const raised = ctx.devices.filter((b) => b.bridge?.id === bridge.id).map((b) => ctx.onDecoded(b, { values: [], signals: [], errors: [], availability: 'offline', availabilityText: `bridge ${bridge.id} (${bridge.prefix}) is offline` }));
         const pending = raised.filter((p) => p !== undefined);
-        return pending.length ? Promise.all(pending).then(() => {}) : undefined;
+        return pending.length ? Promise.all(pending).then((oks) => oks.every(Boolean)) : undefined;
       }
       return undefined;
     }
@@ -164,8 +168,12 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         // An alarm is acknowledged to its device only once it is safe (adapter.ts, onDecoded).
         const durable = onMessage(packet);
         stored = ctx.readingsStored?.();
-        if (durable) return void durable.then(() => done());
-        done();
+        if (!durable) return done();
+        void durable.then((ok) => {
+          // The outbox refused its events: its PUBACK is refused too (holdAcks), and the broker delivers it again.
+          if (!ok) stored = REFUSED;
+          done();
+        });
       };
       holdAcks(
         client,
@@ -176,7 +184,7 @@ export function createMqttAdapter(ctx: AdapterContext): Adapter {
         },
         () => {
           countError('outbox');
-          ctx.logger.error({ code: 'COSAFE_ERR_OUTBOX' }, 'the outbox refused readings: their devices are not acknowledged, and the adapter reconnects so that the broker delivers them again');
+          ctx.logger.error({ code: 'COSAFE_ERR_OUTBOX' }, 'the outbox refused what a message carried: it is not acknowledged, and the adapter reconnects so that the broker delivers it again');
         },
       );
     },

@@ -17,7 +17,7 @@ export class AdapterHarness {
   readonly adapter: Adapter;
   private readonly abort = new AbortController();
 
-  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; brokerAuth?: MqttClientAuth; logger?: Logger; sessionId?: string; readingsStored?: (last: Received | undefined) => Promise<boolean> } = {}) {
+  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; brokerAuth?: MqttClientAuth; logger?: Logger; sessionId?: string; readingsStored?: (last: Received | undefined) => Promise<boolean>; raised?: (r: Received) => Promise<boolean> | undefined } = {}) {
     this.adapter = factory({
       logger: options.logger ?? silentLogger,
       clock: systemClock,
@@ -28,8 +28,10 @@ export class AdapterHarness {
       // As the gateway's outbox answers: whether what was handed over last is stored (the MQTT adapter acknowledges then).
       ...(options.readingsStored ? { readingsStored: () => options.readingsStored!(this.received.at(-1)) } : {}),
       onDecoded: (binding, outcome) => {
-        this.received.push({ device: binding.device.id, outcome, at: Date.now() });
-        return undefined;
+        const r = { device: binding.device.id, outcome, at: Date.now() };
+        this.received.push(r);
+        // As the gateway answers: whether the events this input raised are safe (undefined: it raised none).
+        return options.raised?.(r);
       },
     });
   }

@@ -98,4 +98,38 @@ describe('MQTT device adapter', () => {
     expect(batteries()).toEqual([40, 50, 50, 60]);
     expect(harness.adapter.health().errors.outbox).toBe(1);
   });
+
+  it('does not acknowledge an alarm whose event the outbox refused: the broker delivers it again', async () => {
+    const config = buildConfig({ broker: { host: '127.0.0.1', port: await freePort(), persistence: 'memory' } });
+    const ephemeral = new EphemeralIdentities();
+    const broker = await startHubBroker({ config: config.broker, ephemeral, logger: silentLogger, metrics: new Metrics() });
+    cleanup.push(() => broker.close());
+    const gateway = ephemeral.issue({ role: 'gateway', id: '@gateway:site-1:gw-1', site: 'site-1', gateway: 'gw-1' });
+    const device = ephemeral.issue({ role: 'device', id: '@device:site-1:smoke-1', site: 'site-1', device: 'smoke-1' });
+    const profile = loadBuiltinProfiles().get('mqtt-smoke-detector')!;
+    const topic = topics.deviceUplink('site-1', 'smoke-1');
+    // The event outbox refuses the first alarm (a disk error), and takes everything after.
+    let refusals = 0;
+    const smoke = (r: Received) => r.outcome.values.some((v) => v.metric === 'smoke' && v.value === 1);
+    const harness = new AdapterHarness(createMqttAdapter, [{ device: { id: 'smoke-1', profile: profile.id }, profile, topic }], {
+      brokerUrl: broker.url,
+      brokerAuth: gateway,
+      sessionId: 'site-1-gw-1',
+      raised: (r) => (smoke(r) ? Promise.resolve(refusals++ > 0) : undefined),
+    });
+    await harness.start();
+    cleanup.push(() => harness.stop());
+    await waitUntil('the adapter to hear its device', () => harness.adapter.hearing!().has('smoke-1'), 5000);
+
+    const sensor = mqtt.connect(broker.url, { clientId: 'smoke-1', reconnectPeriod: 200, ...device });
+    cleanup.push(() => sensor.endAsync(true));
+    await new Promise((r) => sensor.once('connect', r));
+    await sensor.publishAsync(topic, JSON.stringify({ smoke: true, battery: 90 }), { qos: 1 });
+    await waitUntil('the alarm delivered again after the refusal', () => harness.received.filter(smoke).length >= 2, 10_000);
+    await sensor.publishAsync(topic, JSON.stringify({ smoke: false, battery: 90 }), { qos: 1 });
+    await waitUntil('the next message', () => harness.received.length >= 3, 5000);
+    // Taken the second time: not delivered a third.
+    expect(harness.received.map((r) => (smoke(r) ? 'smoke' : 'clear'))).toEqual(['smoke', 'smoke', 'clear']);
+    expect(harness.adapter.health().errors.outbox).toBe(1);
+  });
 });
