@@ -11,13 +11,24 @@ export interface Received {
   at: number;
 }
 
+export interface HarnessOptions {
+  brokerUrl?: string;
+  brokerAuth?: MqttClientAuth;
+  logger?: Logger;
+  sessionId?: string;
+  /** As the gateway's outbox answers: whether what was handed over last is stored (the MQTT adapter acknowledges then). */
+  readingsStored?: (last: Received | undefined) => Promise<boolean>;
+  /** As the gateway answers: whether the events an input raised are safe (undefined: it raised none). */
+  raised?: (r: Received) => Promise<boolean> | undefined;
+}
+
 /** Runs one adapter over real transports and records what it delivers, as the gateway would receive it. */
 export class AdapterHarness {
   readonly received: Received[] = [];
   readonly adapter: Adapter;
   private readonly abort = new AbortController();
 
-  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: { brokerUrl?: string; brokerAuth?: MqttClientAuth; logger?: Logger; sessionId?: string; readingsStored?: (last: Received | undefined) => Promise<boolean>; raised?: (r: Received) => Promise<boolean> | undefined } = {}) {
+  constructor(factory: (ctx: AdapterContext) => Adapter, devices: DeviceBinding[], options: HarnessOptions = {}) {
     this.adapter = factory({
       logger: options.logger ?? silentLogger,
       clock: systemClock,
@@ -25,12 +36,10 @@ export class AdapterHarness {
       brokerUrl: options.brokerUrl ?? '',
       ...(options.brokerAuth ? { brokerAuth: options.brokerAuth } : {}),
       ...(options.sessionId ? { sessionId: options.sessionId } : {}),
-      // As the gateway's outbox answers: whether what was handed over last is stored (the MQTT adapter acknowledges then).
       ...(options.readingsStored ? { readingsStored: () => options.readingsStored!(this.received.at(-1)) } : {}),
       onDecoded: (binding, outcome) => {
         const r = { device: binding.device.id, outcome, at: Date.now() };
         this.received.push(r);
-        // As the gateway answers: whether the events this input raised are safe (undefined: it raised none).
         return options.raised?.(r);
       },
     });

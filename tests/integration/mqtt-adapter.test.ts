@@ -8,7 +8,7 @@ import { silentLogger } from '../../core/logger.js';
 import { Metrics } from '../../core/metrics.js';
 import { loadBuiltinProfiles } from '../../device-profiles/loader.js';
 import { createMqttAdapter } from '../../edge/adapters/mqtt.js';
-import { AdapterHarness, type Received } from '../helpers/adapter-harness.js';
+import { AdapterHarness, type HarnessOptions, type Received } from '../helpers/adapter-harness.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -62,31 +62,10 @@ describe('MQTT device adapter', () => {
   });
 
   it('acknowledges a message once its readings are stored; when the outbox refused them, the broker delivers it again', async () => {
-    const config = buildConfig({ broker: { host: '127.0.0.1', port: await freePort(), persistence: 'memory' } });
-    const ephemeral = new EphemeralIdentities();
-    const broker = await startHubBroker({ config: config.broker, ephemeral, logger: silentLogger, metrics: new Metrics() });
-    cleanup.push(() => broker.close());
-    const gateway = ephemeral.issue({ role: 'gateway', id: '@gateway:site-1:gw-1', site: 'site-1', gateway: 'gw-1' });
-    const device = ephemeral.issue({ role: 'device', id: '@device:site-1:th-1', site: 'site-1', device: 'th-1' });
-    const profile = loadBuiltinProfiles().get('mqtt-smoke-detector')!;
-    const topic = topics.deviceUplink('site-1', 'th-1');
     // The outbox refuses the first message with battery 50 (a full disk, say), and stores everything else.
     let refusals = 0;
     const battery = (r: Received | undefined) => r?.outcome.values.find((v) => v.metric === 'battery')?.value;
-    const harness = new AdapterHarness(createMqttAdapter, [{ device: { id: 'th-1', profile: profile.id }, profile, topic }], {
-      brokerUrl: broker.url,
-      brokerAuth: gateway,
-      // A persistent session: the broker keeps what the adapter did not acknowledge for its next connection.
-      sessionId: 'site-1-gw-1',
-      readingsStored: async (last) => !(battery(last) === 50 && refusals++ === 0),
-    });
-    await harness.start();
-    cleanup.push(() => harness.stop());
-    await waitUntil('the adapter to hear its device', () => harness.adapter.hearing!().has('th-1'), 5000);
-
-    const sensor = mqtt.connect(broker.url, { clientId: 'th-1', reconnectPeriod: 200, ...device });
-    cleanup.push(() => sensor.endAsync(true));
-    await new Promise((r) => sensor.once('connect', r));
+    const { harness, sensor, topic } = await adapterWithSensor('th-1', { readingsStored: async (last) => !(battery(last) === 50 && refusals++ === 0) });
     const batteries = () => harness.values('th-1').filter((v) => v.metric === 'battery').map((v) => v.value);
     await sensor.publishAsync(topic, JSON.stringify({ smoke: false, battery: 40 }), { qos: 1 });
     await waitUntil('the first message', () => batteries().length === 1, 5000);
@@ -100,30 +79,10 @@ describe('MQTT device adapter', () => {
   });
 
   it('does not acknowledge an alarm whose event the outbox refused: the broker delivers it again', async () => {
-    const config = buildConfig({ broker: { host: '127.0.0.1', port: await freePort(), persistence: 'memory' } });
-    const ephemeral = new EphemeralIdentities();
-    const broker = await startHubBroker({ config: config.broker, ephemeral, logger: silentLogger, metrics: new Metrics() });
-    cleanup.push(() => broker.close());
-    const gateway = ephemeral.issue({ role: 'gateway', id: '@gateway:site-1:gw-1', site: 'site-1', gateway: 'gw-1' });
-    const device = ephemeral.issue({ role: 'device', id: '@device:site-1:smoke-1', site: 'site-1', device: 'smoke-1' });
-    const profile = loadBuiltinProfiles().get('mqtt-smoke-detector')!;
-    const topic = topics.deviceUplink('site-1', 'smoke-1');
     // The event outbox refuses the first alarm (a disk error), and takes everything after.
     let refusals = 0;
     const smoke = (r: Received) => r.outcome.values.some((v) => v.metric === 'smoke' && v.value === 1);
-    const harness = new AdapterHarness(createMqttAdapter, [{ device: { id: 'smoke-1', profile: profile.id }, profile, topic }], {
-      brokerUrl: broker.url,
-      brokerAuth: gateway,
-      sessionId: 'site-1-gw-1',
-      raised: (r) => (smoke(r) ? Promise.resolve(refusals++ > 0) : undefined),
-    });
-    await harness.start();
-    cleanup.push(() => harness.stop());
-    await waitUntil('the adapter to hear its device', () => harness.adapter.hearing!().has('smoke-1'), 5000);
-
-    const sensor = mqtt.connect(broker.url, { clientId: 'smoke-1', reconnectPeriod: 200, ...device });
-    cleanup.push(() => sensor.endAsync(true));
-    await new Promise((r) => sensor.once('connect', r));
+    const { harness, sensor, topic } = await adapterWithSensor('smoke-1', { raised: (r) => (smoke(r) ? Promise.resolve(refusals++ > 0) : undefined) });
     await sensor.publishAsync(topic, JSON.stringify({ smoke: true, battery: 90 }), { qos: 1 });
     await waitUntil('the alarm delivered again after the refusal', () => harness.received.filter(smoke).length >= 2, 10_000);
     await sensor.publishAsync(topic, JSON.stringify({ smoke: false, battery: 90 }), { qos: 1 });
@@ -133,3 +92,27 @@ describe('MQTT device adapter', () => {
     expect(harness.adapter.health().errors.outbox).toBe(1);
   });
 });
+
+/**
+ * A hub broker (in memory), the adapter on a persistent session (the broker
+ * keeps what it did not acknowledge for its next connection) reading one smoke
+ * detector of site-1, and the detector connected with its own login.
+ */
+async function adapterWithSensor(id: string, answers: Pick<HarnessOptions, 'readingsStored' | 'raised'>) {
+  const config = buildConfig({ broker: { host: '127.0.0.1', port: await freePort(), persistence: 'memory' } });
+  const ephemeral = new EphemeralIdentities();
+  const broker = await startHubBroker({ config: config.broker, ephemeral, logger: silentLogger, metrics: new Metrics() });
+  cleanup.push(() => broker.close());
+  const gateway = ephemeral.issue({ role: 'gateway', id: '@gateway:site-1:gw-1', site: 'site-1', gateway: 'gw-1' });
+  const device = ephemeral.issue({ role: 'device', id: `@device:site-1:${id}`, site: 'site-1', device: id });
+  const profile = loadBuiltinProfiles().get('mqtt-smoke-detector')!;
+  const topic = topics.deviceUplink('site-1', id);
+  const harness = new AdapterHarness(createMqttAdapter, [{ device: { id, profile: profile.id }, profile, topic }], { brokerUrl: broker.url, brokerAuth: gateway, sessionId: 'site-1-gw-1', ...answers });
+  await harness.start();
+  cleanup.push(() => harness.stop());
+  await waitUntil('the adapter to hear its device', () => harness.adapter.hearing!().has(id), 5000);
+  const sensor = mqtt.connect(broker.url, { clientId: id, reconnectPeriod: 200, ...device });
+  cleanup.push(() => sensor.endAsync(true));
+  await new Promise((r) => sensor.once('connect', r));
+  return { harness, sensor, topic };
+}
