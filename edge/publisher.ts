@@ -50,7 +50,7 @@ const STORED = Promise.resolve(true);
 /** While the outbox refuses readings (a full disk), they wait in memory and are tried again: after this, doubling up to the maximum. */
 const COMMIT_RETRY_MIN_MS = 200;
 const COMMIT_RETRY_MAX_MS = 5000;
-/** Readings waiting in memory at most while the outbox refuses them; past it the oldest go, counted as dropped. */
+/** Readings waiting in memory at most while the outbox refuses them (or the outbox's own limit, if lower); past it the oldest go, counted as dropped. */
 const WAITING_MAX = 100_000;
 
 /** Readings handed over and not yet in the outbox: those of this turn of the event loop, or those the outbox refused. */
@@ -182,8 +182,8 @@ export class Publisher {
    * each, half of the gateway's CPU in the devices' flood. `readingsStored`
    * says when they are on disk. When the outbox refuses them (a full disk),
    * they wait in memory, with those that come meanwhile, and are tried again
-   * until it takes them (at most WAITING_MAX; past it the oldest are dropped
-   * and counted, as the outbox itself does at its limit).
+   * until it takes them (at most WAITING_MAX or the outbox's limit; past it
+   * the oldest are dropped and counted, as the outbox itself does at its limit).
    */
   addReadings(readings: Reading[]): void {
     if (readings.length === 0) return;
@@ -196,7 +196,7 @@ export class Publisher {
     const group = this.group;
     group.readings.push(readings);
     group.count += readings.length;
-    if (this.commitRetryMs !== undefined && group.count > WAITING_MAX) this.dropWaiting(group);
+    if (this.commitRetryMs !== undefined && group.count > this.waitingMax) this.dropWaiting(group);
   }
 
   /**
@@ -252,10 +252,16 @@ export class Publisher {
     group.cancel = () => clearTimeout(timer);
   }
 
-  /** Past WAITING_MAX while the outbox refuses readings: the oldest go (whole inputs), counted as dropped. */
+  /** Readings that may wait in memory while the outbox refuses them. */
+  private get waitingMax(): number {
+    return Math.min(WAITING_MAX, this.o.outbox.maxTelemetryReadings);
+  }
+
+  /** Past waitingMax while the outbox refuses readings: the oldest go (whole inputs), counted as dropped. */
   private dropWaiting(group: ReadingGroup): void {
     let dropped = 0;
-    while (group.count - dropped - (group.readings[0]?.length ?? 0) >= WAITING_MAX) dropped += group.readings.shift()!.length;
+    const max = this.waitingMax;
+    while (group.count - dropped - (group.readings[0]?.length ?? 0) >= max) dropped += group.readings.shift()!.length;
     group.count -= dropped;
     group.counted = Math.max(0, group.counted - dropped);
     if (dropped > 0) this.telemetryDropped(dropped);

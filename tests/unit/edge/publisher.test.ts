@@ -15,13 +15,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let files = 0;
 
 // Never connected: these tests are about what reaches the outbox file, not the hub.
-function publisher(path: string, metrics = new Metrics()): Publisher {
+function publisher(path: string, metrics = new Metrics(), maxTelemetryReadings = 10_000): Publisher {
   const p = new Publisher({
     brokerUrl: 'mqtt://127.0.0.1:1',
     site: 'site-a',
     gateway: 'gw-1',
     batch: { maxReadings: 100, maxDelayMs: 60_000 },
-    outbox: { path, eventsPath: `${path}-alarms`, maxTelemetryReadings: 10_000, maxInFlight: 4, fsyncEvents: false },
+    outbox: { path, eventsPath: `${path}-alarms`, maxTelemetryReadings, maxInFlight: 4, fsyncEvents: false },
     logger: silentLogger,
     clock: systemClock,
     metrics,
@@ -31,6 +31,13 @@ function publisher(path: string, metrics = new Metrics()): Publisher {
 }
 
 const readings = (n: number): Reading[] => Array.from({ length: n }, (_, i) => ({ device: 'th-1', metric: 'temperature', value: i, unit: 'Cel', time: 1_000_000 + i, quality: 'good', profile: 'p' }));
+
+/** A full disk, as SQLite meets it: the outbox's file may not grow by a page. */
+function fillDisk(p: Publisher): { pragma(s: string, o?: { simple: boolean }): unknown } {
+  const db = (p as unknown as { telemetry: { db: { pragma(s: string, o?: { simple: boolean }): unknown } } }).telemetry.db;
+  db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+  return db;
+}
 
 /** What the next run finds in the file (the outbox holds it exclusively while open). */
 function onDisk(path: string): number {
@@ -72,9 +79,7 @@ describe('gateway publisher, readings', () => {
     const path = join(dir, `p${++files}.db`);
     const metrics = new Metrics();
     const p = publisher(path, metrics);
-    // A full disk, as SQLite meets it: the file may not grow by a page.
-    const db = (p as unknown as { telemetry: { db: { pragma(s: string, o?: { simple: boolean }): unknown } } }).telemetry.db;
-    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    const db = fillDisk(p);
     p.addReadings(readings(300));
     const stored = p.readingsStored();
     await waitUntil('the outbox to refuse them', () => metrics.get('cosafe_edge_outbox_errors_total', { kind: 'readings' }) === 300, 5000, 10);
@@ -89,5 +94,21 @@ describe('gateway publisher, readings', () => {
     expect(metrics.get('cosafe_edge_outbox_dropped_total', {})).toBe(0);
     await p.stop();
     expect(onDisk(path)).toBe(500);
+  });
+
+  it('keeps no more readings in memory than the outbox would hold while it refuses them: the oldest go, counted', async () => {
+    const path = join(dir, `p${++files}.db`);
+    const metrics = new Metrics();
+    const p = publisher(path, metrics, 1000);
+    const db = fillDisk(p);
+    p.addReadings(readings(100));
+    await waitUntil('the outbox to refuse them', () => metrics.get('cosafe_edge_outbox_errors_total', { kind: 'readings' }) > 0, 5000, 10);
+    for (let i = 0; i < 14; i++) p.addReadings(readings(100));
+    expect(p.stats().readings).toBe(1000);
+    expect(metrics.get('cosafe_edge_outbox_dropped_total', {})).toBe(500);
+    db.pragma('max_page_count = 1073741823');
+    expect(await p.readingsStored()).toBe(true);
+    await p.stop();
+    expect(onDisk(path)).toBe(1000);
   });
 });
