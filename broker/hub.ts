@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -67,6 +68,9 @@ export interface HubBroker {
   close(): Promise<void>;
 }
 
+
+/** How long shutting down waits for Aedes to close its sessions. */
+const AEDES_CLOSE_LIMIT_MS = 10_000;
 /** Aedes' own limit errors, to count them as limits rather than as protocol errors. */
 const AEDES_LIMITS: [RegExp, LimitName][] = [
   [/^Client queue limit reached/, 'queue'],
@@ -154,7 +158,15 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
     const closing = listeners.splice(0).map((l) => l.close());
     connections.destroyAll();
     await Promise.all(closing);
-    if (aedes) await new Promise<void>((resolve) => aedes!.close(() => resolve()));
+    if (aedes) {
+      // Aedes finishes closing once every client's subscriptions are removed from the persistence: with Redis,
+      // a command whose answer was lost (an outage just before) would hold the shutdown for ever. Past the
+      // limit the rest closes anyway (the backend drops its connections); the sessions stay as Redis has them.
+      const closed = new Promise<void>((resolve) => aedes!.close(() => resolve())).then(() => true);
+      if (!(await Promise.race([closed, delay(AEDES_CLOSE_LIMIT_MS, false, { ref: false })]))) {
+        logger.warn({ limitMs: AEDES_CLOSE_LIMIT_MS }, 'the broker did not finish closing its sessions in time (its persistence did not answer); closing the rest');
+      }
+    }
     for (const s of sessions.all()) sessions.remove(s);
     store?.close();
     await loginLimits.close();
