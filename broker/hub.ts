@@ -68,7 +68,6 @@ export interface HubBroker {
   close(): Promise<void>;
 }
 
-
 /** How long shutting down waits for Aedes to close its sessions. */
 const AEDES_CLOSE_LIMIT_MS = 10_000;
 /** Aedes' own limit errors, to count them as limits rather than as protocol errors. */
