@@ -8,7 +8,7 @@ import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { Metrics } from '../core/metrics.js';
 import { ThrottledLog } from '../core/throttled-log.js';
 import type { Profile } from '../device-profiles/schema.js';
-import type { Adapter, HeardDevice } from './adapters/adapter.js';
+import { REFUSED, type Adapter, type HeardDevice } from './adapters/adapter.js';
 import { adapterFor } from './adapters/registry.js';
 import { ConditionState } from './condition-state.js';
 import { bindDevices, type DeviceBinding } from './device-binding.js';
@@ -38,9 +38,6 @@ export interface GatewayDeps {
 
 const SUPERVISION_TICK_MS = 1000;
 
-
-/** What raise answers when the outbox refused the events. */
-const REFUSED = Promise.resolve(false);
 /**
  * The edge gateway, put together from its parts: adapters read devices
  * (edge/adapters), the pipeline decodes and evaluates (pipeline.ts), the

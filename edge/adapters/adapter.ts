@@ -94,6 +94,9 @@ export interface AdapterContext {
   readingsStored?(): Promise<boolean>;
 }
 
+/** What onDecoded answers when the outbox refused what an input raised (and an acknowledging adapter's ticket for it). */
+export const REFUSED: Promise<boolean> = Promise.resolve(false);
+
 /** One interface for every transport. */
 export interface Adapter {
   readonly kind: string;

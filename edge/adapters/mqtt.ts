@@ -5,15 +5,13 @@ import { subscriptions, parseTopic } from '../../broker/contract/index.js';
 import { mqttAuthOptions, refusalHint } from '../../core/mqtt-client-auth.js';
 import { underPrefix } from '../../core/vocabulary.js';
 import { decodeJsonPayload } from '../../device-profiles/codecs/json-payload.js';
-import type { Adapter, AdapterContext, AdapterHealth, PortHealth } from './adapter.js';
+import { REFUSED, type Adapter, type AdapterContext, type AdapterHealth, type PortHealth } from './adapter.js';
 import type { BridgeConfig, DeviceBinding } from '../device-binding.js';
 import { readAvailability } from './mqtt-availability.js';
 
 /** A refused subscription is tried again after this, doubling up to the maximum: a credential issued meanwhile works without a reload. */
 const RETRY_MIN_MS = 2000;
 const RETRY_MAX_MS = 10_000;
-/** The ticket of a message whose events the outbox refused: no PUBACK (holdAcks). */
-const REFUSED = Promise.resolve(false);
 /** How long stop() waits for the PUBACKs of messages whose readings are being written. */
 const STOP_ACK_WAIT_MS = 1000;
 
@@ -39,12 +37,12 @@ type FilterState = 'subscribing' | 'subscribed' | 'refused';
  * acknowledged only after it is in the outbox: its PUBACK waits until the
  * readings of its turn of the event loop are written (`readingsStored`, one
  * transaction for all of them, see holdAcks), and for an alarm until the event
- * is flushed to the disk; an alarm whose event the outbox refused is not
+ * is flushed to the disk. An alarm whose event the outbox refused is not
  * acknowledged at all: the adapter reconnects, and the broker delivers it
- * again. While the outbox refuses readings (a full disk) they
- * wait in the publisher's memory and their PUBACKs wait with them; should they
- * be given up (the gateway stops), the PUBACKs are never sent: the adapter
- * drops the connection and the broker delivers the messages again.
+ * again. While the outbox refuses readings (a full disk) they wait in the
+ * publisher's memory, and their PUBACKs with them; should they be given up
+ * (the gateway stops), the PUBACKs are never sent and the broker delivers the
+ * messages again.
  */
 export function createMqttAdapter(ctx: AdapterContext): Adapter {
   const byTopic = new Map<string, DeviceBinding>(ctx.devices.flatMap((d) => (d.topic ? [[d.topic, d] as const] : [])));
@@ -227,9 +225,9 @@ type SendPacket = (this: MqttClient, packet: Packet, cb?: (err?: Error) => void,
  *
  * A PUBACK whose connection is gone by then is not sent (the broker delivers
  * the message again on the next one, a persistent session); nor, when the
- * outbox refused the readings, is any other of that connection: `refused` is
- * told, and the connection is dropped so that the broker delivers them all
- * again.
+ * outbox refused what a message carried (its ticket says false), is any other
+ * of that connection: `refused` is told, and the connection is dropped so that
+ * the broker delivers them all again.
  */
 function holdAcks(client: MqttClient, ticket: () => Promise<boolean> | undefined, refused: () => void): void {
   const internals = client as unknown as { _sendPacket?: SendPacket; stream?: { destroy(): void } };
