@@ -81,26 +81,30 @@ export class CredentialStore {
       db.pragma('journal_mode = WAL');
       // The CLI and the hub write and read the file at the same time.
       db.pragma('busy_timeout = 5000');
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS credential (
-          id TEXT PRIMARY KEY,
-          role TEXT NOT NULL,
-          site TEXT, gateway TEXT, device TEXT, district TEXT,
-          secret_hash TEXT NOT NULL,
-          generation INTEGER NOT NULL DEFAULT 1,
-          created_at INTEGER NOT NULL,
-          rotated_at INTEGER,
-          revoked_at INTEGER
-        );
-        CREATE INDEX IF NOT EXISTS credential_site ON credential (site);
-      `);
-      // Added after the first release of the table: a device's own topic outside the contract.
-      const columns = (db.prepare('PRAGMA table_info(credential)').all() as { name: string }[]).map((c) => c.name);
-      if (!columns.includes('topic')) db.exec('ALTER TABLE credential ADD COLUMN topic TEXT');
-      // ... and a bridge's topic prefix.
-      if (!columns.includes('prefix')) db.exec('ALTER TABLE credential ADD COLUMN prefix TEXT');
-      // ... and an owner's sites.
-      if (!columns.includes('sites')) db.exec('ALTER TABLE credential ADD COLUMN sites TEXT');
+      // One process at a time: a hub starting while `cosafe credentials add` opens the file for the first
+      // time both found the columns missing and both added them ("duplicate column name").
+      db.transaction(() => {
+        db.exec(`
+          CREATE TABLE IF NOT EXISTS credential (
+            id TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            site TEXT, gateway TEXT, device TEXT, district TEXT,
+            secret_hash TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 1,
+            created_at INTEGER NOT NULL,
+            rotated_at INTEGER,
+            revoked_at INTEGER
+          );
+          CREATE INDEX IF NOT EXISTS credential_site ON credential (site);
+        `);
+        // Added after the first release of the table: a device's own topic outside the contract.
+        const columns = (db.prepare('PRAGMA table_info(credential)').all() as { name: string }[]).map((c) => c.name);
+        if (!columns.includes('topic')) db.exec('ALTER TABLE credential ADD COLUMN topic TEXT');
+        // ... and a bridge's topic prefix.
+        if (!columns.includes('prefix')) db.exec('ALTER TABLE credential ADD COLUMN prefix TEXT');
+        // ... and an owner's sites.
+        if (!columns.includes('sites')) db.exec('ALTER TABLE credential ADD COLUMN sites TEXT');
+      }).immediate();
       return new CredentialStore(db, path, clock, options.verified ?? new VerifiedSecrets());
     } catch (err) {
       throw new CosafeError('COSAFE_ERR_CREDENTIALS_STORE', `cannot open the credential store ${path}: ${(err as Error).message}`, { cause: err });

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../../../broker/auth/credential-store.js';
 import Database from 'better-sqlite3';
@@ -286,5 +288,22 @@ describe('credential store', () => {
     const other = store(undefined, verified);
     await other.add({ role: 'admin', id: 'ops' });
     expect(await other.verify('ops', secret)).toBeUndefined();
+  });
+});
+
+describe('a new credential store opened by several processes at once', () => {
+  // A hub starting while `cosafe credentials add` runs: each found the new columns missing and added them.
+  it('is set up once: every process opens it', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'cosafe-creds-race-')), 'credentials.db');
+    // The build's module (`npm test` builds first), in processes of their own, all opening at the same instant.
+    const module = pathToFileURL(resolve(import.meta.dirname, '../../../../dist/broker/auth/credential-store.js')).href;
+    const at = Date.now() + 1500;
+    const code = `import { CredentialStore } from ${JSON.stringify(module)}; while (Date.now() < ${at}); CredentialStore.open(${JSON.stringify(path)}).close();`;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => new Promise<string>((done) => execFile(process.execPath, ['--input-type=module', '-e', code], (err, _out, stderr) => done(err ? stderr : 'ok')))),
+    );
+    expect(results).toEqual(Array(8).fill('ok'));
+    const s = store(path);
+    expect((await s.add({ role: 'bridge', id: 'b-1', site: 'site-a', prefix: 'plant' })).credential.identity).toMatchObject({ id: 'b-1', prefix: 'plant' });
   });
 });
