@@ -14,6 +14,7 @@ import { CosafeError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Metrics } from '../core/metrics.js';
 import { ensurePrivateDir } from '../core/private-files.js';
+import { configureWorkerThread } from '../core/worker-host.js';
 import type { MqttClientAuth } from '../core/mqtt-client-auth.js';
 import type { BrokerUrls } from '../core/mqtt-reconnect.js';
 import { loadBuiltinProfiles, loadProfileDir } from '../device-profiles/loader.js';
@@ -70,6 +71,8 @@ function portHint(config: Config, port: number | undefined, flags: PortFlags): s
 export async function startStack(config: Config, roles: readonly Role[], logger: Logger, clock: Clock = systemClock, flags: PortFlags = {}): Promise<Stack> {
   // 0700 before any part writes into it, whatever the umask; a directory that cannot be private is refused here.
   ensurePrivateDir(config.dataDir);
+  // Before any part attaches a task to the worker thread (the broker's telemetry queue, cloud-sync's telemetry lane).
+  configureWorkerThread({ nice: config.telemetryThreadNice });
   const metrics = new Metrics({ process: true });
   const stack: Stack = { metrics, brokerUrl: '', stop: async () => {} };
   // One memory of verified secrets for the process: the broker and the HTTP API check the same credentials.db.

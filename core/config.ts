@@ -507,6 +507,15 @@ export const Config = z
       })
       .strict()
       .prefault({}),
+    telemetryThreadNice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe(
+        "Linux: the nice value of the process's telemetry thread (the broker's telemetry queue, cloud-sync's telemetry lane), so that where the CPU is short alarms, on the main thread, go first; 0: the same priority as the rest",
+      ),
     broker: z
       .object({
         host: z.string().default('0.0.0.0').describe('Address every listener binds to unless it names its own'),

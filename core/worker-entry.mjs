@@ -3,7 +3,12 @@
 // sources (.ts, when bin/cosafe.js runs them) needs tsx's loader, which a worker
 // does not inherit from a process that registered it in code; a module of the
 // build (dist/, .js) runs as it is, without the loader's thread.
-import { parentPort } from 'node:worker_threads';
+import { setPriority } from 'node:os';
+import { parentPort, workerData } from 'node:worker_threads';
+
+// Telemetry yields the CPU to the main thread, where alarms are handled (configureWorkerThread in
+// worker-host.ts). On Linux priority 0 means this thread alone; lowering one's own priority is always allowed.
+if (workerData?.nice) setPriority(0, workerData.nice);
 
 let loader;
 // A worker always has its parent's port; `?.` only satisfies the type check.

@@ -22,6 +22,19 @@ export function siblingModule(base: string, name: string): URL {
 
 let worker: Worker | undefined;
 const tasks = new Set<{ exit: (error: Error) => void }>();
+let threadNice = 0;
+
+/**
+ * The nice value the worker thread gives itself when it starts (Linux, where a
+ * thread has its own; elsewhere it would lower the whole process, so 0 there).
+ * The thread does only telemetry: where the CPU is short (a small hub that
+ * runs InfluxDB beside it, a burst), the main thread, where the broker and the
+ * alarm lane run, goes first, and telemetry waits, as it may. Set before the
+ * first task is attached.
+ */
+export function configureWorkerThread(o: { nice: number }): void {
+  threadNice = process.platform === 'linux' ? o.nice : 0;
+}
 
 /**
  * One worker thread per process for the work that must not share the event
@@ -56,7 +69,7 @@ export function attachWorkerTask(module: URL, data: unknown): WorkerTask {
 function spawn(): Worker {
   // V8 lets an idle heap grow far past what is live (measured: 40 MB live in a 160 MB heap after a burst);
   // limits make it collect instead. Past them the thread dies and its tasks start again (nothing is lost).
-  const w = new Worker(ENTRY, { resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 } });
+  const w = new Worker(ENTRY, { resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 128 }, workerData: { nice: threadNice } });
   const died = (error: Error) => {
     if (worker !== w) return;
     worker = undefined;

@@ -8,6 +8,7 @@ import { CredentialStore, credentialStorePath } from '../../broker/auth/credenti
 import type { Identity } from '../../broker/auth/identity.js';
 import { topics } from '../../broker/contract/index.js';
 import { asOperator, runCosafe, startCosafe } from '../helpers/cosafe-cli.js';
+import { threadNice } from '../helpers/threads.js';
 import { freePort, waitUntil } from '../helpers/processes.js';
 
 /**
@@ -55,6 +56,12 @@ describe('broker, gateway and cloud-sync in their own processes', () => {
       ).catch((err: Error) => {
         throw new Error(`${err.message}\n${parts.map((p) => p.output()).join('\n---\n')}`);
       });
+      // The broker's telemetry queue and cloud-sync's telemetry lane run on a thread that yields to alarms (telemetryThreadNice, default 10).
+      for (const part of [parts[0]!, parts[2]!]) {
+        const nice = threadNice(part.child.pid!);
+        expect(nice.get(part.child.pid!), part.output()).toBe(0);
+        expect([...nice.values()], part.output()).toContain(10);
+      }
       // The operator's admin login reads the gateway's retained status too.
       const c = await mqtt.connectAsync(brokerUrl, { ...admin, reconnectPeriod: 0 }, false);
       const status = new Promise<string>((resolve) => c.once('message', (_t, p) => resolve(p.toString())));
