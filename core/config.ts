@@ -514,7 +514,7 @@ export const Config = z
       .max(19)
       .default(10)
       .describe(
-        "Linux: the nice value of the process's telemetry thread (the broker's telemetry queue, cloud-sync's telemetry lane), so that where the CPU is short alarms, on the main thread, go first; 0: the same priority as the rest",
+        "Linux: how many nice levels below the rest of the process its telemetry thread runs (the broker's telemetry queue, cloud-sync's telemetry lane), so that where the CPU is short alarms, on the main thread, go first; 0: the same priority",
       ),
     broker: z
       .object({

@@ -3,12 +3,18 @@
 // sources (.ts, when bin/cosafe.js runs them) needs tsx's loader, which a worker
 // does not inherit from a process that registered it in code; a module of the
 // build (dist/, .js) runs as it is, without the loader's thread.
-import { setPriority } from 'node:os';
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
 // Telemetry yields the CPU to the main thread, where alarms are handled (configureWorkerThread in
-// worker-host.ts). On Linux priority 0 means this thread alone; lowering one's own priority is always allowed.
-if (workerData?.nice) setPriority(0, workerData.nice);
+// worker-host.ts): `nice` levels below the process as it was started (a service already niced stays
+// below it). On Linux priority 0 means this thread alone. Lowering one's own priority is always allowed;
+// should it fail all the same, the thread runs as it is rather than not at all.
+if (workerData?.nice) {
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + workerData.nice));
+  } catch {}
+}
 
 let loader;
 // A worker always has its parent's port; `?.` only satisfies the type check.

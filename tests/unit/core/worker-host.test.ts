@@ -4,17 +4,17 @@ import { attachWorkerTask, configureWorkerThread } from '../../../core/worker-ho
 import { threadNice } from '../../helpers/threads.js';
 
 describe.runIf(process.platform === 'linux')('the worker thread', () => {
-  it('runs at the configured nice value, and the main thread (alarms, the broker) stays as it was', async () => {
+  it('runs the configured nice levels below the process, and the threads that were there (alarms, the broker) stay as they were', async () => {
     const before = threadNice();
+    const main = before.get(process.pid)!;
     configureWorkerThread({ nice: 7 });
     const task = attachWorkerTask(new URL('../../helpers/idle-worker-task.ts', import.meta.url), {});
     await once(task.port, 'message');
     const after = threadNice();
     const started = [...after].filter(([tid]) => !before.has(tid));
     // The worker's thread (and a thread it starts itself, such as the TypeScript loader's when the sources run).
-    expect(started.filter(([, nice]) => nice === 7).length).toBeGreaterThanOrEqual(1);
-    expect(after.get(process.pid)).toBe(before.get(process.pid));
-    expect([...after].filter(([tid, nice]) => nice === 7 && before.has(tid))).toEqual([]);
+    expect(started.filter(([, nice]) => nice === Math.min(19, main + 7)).length).toBeGreaterThanOrEqual(1);
+    expect([...after].filter(([tid]) => before.has(tid))).toEqual([...before].filter(([tid]) => after.has(tid)));
     await task.detach();
   });
 });
