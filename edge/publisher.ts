@@ -221,7 +221,7 @@ export class Publisher {
     try {
       dropped = this.telemetry.addReadings(readings, this.o.clock.now());
     } catch (err) {
-      group.readings = [readings];
+      // group.readings stay one array per input, so that dropWaiting drops the oldest inputs, not all of them or none.
       this.commitFailed(group, err);
       return;
     }

@@ -111,4 +111,20 @@ describe('gateway publisher, readings', () => {
     await p.stop();
     expect(onDisk(path)).toBe(1000);
   });
+
+  it('keeps that bound when the refused readings came from many inputs in one turn', async () => {
+    const path = join(dir, `p${++files}.db`);
+    const metrics = new Metrics();
+    const p = publisher(path, metrics, 1000);
+    const db = fillDisk(p);
+    for (let i = 0; i < 10; i++) p.addReadings(readings(100));
+    await waitUntil('the outbox to refuse them', () => metrics.get('cosafe_edge_outbox_errors_total', { kind: 'readings' }) > 0, 5000, 10);
+    for (let i = 0; i < 5; i++) p.addReadings(readings(100));
+    expect(p.stats().readings).toBe(1000);
+    expect(metrics.get('cosafe_edge_outbox_dropped_total', {})).toBe(500);
+    db.pragma('max_page_count = 1073741823');
+    expect(await p.readingsStored()).toBe(true);
+    await p.stop();
+    expect(onDisk(path)).toBe(1000);
+  });
 });
