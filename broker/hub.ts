@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
+import mqttPacket from 'mqtt-packet';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
@@ -175,6 +176,11 @@ export async function startHubBroker(o: HubBrokerOptions): Promise<HubBroker> {
   try {
     // Before any listener opens: the credentials issued on other brokers are in this broker's file by then.
     if (store && backend.shareCredentials) shared = await backend.shareCredentials({ store, metrics, onChange: recheck });
+    // mqtt-packet writes packet ids from a table of 65,536 two-byte Buffers it builds at its first write unless
+    // told not to (mqtt.js turns it off in its client's constructor, so whether a hub had it depended on which
+    // came first). Kept for the life of the process, it was 7 MiB of the hub's old space, marked at every full
+    // collection, to save allocating two bytes per packet id.
+    mqttPacket.writeToStream.cacheNumbers = false;
     aedes = await Aedes.createBroker({
       ...hooks,
       ...(backend.persistence ? { persistence: backend.persistence } : {}),

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { subscriptions, topics } from '../../broker/contract/index.js';
 import type { ConfigInput } from '../../core/config.js';
@@ -210,6 +211,15 @@ describe('broker limits', () => {
     await waitUntil('the in-flight limit to be counted', () => limitHits(t, 'inflight') === 1);
     const polite = await t.connect({ ...a, clientId: 'a-polite' });
     await polite.publishAsync(topics.deviceUplink('s1', 'a'), 'fine', { qos: 2 });
+  });
+});
+
+describe("the broker's own memory", () => {
+  it("writes packet ids without mqtt-packet's table of 65,536 Buffers, whichever client or broker writes first", async () => {
+    // As in a fresh process, where the first write builds the table (7 MiB kept for the life of the hub) unless it is turned off.
+    mqttPacket.writeToStream.cacheNumbers = true;
+    t = await startTestBroker();
+    expect(mqttPacket.writeToStream.cacheNumbers).toBe(false);
   });
 });
 
