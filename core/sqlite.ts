@@ -52,9 +52,33 @@ export function openSharedDatabase(path: string): Database.Database {
   // 0600 before SQLite writes the first byte, in a 0700 directory (core/private-files.ts).
   ensurePrivateDatabase(path);
   const db = new Database(path, { timeout: 5000 });
-  db.pragma('journal_mode = WAL');
+  enterWal(db);
   db.pragma('synchronous = NORMAL');
   return db;
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Switches a file that several processes open to WAL. When two race to switch
+ * a new file, SQLite answers one of them "database is locked" at once instead
+ * of waiting out the busy timeout (each holds the read lock the other's switch
+ * waits for): one time in six when eight processes opened a fresh credential
+ * store together. So it tries again, a few milliseconds apart, for as long as
+ * the busy timeout would have waited.
+ */
+export function enterWal(db: Database.Database, timeoutMs = 5000): void {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= until) throw err;
+      // Apart at random, so that the processes that collided do not meet again.
+      Atomics.wait(pause, 0, 0, 5 + Math.random() * 20);
+    }
+  }
 }
 
 /**

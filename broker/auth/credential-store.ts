@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { CosafeError } from '../../core/errors.js';
 import { ensurePrivateDatabase } from '../../core/private-files.js';
+import { enterWal } from '../../core/sqlite.js';
 import { Identity, IdentityId, underPrefix } from './identity.js';
 import { DECOY_HASH, hashIssuedSecret, isIssuedSecret, newSecret, schemeOf, verifySecret } from './secret-hash.js';
 import { VerifiedSecrets } from './verified-secrets.js';
@@ -77,10 +78,9 @@ export class CredentialStore {
     try {
       // Only its owner may read the hashes: 0600 before SQLite writes the first byte.
       ensurePrivateDatabase(path);
-      const db = new Database(path);
-      db.pragma('journal_mode = WAL');
       // The CLI and the hub write and read the file at the same time.
-      db.pragma('busy_timeout = 5000');
+      const db = new Database(path, { timeout: 5000 });
+      enterWal(db);
       // One process at a time: a hub starting while `cosafe credentials add` opens the file for the first
       // time both found the columns missing and both added them ("duplicate column name").
       db.transaction(() => {
