@@ -492,7 +492,7 @@ export const BrokerLimitsConfig = z
       .min(10)
       // 200, not 1,000: with 1,000 devices flooding, 1,000 publishes in progress lived about 60 ms each, long
       // enough to outlive a scavenge and be promoted; at 200 the hub stored 8 % more readings at less CPU and
-      // memory (`npm run bench -- --only devices`, four runs each).
+      // memory (`npm run bench -- --only devices`: four runs at 200, two at 1,000, alternated).
       .default(200)
       .describe(
         "Devices' own uplink publishes (QoS 1) the broker works on at once; past it, devices that keep sending are held back (not acknowledged yet) in turn, and what they send next waits in the device. Bounds the hub memory when thousands of devices send as fast as they can; a device with nothing in flight that was not held in the last second (a detector reporting an alarm) is never held",

@@ -48,19 +48,19 @@ export function openDurableDatabase(path: string, o: { checkpointPages?: number 
  * exclusive lock, readable by its owner only. The hub notices the command's
  * writes through `PRAGMA data_version`.
  */
-export function openSharedDatabase(path: string): Database.Database {
+export function openSharedDatabase(path: string, o: { synchronous?: 'NORMAL' | 'FULL' } = {}): Database.Database {
   // 0600 before SQLite writes the first byte, in a 0700 directory (core/private-files.ts).
   ensurePrivateDatabase(path);
   const db = new Database(path, { timeout: 5000 });
   enterWal(db);
-  db.pragma('synchronous = NORMAL');
+  db.pragma(`synchronous = ${o.synchronous ?? 'NORMAL'}`);
   return db;
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Switches a file that several processes open to WAL. When two race to switch
+ * Switches a file that several processes open to WAL (openSharedDatabase). When two race to switch
  * a new file, SQLite answers one of them "database is locked" at once instead
  * of waiting out the busy timeout (each holds the read lock the other's switch
  * waits for): one time in six when eight processes opened a fresh credential

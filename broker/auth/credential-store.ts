@@ -1,9 +1,8 @@
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { CosafeError } from '../../core/errors.js';
-import { ensurePrivateDatabase } from '../../core/private-files.js';
-import { enterWal } from '../../core/sqlite.js';
+import { openSharedDatabase } from '../../core/sqlite.js';
 import { Identity, IdentityId, underPrefix } from './identity.js';
 import { DECOY_HASH, hashIssuedSecret, isIssuedSecret, newSecret, schemeOf, verifySecret } from './secret-hash.js';
 import { VerifiedSecrets } from './verified-secrets.js';
@@ -76,11 +75,9 @@ export class CredentialStore {
 
   static open(path: string, clock: Clock = systemClock, options: CredentialStoreOptions = {}): CredentialStore {
     try {
-      // Only its owner may read the hashes: 0600 before SQLite writes the first byte.
-      ensurePrivateDatabase(path);
-      // The CLI and the hub write and read the file at the same time.
-      const db = new Database(path, { timeout: 5000 });
-      enterWal(db);
+      // The CLI and the hub write and read the file at the same time; only its owner may read the hashes.
+      // FULL: a secret the CLI shows is on disk before it is shown, power cut or not.
+      const db = openSharedDatabase(path, { synchronous: 'FULL' });
       // One process at a time: a hub starting while `cosafe credentials add` opens the file for the first
       // time both found the columns missing and both added them ("duplicate column name").
       db.transaction(() => {
