@@ -293,7 +293,8 @@ describe('credential store', () => {
 
 describe('a new credential store opened by several processes at once', () => {
   // A hub starting while `cosafe credentials add` runs: each found the new columns missing and added them.
-  it('is set up once: every process opens it', async () => {
+  // Three fresh files: the processes race to switch each to WAL too, and one round lost that race one time in six.
+  it.each([1, 2, 3])('is set up once: every process opens it (file %i)', async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'cosafe-creds-race-')), 'credentials.db');
     // The build's module (`npm test` builds first), in processes of their own, all opening at the same instant.
     const module = pathToFileURL(resolve(import.meta.dirname, '../../../../dist/broker/auth/credential-store.js')).href;
