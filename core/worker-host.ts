@@ -27,10 +27,10 @@ let threadNice = 0;
 /**
  * How many nice levels below the rest of the process the worker thread puts
  * itself when it starts (Linux, where a thread has its own; elsewhere it would
- * lower the whole process, so 0 there). The thread does only telemetry: where the CPU is short (a small hub that
- * runs InfluxDB beside it, a burst), the main thread, where the broker and the
- * alarm lane run, goes first, and telemetry waits, as it may. Set before the
- * first task is attached.
+ * lower the whole process, so 0 there). The thread does only telemetry: where
+ * the CPU is short (a small hub that runs InfluxDB beside it, a burst), the
+ * main thread, where the broker and the alarm lane run, goes first, and
+ * telemetry waits, as it may. Set before the first task is attached.
  */
 export function configureWorkerThread(o: { nice: number }): void {
   threadNice = process.platform === 'linux' ? o.nice : 0;
